@@ -1,0 +1,355 @@
+//! What the binary does, as a library function: `main` only parses arguments and maps the
+//! result to an exit code.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::cli::{Cli, ColorChoice, Command, Format, ListFormat, RulesCommand, ScanArgs};
+use crate::detect::rules::{builtin_rules, load_user_rules};
+use crate::detect::selftest::check_rules;
+use crate::detect::{Detector, Rule, Severity};
+use crate::report::baseline::Baseline;
+use crate::report::date::Date;
+use crate::report::gitlab::ScanTimes;
+use crate::report::ignore::IgnoreList;
+use crate::report::ruledoc::RuleDoc;
+use crate::report::text::{Style, TextOptions};
+use crate::report::{Report, gitlab, json, sarif, suppress, text};
+use crate::scan::{Progress, ScanOptions, Scanner};
+use crate::source::platform::PlatformFilter;
+use crate::source::reference::ResolveOptions;
+use crate::source::registry::RegistryOptions;
+use crate::source::registry::auth::ExplicitCredentials;
+use crate::source::resolve;
+
+/// Runs a command; returns the exit code (0 or 1) or an error (exit 2).
+pub fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Scan(args) => scan(args),
+        Command::Rules(RulesCommand::List { format, rules }) => list_rules(format, &rules),
+        Command::Rules(RulesCommand::Check { files }) => check_rule_files(&files),
+        Command::Serve(args) => crate::serve::run(args),
+    }
+}
+
+/// The rules in effect: built-in, plus user files, less disabled ones.
+pub fn select_rules(
+    user: &[std::path::PathBuf],
+    disable: &[String],
+    enable_only: &[String],
+) -> Result<Vec<Rule>> {
+    let mut rules = builtin_rules()?;
+    for path in user {
+        rules.extend(load_user_rules(path)?);
+    }
+    for id in disable.iter().chain(enable_only) {
+        if !rules.iter().any(|rule| &rule.id == id) {
+            bail!("unknown rule id {id:?} (see `stowaway rules list`)");
+        }
+    }
+    rules.retain(|rule| !disable.contains(&rule.id));
+    if !enable_only.is_empty() {
+        rules.retain(|rule| enable_only.contains(&rule.id));
+    }
+    Ok(rules)
+}
+
+fn parse_fail_on(text: &str) -> Result<Option<Severity>> {
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    text.parse::<Severity>()
+        .map(Some)
+        .map_err(|err| anyhow!("--fail-on: {err}"))
+}
+
+fn scan(args: ScanArgs) -> Result<u8> {
+    let started = Instant::now();
+    let start_time = SystemTime::now();
+    let fail_on = parse_fail_on(&args.fail_on)?;
+    let today = Date::today();
+    let ignore = IgnoreList::discover(args.ignore_file.as_deref())?;
+    let baseline = args.baseline.as_deref().map(Baseline::load).transpose()?;
+    let platform = args
+        .platform
+        .as_deref()
+        .map(|p| p.parse::<PlatformFilter>().context("--platform"))
+        .transpose()?;
+    let rules = select_rules(&args.rules, &args.disable_rule, &args.enable_only)?;
+    let detector = Arc::new(Detector::new(rules)?);
+    let scanner = Scanner::new(
+        detector,
+        ScanOptions {
+            show_secrets: args.show_secrets,
+            threads: args.threads,
+            ..ScanOptions::default()
+        },
+    )?;
+    let cache = crate::cache::open_for_scan(args.cache_dir.as_deref(), args.no_cache, args.quiet);
+    let scanner = match &cache {
+        Some(cache) => scanner.with_cache(Arc::clone(cache) as Arc<dyn crate::scan::LayerCache>),
+        None => scanner,
+    };
+    let rules_digest = crate::detect::rules::rules_digest(scanner.detector().rules());
+    let rule_docs = RuleDoc::all(scanner.detector().rules());
+    if let Some(ignore) = &ignore
+        && !args.quiet
+    {
+        let known: Vec<&str> = rule_docs.iter().map(|doc| doc.id.as_str()).collect();
+        for warning in ignore.warnings(today, &known) {
+            eprintln!("stowaway: warning: {warning}");
+        }
+    }
+    let resolve_options = ResolveOptions {
+        platform: platform.clone(),
+        registry: RegistryOptions {
+            credentials: read_credentials(&args)?,
+            plain_http: args.plain_http,
+            ca_certs: args.ca_cert.clone(),
+            platform,
+            all_platforms: args.all_platforms,
+            auth_environment: None,
+        },
+    };
+    let show_progress = !args.quiet && io::stderr().is_terminal();
+
+    let mut reports = Vec::new();
+    for argument in &args.images {
+        for image in resolve(argument, &resolve_options)? {
+            let progress = show_progress.then(|| ProgressBar::new(&image.reference));
+            let report = match &progress {
+                Some(bar) => scanner.scan_image_with_progress(&image, bar),
+                None => scanner.scan_image(&image),
+            }
+            .with_context(|| image.reference.clone())?;
+            if let Some(bar) = progress {
+                bar.finish();
+            }
+            if let Some(cache) = &cache {
+                crate::cache::store_image_report(cache, &rules_digest, &report, args.show_secrets);
+            }
+            reports.push(report);
+        }
+    }
+    let by_ignore = ignore
+        .as_ref()
+        .map_or(0, |list| suppress::apply_ignore(&mut reports, list, today));
+    if let Some(path) = &args.write_baseline {
+        let written = Baseline::from_images(&reports, args.show_secrets);
+        written.write(path)?;
+        if !args.quiet {
+            eprintln!(
+                "stowaway: wrote baseline {} ({} secrets)",
+                path.display(),
+                written.entries.len()
+            );
+        }
+    }
+    let by_baseline = baseline.as_ref().map_or(0, |baseline| {
+        suppress::apply_baseline(&mut reports, baseline)
+    });
+    let mut report = Report::new(reports, started.elapsed().as_millis() as u64);
+    report.record_suppressed(by_baseline, by_ignore);
+
+    let to_terminal = args.output.is_none() && io::stdout().is_terminal();
+    let color = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => to_terminal && std::env::var_os("NO_COLOR").is_none(),
+    };
+    write_output(args.output.as_deref(), |out| match args.format {
+        Format::Text => text::write(
+            &report,
+            TextOptions {
+                style: Style::new(color),
+                verbose: args.verbose,
+            },
+            out,
+        ),
+        Format::Json => json::write(&report, out),
+        Format::Sarif => sarif::write(&report, &rule_docs, out),
+        Format::Gitlab => gitlab::write(
+            &report,
+            &rule_docs,
+            ScanTimes {
+                start: start_time,
+                end: SystemTime::now(),
+            },
+            out,
+        ),
+    })?;
+    if args.output.is_some() && !args.quiet {
+        eprintln!("{}", text::summary(&report, Style::new(false)));
+    }
+    Ok(match fail_on {
+        // Writing a baseline accepts the findings it records.
+        _ if args.write_baseline.is_some() => 0,
+        Some(threshold) if report.count_at_or_above(threshold) > 0 => args.exit_code,
+        _ => 0,
+    })
+}
+
+fn write_output(
+    path: Option<&std::path::Path>,
+    render: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
+    match path {
+        Some(path) => {
+            let file = File::create(path)
+                .with_context(|| format!("{}: cannot create output file", path.display()))?;
+            let mut out = BufWriter::new(file);
+            render(&mut out)?;
+            out.flush()
+                .with_context(|| format!("{}: cannot write output file", path.display()))?;
+        }
+        None => {
+            let stdout = io::stdout();
+            let mut out = BufWriter::new(stdout.lock());
+            render(&mut out)?;
+            if let Err(err) = out.flush()
+                && err.kind() != io::ErrorKind::BrokenPipe
+            {
+                return Err(err.into());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn list_rules(format: ListFormat, user: &[std::path::PathBuf]) -> Result<u8> {
+    let rules = select_rules(user, &[], &[])?;
+    write_output(None, |out| {
+        match format {
+            ListFormat::Json => {
+                let listed: Vec<serde_json::Value> = rules
+                    .iter()
+                    .map(|rule| {
+                        serde_json::json!({
+                            "id": rule.id,
+                            "name": rule.name,
+                            "description": rule.description,
+                            "severity": rule.severity,
+                            "keywords": rule.keywords,
+                            "validator": rule.validator.map(|v| format!("{v:?}")),
+                            "kubernetes_secret_type": rule.kubernetes_secret_type,
+                            "references": rule.references,
+                            "source": rule.source,
+                        })
+                    })
+                    .collect();
+                serde_json::to_writer_pretty(&mut *out, &listed)?;
+                writeln!(out)?;
+            }
+            ListFormat::Text => {
+                let width = rules.iter().map(|r| r.id.len()).max().unwrap_or(10);
+                writeln!(out, "{:<width$}  {:<8}  NAME", "ID", "SEVERITY")?;
+                for rule in &rules {
+                    writeln!(
+                        out,
+                        "{:<width$}  {:<8}  {}",
+                        rule.id, rule.severity, rule.name
+                    )?;
+                }
+                writeln!(out, "{} rules", rules.len())?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(0)
+}
+
+fn check_rule_files(files: &[std::path::PathBuf]) -> Result<u8> {
+    let mut total = 0;
+    for file in files {
+        let rules = load_user_rules(file)?;
+        if rules.is_empty() {
+            bail!("{}: no rules in this file", file.display());
+        }
+        let problems = check_rules(&rules);
+        if !problems.is_empty() {
+            for problem in &problems {
+                eprintln!("stowaway: error: {problem}");
+            }
+            bail!(
+                "{}: {} problem{} in {} rule{}",
+                file.display(),
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" },
+                rules.len(),
+                if rules.len() == 1 { "" } else { "s" }
+            );
+        }
+        total += rules.len();
+        println!("{}: {} rules OK", file.display(), rules.len());
+    }
+    if files.len() > 1 {
+        println!("{total} rules OK");
+    }
+    Ok(0)
+}
+
+/// A progress line on standard error while an image is scanned (terminals only).
+struct ProgressBar {
+    bar: indicatif::ProgressBar,
+    layers_done: std::sync::atomic::AtomicUsize,
+}
+
+impl ProgressBar {
+    fn new(reference: &str) -> ProgressBar {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {prefix} {binary_bytes} scanned ({binary_bytes_per_sec}) {msg}",
+            )
+            .expect("valid template"),
+        );
+        bar.set_prefix(reference.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        ProgressBar {
+            bar,
+            layers_done: Default::default(),
+        }
+    }
+
+    fn finish(self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Progress for ProgressBar {
+    fn scanned(&self, _layer: usize, bytes: u64) {
+        self.bar.inc(bytes);
+    }
+
+    fn layer_done(&self, _layer: usize) {
+        let done = self
+            .layers_done
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        self.bar.set_message(format!("{done} layers done"));
+    }
+}
+
+/// `--username` with the password from standard input (one line, newline trimmed). The password
+/// is never echoed or logged.
+fn read_credentials(args: &ScanArgs) -> Result<ExplicitCredentials> {
+    let Some(username) = &args.username else {
+        return Ok(ExplicitCredentials::default());
+    };
+    let mut line = String::new();
+    io::stdin()
+        .read_line(&mut line)
+        .context("--password-stdin: cannot read standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    if password.is_empty() {
+        bail!("--password-stdin: standard input held no password");
+    }
+    Ok(ExplicitCredentials {
+        username: Some(username.clone()),
+        password: Some(password),
+    })
+}

@@ -1,0 +1,273 @@
+//! The command line: every flag is defined and documented here, in one place.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Finds secrets leaked into container images: every layer (including files a later layer
+/// deleted), the history and the config.
+#[derive(Parser, Debug)]
+#[command(name = "stowaway", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Scan images for secrets.
+    Scan(ScanArgs),
+    /// List or check signature rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Serve a Kubernetes admission webhook and registry push notifications that gate images
+    /// on cached scan results.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "IMAGE forms:
+  docker-archive:PATH[:REF]   a `docker save` tarball (legacy or Docker 25+ layout)
+  oci:PATH[:TAG]              an OCI image layout directory
+  oci-archive:PATH[:TAG]      an OCI layout in a tarball
+  PATH[:TAG]                  a tarball or layout directory, detected by content
+  docker://REF, REF           an image in a registry (alpine:3.20, ghcr.io/org/app@sha256:…)
+
+Exit codes: 0 no finding at or above --fail-on (or --write-baseline given), 1 findings (or the
+--exit-code value), 2 usage or input error.
+
+Accepting findings: an ignore file (.stowawayignore in the current directory, or --ignore-file)
+lists `path:<glob>`, `rule:<id>` or `fingerprint:<hex>` entries, each with reason=\"...\" and an
+optional expires=YYYY-MM-DD; --baseline FILE suppresses the secrets recorded by --write-baseline.")]
+pub struct ScanArgs {
+    /// Images to scan.
+    #[arg(value_name = "IMAGE", required = true)]
+    pub images: Vec<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Write the report to FILE instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Show secrets in full. Off by default: every output format redacts them.
+    #[arg(long)]
+    pub show_secrets: bool,
+
+    /// Exit 1 when a finding is at or above this severity (critical, high, medium, low, info),
+    /// or never with `none`.
+    #[arg(long, value_name = "SEVERITY", default_value = "low")]
+    pub fail_on: String,
+
+    /// Exit code when findings fail the --fail-on gate: 1, or 3 to 255 (0 means success and 2
+    /// means a usage or input error, so neither can be chosen).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_exit_code)]
+    pub exit_code: u8,
+
+    /// Suppress findings whose fingerprint (rule + secret) is in this baseline file, wherever
+    /// they appear; the summary counts them.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+
+    /// Record the findings of this scan (those no ignore entry covers) in a baseline FILE, to
+    /// accept them: the report still lists them, and the exit code is 0.
+    #[arg(long, value_name = "FILE")]
+    pub write_baseline: Option<PathBuf>,
+
+    /// Read ignore entries from FILE instead of ./.stowawayignore (which is read when present).
+    /// A missing FILE is an error.
+    #[arg(long, value_name = "FILE")]
+    pub ignore_file: Option<PathBuf>,
+
+    /// For multi-platform images, scan only this platform (os/arch[/variant]).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+
+    /// For multi-platform images in a registry, scan every platform (attestations excepted)
+    /// and report each.
+    #[arg(long, conflicts_with = "platform")]
+    pub all_platforms: bool,
+
+    /// Registry user name; the password is read from standard input (--password-stdin).
+    #[arg(long, value_name = "USER", requires = "password_stdin")]
+    pub username: Option<String>,
+
+    /// Read the registry password from standard input (one line).
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+
+    /// Talk plain HTTP to registries (always done for localhost and 127.0.0.1).
+    #[arg(long)]
+    pub plain_http: bool,
+
+    /// Trust this CA certificate (PEM) for registry TLS, besides the system roots. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+
+    /// Add rules from a TOML file, or from every .toml file in a directory. Repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+
+    /// Do not run the rule with this id. Repeatable.
+    #[arg(long, value_name = "ID")]
+    pub disable_rule: Vec<String>,
+
+    /// Run only these rules (comma-separated ids).
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    pub enable_only: Vec<String>,
+
+    /// Worker threads (default: one per CPU).
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+
+    /// More detail: remediation advice and fingerprints in text output.
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// Print nothing but errors on standard error (no progress).
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Colour in text output: auto (when writing to a terminal and NO_COLOR is unset),
+    /// always or never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Keep per-layer results in DIR (default: $XDG_CACHE_HOME/stowaway or
+    /// ~/.cache/stowaway), so layers seen before are not scanned again. Results are keyed by
+    /// the rule set; secrets are stored redacted.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Neither read nor write the result cache (also STOWAWAY_NO_CACHE=1). Wins over
+    /// --cache-dir.
+    #[arg(long, env = "STOWAWAY_NO_CACHE")]
+    pub no_cache: bool,
+}
+
+/// `stowaway serve`: the admission webhook and registry-notification server.
+#[derive(Args, Debug)]
+#[command(after_help = "Endpoints:
+  POST /admission          Kubernetes ValidatingWebhook (AdmissionReview admission.k8s.io/v1)
+  POST /registry/events    distribution notifications and Harbor PUSH_ARTIFACT webhooks
+  GET  /reports/{digest}   the JSON report of a scanned manifest
+  POST /scan               {\"image\": \"registry/repo:tag\"} queues a scan (202)
+  GET  /healthz, /readyz, /metrics (Prometheus text)
+
+The policy file (--config) is TOML: severity_threshold, on_unknown = \"allow\"|\"deny\",
+time_budget_ms, exempt_namespaces, exempt_images (globs), tag_cache_seconds, and a [registry]
+table (plain_http, ca_certs). Registry credentials come from the docker config file and
+credential helpers, as for `scan`.")]
+pub struct ServeArgs {
+    /// Address to listen on, HOST:PORT with an IP address (port 0 picks a free port; the
+    /// address in use is printed on standard error).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: String,
+
+    /// TLS certificate chain (PEM). Reloaded when the file changes.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM). Reloaded when the file changes.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve plain HTTP on a non-loopback address (without TLS, only loopback is allowed).
+    #[arg(long)]
+    pub insecure_listen: bool,
+
+    /// Policy file (TOML); without it: deny findings at or above low, allow unknown images
+    /// with a warning, 3 s time budget.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Result cache directory (default: $XDG_CACHE_HOME/stowaway or ~/.cache/stowaway).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Add rules from a TOML file, or from every .toml file in a directory. Repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+
+    /// Do not run the rule with this id. Repeatable.
+    #[arg(long, value_name = "ID")]
+    pub disable_rule: Vec<String>,
+
+    /// Scans that may wait in the queue; further requests are refused (HTTP 503) until
+    /// there is room.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub queue_size: usize,
+
+    /// Images scanned at the same time.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub concurrency: usize,
+
+    /// Detector threads shared by all scans (default: one per CPU).
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+
+    /// Threads answering HTTP requests.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub http_threads: usize,
+
+    /// Log nothing but errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    /// List the rules in effect.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+        /// Include rules from a TOML file or directory. Repeatable.
+        #[arg(long, value_name = "PATH")]
+        rules: Vec<PathBuf>,
+    },
+    /// Check a user rule file: it parses, compiles, has keywords, and its examples and negative
+    /// examples behave.
+    Check {
+        /// Rule files or directories to check.
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Findings grouped by layer, for people.
+    Text,
+    /// The finding model (versioned), for scripts.
+    Json,
+    /// SARIF 2.1.0, for GitHub code scanning and other SARIF viewers.
+    Sarif,
+    /// GitLab's secret detection report (schema 15.2.4).
+    Gitlab,
+}
+
+/// `--exit-code`: 1 to 255 except 2.
+fn parse_exit_code(text: &str) -> Result<u8, String> {
+    match text.parse::<u8>() {
+        Ok(0) => Err("0 means success; pick 1 or 3 to 255".to_string()),
+        Ok(2) => Err("2 means a usage or input error; pick 1 or 3 to 255".to_string()),
+        Ok(code) => Ok(code),
+        Err(_) => Err(format!("{text:?} is not an exit code (1 or 3 to 255)")),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}

@@ -1,0 +1,362 @@
+//! Nested archives: zip (jar, war, ear, wheels…), tar, and gzip (a `.tar.gz` is one archive;
+//! any other `.gz` is the one file it holds). Members are scanned with everything else in
+//! [`Scanner::scan`], so a Secret manifest inside a jar is decoded too.
+//!
+//! Limits per top-level file ([`Limits`](super::Limits), counted in [`Scanner`]): how deep
+//! archives nest, how many bytes are decompressed, how many members are opened. What a limit stops is reported as skipped.
+//! Decompression reads through a bounded `take`, so a zip bomb costs at most the budget.
+//!
+//! Offsets of matches in members are mapped into the member's stored bytes in the archive:
+//! exactly for stored (uncompressed) members, scaled for compressed ones.
+
+use std::io::{Cursor, Read};
+use std::ops::Range;
+
+use flate2::read::MultiGzDecoder;
+
+use super::{FileMatch, Level, Mapping, Scanner, map_into};
+
+/// An archive format recognised by its magic bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Zip,
+    Gzip,
+    Tar,
+}
+
+pub(crate) fn sniff(content: &[u8]) -> Option<Kind> {
+    if content.starts_with(b"PK\x03\x04") || content.starts_with(b"PK\x05\x06") {
+        Some(Kind::Zip)
+    } else if content.starts_with(&[0x1F, 0x8B, 0x08]) {
+        Some(Kind::Gzip)
+    } else if content.len() >= 512 && content[257..262] == *b"ustar" {
+        Some(Kind::Tar)
+    } else {
+        None
+    }
+}
+
+/// Scans the members of an archive; `None` when it does not open (scan it as plain bytes).
+pub(crate) fn scan(
+    scanner: &mut Scanner,
+    kind: Kind,
+    content: &[u8],
+    level: &Level,
+) -> Option<Vec<FileMatch>> {
+    match kind {
+        Kind::Zip => zip(scanner, content, level),
+        Kind::Tar => tar(scanner, content, level),
+        Kind::Gzip => gzip(scanner, content, level),
+    }
+}
+
+/// Scans one member's bytes and files the matches under its name, within `stored` (the
+/// member's bytes in the archive).
+fn member(
+    scanner: &mut Scanner,
+    name: &str,
+    bytes: &[u8],
+    stored: &Range<usize>,
+    mapping: Mapping,
+    level: &Level,
+    found: &mut Vec<FileMatch>,
+) {
+    for mut m in scanner.scan(bytes, &level.member(name)) {
+        map_into(&mut m, stored, mapping);
+        m.archive_path.insert(0, name.to_string());
+        found.push(m);
+    }
+}
+
+/// Takes one member from the count; false (and counted) once the limit is reached.
+fn count_member(scanner: &mut Scanner, unscanned: &mut usize) -> bool {
+    if scanner.members_left == 0 {
+        *unscanned += 1;
+        return false;
+    }
+    scanner.members_left -= 1;
+    true
+}
+
+fn report_unscanned(scanner: &mut Scanner, level: &Level, members: usize, over_budget: usize) {
+    if members > 0 {
+        scanner.skip(
+            format!(
+                "archive member limit ({} per file) reached",
+                scanner.limits.max_members
+            ),
+            format!("{}: {members} member(s) not scanned", level.what),
+        );
+    }
+    if over_budget > 0 {
+        scanner.skip(
+            format!(
+                "decompressed-size limit ({} per file) reached",
+                mib(scanner)
+            ),
+            format!("{}: {over_budget} member(s) not scanned", level.what),
+        );
+    }
+}
+
+/// Reads at most the remaining budget from `reader`; says whether it stopped at the budget.
+fn read_bounded(scanner: &mut Scanner, reader: impl Read, out: &mut Vec<u8>) -> (bool, bool) {
+    let mut limited = reader.take(scanner.budget.saturating_add(1));
+    let ok = limited.read_to_end(out).is_ok();
+    let over = out.len() as u64 > scanner.budget;
+    if over {
+        out.truncate(scanner.budget as usize);
+    }
+    scanner.budget -= out.len() as u64;
+    (over, ok)
+}
+
+fn zip(scanner: &mut Scanner, content: &[u8], level: &Level) -> Option<Vec<FileMatch>> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(content)).ok()?;
+    let mut found = Vec::new();
+    let (mut unscanned, mut over_budget) = (0, 0);
+    for index in 0..archive.len() {
+        let Ok(raw) = archive.by_index_raw(index) else {
+            scanner.skip("unreadable zip member", format!("{}: #{index}", level.what));
+            continue;
+        };
+        if raw.is_dir() {
+            continue;
+        }
+        let name = raw.name().to_string();
+        let what = format!("{}!/{name}", level.what);
+        let compression = raw.compression();
+        let encrypted = raw.encrypted();
+        let stored = raw
+            .data_start()
+            .and_then(|start| {
+                let start = usize::try_from(start).ok()?;
+                let end = start.checked_add(usize::try_from(raw.compressed_size()).ok()?)?;
+                (end <= content.len()).then_some(start..end)
+            })
+            .filter(|range| !range.is_empty());
+        drop(raw);
+        let Some(stored) = stored else {
+            continue; // Empty, or its data is not inside the file.
+        };
+        if !count_member(scanner, &mut unscanned) {
+            continue;
+        }
+        if encrypted {
+            scanner.skip("encrypted zip member", what);
+            continue;
+        }
+        match compression {
+            zip::CompressionMethod::Stored => {
+                let bytes = &content[stored.clone()];
+                member(
+                    scanner,
+                    &name,
+                    bytes,
+                    &stored,
+                    Mapping::Exact,
+                    level,
+                    &mut found,
+                );
+            }
+            zip::CompressionMethod::Deflated => {
+                if scanner.budget == 0 {
+                    over_budget += 1;
+                    continue;
+                }
+                let mut bytes = Vec::new();
+                let (over, ok) = match archive.by_index(index) {
+                    Ok(reader) => read_bounded(scanner, reader, &mut bytes),
+                    Err(_) => (false, false),
+                };
+                if over {
+                    scanner.skip(
+                        format!(
+                            "decompressed-size limit ({} per file) reached; scanned the first {} bytes",
+                            mib(scanner),
+                            bytes.len()
+                        ),
+                        what.clone(),
+                    );
+                }
+                if !ok {
+                    scanner.skip("corrupt zip member (scanned what decompressed)", what);
+                }
+                let mapping = Mapping::Scaled {
+                    inner_len: bytes.len(),
+                };
+                member(scanner, &name, &bytes, &stored, mapping, level, &mut found);
+            }
+            other => scanner.skip(format!("unsupported zip compression {other}"), what),
+        }
+    }
+    report_unscanned(scanner, level, unscanned, over_budget);
+    Some(found)
+}
+
+/// The members of an in-memory tar, scanned in place (offsets are exact).
+fn tar(scanner: &mut Scanner, content: &[u8], level: &Level) -> Option<Vec<FileMatch>> {
+    let mut archive = tar::Archive::new(content);
+    let entries = archive.entries().ok()?;
+    let mut found = Vec::new();
+    let mut opened = false;
+    let mut unscanned = 0;
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(_) if !opened => return None,
+            Err(_) => {
+                scanner.skip("corrupt tar archive (the rest not scanned)", &level.what);
+                break;
+            }
+        };
+        opened = true;
+        let kind = entry.header().entry_type();
+        if !(kind.is_file() || kind.is_contiguous()) {
+            if kind.is_gnu_sparse() {
+                let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+                scanner.skip("sparse tar member", format!("{}!/{name}", level.what));
+            }
+            continue;
+        }
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let start = usize::try_from(entry.raw_file_position()).unwrap_or(usize::MAX);
+        let size = usize::try_from(entry.size()).unwrap_or(usize::MAX);
+        let Some(stored) = start.checked_add(size).map(|end| start..end) else {
+            break;
+        };
+        let Some(bytes) = content.get(stored.clone()) else {
+            scanner.skip(
+                "truncated tar member (scanned what is there)",
+                format!("{}!/{name}", level.what),
+            );
+            let stored = start.min(content.len())..content.len();
+            if !stored.is_empty() && count_member(scanner, &mut unscanned) {
+                let bytes = &content[stored.clone()];
+                member(
+                    scanner,
+                    &name,
+                    bytes,
+                    &stored,
+                    Mapping::Exact,
+                    level,
+                    &mut found,
+                );
+            }
+            break;
+        };
+        if bytes.is_empty() || !count_member(scanner, &mut unscanned) {
+            continue;
+        }
+        member(
+            scanner,
+            &name,
+            bytes,
+            &stored,
+            Mapping::Exact,
+            level,
+            &mut found,
+        );
+    }
+    report_unscanned(scanner, level, unscanned, 0);
+    Some(found)
+}
+
+fn gzip(scanner: &mut Scanner, content: &[u8], level: &Level) -> Option<Vec<FileMatch>> {
+    if scanner.budget == 0 {
+        report_unscanned(scanner, level, 0, 1);
+        return Some(Vec::new());
+    }
+    let mut decoder = MultiGzDecoder::new(content);
+    let mut bytes = Vec::new();
+    let (over, ok) = read_bounded(scanner, &mut decoder, &mut bytes);
+    if bytes.is_empty() {
+        return if ok { Some(Vec::new()) } else { None };
+    }
+    if over {
+        scanner.skip(
+            format!(
+                "decompressed-size limit ({} per file) reached; scanned the first {} bytes",
+                mib(scanner),
+                bytes.len()
+            ),
+            level.what.clone(),
+        );
+    }
+    if !ok {
+        scanner.skip(
+            "corrupt or truncated gzip data (scanned what decompressed)",
+            level.what.clone(),
+        );
+    }
+    let whole = 0..content.len();
+    let scaled = Mapping::Scaled {
+        inner_len: bytes.len(),
+    };
+    // A .tar.gz: the tar's members, as members of this file.
+    if sniff(&bytes) == Some(Kind::Tar)
+        && let Some(mut found) = tar(scanner, &bytes, level)
+    {
+        for m in &mut found {
+            map_into(m, &whole, scaled);
+        }
+        return Some(found);
+    }
+    let name = decoder
+        .header()
+        .and_then(|header| header.filename())
+        .map(|name| String::from_utf8_lossy(name).into_owned())
+        .filter(|name| !name.is_empty() && !name.contains('/'))
+        .unwrap_or_else(|| inner_name(&level.what));
+    if !count_member(scanner, &mut 0) {
+        report_unscanned(scanner, level, 1, 0);
+        return Some(Vec::new());
+    }
+    let mut found = Vec::new();
+    member(scanner, &name, &bytes, &whole, scaled, level, &mut found);
+    Some(found)
+}
+
+/// `dir/notes.txt.gz` holds `notes.txt`; `x.tgz` holds `x.tar`.
+fn inner_name(what: &str) -> String {
+    let last = what.rsplit(['/', '!']).next().unwrap_or(what);
+    if let Some(stem) = last.strip_suffix(".tgz") {
+        format!("{stem}.tar")
+    } else if let Some(stem) = last.strip_suffix(".gz") {
+        stem.to_string()
+    } else {
+        format!("{last}.ungzipped")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_inside_gzip() {
+        assert_eq!(inner_name("usr/share/doc/a/changelog.gz"), "changelog");
+        assert_eq!(inner_name("backup.tgz"), "backup.tar");
+        assert_eq!(inner_name("a.jar!/blob"), "blob.ungzipped");
+    }
+
+    #[test]
+    fn sniffing() {
+        assert_eq!(sniff(b"PK\x03\x04rest"), Some(Kind::Zip));
+        assert_eq!(sniff(&[0x1F, 0x8B, 0x08, 0]), Some(Kind::Gzip));
+        let mut tar = vec![0u8; 512];
+        tar[257..262].copy_from_slice(b"ustar");
+        assert_eq!(sniff(&tar), Some(Kind::Tar));
+        assert_eq!(sniff(b"plain text"), None);
+    }
+}
+
+/// The decompressed-size limit in MiB, for messages.
+fn mib(scanner: &Scanner) -> String {
+    let limit = scanner.limits.max_decompressed_bytes;
+    if limit % (1 << 20) == 0 {
+        format!("{} MiB", limit >> 20)
+    } else {
+        format!("{limit} bytes")
+    }
+}

@@ -1,0 +1,507 @@
+//! Decoders: what the regex rules cannot see on the raw bytes of a file.
+//!
+//! - Kubernetes Secret manifests ([`kubernetes`]): base64 `data:` values decoded and scanned,
+//!   credential keys reported by the Secret's `type`;
+//! - kubeconfig files ([`kubeconfig`]) and docker/podman credential files ([`docker`]);
+//! - PKCS#12 bundles and Java keystores recognised by structure ([`keystore`]);
+//! - a certificate stored with its private key ([`tls`]);
+//! - nested archives: zip/jar/war/ear, tar, gzip ([`archive`]), whose members go through all
+//!   of the above again.
+//!
+//! Every decoder is skipped cheaply: binary formats by their magic bytes at offset 0, text
+//! formats by a marker search before anything is parsed. Whatever a limit stops is reported in
+//! [`FileScan::skipped`], never dropped silently. Nothing here may panic on malformed input.
+
+pub mod archive;
+pub mod docker;
+pub mod keystore;
+pub mod kubeconfig;
+pub mod kubernetes;
+pub mod tls;
+pub mod yaml;
+
+use std::ops::Range;
+use std::str::FromStr;
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+use anyhow::bail;
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+
+use super::{Detector, FileMatch, Match, Severity};
+
+/// A structural decoder a rule can be bound to (`decoder = "…"` in a rule file): the rule's
+/// matches come from this code instead of a regex.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Decoder {
+    /// Credentials in the `data:`/`stringData:` of a Kubernetes Secret manifest.
+    KubernetesSecret,
+    /// Client keys, tokens and passwords of a kubeconfig's users.
+    Kubeconfig,
+    /// `auths` of docker `config.json`, podman `auth.json`, legacy `.dockercfg`.
+    DockerConfig,
+    /// A PKCS#12 / PFX bundle holding a private key.
+    Pkcs12,
+    /// A JKS or JCEKS keystore holding a private or secret key.
+    JavaKeystore,
+    /// A PEM private key stored in the same file as a certificate.
+    TlsKeyPair,
+}
+
+impl Decoder {
+    pub const ALL: [Decoder; 6] = [
+        Decoder::KubernetesSecret,
+        Decoder::Kubeconfig,
+        Decoder::DockerConfig,
+        Decoder::Pkcs12,
+        Decoder::JavaKeystore,
+        Decoder::TlsKeyPair,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decoder::KubernetesSecret => "kubernetes-secret",
+            Decoder::Kubeconfig => "kubeconfig",
+            Decoder::DockerConfig => "docker-config",
+            Decoder::Pkcs12 => "pkcs12",
+            Decoder::JavaKeystore => "java-keystore",
+            Decoder::TlsKeyPair => "tls-key-pair",
+        }
+    }
+}
+
+impl FromStr for Decoder {
+    type Err = anyhow::Error;
+
+    fn from_str(name: &str) -> anyhow::Result<Self> {
+        match Decoder::ALL.iter().find(|d| d.as_str() == name) {
+            Some(&decoder) => Ok(decoder),
+            None => bail!(
+                "unknown decoder {name:?} (known: {})",
+                Decoder::ALL.map(|d| d.as_str()).join(", ")
+            ),
+        }
+    }
+}
+
+/// How far the decoders go into one top-level file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Archives nested deeper than this (an archive in an archive in an archive) are not
+    /// opened.
+    pub max_archive_depth: usize,
+    /// Bytes decompressed out of archives.
+    pub max_decompressed_bytes: u64,
+    /// Archive members opened.
+    pub max_members: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_archive_depth: 3,
+            max_decompressed_bytes: 64 << 20,
+            max_members: 10_000,
+        }
+    }
+}
+/// Decoded values (a base64 Secret value) decoded again inside, at most this deep.
+pub const MAX_DECODE_DEPTH: usize = 3;
+
+/// Something a decoder did not look at, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// Why, e.g. `archive nesting deeper than 3`.
+    pub reason: String,
+    /// What: the file and the archive members leading to it (`a.jar!/lib/b.jar`).
+    pub what: String,
+}
+
+/// The result of scanning a whole file.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FileScan {
+    pub matches: Vec<FileMatch>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Where the bytes being scanned sit.
+#[derive(Clone, Debug)]
+pub(crate) struct Level {
+    /// The path for messages: the file, then `!/member` per archive level.
+    pub what: String,
+    pub archive_depth: usize,
+    pub decode_depth: usize,
+}
+
+impl Level {
+    fn member(&self, name: &str) -> Level {
+        Level {
+            what: format!("{}!/{name}", self.what),
+            archive_depth: self.archive_depth + 1,
+            decode_depth: self.decode_depth,
+        }
+    }
+
+    fn decoded(&self) -> Level {
+        Level {
+            what: self.what.clone(),
+            archive_depth: self.archive_depth,
+            decode_depth: self.decode_depth + 1,
+        }
+    }
+}
+
+/// One top-level file's scan: the detector, the limits left, what was skipped.
+pub(crate) struct Scanner<'d> {
+    pub detector: &'d Detector,
+    pub limits: Limits,
+    /// Decompressed bytes still allowed.
+    pub budget: u64,
+    /// Archive members still allowed.
+    pub members_left: usize,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Markers that make a text file worth parsing. Kept tiny: this runs on every file.
+static TEXT_MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::new(["Secret", "users", "\"auth", "-----BEGIN CERTIFICATE-----"])
+        .expect("static patterns build")
+});
+
+impl<'d> Scanner<'d> {
+    pub fn new(detector: &'d Detector, limits: Limits) -> Self {
+        Scanner {
+            detector,
+            limits,
+            budget: limits.max_decompressed_bytes,
+            members_left: limits.max_members,
+            skipped: Vec::new(),
+        }
+    }
+
+    pub fn skip(&mut self, reason: impl Into<String>, what: impl Into<String>) {
+        self.skipped.push(Skipped {
+            reason: reason.into(),
+            what: what.into(),
+        });
+    }
+
+    /// Scans `content`: the regex rules, then every decoder that recognises it. Offsets in the
+    /// result are offsets in `content`.
+    pub fn scan(&mut self, content: &[u8], level: &Level) -> Vec<FileMatch> {
+        if let Some(kind) = archive::sniff(content) {
+            if level.archive_depth >= self.limits.max_archive_depth {
+                self.skip(
+                    format!(
+                        "archive nested deeper than {} levels (scanned as plain bytes)",
+                        self.limits.max_archive_depth
+                    ),
+                    level.what.clone(),
+                );
+            } else if let Some(found) = archive::scan(self, kind, content, level) {
+                return found;
+            }
+        }
+        let mut found: Vec<FileMatch> =
+            self.detector.scan(content).into_iter().map(plain).collect();
+        keystore::detect(self, content, &mut found);
+        let markers = text_markers(content);
+        if markers.any_text()
+            && let Ok(text) = std::str::from_utf8(content)
+        {
+            let documents = yaml::parse_documents(text);
+            if !documents.is_empty() {
+                if markers.secret {
+                    kubernetes::decode(self, text, &documents, level, &mut found);
+                }
+                if markers.users {
+                    kubeconfig::decode(self, text, &documents, level, &mut found);
+                }
+                if markers.auth {
+                    docker::decode(self, text, &documents, level, &mut found);
+                }
+            }
+        }
+        if markers.certificate {
+            tls::pair_keys(self.detector, content, &mut found);
+        }
+        found.sort_by_key(|m| (m.base.start, m.base.end, m.base.rule));
+        found
+    }
+
+    /// Scans a decoded value (deeper decoders included while the decode depth allows).
+    pub fn scan_decoded(&mut self, decoded: &[u8], level: &Level) -> Vec<FileMatch> {
+        if level.decode_depth >= MAX_DECODE_DEPTH {
+            return self.detector.scan(decoded).into_iter().map(plain).collect();
+        }
+        self.scan(decoded, &level.decoded())
+    }
+}
+
+/// Which text decoders a file's markers call for.
+#[derive(Clone, Copy, Debug, Default)]
+struct TextMarkers {
+    secret: bool,
+    users: bool,
+    auth: bool,
+    certificate: bool,
+}
+
+impl TextMarkers {
+    fn any_text(&self) -> bool {
+        self.secret || self.users || self.auth
+    }
+}
+
+fn text_markers(content: &[u8]) -> TextMarkers {
+    let mut markers = TextMarkers::default();
+    for hit in TEXT_MARKERS.find_iter(content) {
+        match hit.pattern().as_usize() {
+            // `kind: Secret`, `"kind": "Secret"`: "kind" shortly before.
+            0 => {
+                let before = &content[hit.start().saturating_sub(16)..hit.start()];
+                markers.secret |= memchr::memmem::find(before, b"kind").is_some();
+            }
+            1 => markers.users = true,
+            2 => markers.auth = true,
+            _ => markers.certificate = true,
+        }
+        if markers.secret && markers.users && markers.auth && markers.certificate {
+            break;
+        }
+    }
+    if markers.users {
+        markers.users = memchr::memmem::find(content, b"clusters").is_some();
+    }
+    markers
+}
+
+/// A match found on the bytes themselves.
+pub(crate) fn plain(base: Match) -> FileMatch {
+    FileMatch {
+        base,
+        archive_path: Vec::new(),
+        kubernetes_secret_type: None,
+    }
+}
+
+/// How offsets inside some derived bytes relate to the outer bytes they came from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Mapping {
+    /// The derived bytes are a copy of the range (a stored archive member, plain text).
+    Exact,
+    /// The derived bytes of this length were decoded or decompressed from the range: offsets
+    /// are scaled, which keeps distinct matches apart and in order.
+    Scaled { inner_len: usize },
+}
+
+/// Moves a match found in derived bytes into `outer` (a non-empty range of the outer bytes).
+pub(crate) fn map_into(found: &mut FileMatch, outer: &Range<usize>, mapping: Mapping) {
+    let len = outer.end.saturating_sub(outer.start);
+    if len == 0 {
+        found.base.start = outer.start;
+        found.base.end = outer.start;
+        return;
+    }
+    let scale = |offset: usize| -> usize {
+        match mapping {
+            Mapping::Exact => offset,
+            Mapping::Scaled { inner_len } if inner_len > 0 => {
+                ((offset as u128 * len as u128) / inner_len as u128) as usize
+            }
+            Mapping::Scaled { .. } => 0,
+        }
+    };
+    let start = scale(found.base.start).min(len - 1);
+    let end = scale(found.base.end).clamp(start + 1, len);
+    found.base.start = outer.start + start;
+    found.base.end = outer.start + end;
+}
+
+/// Adds `new` unless a match already covers part of its range: then the facts of `new` are
+/// added to that match instead (a regex rule that found a token keeps it, and learns which
+/// kubeconfig user it belongs to).
+pub(crate) fn push_or_enrich(found: &mut Vec<FileMatch>, new: FileMatch) {
+    let overlapping = found.iter_mut().find(|m| {
+        m.archive_path == new.archive_path
+            && m.base.start < new.base.end.max(new.base.start + 1)
+            && new.base.start < m.base.end.max(m.base.start + 1)
+    });
+    match overlapping {
+        Some(existing) => {
+            add_details(&mut existing.base.details, &new.base.details);
+            if existing.kubernetes_secret_type.is_none() {
+                existing.kubernetes_secret_type = new.kubernetes_secret_type;
+            }
+        }
+        None => found.push(new),
+    }
+}
+
+/// Appends the details whose keys `to` does not have yet.
+pub(crate) fn add_details(to: &mut Vec<(String, String)>, from: &[(String, String)]) {
+    for (key, value) in from {
+        if !to.iter().any(|(k, _)| k == key) {
+            to.push((key.clone(), value.clone()));
+        }
+    }
+}
+
+/// Removes the matches on the bytes themselves that overlap `span`, a value a decoder reads:
+/// what a regex saw there (the encoded text, or the value out of its context) is replaced by
+/// what the decoder finds in the value. Returns the highest severity removed, which the
+/// replacing findings keep at least.
+pub(crate) fn drop_inside(found: &mut Vec<FileMatch>, span: &Range<usize>) -> Option<Severity> {
+    let mut highest = None;
+    found.retain(|m| {
+        let replaced =
+            m.archive_path.is_empty() && m.base.start < span.end && span.start < m.base.end;
+        if replaced {
+            highest = highest.max(Some(m.base.severity));
+        }
+        !replaced
+    });
+    highest
+}
+
+/// Raises a replacing finding to the severity of what it replaced.
+pub(crate) fn at_least(m: &mut Match, replaced: Option<Severity>) {
+    if let Some(severity) = replaced {
+        m.severity = m.severity.max(severity);
+    }
+}
+
+/// A decoder's own match.
+pub(crate) fn decoder_match(
+    detector: &Detector,
+    rule: usize,
+    span: Range<usize>,
+    secret: Vec<u8>,
+    severity: Option<Severity>,
+    details: Vec<(String, String)>,
+) -> Match {
+    Match {
+        rule,
+        start: span.start,
+        end: span.end.max(span.start),
+        secret,
+        severity: severity.unwrap_or(detector.rules()[rule].severity),
+        details,
+    }
+}
+
+/// Decodes base64 as Kubernetes and docker write it (standard alphabet, padded), tolerating
+/// line breaks, missing padding and the URL-safe alphabet.
+pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let compact = compact.trim_end_matches('=');
+    if compact.is_empty() {
+        return None;
+    }
+    STANDARD_NO_PAD
+        .decode(compact)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(compact))
+        .ok()
+}
+
+/// Text a person can read: UTF-8 without control characters other than whitespace.
+pub(crate) fn printable(bytes: &[u8]) -> bool {
+    std::str::from_utf8(bytes).is_ok_and(|text| {
+        text.chars()
+            .all(|c| !c.is_control() || c == '\n' || c == '\r' || c == '\t')
+    })
+}
+
+/// Does a key or variable name say its value is a credential?
+pub(crate) fn secret_looking_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    if lower.contains("public") || lower.ends_with(".pub") || lower.ends_with(".crt") {
+        return false;
+    }
+    const WORDS: &[&str] = &[
+        "password",
+        "passwd",
+        "passphrase",
+        "pwd",
+        "secret",
+        "token",
+        "apikey",
+        "api-key",
+        "api_key",
+        "credential",
+        "private",
+        "auth",
+    ];
+    WORDS.iter().any(|word| lower.contains(word))
+        || lower == "key"
+        || lower.ends_with("key")
+        || lower.ends_with("key.pem")
+        || lower.contains("key_")
+        || lower.contains("key-")
+}
+
+/// A value under a secret-looking name that is worth reporting: no placeholder, some entropy.
+pub(crate) fn credible_value(value: &[u8]) -> bool {
+    use super::validate::{is_placeholder, shannon_entropy};
+    let trimmed = value.trim_ascii();
+    trimmed.len() >= 6 && !is_placeholder(trimmed) && shannon_entropy(trimmed) >= 2.5
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(start: usize, end: usize) -> FileMatch {
+        plain(Match {
+            rule: 0,
+            start,
+            end,
+            secret: Vec::new(),
+            severity: Severity::High,
+            details: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn mapping_stays_inside_the_outer_range() {
+        let mut m = found(30, 60);
+        map_into(&mut m, &(100..140), Mapping::Scaled { inner_len: 30 });
+        assert_eq!((m.base.start, m.base.end), (139, 140));
+        let mut m = found(3, 9);
+        map_into(&mut m, &(100..140), Mapping::Scaled { inner_len: 30 });
+        assert_eq!((m.base.start, m.base.end), (104, 112));
+        let mut m = found(3, 9);
+        map_into(&mut m, &(10..12), Mapping::Exact);
+        assert_eq!((m.base.start, m.base.end), (11, 12));
+    }
+
+    #[test]
+    fn names_and_values() {
+        for name in [
+            "password",
+            "DB_PASSWORD",
+            "api-token",
+            "tls.key",
+            "client_secret",
+        ] {
+            assert!(secret_looking_name(name), "{name}");
+        }
+        for name in ["username", "host", "public-key", "ca.crt", "namespace"] {
+            assert!(!secret_looking_name(name), "{name}");
+        }
+        assert!(credible_value(b"Zq3LmN8pR2sT"));
+        assert!(!credible_value(b"changeme"));
+        assert!(!credible_value(b"abc"));
+        assert_eq!(decode_base64("cGFz\ncw=="), Some(b"pass".to_vec()));
+        assert_eq!(decode_base64("not base64!"), None);
+    }
+
+    #[test]
+    fn decoder_names_round_trip() {
+        for decoder in Decoder::ALL {
+            assert_eq!(decoder.as_str().parse::<Decoder>().unwrap(), decoder);
+        }
+        assert!("nope".parse::<Decoder>().is_err());
+    }
+}

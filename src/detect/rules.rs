@@ -1,0 +1,369 @@
+//! Signature rules: data in `signatures/*.toml` (embedded at build time) plus user files given
+//! with `--rules`. Each rule carries its own examples and negative examples.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use anyhow::{Context, Result, anyhow, bail};
+use regex::bytes::Regex;
+use serde::{Deserialize, Serialize};
+
+use super::decode::Decoder;
+use super::validate::Validator;
+
+include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
+
+/// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        Ok(match text.to_ascii_lowercase().as_str() {
+            "info" => Severity::Info,
+            "low" => Severity::Low,
+            "medium" => Severity::Medium,
+            "high" => Severity::High,
+            "critical" => Severity::Critical,
+            _ => bail!("unknown severity {text:?} (expected critical, high, medium, low or info)"),
+        })
+    }
+}
+
+/// A rule as written in a TOML file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub severity: String,
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// Required unless `decoder` is set.
+    pub regex: Option<String>,
+    /// Names the decoder that finds this rule's matches by structure (see
+    /// [`Decoder`]); such a rule has no regex and stays out of the keyword prefilter.
+    pub decoder: Option<String>,
+    /// Bytes of context on each side of a keyword hit that the regex sees.
+    pub window: Option<usize>,
+    pub min_entropy: Option<f64>,
+    pub validator: Option<String>,
+    pub kubernetes_secret_type: Option<String>,
+    #[serde(default)]
+    pub references: Vec<String>,
+    #[serde(default)]
+    pub examples: Vec<String>,
+    #[serde(default)]
+    pub negative_examples: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    #[serde(default)]
+    rules: Vec<RuleSpec>,
+}
+
+/// Default bytes of context around a keyword hit.
+pub const DEFAULT_WINDOW: usize = 256;
+/// Kubernetes Secret types a rule may name.
+pub const KUBERNETES_SECRET_TYPES: &[&str] = &[
+    "Opaque",
+    "kubernetes.io/basic-auth",
+    "kubernetes.io/ssh-auth",
+    "kubernetes.io/tls",
+    "kubernetes.io/dockercfg",
+    "kubernetes.io/dockerconfigjson",
+    "kubernetes.io/service-account-token",
+    "bootstrap.kubernetes.io/token",
+];
+
+/// The regex of a decoder rule: an empty byte class, which matches nothing.
+const NEVER_MATCHES: &str = r"(?-u:[^\x00-\xFF])";
+
+/// A compiled rule.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub severity: Severity,
+    /// Lowercase keywords that feed the prefilter.
+    pub keywords: Vec<String>,
+    pub regex: Regex,
+    /// Set for a rule matched by a decoder (by structure) rather than by its regex; its regex
+    /// then matches nothing and its keywords do not feed the prefilter.
+    pub decoder: Option<Decoder>,
+    /// Index of the capture group holding the secret.
+    pub secret_group: usize,
+    pub window: usize,
+    pub min_entropy: Option<f64>,
+    pub validator: Option<Validator>,
+    pub kubernetes_secret_type: String,
+    pub references: Vec<String>,
+    pub examples: Vec<String>,
+    pub negative_examples: Vec<String>,
+    /// Which file the rule came from, for messages.
+    pub source: String,
+}
+
+impl Rule {
+    /// Compiles a rule, checking everything that can be checked without running it.
+    pub fn compile(spec: RuleSpec, source: &str) -> Result<Rule> {
+        let id = spec.id.clone();
+        let fail = |problem: String| anyhow!("{source}: rule {id}: {problem}");
+        if id.is_empty()
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(fail("id must be non-empty kebab-case (a-z, 0-9, -)".into()));
+        }
+        let severity = spec
+            .severity
+            .parse::<Severity>()
+            .map_err(|e| fail(e.to_string()))?;
+        let decoder = spec
+            .decoder
+            .as_deref()
+            .map(|name| name.parse::<Decoder>().map_err(|e| fail(e.to_string())))
+            .transpose()?;
+        if decoder.is_none() && spec.keywords.is_empty() {
+            return Err(fail(
+                "has no keywords (they feed the prefilter; one at least)".into(),
+            ));
+        }
+        let mut keywords = Vec::new();
+        for keyword in &spec.keywords {
+            if keyword.len() < 3 {
+                return Err(fail(format!("keyword {keyword:?} is shorter than 3 bytes")));
+            }
+            keywords.push(keyword.to_ascii_lowercase());
+        }
+        let regex = match (&spec.regex, decoder) {
+            (Some(_), Some(decoder)) => {
+                return Err(fail(format!(
+                    "has both a regex and decoder {:?} (a decoder rule is matched by code)",
+                    decoder.as_str()
+                )));
+            }
+            (Some(regex), None) => {
+                Regex::new(regex).map_err(|e| fail(format!("regex does not compile: {e}")))?
+            }
+            (None, Some(_)) => Regex::new(NEVER_MATCHES).expect("the empty class compiles"),
+            (None, None) => return Err(fail("has no regex".into())),
+        };
+        let secret_group = match regex
+            .capture_names()
+            .position(|name| name == Some("secret"))
+        {
+            Some(index) => index,
+            None if regex.captures_len() > 1 => 1,
+            None => 0,
+        };
+        let validator = spec
+            .validator
+            .as_deref()
+            .map(|name| name.parse::<Validator>().map_err(|e| fail(e.to_string())))
+            .transpose()?;
+        let kubernetes_secret_type = spec
+            .kubernetes_secret_type
+            .clone()
+            .unwrap_or_else(|| "Opaque".to_string());
+        if !KUBERNETES_SECRET_TYPES.contains(&kubernetes_secret_type.as_str()) {
+            return Err(fail(format!(
+                "unknown kubernetes_secret_type {kubernetes_secret_type:?}"
+            )));
+        }
+        if let Some(entropy) = spec.min_entropy
+            && !(0.0..=8.0).contains(&entropy)
+        {
+            return Err(fail(format!("min_entropy {entropy} is outside 0..8")));
+        }
+        Ok(Rule {
+            id: spec.id,
+            name: spec.name,
+            description: spec.description,
+            severity,
+            keywords,
+            regex,
+            decoder,
+            secret_group,
+            window: spec.window.unwrap_or(DEFAULT_WINDOW).clamp(16, 1 << 16),
+            min_entropy: spec.min_entropy,
+            validator,
+            kubernetes_secret_type,
+            references: spec.references,
+            examples: spec.examples,
+            negative_examples: spec.negative_examples,
+            source: source.to_string(),
+        })
+    }
+}
+
+/// Parses one rule file's text; `source` names it in errors.
+pub fn parse_rule_file(text: &str, source: &str) -> Result<Vec<Rule>> {
+    let file: RuleFile = toml::from_str(text).map_err(|e| {
+        // toml's message spans several lines with a source excerpt; keep it to one.
+        let message = e.message().to_string();
+        match e.span() {
+            Some(span) => {
+                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                anyhow!("{source}: line {line}: {message}")
+            }
+            None => anyhow!("{source}: {message}"),
+        }
+    })?;
+    file.rules
+        .into_iter()
+        .map(|spec| Rule::compile(spec, source))
+        .collect()
+}
+
+/// The built-in rules.
+pub fn builtin_rules() -> Result<Vec<Rule>> {
+    let mut rules = Vec::new();
+    for (name, text) in BUILTIN_RULE_FILES {
+        rules.extend(parse_rule_file(text, &format!("signatures/{name}"))?);
+    }
+    Ok(rules)
+}
+
+/// Rules from a user file, or from every `*.toml` file of a directory.
+pub fn load_user_rules(path: &Path) -> Result<Vec<Rule>> {
+    let mut files = Vec::new();
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).with_context(|| format!("{}", path.display()))? {
+            let file = entry?.path();
+            if file.extension().is_some_and(|ext| ext == "toml") {
+                files.push(file);
+            }
+        }
+        files.sort();
+        if files.is_empty() {
+            bail!("{}: no .toml rule files in this directory", path.display());
+        }
+    } else {
+        files.push(path.to_path_buf());
+    }
+    let mut rules = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("{}: cannot read rule file", file.display()))?;
+        rules.extend(parse_rule_file(&text, &file.display().to_string())?);
+    }
+    Ok(rules)
+}
+
+/// A digest of the rule set, so cached results are dropped when rules change.
+pub fn rules_digest(rules: &[Rule]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for rule in rules {
+        for part in [
+            rule.id.as_str(),
+            rule.severity.as_str(),
+            rule.regex.as_str(),
+            &rule.keywords.join(","),
+            &format!(
+                "{:?}{:?}{}{}",
+                rule.min_entropy,
+                rule.validator,
+                rule.window,
+                rule.decoder.map(|d| d.as_str()).unwrap_or_default()
+            ),
+        ] {
+            hasher.update(part.as_bytes());
+            hasher.update([0]);
+        }
+    }
+    hex::encode(hasher.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[[rules]]
+id = "demo-token"
+name = "Demo token"
+description = "A demo."
+severity = "high"
+keywords = ["demo_"]
+regex = '''(demo_[a-z0-9]{8})'''
+examples = ["demo_abcdef12"]
+negative_examples = ["demo_abc"]
+"#;
+
+    #[test]
+    fn parses_a_rule_file() {
+        let rules = parse_rule_file(GOOD, "good.toml").unwrap();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].secret_group, 1);
+        assert_eq!(rules[0].window, DEFAULT_WINDOW);
+        assert_eq!(rules[0].kubernetes_secret_type, "Opaque");
+    }
+
+    #[test]
+    fn errors_name_the_file_and_rule() {
+        let bad = GOOD.replace("(demo_[a-z0-9]{8})", "(demo_[a-z0-9]{8}");
+        let err = parse_rule_file(&bad, "bad.toml").unwrap_err().to_string();
+        assert!(
+            err.starts_with("bad.toml: rule demo-token: regex does not compile"),
+            "{err}"
+        );
+        let bad = GOOD.replace("keywords = [\"demo_\"]", "keywords = []");
+        let err = parse_rule_file(&bad, "bad.toml").unwrap_err().to_string();
+        assert!(err.contains("rule demo-token: has no keywords"), "{err}");
+        let err = parse_rule_file("[[rules]]\nid = 3\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("x.toml: line 2:"), "{err}");
+    }
+
+    #[test]
+    fn severity_orders() {
+        assert!(Severity::Critical > Severity::High);
+        assert!(Severity::Info < Severity::Low);
+        assert_eq!("HIGH".parse::<Severity>().unwrap(), Severity::High);
+    }
+}

@@ -1,0 +1,392 @@
+//! Checks that a candidate secret really has the shape its rule claims: built-in checksums,
+//! structure that decodes, and the filters that drop placeholders and low-entropy values.
+
+use std::str::FromStr;
+
+use anyhow::bail;
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+
+use super::rules::Severity;
+
+/// A named structural check a rule can ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Validator {
+    /// GitHub's `<prefix>_<30 base62><6 base62 CRC32>` tokens.
+    GithubChecksum,
+    /// Three base64url parts whose header and payload are JSON objects (header with `alg`).
+    Jwt,
+    /// A PEM body that decodes to a DER SEQUENCE.
+    PemPrivateKey,
+    /// An `openssh-key-v1` body; its cipher name says whether the key is encrypted.
+    OpensshPrivateKey,
+    /// Base64 of a JSON object.
+    Base64Json,
+}
+
+impl FromStr for Validator {
+    type Err = anyhow::Error;
+
+    fn from_str(name: &str) -> anyhow::Result<Self> {
+        Ok(match name {
+            "github-checksum" => Validator::GithubChecksum,
+            "jwt" => Validator::Jwt,
+            "pem-private-key" => Validator::PemPrivateKey,
+            "openssh-private-key" => Validator::OpensshPrivateKey,
+            "base64-json" => Validator::Base64Json,
+            _ => bail!(
+                "unknown validator {name:?} (known: github-checksum, jwt, pem-private-key, openssh-private-key, base64-json)"
+            ),
+        })
+    }
+}
+
+/// What a validator concluded about a candidate.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// Not a secret of this kind.
+    Reject,
+    /// A secret; possibly with facts for the report and a different severity (an encrypted key
+    /// is less urgent than a clear one).
+    Accept {
+        details: Vec<(String, String)>,
+        severity: Option<Severity>,
+    },
+}
+
+impl Verdict {
+    fn plain() -> Verdict {
+        Verdict::Accept {
+            details: Vec::new(),
+            severity: None,
+        }
+    }
+
+    fn from_bool(ok: bool) -> Verdict {
+        if ok {
+            Verdict::plain()
+        } else {
+            Verdict::Reject
+        }
+    }
+}
+
+impl Validator {
+    pub fn check(self, secret: &[u8]) -> Verdict {
+        let Ok(text) = std::str::from_utf8(secret) else {
+            return Verdict::Reject;
+        };
+        match self {
+            Validator::GithubChecksum => Verdict::from_bool(github_checksum_ok(text)),
+            Validator::Jwt => Verdict::from_bool(jwt_ok(text)),
+            Validator::PemPrivateKey => Verdict::from_bool(
+                pem_body(text).is_some_and(|der| der.first() == Some(&0x30) && der.len() >= 32),
+            ),
+            Validator::OpensshPrivateKey => openssh_verdict(text),
+            Validator::Base64Json => Verdict::from_bool(
+                decode_base64_any(text.trim())
+                    .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+                    .is_some_and(|value| value.is_object()),
+            ),
+        }
+    }
+}
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Base62 of `value`, left-padded with `0` to six characters, as GitHub token checksums are.
+pub fn base62_checksum(value: u32) -> String {
+    let mut digits = [b'0'; 6];
+    let mut rest = value as u64;
+    for slot in digits.iter_mut().rev() {
+        *slot = BASE62[(rest % 62) as usize];
+        rest /= 62;
+    }
+    String::from_utf8(digits.to_vec()).expect("ascii")
+}
+
+/// `ghp_` + 30 random base62 + CRC32 of the random part in base62 (6 chars).
+fn github_checksum_ok(token: &str) -> bool {
+    let Some((_, body)) = token.split_once('_') else {
+        return false;
+    };
+    if body.len() != 36 || !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return false;
+    }
+    let (random, checksum) = body.split_at(30);
+    base62_checksum(crc32fast::hash(random.as_bytes())) == checksum
+}
+
+fn decode_base64_any(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    STANDARD_NO_PAD
+        .decode(text)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(text))
+        .ok()
+}
+
+fn jwt_ok(token: &str) -> bool {
+    let parts: Vec<&str> = token.trim().split('.').collect();
+    if parts.len() != 3 {
+        return false;
+    }
+    let json = |part: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part.trim_end_matches('='))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+    };
+    let (Some(header), Some(payload)) = (json(parts[0]), json(parts[1])) else {
+        return false;
+    };
+    header.get("alg").is_some_and(|alg| alg.is_string())
+        && payload.is_object()
+        // An unsigned token ("alg": "none") grants nothing by itself.
+        && (!parts[2].is_empty() || header["alg"] != "none")
+}
+
+/// The decoded body of a PEM block (between the BEGIN and END lines), skipping RFC 1421
+/// headers such as `Proc-Type:`.
+pub fn pem_body(block: &str) -> Option<Vec<u8>> {
+    let mut body = String::new();
+    for line in block.lines() {
+        let line = line.trim();
+        if line.starts_with("-----") || line.contains(':') || line.is_empty() {
+            continue;
+        }
+        body.push_str(line);
+    }
+    let body = body.trim_end_matches('=');
+    STANDARD_NO_PAD
+        .decode(body)
+        .ok()
+        .or_else(|| STANDARD.decode(body).ok())
+}
+
+fn openssh_verdict(block: &str) -> Verdict {
+    let Some(bytes) = pem_body(block) else {
+        return Verdict::Reject;
+    };
+    let Some(rest) = bytes.strip_prefix(b"openssh-key-v1\0") else {
+        return Verdict::Reject;
+    };
+    let Some(cipher) = ssh_string(rest) else {
+        return Verdict::Reject;
+    };
+    let cipher = String::from_utf8_lossy(cipher).into_owned();
+    if cipher == "none" {
+        Verdict::plain()
+    } else {
+        Verdict::Accept {
+            details: vec![("encrypted".into(), format!("yes ({cipher})"))],
+            severity: Some(Severity::Medium),
+        }
+    }
+}
+
+/// An SSH wire-format string: u32 big-endian length, then the bytes.
+fn ssh_string(bytes: &[u8]) -> Option<&[u8]> {
+    let length = u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+    bytes.get(4..4 + length)
+}
+
+/// Shannon entropy in bits per byte.
+pub fn shannon_entropy(bytes: &[u8]) -> f64 {
+    if bytes.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for &b in bytes {
+        counts[b as usize] += 1;
+    }
+    let total = bytes.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / total;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Words that mark a value as a stand-in rather than a credential.
+const PLACEHOLDER_WORDS: &[&str] = &[
+    "example",
+    "changeme",
+    "change_me",
+    "change-me",
+    "dummy",
+    "placeholder",
+    "redacted",
+    "sample",
+    "replace_me",
+    "replaceme",
+    "your_",
+    "your-",
+    "insert_",
+    "fixme",
+    "notreal",
+    "not_a_real",
+    "fake_",
+    "fakekey",
+    "secret_here",
+    "token_here",
+    "password_here",
+];
+
+/// Values that are never credentials on their own.
+const PLACEHOLDER_VALUES: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "none",
+    "null",
+    "nil",
+    "true",
+    "false",
+    "undefined",
+    "empty",
+    "default",
+    "changeit",
+    "admin",
+    "root",
+    "test",
+    "todo",
+    "xxx",
+    "fake",
+    "string",
+    "value",
+    "key",
+    "pass",
+];
+
+/// Is this captured value a placeholder, template or reference rather than a secret?
+pub fn is_placeholder(secret: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(secret);
+    let trimmed = text.trim_matches(|c: char| c == '"' || c == '\'' || c.is_whitespace());
+    let lower = trimmed.to_ascii_lowercase();
+    if lower.is_empty() || PLACEHOLDER_VALUES.contains(&lower.as_str()) {
+        return true;
+    }
+    if PLACEHOLDER_WORDS.iter().any(|word| lower.contains(word)) {
+        return true;
+    }
+    // Templates and variable references: ${VAR}, $VAR, {{ x }}, <TOKEN>, %(x)s, @VAR@, %VAR%.
+    let bytes = lower.as_bytes();
+    let first = bytes[0];
+    let last = bytes[bytes.len() - 1];
+    if lower.starts_with("${")
+        || lower.starts_with("{{")
+        || lower.contains("{{")
+        || lower.starts_with("%(")
+        || (first == b'$'
+            && bytes.len() > 1
+            && (bytes[1].is_ascii_alphabetic() || bytes[1] == b'_'))
+        || (first == b'<' && last == b'>')
+        || (first == b'@' && last == b'@')
+        || (first == b'%' && last == b'%')
+        || lower.contains("${")
+    {
+        return true;
+    }
+    // One character repeated, or masks: xxxxxxxx, ********, ..., 00000000.
+    let distinct = {
+        let mut seen = [false; 256];
+        bytes
+            .iter()
+            .filter(|&&b| !std::mem::replace(&mut seen[b as usize], true))
+            .count()
+    };
+    if distinct <= 2 && bytes.len() >= 4 {
+        return true;
+    }
+    let masked = bytes
+        .iter()
+        .filter(|&&b| matches!(b, b'x' | b'*' | b'.' | b'#'))
+        .count();
+    masked * 2 > bytes.len() || lower.contains("xxxxxxxx") || lower.contains("****")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_checksum_round_trip() {
+        let random = "Zq3LmN8pR2sT4vW6xY8zA1bC3dE5fG";
+        assert_eq!(random.len(), 30);
+        let token = format!(
+            "ghp_{random}{}",
+            base62_checksum(crc32fast::hash(random.as_bytes()))
+        );
+        assert_eq!(
+            Validator::GithubChecksum.check(token.as_bytes()),
+            Verdict::plain()
+        );
+        let mut broken = token.clone().into_bytes();
+        let last = broken.len() - 1;
+        broken[last] = if broken[last] == b'a' { b'b' } else { b'a' };
+        assert_eq!(Validator::GithubChecksum.check(&broken), Verdict::Reject);
+        assert_eq!(base62_checksum(0), "000000");
+        assert_eq!(base62_checksum(61), "00000z");
+        assert_eq!(base62_checksum(62), "000010");
+    }
+
+    #[test]
+    fn jwt_shape() {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"1","iat":1700000000}"#);
+        let token = format!("{header}.{payload}.c2lnbmF0dXJl");
+        assert_eq!(Validator::Jwt.check(token.as_bytes()), Verdict::plain());
+        assert_eq!(Validator::Jwt.check(b"eyJhbGciOi.x.y"), Verdict::Reject);
+    }
+
+    #[test]
+    fn openssh_encryption_is_read_from_the_key() {
+        let mut body = b"openssh-key-v1\0".to_vec();
+        body.extend_from_slice(&10u32.to_be_bytes());
+        body.extend_from_slice(b"aes256-ctr");
+        let block = format!(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----",
+            STANDARD.encode(&body)
+        );
+        match Validator::OpensshPrivateKey.check(block.as_bytes()) {
+            Verdict::Accept { details, severity } => {
+                assert_eq!(severity, Some(Severity::Medium));
+                assert_eq!(details[0].1, "yes (aes256-ctr)");
+            }
+            Verdict::Reject => panic!("rejected"),
+        }
+    }
+
+    #[test]
+    fn placeholders() {
+        for value in [
+            "changeme",
+            "${DB_PASSWORD}",
+            "<YOUR_TOKEN>",
+            "xxxxxxxxxxxx",
+            "********",
+            "{{ .Values.password }}",
+            "$PASSWORD",
+            "AKIAIOSFODNN7EXAMPLE",
+            "your_api_key_here",
+            "%(password)s",
+            "@DB_PASS@",
+            "aaaaaaaa",
+        ] {
+            assert!(is_placeholder(value.as_bytes()), "{value}");
+        }
+        for value in ["Zq3LmN8pR2sT4vW6", "hunter2-Xy9#kLm0", "s3cr3t-V4lu3-9x7q"] {
+            assert!(!is_placeholder(value.as_bytes()), "{value}");
+        }
+    }
+
+    #[test]
+    fn entropy() {
+        assert_eq!(shannon_entropy(b"aaaa"), 0.0);
+        assert!((shannon_entropy(b"abcd") - 2.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,9 @@
+//! Layers: compression sniffing, tar walking and whiteout semantics.
+
+pub mod compression;
+pub mod timeline;
+pub mod walk;
+
+pub use compression::Compression;
+pub use timeline::{LayerChanges, Status, Timeline};
+pub use walk::{FileChunk, HardLink, WalkedLayer, walk_layer};

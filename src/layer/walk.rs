@@ -1,0 +1,430 @@
+//! Walking one layer: every tar entry, nothing extracted to disk. File contents go to a
+//! callback in chunks (so one huge file neither fills memory nor serialises the scan), and the
+//! layer's effect on lower layers is recorded for the [`Timeline`](super::timeline::Timeline).
+
+use std::io::{BufRead, BufReader, Cursor, Read};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+
+use super::compression::Compression;
+use super::timeline::LayerChanges;
+use crate::source::digest::HashingReader;
+use crate::source::{Content, Digest, Layer, LayerBlob, MappedBytes};
+
+/// Largest piece of one file handed to the detector at once.
+pub const CHUNK_SIZE: usize = 8 << 20;
+/// Bytes shared by consecutive chunks, so a secret that straddles a boundary is still seen
+/// whole (longer than the longest private key block any rule matches).
+pub const CHUNK_OVERLAP: usize = 64 << 10;
+
+/// A piece of one file's content. Matches are reported only when they start before
+/// `report_before`, so the overlap between chunks yields no duplicates.
+#[derive(Clone, Debug)]
+pub struct FileChunk {
+    pub path: Arc<str>,
+    pub content: Content,
+    /// Offset of `content[0]` in the file.
+    pub file_offset: u64,
+    /// Newlines in the file before `content[0]`, for line numbers.
+    pub lines_before: u64,
+    /// Matches starting at or past this offset in `content` belong to the next chunk.
+    pub report_before: usize,
+    /// Size of the whole file.
+    pub file_size: u64,
+}
+
+/// A hard link: `path` names the same content as `target` (an earlier entry of the layer).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HardLink {
+    pub path: String,
+    pub target: String,
+}
+
+/// What walking a layer found. Serializable, so a layer's result can be cached by digest.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct WalkedLayer {
+    pub compression: Option<Compression>,
+    pub changes: LayerChanges,
+    pub hard_links: Vec<HardLink>,
+    pub symlinks: Vec<(String, String)>,
+    /// Regular files walked.
+    pub files: u64,
+    /// Uncompressed bytes of file content.
+    pub content_bytes: u64,
+    /// Bytes of the stored blob that were read.
+    pub stored_bytes: u64,
+    /// Why the layer was not walked, when it was not (an absent foreign layer).
+    pub skipped: Option<String>,
+}
+
+/// Walks `layer`, passing every file's content to `on_chunk`, and checks the blob's digest
+/// while it is read. An error names the layer (`what`).
+pub fn walk_layer(
+    layer: &Layer,
+    on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
+) -> Result<WalkedLayer> {
+    let (blob_digest, diff_id) = layer.expected_digests();
+    match &layer.blob {
+        LayerBlob::Absent(reason) => Ok(WalkedLayer {
+            skipped: Some(reason.clone()),
+            ..WalkedLayer::default()
+        }),
+        LayerBlob::Mapped(bytes) => {
+            let compression = Compression::sniff(&bytes[..bytes.len().min(16)])?;
+            if compression == Compression::None {
+                let mut walked = walk_mapped_tar(bytes, on_chunk)?;
+                // The walker only touched headers; hashing now overlaps with the detector
+                // workers that are still busy with this layer's files.
+                if let Some(digest) = blob_digest.or(diff_id) {
+                    digest.verify(bytes, "layer")?;
+                }
+                walked.stored_bytes = bytes.len() as u64;
+                Ok(walked)
+            } else {
+                walk_stream(&bytes[..], blob_digest, diff_id, on_chunk)
+            }
+        }
+        LayerBlob::Stream(opener) => {
+            let reader = opener.open()?;
+            walk_stream(reader, blob_digest, diff_id, on_chunk)
+        }
+    }
+}
+
+/// Walks a compressed (or streamed) blob: hash the stored bytes, decompress, walk the tar.
+fn walk_stream<R: Read + Send>(
+    reader: R,
+    blob_digest: Option<&Digest>,
+    diff_id: Option<&Digest>,
+    on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
+) -> Result<WalkedLayer> {
+    let mut stored = HashingReader::new(reader);
+    let mut walked = {
+        let mut buffered = BufReader::with_capacity(256 << 10, &mut stored);
+        let head = buffered.fill_buf().context("cannot read layer")?;
+        let compression = Compression::sniff(head)?;
+        let decoder = compression.decoder(buffered)?;
+        let mut walked = match diff_id {
+            Some(diff_id) => {
+                let mut uncompressed = HashingReader::new(decoder);
+                let walked = walk_tar_stream(&mut uncompressed, on_chunk)?;
+                uncompressed.finish(diff_id, "layer (uncompressed)")?;
+                walked
+            }
+            None => {
+                let mut decoder = decoder;
+                let walked = walk_tar_stream(&mut decoder, on_chunk)?;
+                // Read to the end so a corrupt tail is noticed and the digest covers all.
+                std::io::copy(&mut decoder, &mut std::io::sink())
+                    .context("corrupt data after the end of the tar stream")?;
+                walked
+            }
+        };
+        walked.compression = Some(compression);
+        walked
+    };
+    walked.stored_bytes = match blob_digest {
+        Some(digest) => stored.finish(digest, "layer")?,
+        None => {
+            std::io::copy(&mut stored, &mut std::io::sink())?;
+            stored.bytes_read()
+        }
+    };
+    Ok(walked)
+}
+
+/// What a tar entry is, reduced to what the scanner cares about.
+enum EntryAction {
+    File,
+    Dir,
+    Whiteout(String),
+    Opaque(String),
+    HardLink(String),
+    Symlink(String),
+    /// Devices, fifos: they occupy the path (overwrite semantics) but hold no content.
+    Other,
+}
+
+fn classify<R: Read>(entry: &tar::Entry<'_, R>, path: &str) -> Result<EntryAction> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    if let Some(hidden) = name.strip_prefix(".wh.") {
+        let dir = path.rsplit_once('/').map(|(dir, _)| dir).unwrap_or("");
+        return Ok(if hidden == ".wh..opq" {
+            EntryAction::Opaque(dir.to_string())
+        } else if dir.is_empty() {
+            EntryAction::Whiteout(hidden.to_string())
+        } else {
+            EntryAction::Whiteout(format!("{dir}/{hidden}"))
+        });
+    }
+    let kind = entry.header().entry_type();
+    let link = || -> Result<String> {
+        let target = entry
+            .link_name_bytes()
+            .ok_or_else(|| anyhow!("link entry {path} has no target"))?;
+        Ok(String::from_utf8_lossy(&target).into_owned())
+    };
+    Ok(match kind {
+        tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+            EntryAction::File
+        }
+        tar::EntryType::Directory => EntryAction::Dir,
+        tar::EntryType::Link => EntryAction::HardLink(normalise_path(&link()?)),
+        tar::EntryType::Symlink => EntryAction::Symlink(link()?),
+        _ => EntryAction::Other,
+    })
+}
+
+/// Tar member names as the image sees them: no leading `./` or `/`, no trailing `/`.
+pub fn normalise_path(raw: &str) -> String {
+    let mut path = raw;
+    loop {
+        let trimmed = path.trim_start_matches("./").trim_start_matches('/');
+        if trimmed.len() == path.len() {
+            break;
+        }
+        path = trimmed;
+    }
+    path.trim_end_matches('/').to_string()
+}
+
+/// Records a non-file entry; returns true when the entry is a regular file to scan.
+fn record(walked: &mut WalkedLayer, path: &str, action: EntryAction) -> bool {
+    match action {
+        EntryAction::File => {
+            walked.changes.written.insert(path.to_string(), false);
+            walked.files += 1;
+            return true;
+        }
+        EntryAction::Dir => {
+            walked.changes.written.insert(path.to_string(), true);
+        }
+        EntryAction::Whiteout(target) => {
+            walked.changes.whiteouts.insert(target);
+        }
+        EntryAction::Opaque(dir) => {
+            walked.changes.opaque_dirs.insert(dir);
+        }
+        EntryAction::HardLink(target) => {
+            walked.changes.written.insert(path.to_string(), false);
+            walked.hard_links.push(HardLink {
+                path: path.to_string(),
+                target,
+            });
+        }
+        EntryAction::Symlink(target) => {
+            walked.changes.written.insert(path.to_string(), false);
+            walked.symlinks.push((path.to_string(), target));
+        }
+        EntryAction::Other => {
+            walked.changes.written.insert(path.to_string(), false);
+        }
+    }
+    false
+}
+
+fn entry_path<R: Read>(entry: &tar::Entry<'_, R>) -> String {
+    normalise_path(&String::from_utf8_lossy(&entry.path_bytes()))
+}
+
+/// Walks a tar read as a stream, reading file contents into memory chunk by chunk.
+fn walk_tar_stream<R: Read>(
+    reader: R,
+    on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
+) -> Result<WalkedLayer> {
+    let mut archive = tar::Archive::new(reader);
+    let mut walked = WalkedLayer::default();
+    for entry in archive.entries().context("cannot read layer tar")? {
+        let mut entry = entry.context("corrupt layer tar")?;
+        let path = entry_path(&entry);
+        let action = classify(&entry, &path)?;
+        if !record(&mut walked, &path, action) {
+            continue;
+        }
+        let size = entry.size();
+        walked.content_bytes += size;
+        let path: Arc<str> = Arc::from(path);
+        read_chunks(&mut entry, size, &path, on_chunk)
+            .with_context(|| format!("reading {path} from the layer"))?;
+    }
+    Ok(walked)
+}
+
+/// Reads a file of `size` bytes and hands it over in overlapping chunks.
+fn read_chunks(
+    reader: &mut dyn Read,
+    size: u64,
+    path: &Arc<str>,
+    on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
+) -> Result<()> {
+    let mut carry: Vec<u8> = Vec::new();
+    let mut consumed: u64 = 0;
+    let mut lines_before: u64 = 0;
+    loop {
+        let remaining = size - consumed;
+        let fresh = remaining.min(CHUNK_SIZE as u64) as usize;
+        let mut buffer = Vec::with_capacity(carry.len() + fresh);
+        buffer.extend_from_slice(&carry);
+        reader
+            .take(fresh as u64)
+            .read_to_end(&mut buffer)
+            .context("truncated layer")?;
+        if buffer.len() != carry.len() + fresh {
+            bail!("truncated layer: file content ends early");
+        }
+        consumed += fresh as u64;
+        let last = consumed == size;
+        let file_offset = consumed - buffer.len() as u64;
+        let report_before = if last {
+            buffer.len()
+        } else {
+            buffer.len() - CHUNK_OVERLAP.min(buffer.len())
+        };
+        if !last {
+            carry = buffer[report_before..].to_vec();
+        }
+        let lines_here = memchr::memchr_iter(b'\n', &buffer[..report_before]).count() as u64;
+        on_chunk(FileChunk {
+            path: Arc::clone(path),
+            content: Content::Owned(Arc::new(buffer)),
+            file_offset,
+            lines_before,
+            report_before,
+            file_size: size,
+        })?;
+        lines_before += lines_here;
+        if last {
+            return Ok(());
+        }
+    }
+}
+
+/// Walks an uncompressed tar that lies in a mapping: file contents are views of the mapping,
+/// never copied.
+fn walk_mapped_tar(
+    bytes: &MappedBytes,
+    on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
+) -> Result<WalkedLayer> {
+    let mut archive = tar::Archive::new(Cursor::new(&bytes[..]));
+    let mut walked = WalkedLayer {
+        compression: Some(Compression::None),
+        ..WalkedLayer::default()
+    };
+    for entry in archive
+        .entries_with_seek()
+        .context("cannot read layer tar")?
+    {
+        let mut entry = entry.context("corrupt layer tar")?;
+        let path = entry_path(&entry);
+        let action = classify(&entry, &path)?;
+        if !record(&mut walked, &path, action) {
+            continue;
+        }
+        let size = entry.size();
+        walked.content_bytes += size;
+        let path: Arc<str> = Arc::from(path);
+        if entry.header().entry_type().is_gnu_sparse() {
+            // Sparse files are stored as fragments; read them as a stream.
+            read_chunks(&mut entry, size, &path, on_chunk)?;
+            continue;
+        }
+        let start = entry.raw_file_position() as usize;
+        let content = bytes
+            .slice(start..start + size as usize)
+            .ok_or_else(|| anyhow!("truncated layer: {path} ends past the end of the blob"))?;
+        slice_chunks(content, &path, on_chunk)?;
+    }
+    Ok(walked)
+}
+
+/// Hands over a mapped file in overlapping chunks (views, not copies).
+fn slice_chunks(
+    content: MappedBytes,
+    path: &Arc<str>,
+    on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
+) -> Result<()> {
+    let size = content.len();
+    let mut start = 0usize;
+    let mut lines_before = 0u64;
+    loop {
+        let end = (start + CHUNK_SIZE + if start == 0 { 0 } else { CHUNK_OVERLAP }).min(size);
+        let last = end == size;
+        let report_before = if last {
+            end - start
+        } else {
+            end - start - CHUNK_OVERLAP
+        };
+        let view = content.slice(start..end).expect("chunk within file");
+        let lines_here = memchr::memchr_iter(b'\n', &view[..report_before]).count() as u64;
+        on_chunk(FileChunk {
+            path: Arc::clone(path),
+            content: Content::Mapped(view),
+            file_offset: start as u64,
+            lines_before,
+            report_before,
+            file_size: size as u64,
+        })?;
+        if last {
+            return Ok(());
+        }
+        lines_before += lines_here;
+        start += report_before;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_member_names() {
+        assert_eq!(normalise_path("./etc/passwd"), "etc/passwd");
+        assert_eq!(normalise_path("/etc/"), "etc");
+        assert_eq!(normalise_path(".//./a/b"), "a/b");
+    }
+
+    fn collect_chunks(data: &[u8]) -> Vec<FileChunk> {
+        let mut chunks = Vec::new();
+        let path: Arc<str> = Arc::from("f");
+        read_chunks(&mut &data[..], data.len() as u64, &path, &mut |c| {
+            chunks.push(c);
+            Ok(())
+        })
+        .unwrap();
+        chunks
+    }
+
+    #[test]
+    fn chunks_cover_every_byte_once_with_overlap() {
+        let size = 2 * CHUNK_SIZE + 1234;
+        let data: Vec<u8> = (0..size)
+            .map(|i| if i % 100 == 99 { b'\n' } else { b'a' })
+            .collect();
+        let chunks = collect_chunks(&data);
+        assert_eq!(chunks.len(), 3);
+        let mut covered = 0u64;
+        for chunk in &chunks {
+            assert_eq!(chunk.file_offset, covered.saturating_sub(0));
+            let expected_lines = data[..chunk.file_offset as usize]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64;
+            assert_eq!(chunk.lines_before, expected_lines);
+            assert_eq!(
+                &chunk.content[..],
+                &data[chunk.file_offset as usize..chunk.file_offset as usize + chunk.content.len()]
+            );
+            covered = chunk.file_offset + chunk.report_before as u64;
+        }
+        assert_eq!(covered, size as u64);
+    }
+
+    #[test]
+    fn truncated_content_is_an_error() {
+        let path: Arc<str> = Arc::from("f");
+        let err = read_chunks(&mut &b"short"[..], 100, &path, &mut |_| Ok(())).unwrap_err();
+        assert!(err.to_string().contains("truncated"));
+    }
+}

@@ -1,0 +1,137 @@
+//! Plain-language sentences about findings, shared by the SARIF and GitLab printers and by
+//! baselines. They use the finding's `secret` as the report holds it (redacted unless
+//! `--show-secrets`), and the history steps as the report holds them (redacted too).
+
+use super::model::{Finding, ImageReport, LocationKind};
+use crate::layer::Status;
+
+/// Where the finding is, in words: `/root/.aws/credentials line 3 of layer 1/6 (sha256:…,
+/// step 2: COPY …)`, `history step 7 (build-arg NPM_TOKEN)`, `config Env DB_PASSWORD`.
+pub fn where_found(image: &ImageReport, finding: &Finding) -> String {
+    let location = &finding.location;
+    match location.kind {
+        LocationKind::LayerFile => {
+            let mut path = format!("/{}", location.path.as_deref().unwrap_or_default());
+            for member in &location.archive_path {
+                path.push_str(&format!(" > {member}"));
+            }
+            let line = location
+                .line
+                .map(|line| format!(" line {line}"))
+                .unwrap_or_default();
+            let index = location.layer_index.unwrap_or_default();
+            format!("{path}{line} of {}", layer_words(image, index))
+        }
+        LocationKind::History => {
+            let index = location.history_index.unwrap_or_default();
+            let step = image
+                .layers
+                .iter()
+                .find(|layer| layer.history_index == Some(index))
+                .and_then(|layer| layer.created_by.as_deref())
+                .map(|created_by| format!(": {}", one_line(created_by, 100)))
+                .unwrap_or_default();
+            let field = location.field.as_deref().unwrap_or("created_by");
+            format!("history step {index} ({field}{step})")
+        }
+        LocationKind::Config => format!(
+            "config {}",
+            location.field.as_deref().unwrap_or("(unknown field)")
+        ),
+    }
+}
+
+/// `layer 1/6 (sha256:0123456789ab, step 2: COPY …)` for the layer at 0-based `index`.
+pub fn layer_words(image: &ImageReport, index: usize) -> String {
+    let total = image.layers.len();
+    let Some(layer) = image.layers.get(index) else {
+        return format!("layer {}/{total}", index + 1);
+    };
+    let mut extra = Vec::new();
+    if let Some(digest) = layer.diff_id.as_deref().or(layer.digest.as_deref()) {
+        extra.push(short_digest(digest));
+    }
+    if let Some(created_by) = &layer.created_by {
+        let step = layer
+            .history_index
+            .map(|h| format!("step {h}: "))
+            .unwrap_or_default();
+        extra.push(format!("{step}{}", one_line(created_by, 100)));
+    }
+    if extra.is_empty() {
+        format!("layer {}/{total}", index + 1)
+    } else {
+        format!("layer {}/{total} ({})", index + 1, extra.join(", "))
+    }
+}
+
+/// What the status means for the reader, loudly when a deleted file still ships; empty for
+/// files that are simply present.
+pub fn status_words(finding: &Finding) -> String {
+    let added = finding.location.layer_index.unwrap_or_default() + 1;
+    match (finding.status, finding.removed_in_layer) {
+        (Status::Deleted, removed) => format!(
+            "DELETED{} BUT STILL SHIPPED: the file is gone from the container's filesystem, yet \
+             layer {added} still contains it and anyone who pulls the image can extract it.",
+            removed
+                .map(|layer| format!(" in layer {}", layer + 1))
+                .unwrap_or_default()
+        ),
+        (Status::Overwritten, removed) => format!(
+            "OVERWRITTEN{} BUT STILL SHIPPED: a later file replaced it, yet layer {added} still \
+             contains the original and anyone who pulls the image can extract it.",
+            removed
+                .map(|layer| format!(" in layer {}", layer + 1))
+                .unwrap_or_default()
+        ),
+        (Status::Present, _) => String::new(),
+    }
+}
+
+/// A one-paragraph account of a finding: what, where, in which image, its status and what to do.
+pub fn sentence(image: &ImageReport, finding: &Finding) -> String {
+    let secret = finding.secret.lines().next().unwrap_or_default().trim();
+    let mut text = format!(
+        "{} {secret} in {} of image {}.",
+        finding.rule_name,
+        where_found(image, finding),
+        image.reference
+    );
+    let status = status_words(finding);
+    if !status.is_empty() {
+        text.push(' ');
+        text.push_str(&status);
+    }
+    match finding.location.kind {
+        LocationKind::History => {
+            text.push_str(" The build history ships with the image and anyone can read it.")
+        }
+        LocationKind::Config => {
+            text.push_str(" The image config ships with the image and anyone can read it.")
+        }
+        LocationKind::LayerFile => {}
+    }
+    text.push_str(&format!(
+        " Rotate it; at run time it belongs in a Kubernetes Secret ({}).",
+        finding.remediation.kubernetes_secret_type
+    ));
+    text
+}
+
+/// `sha256:0123456789ab` (algorithm and 12 hex digits).
+pub fn short_digest(digest: &str) -> String {
+    match digest.split_once(':') {
+        Some((algorithm, hex)) => format!("{algorithm}:{}", &hex[..hex.len().min(12)]),
+        None => digest[..digest.len().min(12)].to_string(),
+    }
+}
+
+/// Whitespace collapsed, cut at `max` characters.
+pub fn one_line(text: &str, max: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > max {
+        format!("{}…", flat.chars().take(max).collect::<String>())
+    } else {
+        flat
+    }
+}

@@ -1,0 +1,57 @@
+//! Where a leaked secret belongs instead. Kubernetes Secrets exist so that nothing of this kind
+//! is baked into images; the advice names the Secret type that fits and how to wire it.
+
+use super::model::{LocationKind, Remediation};
+use crate::layer::Status;
+
+/// Advice for a secret of `kubernetes_secret_type` found at a location of `kind`.
+pub fn remediation(
+    kubernetes_secret_type: &str,
+    kind: LocationKind,
+    field: Option<&str>,
+    status: Status,
+) -> Remediation {
+    let secret = format!("a Kubernetes Secret of type {kubernetes_secret_type}");
+    let instead = match kind {
+        LocationKind::History if field.is_some_and(|f| f.starts_with("build-arg")) => {
+            "Build arguments are recorded in the image history. Pass build-time credentials \
+             as a BuildKit secret mount (RUN --mount=type=secret,id=…) instead of ARG."
+                .to_string()
+        }
+        LocationKind::History => format!(
+            "Build steps are recorded in the image history. Use a BuildKit secret mount \
+             (RUN --mount=type=secret,id=…) at build time, and {secret} (or an external store \
+             through the Secrets Store CSI driver) at run time."
+        ),
+        LocationKind::Config => format!(
+            "Do not set credentials with ENV or LABEL. Inject them at run time from {secret} \
+             (env valueFrom.secretKeyRef), or an external store through the Secrets Store CSI driver."
+        ),
+        LocationKind::LayerFile => {
+            let mount = match kubernetes_secret_type {
+                "kubernetes.io/tls" => "mounted as a volume (tls.crt / tls.key)",
+                "kubernetes.io/ssh-auth" => "mounted as a volume (ssh-privatekey)",
+                "kubernetes.io/dockerconfigjson" | "kubernetes.io/dockercfg" => {
+                    "referenced as imagePullSecrets or mounted for the tool that needs it"
+                }
+                "kubernetes.io/basic-auth" => "mounted as a volume or env (username / password)",
+                _ => "mounted as a volume or exposed as env",
+            };
+            let still = if status == Status::Present {
+                ""
+            } else {
+                " Deleting or overwriting the file in a later layer does not remove it: the \
+                 layer that added it still ships it."
+            };
+            format!(
+                "Keep the file out of the image (.dockerignore, no COPY) and supply it at run \
+                 time from {secret}, {mount}; for build-time use, a BuildKit secret mount.{still}"
+            )
+        }
+    };
+    Remediation {
+        kubernetes_secret_type: kubernetes_secret_type.to_string(),
+        instead,
+        rotate: "Rotate this credential: anyone who can pull the image can read it.".to_string(),
+    }
+}

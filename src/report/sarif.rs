@@ -1,0 +1,431 @@
+//! `--format sarif`: SARIF 2.1.0 as GitHub code scanning accepts it.
+//!
+//! Shape:
+//! - one run per scanned image, each with `automationDetails.id` = `stowaway/<reference>/`
+//!   (the code-scanning *category*). GitHub rejects uploads in which two runs share a tool and
+//!   a category, and a run has one `automationDetails`, so each image gets its own run; scanning
+//!   one image gives one run with every result.
+//! - `tool.driver.rules[]` holds the rules that results of that run reference, sorted by id
+//!   (`ruleIndex` points into it). Listing every rule in effect would put a hundred-odd unused
+//!   rules into every upload for no reader; `properties.rulesInEffect` counts them instead.
+//! - each result has one location whose `artifactLocation.uri` is [`Location::uri`]
+//!   (`layer/0/root/.aws/credentials`, `history/7`, `config/Env/DB_PASSWORD`), a `region`, and
+//!   `partialFingerprints` built from the finding's fingerprint (rule + secret), so an alert
+//!   follows a leaked key across rebuilds.
+//!
+//! Nothing time-dependent is written: the same scan gives the same bytes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use super::describe::sentence;
+use super::model::{Finding, ImageReport, Location, Report};
+use super::ruledoc::{CWE_NAME, CWE_URL, RuleDoc, doc_for};
+use crate::detect::Severity;
+
+/// The schema URI written in `$schema`.
+pub const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+/// The key of our own partial fingerprint.
+pub const FINGERPRINT_KEY: &str = "stowaway/fingerprint/v1";
+
+/// GitHub's `security-severity` score for a severity (GitHub maps scores above 9.0 to
+/// critical, 7.0–8.9 to high, 4.0–6.9 to medium and 0.1–3.9 to low).
+pub fn security_severity(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "9.5",
+        Severity::High => "8.0",
+        Severity::Medium => "5.5",
+        Severity::Low => "3.0",
+        Severity::Info => "0.0",
+    }
+}
+
+/// SARIF `level` for a severity.
+pub fn level(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical | Severity::High => "error",
+        Severity::Medium => "warning",
+        Severity::Low | Severity::Info => "note",
+    }
+}
+
+/// Writes the report as a SARIF log. `rules` documents the rules in effect.
+pub fn write(report: &Report, rules: &[RuleDoc], out: &mut dyn Write) -> Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &to_value(report, rules))?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// The SARIF log as a JSON value.
+pub fn to_value(report: &Report, rules: &[RuleDoc]) -> Value {
+    let mut reference_counts: HashMap<&str, usize> = HashMap::new();
+    for image in &report.images {
+        *reference_counts
+            .entry(image.reference.as_str())
+            .or_default() += 1;
+    }
+    let runs: Vec<Value> = report
+        .images
+        .iter()
+        .map(|image| {
+            // The same reference twice (platforms of one index) needs distinct categories.
+            let qualify = reference_counts[image.reference.as_str()] > 1;
+            run(report, image, rules, qualify)
+        })
+        .collect();
+    json!({
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": runs,
+    })
+}
+
+/// `stowaway/<reference>/`, plus the platform when several images share the reference.
+pub fn category(image: &ImageReport, with_platform: bool) -> String {
+    let mut id = format!("stowaway/{}", image.reference);
+    if with_platform && let Some(platform) = &image.platform {
+        id.push('@');
+        id.push_str(platform);
+    }
+    id.push('/');
+    id
+}
+
+fn run(report: &Report, image: &ImageReport, rules: &[RuleDoc], qualify: bool) -> Value {
+    let mut used: BTreeMap<&str, RuleDoc> = BTreeMap::new();
+    for finding in &image.findings {
+        used.entry(finding.rule_id.as_str())
+            .or_insert_with(|| doc_for(rules, finding));
+    }
+    let index_of: HashMap<&str, usize> = used.keys().enumerate().map(|(i, id)| (*id, i)).collect();
+    let driver_rules: Vec<Value> = used.values().map(rule).collect();
+
+    let mut occurrences: HashMap<(String, &str), usize> = HashMap::new();
+    let results: Vec<Value> = image
+        .findings
+        .iter()
+        .map(|finding| {
+            let uri = finding.location.uri();
+            let occurrence = occurrences
+                .entry((uri.clone(), finding.fingerprint.as_str()))
+                .or_default();
+            *occurrence += 1;
+            result(
+                image,
+                finding,
+                index_of[finding.rule_id.as_str()],
+                uri,
+                *occurrence,
+            )
+        })
+        .collect();
+
+    let mut driver = json!({
+        "name": report.tool.name,
+        "version": report.tool.version,
+        "semanticVersion": report.tool.version,
+        "rules": driver_rules,
+    });
+    if let Some(uri) = information_uri() {
+        driver["informationUri"] = json!(uri);
+    }
+    json!({
+        "tool": { "driver": driver },
+        "automationDetails": { "id": category(image, qualify) },
+        "columnKind": "unicodeCodePoints",
+        "results": results,
+        "properties": {
+            "image": {
+                "reference": image.reference,
+                "manifestDigest": image.manifest_digest,
+                "configDigest": image.config_digest,
+                "platform": image.platform,
+                "layers": image.layers.len(),
+            },
+            "rulesInEffect": rules.len(),
+        },
+    })
+}
+
+/// The project's web page, when Cargo.toml names one (`homepage`, else `repository`).
+fn information_uri() -> Option<&'static str> {
+    [env!("CARGO_PKG_HOMEPAGE"), env!("CARGO_PKG_REPOSITORY")]
+        .into_iter()
+        .find(|uri| uri.starts_with("https://") || uri.starts_with("http://"))
+}
+
+fn rule(doc: &RuleDoc) -> Value {
+    let summary = doc.summary();
+    let advice = format!(
+        "A credential written into an image layer, the image history or the image config ships \
+         to everyone who can pull the image, and deleting the file in a later layer does not \
+         remove it: the layer that added it still contains it. Rotate the credential. Supply it \
+         at run time from a Kubernetes Secret of type {} (or an external secret store), and at \
+         build time through a BuildKit secret mount (RUN --mount=type=secret) instead of COPY, \
+         ARG or ENV.",
+        doc.kubernetes_secret_type
+    );
+    let links: Vec<&str> = doc.links().collect();
+    let mut text = format!("{summary}\n\n{advice}");
+    let mut markdown = format!(
+        "**{}**: {summary}\n\n{}",
+        doc.name,
+        advice
+            .replace("RUN --mount=type=secret", "`RUN --mount=type=secret`")
+            .replace(
+                &doc.kubernetes_secret_type,
+                &format!("`{}`", doc.kubernetes_secret_type)
+            )
+    );
+    if !links.is_empty() {
+        text.push_str("\n\nReferences:");
+        markdown.push_str("\n\nReferences:\n");
+        for link in &links {
+            text.push_str(&format!("\n- {link}"));
+            markdown.push_str(&format!("\n- <{link}>"));
+        }
+    }
+    let mut tags = vec![
+        "security".to_string(),
+        "secret".to_string(),
+        "container-image".to_string(),
+        format!("external/cwe/{}", CWE_NAME.to_ascii_lowercase()),
+    ];
+    tags.push(format!(
+        "kubernetes-secret-type/{}",
+        doc.kubernetes_secret_type
+    ));
+    let mut value = json!({
+        "id": doc.id,
+        "name": doc.name,
+        "shortDescription": { "text": doc.name },
+        "fullDescription": { "text": summary },
+        "help": { "text": text, "markdown": markdown },
+        "defaultConfiguration": { "level": level(doc.severity) },
+        "properties": {
+            "security-severity": security_severity(doc.severity),
+            "severity": doc.severity.as_str(),
+            "precision": doc.precision,
+            "tags": tags,
+            "cwe": CWE_URL,
+        },
+    });
+    if let Some(link) = links.first() {
+        value["helpUri"] = json!(link);
+    }
+    value
+}
+
+fn region(location: &Location) -> Value {
+    let mut region = json!({ "startLine": location.line.unwrap_or(1).max(1) });
+    if let Some(column) = location.column {
+        region["startColumn"] = json!(column.max(1));
+    }
+    region
+}
+
+fn result(
+    image: &ImageReport,
+    finding: &Finding,
+    rule_index: usize,
+    uri: String,
+    occurrence: usize,
+) -> Value {
+    let location = &finding.location;
+    let mut properties = json!({
+        "severity": finding.severity.as_str(),
+        "status": finding.status,
+        "locationKind": location.kind,
+        "image": image.reference,
+        "kubernetesSecretType": finding.remediation.kubernetes_secret_type,
+        "fingerprint": finding.fingerprint,
+    });
+    let extra = [
+        ("removedInLayer", finding.removed_in_layer.map(|l| json!(l))),
+        ("layerIndex", location.layer_index.map(|l| json!(l))),
+        (
+            "layerDigest",
+            location.layer_digest.as_ref().map(|d| json!(d)),
+        ),
+        ("historyIndex", location.history_index.map(|h| json!(h))),
+        ("field", location.field.as_ref().map(|f| json!(f))),
+    ];
+    for (key, value) in extra {
+        if let Some(value) = value {
+            properties[key] = value;
+        }
+    }
+    json!({
+        "ruleId": finding.rule_id,
+        "ruleIndex": rule_index,
+        "level": level(finding.severity),
+        "message": { "text": sentence(image, finding) },
+        "locations": [{
+            "physicalLocation": {
+                "artifactLocation": { "uri": uri },
+                "region": region(location),
+            },
+        }],
+        "partialFingerprints": {
+            FINGERPRINT_KEY: finding.fingerprint,
+            // GitHub's own key: with it present, upload-sarif does not try to hash source
+            // lines of a file that is in an image, not in the repository.
+            "primaryLocationLineHash": format!(
+                "{}:{occurrence}",
+                &finding.fingerprint[..finding.fingerprint.len().min(16)]
+            ),
+        },
+        "properties": properties,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::sample::{docs, leaky_report};
+
+    #[test]
+    fn one_run_per_image_with_category_and_used_rules_only() {
+        let report = leaky_report();
+        let log = to_value(&report, &docs());
+        assert_eq!(log["version"], "2.1.0");
+        assert_eq!(log["$schema"], SARIF_SCHEMA);
+        let runs = log["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 1);
+        let run = &runs[0];
+        assert_eq!(
+            run["automationDetails"]["id"],
+            "stowaway/example.com/leaky:1.0/"
+        );
+        let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+        let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["aws-access-key-id", "generic-password"]);
+        assert_eq!(rules[0]["properties"]["security-severity"], "9.5");
+        assert_eq!(rules[0]["properties"]["precision"], "very-high");
+        assert!(
+            rules[0]["properties"]["tags"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("security"))
+        );
+        assert_eq!(
+            rules[0]["helpUri"],
+            "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html"
+        );
+        // A rule the printer has no documentation for is described from its finding.
+        assert_eq!(
+            rules[1]["shortDescription"]["text"],
+            "Rule generic-password"
+        );
+        assert_eq!(rules[1]["properties"]["security-severity"], "3.0");
+        assert_eq!(run["properties"]["rulesInEffect"], 2);
+    }
+
+    #[test]
+    fn results_have_stable_uris_regions_levels_and_fingerprints() {
+        let log = to_value(&leaky_report(), &docs());
+        let results = log["runs"][0]["results"].as_array().unwrap();
+        assert_eq!(results.len(), 3);
+        let file = &results[0];
+        assert_eq!(file["ruleId"], "aws-access-key-id");
+        assert_eq!(file["ruleIndex"], 0);
+        assert_eq!(file["level"], "error");
+        let location = &file["locations"][0]["physicalLocation"];
+        assert_eq!(
+            location["artifactLocation"]["uri"],
+            "layer/0/root/.aws/credentials"
+        );
+        assert_eq!(location["region"]["startLine"], 2);
+        assert_eq!(location["region"]["startColumn"], 5);
+        assert_eq!(
+            file["partialFingerprints"][FINGERPRINT_KEY],
+            "0123456789abcdef0123456789abcdef"
+        );
+        assert_eq!(
+            file["partialFingerprints"]["primaryLocationLineHash"],
+            "0123456789abcdef:1"
+        );
+        let message = file["message"]["text"].as_str().unwrap();
+        for part in [
+            "AKIA****",
+            "/root/.aws/credentials line 2 of layer 1/2",
+            "step 1: COPY credentials",
+            "example.com/leaky:1.0",
+            "DELETED in layer 2 BUT STILL SHIPPED",
+        ] {
+            assert!(message.contains(part), "{part:?} not in {message}");
+        }
+        assert_eq!(file["properties"]["status"], "deleted");
+        assert_eq!(file["properties"]["removedInLayer"], 1);
+
+        let history = &results[1];
+        assert_eq!(
+            history["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            "history/0"
+        );
+        assert!(
+            history["message"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("history step 0 (build-arg AWS_KEY)")
+        );
+        let config = &results[2];
+        assert_eq!(config["level"], "note");
+        assert_eq!(config["ruleIndex"], 1);
+        assert_eq!(
+            config["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            "config/Env/DB_PASSWORD"
+        );
+        assert_eq!(
+            config["locations"][0]["physicalLocation"]["region"]["startLine"],
+            1
+        );
+    }
+
+    #[test]
+    fn images_sharing_a_reference_get_distinct_categories() {
+        let mut report = leaky_report();
+        let mut other = report.images[0].clone();
+        other.platform = Some("linux/arm64".into());
+        report.images.push(other);
+        let log = to_value(&report, &docs());
+        let ids: Vec<&str> = log["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|run| run["automationDetails"]["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "stowaway/example.com/leaky:1.0@linux/amd64/",
+                "stowaway/example.com/leaky:1.0@linux/arm64/"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_same_secret_twice_in_one_file_counts_occurrences() {
+        let mut report = leaky_report();
+        let mut again = report.images[0].findings[0].clone();
+        again.location.line = Some(9);
+        report.images[0].findings.insert(1, again);
+        let log = to_value(&report, &docs());
+        let results = log["runs"][0]["results"].as_array().unwrap();
+        assert_eq!(
+            results[1]["partialFingerprints"]["primaryLocationLineHash"],
+            "0123456789abcdef:2"
+        );
+    }
+
+    #[test]
+    fn a_report_without_findings_has_a_run_without_results() {
+        let report = Report::new(vec![crate::report::sample::image("clean:1", Vec::new())], 1);
+        let log = to_value(&report, &docs());
+        assert_eq!(log["runs"][0]["results"], json!([]));
+        assert_eq!(log["runs"][0]["tool"]["driver"]["rules"], json!([]));
+    }
+}

@@ -1,0 +1,362 @@
+//! `--format text`: findings grouped by layer, each under the history step that made the
+//! layer, with deleted and overwritten files called out, and a summary line at the end.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::Result;
+
+use super::model::{Finding, ImageReport, LocationKind, Report};
+use crate::detect::Severity;
+use crate::layer::Status;
+
+/// Terminal styling; all empty when colour is off.
+#[derive(Clone, Copy)]
+pub struct Style {
+    color: bool,
+}
+
+impl Style {
+    pub fn new(color: bool) -> Style {
+        Style { color }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn severity(&self, severity: Severity) -> String {
+        let label = format!("{:<8}", severity.as_str().to_uppercase());
+        let code = match severity {
+            Severity::Critical => "1;97;41",
+            Severity::High => "1;31",
+            Severity::Medium => "1;33",
+            Severity::Low => "36",
+            Severity::Info => "2",
+        };
+        self.paint(code, &label)
+    }
+}
+
+/// Options for the text printer.
+#[derive(Clone, Copy)]
+pub struct TextOptions {
+    pub style: Style,
+    /// Print remediation advice in full under each finding.
+    pub verbose: bool,
+}
+
+pub fn write(report: &Report, options: TextOptions, out: &mut dyn Write) -> Result<()> {
+    for image in &report.images {
+        write_image(image, options, out)?;
+    }
+    writeln!(out, "{}", summary(report, options.style))?;
+    Ok(())
+}
+
+fn short(digest: &str) -> &str {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    &hex[..hex.len().min(12)]
+}
+
+fn write_image(image: &ImageReport, options: TextOptions, out: &mut dyn Write) -> Result<()> {
+    let style = options.style;
+    let platform = image.platform.as_deref().unwrap_or("unknown platform");
+    writeln!(out, "{}  {platform}", style.paint("1", &image.reference))?;
+    let manifest = image
+        .manifest_digest
+        .as_deref()
+        .map(|d| format!("manifest {}  ", short(d)))
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "  {manifest}config {}  {} layers, {} files, {}",
+        short(&image.config_digest),
+        image.stats.layers,
+        image.stats.files,
+        human_bytes(image.stats.content_bytes)
+    )?;
+    for layer in image.layers.iter().filter(|l| l.skipped.is_some()) {
+        writeln!(
+            out,
+            "  {} layer {}: {}",
+            style.paint("33", "skipped"),
+            layer.index,
+            layer.skipped.as_deref().unwrap_or_default()
+        )?;
+    }
+    if image.findings.is_empty() {
+        writeln!(out, "  no secrets found\n")?;
+        return Ok(());
+    }
+    writeln!(out)?;
+
+    let mut by_layer: BTreeMap<usize, Vec<&Finding>> = BTreeMap::new();
+    let mut history: BTreeMap<usize, Vec<&Finding>> = BTreeMap::new();
+    let mut config: Vec<&Finding> = Vec::new();
+    for finding in &image.findings {
+        match finding.location.kind {
+            LocationKind::LayerFile => by_layer
+                .entry(finding.location.layer_index.unwrap_or_default())
+                .or_default()
+                .push(finding),
+            LocationKind::History => history
+                .entry(finding.location.history_index.unwrap_or_default())
+                .or_default()
+                .push(finding),
+            LocationKind::Config => config.push(finding),
+        }
+    }
+    let total_layers = image.layers.len();
+    for (index, findings) in &by_layer {
+        let layer = &image.layers[*index];
+        let digest = layer
+            .diff_id
+            .as_deref()
+            .or(layer.digest.as_deref())
+            .map(short)
+            .unwrap_or("");
+        writeln!(
+            out,
+            "  {} {digest}",
+            style.paint("1", &format!("Layer {}/{total_layers}", index + 1))
+        )?;
+        if let Some(created_by) = &layer.created_by {
+            let step = layer
+                .history_index
+                .map(|h| format!("step {h}: "))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "    {}",
+                style.paint("2", &format!("{step}{}", one_line(created_by, 110)))
+            )?;
+        }
+        for finding in findings {
+            let location = format!(
+                "/{}:{}",
+                finding.location.path.as_deref().unwrap_or_default(),
+                finding.location.line.unwrap_or(1)
+            );
+            write_finding(finding, &location, options, out)?;
+        }
+        writeln!(out)?;
+    }
+    if !history.is_empty() {
+        writeln!(out, "  {}", style.paint("1", "History"))?;
+        for (index, findings) in &history {
+            for finding in findings {
+                let field = finding.location.field.as_deref().unwrap_or("created_by");
+                write_finding(finding, &format!("step {index} {field}"), options, out)?;
+            }
+        }
+        writeln!(out)?;
+    }
+    if !config.is_empty() {
+        writeln!(out, "  {}", style.paint("1", "Config"))?;
+        for finding in config {
+            let field = finding.location.field.as_deref().unwrap_or_default();
+            write_finding(finding, field, options, out)?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+fn write_finding(
+    finding: &Finding,
+    location: &str,
+    options: TextOptions,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let style = options.style;
+    writeln!(
+        out,
+        "    {} {}  {}  {}",
+        style.severity(finding.severity),
+        finding.rule_name,
+        style.paint("36", location),
+        finding.secret.lines().next().unwrap_or_default()
+    )?;
+    let indent = "             ";
+    match (finding.status, finding.removed_in_layer) {
+        (Status::Deleted, Some(layer)) => writeln!(
+            out,
+            "{indent}{}",
+            style.paint(
+                "1;35",
+                &format!(
+                    "DELETED in layer {} but still shipped in layer {}",
+                    layer + 1,
+                    finding.location.layer_index.unwrap_or_default() + 1
+                )
+            )
+        )?,
+        (Status::Overwritten, Some(layer)) => writeln!(
+            out,
+            "{indent}{}",
+            style.paint(
+                "1;35",
+                &format!(
+                    "OVERWRITTEN in layer {} but still shipped in layer {}",
+                    layer + 1,
+                    finding.location.layer_index.unwrap_or_default() + 1
+                )
+            )
+        )?,
+        _ => {}
+    }
+    for (key, value) in &finding.details {
+        writeln!(out, "{indent}{key}: {value}")?;
+    }
+    if options.verbose {
+        writeln!(out, "{indent}fix: {}", finding.remediation.instead)?;
+        writeln!(out, "{indent}{}", finding.remediation.rotate)?;
+        writeln!(out, "{indent}fingerprint {}", finding.fingerprint)?;
+    } else {
+        writeln!(
+            out,
+            "{indent}{}",
+            style.paint(
+                "2",
+                &format!(
+                    "belongs in a Kubernetes Secret ({}); rotate it",
+                    finding.remediation.kubernetes_secret_type
+                )
+            )
+        )?;
+    }
+    Ok(())
+}
+
+/// The last line of text output: counts per severity, layers, deleted-but-shipped.
+pub fn summary(report: &Report, style: Style) -> String {
+    let stats = &report.stats;
+    let scanned = format!(
+        "{} image{}, {} layers, {} files, {} in {:.2}s",
+        stats.images,
+        if stats.images == 1 { "" } else { "s" },
+        stats.layers,
+        stats.files,
+        human_bytes(stats.content_bytes),
+        stats.duration_ms as f64 / 1000.0
+    );
+    let suppressed = suppressed_words(stats);
+    if stats.findings == 0 {
+        let suppressed = if suppressed.is_empty() {
+            String::new()
+        } else {
+            format!("; {suppressed}")
+        };
+        return format!(
+            "{}{suppressed} ({scanned})",
+            style.paint("1;32", "No secrets found")
+        );
+    }
+    let counts: Vec<String> = Severity::ALL
+        .iter()
+        .filter_map(|s| stats.by_severity.get(s).map(|n| format!("{n} {s}")))
+        .collect();
+    let mut line = format!(
+        "{} ({}) in {} layer{}",
+        style.paint(
+            "1;31",
+            &format!(
+                "{} finding{}",
+                stats.findings,
+                if stats.findings == 1 { "" } else { "s" }
+            )
+        ),
+        counts.join(", "),
+        stats.layers_with_findings,
+        if stats.layers_with_findings == 1 {
+            ""
+        } else {
+            "s"
+        }
+    );
+    if stats.deleted_but_shipped > 0 {
+        line.push_str(&format!(
+            "; {} deleted or overwritten but still shipped",
+            stats.deleted_but_shipped
+        ));
+    }
+    if stats.layers_skipped > 0 {
+        line.push_str(&format!("; {} layers skipped", stats.layers_skipped));
+    }
+    if !suppressed.is_empty() {
+        line.push_str(&format!("; {suppressed}"));
+    }
+    format!("{line} ({scanned})")
+}
+
+/// `3 suppressed by baseline, 1 by ignore file`, or empty when nothing was suppressed.
+fn suppressed_words(stats: &super::model::Stats) -> String {
+    match (stats.suppressed_by_baseline, stats.suppressed_by_ignore) {
+        (0, 0) => String::new(),
+        (baseline, 0) => format!("{baseline} suppressed by baseline"),
+        (0, ignore) => format!("{ignore} suppressed by ignore file"),
+        (baseline, ignore) => {
+            format!("{baseline} suppressed by baseline, {ignore} by ignore file")
+        }
+    }
+}
+
+fn one_line(text: &str, max: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > max {
+        format!("{}…", flat.chars().take(max).collect::<String>())
+    } else {
+        flat
+    }
+}
+
+/// `1.2 MiB`
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::sample::leaky_report;
+
+    #[test]
+    fn summary_counts_suppressed_findings() {
+        let mut report = leaky_report();
+        report.record_suppressed(4, 0);
+        let line = summary(&report, Style::new(false));
+        assert!(
+            line.starts_with("3 findings (2 critical, 1 low) in 1 layer"),
+            "{line}"
+        );
+        assert!(line.contains("; 4 suppressed by baseline ("), "{line}");
+
+        report.images[0].findings.clear();
+        crate::report::suppress::recount(&mut report.images[0]);
+        let mut clean = Report::new(report.images, 1);
+        clean.record_suppressed(2, 1);
+        let line = summary(&clean, Style::new(false));
+        assert!(
+            line.starts_with("No secrets found; 2 suppressed by baseline, 1 by ignore file ("),
+            "{line}"
+        );
+        clean.record_suppressed(0, 0);
+        assert!(summary(&clean, Style::new(false)).starts_with("No secrets found ("));
+    }
+}

@@ -1,0 +1,513 @@
+//! Kubernetes validating admission (AdmissionReview `admission.k8s.io/v1`): reading the
+//! request, collecting the images of a workload, and writing the response. The decision
+//! itself (lookups, scans, policy) is in [`super::decide`].
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::detect::Severity;
+
+/// The API version this webhook speaks.
+pub const API_VERSION: &str = "admission.k8s.io/v1";
+
+/// One admission request, reduced to what the decision needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdmissionRequest {
+    pub uid: String,
+    pub namespace: String,
+    /// The object's kind (`Pod`, `Deployment`, …).
+    pub kind: String,
+    pub operation: String,
+    /// Every image the object would run, in order, without duplicates.
+    pub images: Vec<String>,
+    /// False for kinds that run no containers (nothing to check).
+    pub supported_kind: bool,
+}
+
+/// A request that cannot be answered normally.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewError {
+    /// The uid, when the request had one.
+    pub uid: Option<String>,
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Review {
+    api_version: Option<String>,
+    kind: Option<String>,
+    request: Option<Value>,
+}
+
+/// Reads an AdmissionReview. Errors name what is wrong.
+pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest, ReviewError> {
+    let error = |uid: Option<String>, message: String| ReviewError { uid, message };
+    let review: Review = serde_json::from_slice(body)
+        .map_err(|err| error(None, format!("the body is not an AdmissionReview: {err}")))?;
+    let request = match review.request {
+        Some(Value::Object(request)) => request,
+        Some(_) => return Err(error(None, "request is not an object".into())),
+        None => return Err(error(None, "the AdmissionReview has no request".into())),
+    };
+    let uid = request
+        .get("uid")
+        .and_then(Value::as_str)
+        .filter(|uid| !uid.is_empty())
+        .map(str::to_string);
+    if review.kind.as_deref() != Some("AdmissionReview") {
+        return Err(error(
+            uid,
+            format!(
+                "kind is {:?}, expected \"AdmissionReview\"",
+                review.kind.unwrap_or_default()
+            ),
+        ));
+    }
+    if review.api_version.as_deref() != Some(API_VERSION) {
+        return Err(error(
+            uid,
+            format!(
+                "apiVersion is {:?}; this webhook speaks {API_VERSION} (set admissionReviewVersions: [\"v1\"])",
+                review.api_version.unwrap_or_default()
+            ),
+        ));
+    }
+    let Some(uid) = uid else {
+        return Err(error(None, "request.uid is missing".into()));
+    };
+    let kind = request
+        .get("kind")
+        .and_then(|k| k.get("kind"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let namespace = request
+        .get("namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let operation = request
+        .get("operation")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let object = request.get("object").filter(|o| !o.is_null());
+    let (images, supported_kind) = match object {
+        // DELETE and CONNECT carry no object: nothing will run.
+        None => (Vec::new(), true),
+        Some(object) => match images_of(&kind, object) {
+            Ok(Some(images)) => (images, true),
+            Ok(None) => (Vec::new(), false),
+            Err(message) => return Err(error(Some(uid), message)),
+        },
+    };
+    Ok(AdmissionRequest {
+        uid,
+        namespace,
+        kind,
+        operation,
+        images,
+        supported_kind,
+    })
+}
+
+/// The pod spec of a workload object: `Ok(None)` for kinds that hold none.
+fn pod_spec<'a>(kind: &str, object: &'a Value) -> Result<Option<&'a Value>, String> {
+    let path: &[&str] = match kind {
+        "Pod" => &["spec"],
+        "Deployment"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "ReplicaSet"
+        | "ReplicationController"
+        | "Job" => &["spec", "template", "spec"],
+        "CronJob" => &["spec", "jobTemplate", "spec", "template", "spec"],
+        "PodTemplate" => &["template", "spec"],
+        _ => return Ok(None),
+    };
+    let mut node = object;
+    for key in path {
+        node = node.get(key).ok_or_else(|| {
+            format!(
+                "{kind} object has no {} (expected a pod spec there)",
+                path.join(".")
+            )
+        })?;
+    }
+    if !node.is_object() {
+        return Err(format!("{kind} {} is not an object", path.join(".")));
+    }
+    Ok(Some(node))
+}
+
+/// The images a workload object runs: containers, initContainers and ephemeralContainers of
+/// its pod spec, in that order, each once. `Ok(None)` for kinds that run no containers.
+pub fn images_of(kind: &str, object: &Value) -> Result<Option<Vec<String>>, String> {
+    let Some(spec) = pod_spec(kind, object)? else {
+        return Ok(None);
+    };
+    let mut images: Vec<String> = Vec::new();
+    for list in ["containers", "initContainers", "ephemeralContainers"] {
+        let Some(containers) = spec.get(list).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let containers = containers
+            .as_array()
+            .ok_or_else(|| format!("{list} is not a list"))?;
+        for container in containers {
+            let image = container
+                .get("image")
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|image| !image.is_empty());
+            if let Some(image) = image
+                && !images.iter().any(|seen| seen == image)
+            {
+                images.push(image.to_string());
+            }
+        }
+    }
+    Ok(Some(images))
+}
+
+/// An AdmissionReview response.
+pub fn response(
+    uid: &str,
+    allowed: bool,
+    denial: Option<(u16, &str)>,
+    warnings: &[String],
+) -> Value {
+    let mut response = json!({ "uid": uid, "allowed": allowed });
+    if let Some((code, message)) = denial {
+        response["status"] = json!({ "code": code, "message": message });
+    }
+    if !warnings.is_empty() {
+        response["warnings"] = json!(warnings);
+    }
+    json!({ "apiVersion": API_VERSION, "kind": "AdmissionReview", "response": response })
+}
+
+/// The answer to a request that could not be read (sent with HTTP 400).
+pub fn error_response(error: &ReviewError) -> Value {
+    response(
+        error.uid.as_deref().unwrap_or_default(),
+        false,
+        Some((
+            400,
+            &format!("stowaway: bad admission request: {}", error.message),
+        )),
+        &[],
+    )
+}
+
+/// The findings of a stored report that an admission needs.
+#[derive(Debug, Clone, Default)]
+pub struct ReportSummary {
+    pub findings: Vec<FindingLine>,
+}
+
+/// One finding, redacted: rule, severity and where.
+#[derive(Debug, Clone)]
+pub struct FindingLine {
+    pub rule_id: String,
+    pub severity: Severity,
+    /// `layer 2 (sha256:1234abcd…) /root/.aws/credentials (deleted in layer 3)`
+    pub place: String,
+}
+
+#[derive(Deserialize)]
+struct StoredReport {
+    #[serde(default)]
+    images: Vec<StoredImage>,
+}
+
+#[derive(Deserialize)]
+struct StoredImage {
+    #[serde(default)]
+    findings: Vec<StoredFinding>,
+}
+
+#[derive(Deserialize)]
+struct StoredFinding {
+    rule_id: String,
+    severity: Severity,
+    #[serde(default)]
+    location: StoredLocation,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    removed_in_layer: Option<usize>,
+}
+
+#[derive(Default, Deserialize)]
+struct StoredLocation {
+    #[serde(default)]
+    kind: String,
+    layer_index: Option<usize>,
+    layer_digest: Option<String>,
+    path: Option<String>,
+    #[serde(default)]
+    archive_path: Vec<String>,
+    history_index: Option<usize>,
+    field: Option<String>,
+}
+
+/// Reads the findings of a stored report (the JSON report format).
+pub fn summarize(report_json: &[u8]) -> Result<ReportSummary, serde_json::Error> {
+    let report: StoredReport = serde_json::from_slice(report_json)?;
+    let mut findings = Vec::new();
+    for image in report.images {
+        for finding in image.findings {
+            findings.push(FindingLine {
+                place: describe_place(&finding),
+                rule_id: finding.rule_id,
+                severity: finding.severity,
+            });
+        }
+    }
+    // Worst first, so a truncated list keeps what matters.
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    Ok(ReportSummary { findings })
+}
+
+fn describe_place(finding: &StoredFinding) -> String {
+    let location = &finding.location;
+    let mut place = match location.kind.as_str() {
+        "history" => format!(
+            "history step {}",
+            location.history_index.unwrap_or_default()
+        ),
+        "config" => format!("config {}", location.field.as_deref().unwrap_or("field")),
+        _ => {
+            let mut text = format!("layer {}", location.layer_index.unwrap_or_default());
+            if let Some(digest) = &location.layer_digest {
+                text.push_str(&format!(" ({})", short_digest(digest)));
+            }
+            if let Some(path) = &location.path {
+                text.push(' ');
+                text.push_str(path);
+            }
+            for member in &location.archive_path {
+                text.push_str("!/");
+                text.push_str(member.trim_start_matches('/'));
+            }
+            text
+        }
+    };
+    match (finding.status.as_deref(), finding.removed_in_layer) {
+        (Some("deleted"), Some(layer)) => {
+            place.push_str(&format!(" (deleted in layer {layer}, still shipped)"))
+        }
+        (Some("overwritten"), Some(layer)) => {
+            place.push_str(&format!(" (overwritten in layer {layer}, still shipped)"))
+        }
+        _ => {}
+    }
+    place
+}
+
+/// `sha256:0123456789ab` — enough to recognise a digest in a message.
+pub fn short_digest(digest: &str) -> String {
+    match digest.split_once(':') {
+        Some((algorithm, hex)) => format!("{algorithm}:{}", &hex[..hex.len().min(12)]),
+        None => digest.chars().take(19).collect(),
+    }
+}
+
+/// Findings listed per image in a denial message; the rest are counted.
+pub const MAX_LINES_PER_IMAGE: usize = 10;
+
+/// The denial text for one image's findings at or above `threshold`; `None` when there are
+/// none.
+pub fn denial_text(
+    image: &str,
+    digest: &str,
+    summary: &ReportSummary,
+    threshold: Severity,
+) -> Option<String> {
+    let failing: Vec<&FindingLine> = summary
+        .findings
+        .iter()
+        .filter(|f| f.severity >= threshold)
+        .collect();
+    if failing.is_empty() {
+        return None;
+    }
+    let mut text = format!(
+        "image {image} ({}) has {} secret finding{} at or above {threshold}:",
+        short_digest(digest),
+        failing.len(),
+        if failing.len() == 1 { "" } else { "s" }
+    );
+    for finding in failing.iter().take(MAX_LINES_PER_IMAGE) {
+        text.push_str(&format!(
+            "\n- {} ({}) in {}",
+            finding.rule_id, finding.severity, finding.place
+        ));
+    }
+    if failing.len() > MAX_LINES_PER_IMAGE {
+        text.push_str(&format!(
+            "\n- … and {} more (GET /reports/{digest})",
+            failing.len() - MAX_LINES_PER_IMAGE
+        ));
+    }
+    Some(text)
+}
+
+/// Kubernetes shows warnings as single lines; keep each short.
+pub fn warning(text: &str) -> String {
+    const LIMIT: usize = 240;
+    let line = text.replace('\n', " ");
+    if line.chars().count() <= LIMIT {
+        line
+    } else {
+        let mut cut: String = line.chars().take(LIMIT - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn review(kind: &str, object: Value) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": "u-1",
+                "kind": {"group": "", "version": "v1", "kind": kind},
+                "namespace": "team",
+                "operation": "CREATE",
+                "object": object
+            }
+        }))
+        .unwrap()
+    }
+
+    fn pod_spec() -> Value {
+        json!({
+            "containers": [{"name": "a", "image": "app:1"}, {"name": "b", "image": "sidecar:2"}],
+            "initContainers": [{"name": "i", "image": "init:1"}, {"name": "again", "image": "app:1"}],
+            "ephemeralContainers": [{"name": "debug", "image": "busybox"}]
+        })
+    }
+
+    #[test]
+    fn collects_images_of_every_workload_kind() {
+        let want = vec!["app:1", "sidecar:2", "init:1", "busybox"];
+        let template = json!({"template": {"spec": pod_spec()}});
+        for (kind, object) in [
+            ("Pod", json!({"spec": pod_spec()})),
+            ("Deployment", json!({"spec": template})),
+            ("StatefulSet", json!({"spec": template})),
+            ("DaemonSet", json!({"spec": template})),
+            ("ReplicaSet", json!({"spec": template})),
+            ("Job", json!({"spec": template})),
+            (
+                "CronJob",
+                json!({"spec": {"jobTemplate": {"spec": template}}}),
+            ),
+        ] {
+            let request = parse_review(&review(kind, object)).unwrap();
+            assert_eq!(request.images, want, "{kind}");
+            assert!(request.supported_kind);
+            assert_eq!(request.uid, "u-1");
+            assert_eq!(request.namespace, "team");
+        }
+    }
+
+    #[test]
+    fn other_kinds_and_deletes_hold_no_images() {
+        let request = parse_review(&review("ConfigMap", json!({"data": {}}))).unwrap();
+        assert!(request.images.is_empty());
+        assert!(!request.supported_kind);
+        let request = parse_review(&review("Pod", Value::Null)).unwrap();
+        assert!(request.images.is_empty());
+        assert!(request.supported_kind);
+    }
+
+    #[test]
+    fn malformed_reviews_are_errors_that_keep_the_uid_when_known() {
+        let err = parse_review(b"{not json").unwrap_err();
+        assert_eq!(err.uid, None);
+        let err = parse_review(
+            br#"{"apiVersion":"admission.k8s.io/v1","kind":"Pod","request":{"uid":"x"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.uid.as_deref(), Some("x"));
+        assert!(err.message.contains("AdmissionReview"), "{}", err.message);
+        let err = parse_review(
+            br#"{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"x"}}"#,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("v1beta1"));
+        let err = parse_review(
+            br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"kind":{"kind":"Pod"}}}"#,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("uid"));
+        let err = parse_review(&review("Deployment", json!({"spec": {}}))).unwrap_err();
+        assert!(
+            err.message.contains("spec.template.spec"),
+            "{}",
+            err.message
+        );
+        let err = parse_review(&review("Pod", json!({"spec": {"containers": 3}}))).unwrap_err();
+        assert!(err.message.contains("containers"));
+        let body = error_response(&err);
+        assert_eq!(body["response"]["uid"], "u-1");
+        assert_eq!(body["response"]["allowed"], false);
+        assert_eq!(body["response"]["status"]["code"], 400);
+    }
+
+    #[test]
+    fn summarizes_reports_and_writes_denials() {
+        let report = json!({"images": [{"findings": [
+            {"rule_id": "generic-password", "severity": "medium",
+             "location": {"kind": "config", "field": "Env DB_PASSWORD"}},
+            {"rule_id": "aws-access-key-id", "severity": "critical", "status": "deleted",
+             "removed_in_layer": 2,
+             "location": {"kind": "layer-file", "layer_index": 1,
+                          "layer_digest": "sha256:0123456789abcdef0123", "path": "/root/.aws/credentials"}}
+        ]}]});
+        let summary = summarize(&serde_json::to_vec(&report).unwrap()).unwrap();
+        assert_eq!(summary.findings[0].rule_id, "aws-access-key-id");
+        let text = denial_text(
+            "app:1",
+            "sha256:feedface0000111122223333",
+            &summary,
+            Severity::High,
+        )
+        .unwrap();
+        assert!(text.contains("image app:1 (sha256:feedface0000)"), "{text}");
+        assert!(text.contains("aws-access-key-id (critical) in layer 1 (sha256:0123456789ab) /root/.aws/credentials (deleted in layer 2, still shipped)"), "{text}");
+        assert!(!text.contains("generic-password"));
+        let text = denial_text("app:1", "sha256:ff", &summary, Severity::Low).unwrap();
+        assert!(text.contains("generic-password (medium) in config Env DB_PASSWORD"));
+        assert!(
+            denial_text(
+                "app:1",
+                "sha256:ff",
+                &ReportSummary::default(),
+                Severity::Info
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn responses_have_the_v1_shape() {
+        let allowed = response("u", true, None, &["careful".into()]);
+        assert_eq!(allowed["apiVersion"], API_VERSION);
+        assert_eq!(allowed["kind"], "AdmissionReview");
+        assert_eq!(allowed["response"]["allowed"], true);
+        assert_eq!(allowed["response"]["warnings"][0], "careful");
+        assert!(allowed["response"].get("status").is_none());
+        let denied = response("u", false, Some((403, "no")), &[]);
+        assert_eq!(denied["response"]["status"]["message"], "no");
+        assert!(warning(&"x".repeat(500)).chars().count() <= 240);
+    }
+}

@@ -1,0 +1,210 @@
+//! The server's policy file (`--config policy.toml`): what an admission denies, what it lets
+//! through, and how long it may wait. Every key is optional; unknown keys are errors, so a typo
+//! does not silently weaken the policy.
+//!
+//! ```toml
+//! severity_threshold = "high"          # deny an image with a finding at or above this
+//! on_unknown = "allow"                 # no result within the time budget: "allow" (warns) or "deny"
+//! time_budget_ms = 3000                # how long one admission may wait for lookups and scans
+//!                                      # (0: decide from the cache only, never wait)
+//! exempt_namespaces = ["kube-system"]  # admissions in these namespaces are always allowed
+//! exempt_images = ["registry.k8s.io/*"] # globs over the image as written and fully qualified
+//! tag_cache_seconds = 10               # remember tag -> digest lookups this long (0: never)
+//!
+//! [registry]
+//! plain_http = false                   # plain HTTP for every registry (loopback always is)
+//! ca_certs = ["/etc/stowaway/registry-ca.pem"]
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Deserialize;
+
+use crate::detect::Severity;
+
+/// What to do with an image that has no scan result within the time budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnknown {
+    /// Admit it, with a warning in the AdmissionReview response.
+    Allow,
+    /// Refuse it until its scan is done.
+    Deny,
+}
+
+/// The policy file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    severity_threshold: Option<String>,
+    on_unknown: Option<OnUnknown>,
+    time_budget_ms: Option<u64>,
+    #[serde(default)]
+    exempt_namespaces: Vec<String>,
+    #[serde(default)]
+    exempt_images: Vec<String>,
+    tag_cache_seconds: Option<u64>,
+    #[serde(default)]
+    registry: RegistrySection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistrySection {
+    #[serde(default)]
+    plain_http: bool,
+    #[serde(default)]
+    ca_certs: Vec<PathBuf>,
+}
+
+/// The policy in effect.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Findings at or above this deny an admission.
+    pub severity_threshold: Severity,
+    pub on_unknown: OnUnknown,
+    /// The longest an admission waits for tag lookups and scans before `on_unknown` decides.
+    pub time_budget: Duration,
+    pub exempt_namespaces: Vec<String>,
+    /// The exempt-image globs as written (for messages).
+    pub exempt_image_patterns: Vec<String>,
+    exempt_images: GlobSet,
+    /// How long a tag → digest lookup is reused.
+    pub tag_cache: Duration,
+    /// Plain HTTP for every registry.
+    pub plain_http: bool,
+    /// Extra CA certificates for registries.
+    pub ca_certs: Vec<PathBuf>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy::from_file(PolicyFile::default(), Path::new("."))
+            .expect("the default policy is valid")
+    }
+}
+
+impl Policy {
+    /// Reads a policy file.
+    pub fn load(path: &Path) -> Result<Policy> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read policy file", path.display()))?;
+        Policy::parse(&text, path.parent().unwrap_or(Path::new(".")))
+            .with_context(|| format!("{}: invalid policy", path.display()))
+    }
+
+    /// Parses policy text; relative `ca_certs` paths are taken from `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Policy> {
+        let file: PolicyFile = toml::from_str(text).map_err(|err| anyhow!("{err}"))?;
+        Policy::from_file(file, base)
+    }
+
+    fn from_file(file: PolicyFile, base: &Path) -> Result<Policy> {
+        let severity_threshold = match &file.severity_threshold {
+            Some(text) => text
+                .parse::<Severity>()
+                .map_err(|err| anyhow!("severity_threshold: {err}"))?,
+            None => Severity::Low,
+        };
+        let time_budget = Duration::from_millis(file.time_budget_ms.unwrap_or(3000));
+        if time_budget > Duration::from_secs(29) {
+            bail!("time_budget_ms: at most 29000 (Kubernetes gives a webhook 30 s at most)");
+        }
+        let mut globs = GlobSetBuilder::new();
+        for pattern in &file.exempt_images {
+            globs.add(
+                Glob::new(pattern).map_err(|err| anyhow!("exempt_images: {pattern:?}: {err}"))?,
+            );
+        }
+        let exempt_images = globs
+            .build()
+            .map_err(|err| anyhow!("exempt_images: {err}"))?;
+        let ca_certs = file
+            .registry
+            .ca_certs
+            .iter()
+            .map(|path| {
+                if path.is_absolute() {
+                    path.clone()
+                } else {
+                    base.join(path)
+                }
+            })
+            .collect();
+        Ok(Policy {
+            severity_threshold,
+            on_unknown: file.on_unknown.unwrap_or(OnUnknown::Allow),
+            time_budget,
+            exempt_namespaces: file.exempt_namespaces,
+            exempt_image_patterns: file.exempt_images,
+            exempt_images,
+            tag_cache: Duration::from_secs(file.tag_cache_seconds.unwrap_or(10)),
+            plain_http: file.registry.plain_http,
+            ca_certs,
+        })
+    }
+
+    /// Is an admission in this namespace exempt?
+    pub fn namespace_exempt(&self, namespace: &str) -> bool {
+        self.exempt_namespaces.iter().any(|n| n == namespace)
+    }
+
+    /// Is this image exempt? Each name given (as written in the pod spec, fully qualified)
+    /// is matched; `*` also matches `/`.
+    pub fn image_exempt(&self, names: &[&str]) -> bool {
+        names.iter().any(|name| self.exempt_images.is_match(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_policy() {
+        let policy = Policy::parse(
+            r#"
+severity_threshold = "high"
+on_unknown = "deny"
+time_budget_ms = 1500
+exempt_namespaces = ["kube-system"]
+exempt_images = ["registry.k8s.io/*", "docker.io/library/busybox:*"]
+tag_cache_seconds = 0
+[registry]
+plain_http = true
+ca_certs = ["ca.pem"]
+"#,
+            Path::new("/etc/stowaway"),
+        )
+        .unwrap();
+        assert_eq!(policy.severity_threshold, Severity::High);
+        assert_eq!(policy.on_unknown, OnUnknown::Deny);
+        assert_eq!(policy.time_budget, Duration::from_millis(1500));
+        assert!(policy.namespace_exempt("kube-system"));
+        assert!(!policy.namespace_exempt("default"));
+        assert!(policy.image_exempt(&["registry.k8s.io/pause:3.9"]));
+        assert!(policy.image_exempt(&["registry.k8s.io/sig/x/y:1"]));
+        assert!(policy.image_exempt(&["busybox", "docker.io/library/busybox:1.36"]));
+        assert!(!policy.image_exempt(&["nginx", "docker.io/library/nginx:latest"]));
+        assert_eq!(policy.tag_cache, Duration::ZERO);
+        assert!(policy.plain_http);
+        assert_eq!(policy.ca_certs, vec![PathBuf::from("/etc/stowaway/ca.pem")]);
+    }
+
+    #[test]
+    fn defaults_and_errors() {
+        let policy = Policy::default();
+        assert_eq!(policy.severity_threshold, Severity::Low);
+        assert_eq!(policy.on_unknown, OnUnknown::Allow);
+        assert_eq!(policy.time_budget, Duration::from_secs(3));
+        let typo = Policy::parse("on_unknwn = \"deny\"", Path::new(".")).unwrap_err();
+        assert!(format!("{typo:#}").contains("on_unknwn"), "{typo:#}");
+        assert!(Policy::parse("on_unknown = \"maybe\"", Path::new(".")).is_err());
+        assert!(Policy::parse("severity_threshold = \"huge\"", Path::new(".")).is_err());
+        assert!(Policy::parse("time_budget_ms = 60000", Path::new(".")).is_err());
+        assert!(Policy::parse("exempt_images = [\"a[\"]", Path::new(".")).is_err());
+    }
+}

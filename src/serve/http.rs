@@ -1,0 +1,319 @@
+//! The HTTP side: routes, handlers, and the accept loop (TLS through tokio-rustls, HTTP/1.1
+//! through hyper, routing through axum).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use oci_client::Reference;
+use serde_json::{Value, json};
+
+use super::admission::{error_response, parse_review};
+use super::events::{self, Sender, is_digest};
+use super::metrics::{CONTENT_TYPE, Gauges, inc};
+use super::scans::{Enqueued, Job};
+use super::{Server, by_digest};
+
+/// Largest request body: AdmissionReviews carry whole objects (Kubernetes caps them near 1.5 MiB).
+const BODY_LIMIT: usize = 8 << 20;
+
+/// Time allowed for a TLS handshake and for reading request headers.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The routes.
+pub fn router(server: Arc<Server>) -> Router {
+    Router::new()
+        .route("/admission", post(admission))
+        .route("/registry/events", post(registry_events))
+        .route("/reports/{digest}", get(report))
+        .route("/scan", post(scan))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(server)
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        bytes,
+    )
+        .into_response()
+}
+
+async fn admission(State(server): State<Arc<Server>>, body: Bytes) -> Response {
+    let started = Instant::now();
+    let response = match parse_review(&body) {
+        Ok(request) => {
+            let answer = server.decide(&request).await;
+            json_response(StatusCode::OK, &answer)
+        }
+        Err(error) => {
+            inc(&server.metrics.admissions_invalid);
+            server
+                .scans
+                .log(&format!("bad admission request: {}", error.message));
+            json_response(StatusCode::BAD_REQUEST, &error_response(&error))
+        }
+    };
+    server.metrics.admission_seconds.observe(started.elapsed());
+    response
+}
+
+async fn registry_events(State(server): State<Arc<Server>>, body: Bytes) -> Response {
+    let (sender, parsed) = match events::parse(&body) {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            return json_response(StatusCode::BAD_REQUEST, &json!({ "error": message }));
+        }
+    };
+    let counter = match sender {
+        Sender::Distribution => &server.metrics.events_distribution,
+        Sender::Harbor => &server.metrics.events_harbor,
+    };
+    let (mut queued, mut duplicates, mut rejected) = (0, 0, 0);
+    for image in parsed.images {
+        inc(counter);
+        let job = Job {
+            reference: image.reference,
+            digest: Some(image.digest),
+            origin: "registry-event",
+        };
+        match server.scans.enqueue(job) {
+            Enqueued::Queued => queued += 1,
+            Enqueued::AlreadyPending => duplicates += 1,
+            Enqueued::Full => rejected += 1,
+        }
+    }
+    let body = json!({
+        "queued": queued,
+        "duplicates": duplicates,
+        "rejected": rejected,
+        "ignored": parsed.ignored,
+    });
+    if rejected > 0 {
+        // The registry retries failed deliveries; queued ones are deduplicated then.
+        let mut response = json_response(StatusCode::SERVICE_UNAVAILABLE, &body);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+        return response;
+    }
+    json_response(StatusCode::OK, &body)
+}
+
+async fn report(State(server): State<Arc<Server>>, Path(digest): Path<String>) -> Response {
+    if !is_digest(&digest) {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({ "error": "expected a digest: sha256:<64 hex digits>" }),
+        );
+    }
+    let scans = Arc::clone(&server.scans);
+    let lookup = digest.clone();
+    let stored = tokio::task::spawn_blocking(move || scans.report_json(&lookup))
+        .await
+        .ok()
+        .flatten();
+    if let Some(json) = stored {
+        inc(&server.metrics.report_cache_hits);
+        return (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            json,
+        )
+            .into_response();
+    }
+    inc(&server.metrics.report_cache_misses);
+    let (status, detail) = if server.scans.is_pending(&digest) {
+        ("pending", None)
+    } else if let Some(message) = server.scans.failure(&digest) {
+        ("failed", Some(message))
+    } else {
+        ("unknown", None)
+    };
+    json_response(
+        StatusCode::NOT_FOUND,
+        &json!({ "digest": digest, "status": status, "error": detail }),
+    )
+}
+
+async fn scan(State(server): State<Arc<Server>>, body: Bytes) -> Response {
+    let image = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("image").and_then(Value::as_str).map(str::to_string));
+    let Some(image) = image else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({ "error": "expected {\"image\": \"registry/repository:tag\"}" }),
+        );
+    };
+    let text = image.strip_prefix("docker://").unwrap_or(&image);
+    let reference: Reference = match text.parse() {
+        Ok(reference) => reference,
+        Err(err) => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({ "error": format!("not a registry image reference: {err}") }),
+            );
+        }
+    };
+    let lookup = tokio::time::timeout(
+        server.policy.time_budget,
+        server.resolver.digest(&reference),
+    );
+    let digest = match lookup.await {
+        Ok(Ok(digest)) => Some(digest),
+        Ok(Err(err)) => {
+            server.scans.log(&format!("POST /scan {image}: {err:#}"));
+            None
+        }
+        Err(_) => None,
+    };
+    if let Some(digest) = &digest
+        && server.scans.report_json(digest).is_some()
+    {
+        return json_response(
+            StatusCode::OK,
+            &json!({ "digest": digest, "status": "done", "report": format!("/reports/{digest}") }),
+        );
+    }
+    let job = Job {
+        reference: match &digest {
+            Some(digest) => by_digest(&reference, digest),
+            None => reference.whole(),
+        },
+        digest: digest.clone(),
+        origin: "api",
+    };
+    let outcome = server.scans.enqueue(job);
+    let status = match outcome {
+        Enqueued::Queued => "queued",
+        Enqueued::AlreadyPending => "pending",
+        Enqueued::Full => {
+            return json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({ "error": "the scan queue is full; retry later" }),
+            );
+        }
+    };
+    json_response(
+        StatusCode::ACCEPTED,
+        &json!({
+            "digest": digest,
+            "status": status,
+            "report": digest.as_ref().map(|d| format!("/reports/{d}")),
+        }),
+    )
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(server): State<Arc<Server>>) -> Response {
+    // Ready once the cache is open, the rules are compiled and workers run, which is before
+    // the listener opens; report the queue so a saturated server is visible.
+    let (queued, running, capacity) = server.scans.queue_state();
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "status": "ready",
+            "queued": queued,
+            "running": running,
+            "capacity": capacity,
+            "uptime_seconds": server.started.elapsed().as_secs(),
+        }),
+    )
+}
+
+async fn metrics(State(server): State<Arc<Server>>) -> Response {
+    let (queue_depth, scans_in_progress, queue_capacity) = server.scans.queue_state();
+    let text = server.metrics.render(&Gauges {
+        queue_depth,
+        scans_in_progress,
+        queue_capacity,
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
+        text,
+    )
+        .into_response()
+}
+
+/// Accepts connections until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    server: Arc<Server>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let app = router(Arc::clone(&server));
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: pause rather than spin.
+                    server.scans.log(&format!("accept failed: {err}"));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => return Ok(()),
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        let tls = tls.clone();
+        let server = Arc::clone(&server);
+        tokio::spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(HANDSHAKE_TIMEOUT)
+                .keep_alive(true);
+            let served = match tls {
+                Some(acceptor) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            http.serve_connection(TokioIo::new(stream), service).await
+                        }
+                        Ok(Err(err)) => {
+                            server
+                                .scans
+                                .log(&format!("TLS handshake with {peer} failed: {err}"));
+                            return;
+                        }
+                        Err(_) => return,
+                    }
+                }
+                None => http.serve_connection(TokioIo::new(stream), service).await,
+            };
+            if let Err(err) = served
+                && !err.is_incomplete_message()
+                && !err.is_closed()
+            {
+                server.scans.log(&format!("connection from {peer}: {err}"));
+            }
+        });
+    }
+}

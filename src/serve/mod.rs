@@ -1,0 +1,386 @@
+//! `stowaway serve`: gates Kubernetes admissions and registry pushes on scan results.
+//!
+//! - `POST /admission`: a validating admission webhook (AdmissionReview `admission.k8s.io/v1`).
+//!   The images of a Pod or of a workload's pod template are resolved to digests (a manifest
+//!   HEAD), and decided from cached reports; an image without one is queued for a scan, and
+//!   the policy (`on_unknown`) decides when the scan does not finish within the time budget.
+//! - `POST /registry/events`: distribution notifications and Harbor `PUSH_ARTIFACT` webhooks;
+//!   every manifest push is queued for a scan, so the report is ready before the image is run.
+//! - `GET /reports/{digest}`, `POST /scan`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
+//!
+//! Results live in the on-disk [`crate::cache::Cache`], keyed by the rule-set digest: by
+//! layer (shared base layers are scanned once) and by manifest.
+
+pub mod admission;
+pub mod config;
+pub mod events;
+mod http;
+pub mod metrics;
+pub mod resolve;
+pub mod scans;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use oci_client::Reference;
+
+use crate::cache::{self, Cache};
+use crate::cli::ServeArgs;
+use crate::detect::Detector;
+use crate::scan::{ScanOptions, Scanner};
+use crate::source::reference::ResolveOptions;
+use crate::source::registry::RegistryOptions;
+use admission::{AdmissionRequest, denial_text, warning};
+use config::{OnUnknown, Policy};
+use metrics::{Metrics, inc};
+use resolve::DigestResolver;
+use scans::{Enqueued, Job, Lookup, Scans};
+
+/// How often the certificate files are checked for changes.
+const CERT_POLL: Duration = Duration::from_secs(2);
+
+/// Everything the handlers share.
+pub struct Server {
+    pub policy: Policy,
+    pub scans: Arc<Scans>,
+    pub resolver: DigestResolver,
+    pub metrics: Arc<Metrics>,
+    pub started: Instant,
+}
+
+/// Runs the server until SIGTERM or SIGINT. Returns the exit code.
+pub fn run(args: ServeArgs) -> Result<u8> {
+    let policy = match &args.config {
+        Some(path) => Policy::load(path)?,
+        None => Policy::default(),
+    };
+    let addr: SocketAddr = args
+        .listen
+        .parse()
+        .map_err(|_| anyhow!("--listen {:?}: expected HOST:PORT with an IP address (0.0.0.0:8443, 127.0.0.1:8443, [::]:8443)", args.listen))?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::ReloadingCert::new(cert, key)?),
+        (None, None) => None,
+        _ => bail!("--tls-cert and --tls-key go together"),
+    };
+    if tls.is_none() && !addr.ip().is_loopback() && !args.insecure_listen {
+        bail!(
+            "--listen {addr}: plain HTTP is only served on loopback addresses; give --tls-cert and --tls-key, or --insecure-listen to accept the risk"
+        );
+    }
+    let cache_dir = match &args.cache_dir {
+        Some(dir) => dir.clone(),
+        None => cache::default_dir().ok_or_else(|| {
+            anyhow!("no cache directory: set XDG_CACHE_HOME or HOME, or give --cache-dir")
+        })?,
+    };
+    let cache = Arc::new(Cache::open(&cache_dir)?);
+
+    let rules = crate::app::select_rules(&args.rules, &args.disable_rule, &[])?;
+    let detector = Arc::new(Detector::new(rules)?);
+    let scanner = Scanner::new(
+        detector,
+        ScanOptions {
+            show_secrets: false,
+            threads: args.threads,
+            ..ScanOptions::default()
+        },
+    )?
+    .with_cache(Arc::clone(&cache) as Arc<dyn crate::scan::LayerCache>);
+    let registry = RegistryOptions {
+        plain_http: policy.plain_http,
+        ca_certs: policy.ca_certs.clone(),
+        ..RegistryOptions::default()
+    };
+    let metrics = Arc::new(Metrics::default());
+    let scans = Arc::new(Scans::new(
+        Arc::clone(&cache),
+        scanner,
+        ResolveOptions {
+            registry: registry.clone(),
+            ..ResolveOptions::default()
+        },
+        args.queue_size,
+        Arc::clone(&metrics),
+        args.quiet,
+    ));
+    let workers = scans.start_workers(args.concurrency);
+    let server = Arc::new(Server {
+        resolver: DigestResolver::new(registry, policy.tag_cache),
+        policy,
+        scans: Arc::clone(&scans),
+        metrics,
+        started: Instant::now(),
+    });
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.http_threads.max(1))
+        .thread_name("stowaway-http")
+        .enable_all()
+        .build()
+        .context("cannot start the server runtime")?;
+    let served = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("--listen {addr}: cannot listen"))?;
+        let local = listener.local_addr()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        // Tests and scripts read this line to find the port when --listen used port 0.
+        eprintln!(
+            "stowaway serve: listening on {scheme}://{local} (cache {}, rules {})",
+            cache.path().display(),
+            &scans.rules_digest()[..12.min(scans.rules_digest().len())]
+        );
+        let acceptor = match &tls {
+            Some(reloading) => {
+                let watched = Arc::clone(reloading);
+                let log_scans = Arc::clone(&scans);
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(CERT_POLL);
+                    loop {
+                        tick.tick().await;
+                        match watched.reload_if_changed() {
+                            Ok(true) => log_scans.log("TLS certificate reloaded"),
+                            Ok(false) => {}
+                            Err(err) => log_scans.log(&format!(
+                                "TLS certificate not reloaded (the previous one stays): {err:#}"
+                            )),
+                        }
+                    }
+                });
+                Some(tokio_rustls::TlsAcceptor::from(reloading.server_config()?))
+            }
+            None => None,
+        };
+        http::serve(listener, acceptor, Arc::clone(&server), shutdown_signal()).await
+    });
+    scans.log("shutting down");
+    scans.stop();
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    drop(server);
+    // Let a scan in progress finish writing (bounded), so the cache closes cleanly.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for worker in workers {
+        while !worker.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if worker.is_finished() {
+            let _ = worker.join();
+        }
+    }
+    served?;
+    Ok(0)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// What an admission learned about one image.
+enum ImageState {
+    Exempt,
+    Known {
+        digest: String,
+        summary: Arc<admission::ReportSummary>,
+    },
+    Pending {
+        reference: Reference,
+        digest: String,
+    },
+    Unknown(String),
+}
+
+impl Server {
+    /// Decides one admission request; returns the AdmissionReview response.
+    pub async fn decide(self: &Arc<Self>, request: &AdmissionRequest) -> serde_json::Value {
+        let policy = &self.policy;
+        let allow = |warnings: &[String]| {
+            inc(&self.metrics.admissions_allowed);
+            admission::response(&request.uid, true, None, warnings)
+        };
+        if !request.supported_kind {
+            return allow(&[warning(&format!(
+                "stowaway: kind {} runs no containers; nothing checked",
+                request.kind
+            ))]);
+        }
+        if request.images.is_empty() || policy.namespace_exempt(&request.namespace) {
+            return allow(&[]);
+        }
+        let deadline = tokio::time::Instant::now() + policy.time_budget;
+        let mut finished = self.scans.subscribe();
+
+        // Images whose digest is known (named, or a recent tag lookup) are decided at once
+        // from the cache; the others are looked up in their registry, each in a task of its
+        // own that goes on (and queues the scan) if the budget runs out first.
+        let mut states = Vec::with_capacity(request.images.len());
+        let mut lookups = Vec::new();
+        for (index, image) in request.images.iter().enumerate() {
+            let reference: Reference = match image.parse() {
+                Ok(reference) => reference,
+                Err(err) => {
+                    states.push(ImageState::Unknown(format!(
+                        "not a valid image reference: {err}"
+                    )));
+                    continue;
+                }
+            };
+            if policy.image_exempt(&[image, &reference.whole()]) {
+                states.push(ImageState::Exempt);
+                continue;
+            }
+            if let Some(digest) = self.resolver.known(&reference) {
+                states.push(self.state_of(reference, digest));
+                continue;
+            }
+            states.push(ImageState::Unknown(
+                "registry lookup did not finish within the time budget; the scan will follow"
+                    .into(),
+            ));
+            let server = Arc::clone(self);
+            lookups.push((
+                index,
+                tokio::spawn(async move {
+                    match server.resolver.digest(&reference).await {
+                        Ok(digest) => server.state_of(reference, digest),
+                        Err(err) => {
+                            let message = format!("{err:#}");
+                            server.scans.log(&message);
+                            ImageState::Unknown(message)
+                        }
+                    }
+                }),
+            ));
+        }
+        for (index, lookup) in lookups {
+            if let Ok(Ok(state)) = tokio::time::timeout_at(deadline, lookup).await {
+                states[index] = state;
+            }
+        }
+
+        // Wait for queued scans until they are done or the budget is spent.
+        loop {
+            let waiting = states
+                .iter()
+                .any(|state| matches!(state, ImageState::Pending { .. }));
+            if !waiting {
+                break;
+            }
+            let woke = tokio::select! {
+                changed = finished.changed() => changed.is_ok(),
+                _ = tokio::time::sleep_until(deadline) => false,
+            };
+            if !woke {
+                break;
+            }
+            for state in &mut states {
+                if let ImageState::Pending { reference, digest } = state {
+                    let (reference, digest) = (reference.clone(), digest.clone());
+                    *state = self.state_of(reference, digest);
+                }
+            }
+        }
+
+        let mut denials = Vec::new();
+        let mut unknown = Vec::new();
+        for (image, state) in request.images.iter().zip(&states) {
+            match state {
+                ImageState::Exempt => {}
+                ImageState::Known { digest, summary } => {
+                    if let Some(text) =
+                        denial_text(image, digest, summary, policy.severity_threshold)
+                    {
+                        denials.push(text);
+                    }
+                }
+                ImageState::Pending { .. } => unknown.push(format!(
+                    "image {image} has no scan result yet (scan in progress)"
+                )),
+                ImageState::Unknown(reason) => {
+                    unknown.push(format!("image {image} has no scan result ({reason})"))
+                }
+            }
+        }
+        if !unknown.is_empty() {
+            inc(&self.metrics.admissions_unknown);
+        }
+        let deny = |message: String| {
+            inc(&self.metrics.admissions_denied);
+            admission::response(&request.uid, false, Some((403, &message)), &[])
+        };
+        if !denials.is_empty() {
+            let mut message = format!(
+                "stowaway: secrets found in {} image{} of {} {}:\n{}",
+                denials.len(),
+                if denials.len() == 1 { "" } else { "s" },
+                request.kind,
+                request.namespace,
+                denials.join("\n")
+            );
+            for line in &unknown {
+                message.push_str(&format!("\nalso: {line}"));
+            }
+            message.push_str("\nRemove the secret from the image (deleting it in a later layer is not enough), rotate it, and supply it at run time (a Kubernetes Secret).");
+            return deny(message);
+        }
+        if unknown.is_empty() {
+            return allow(&[]);
+        }
+        match policy.on_unknown {
+            OnUnknown::Allow => {
+                let warnings: Vec<String> = unknown
+                    .iter()
+                    .map(|line| {
+                        warning(&format!(
+                            "stowaway: {line}; admitted by policy (on_unknown = \"allow\"), the scan continues"
+                        ))
+                    })
+                    .collect();
+                allow(&warnings)
+            }
+            OnUnknown::Deny => deny(format!(
+                "stowaway: denied by policy (on_unknown = \"deny\"): {}; the scan continues, retry shortly",
+                unknown.join("; ")
+            )),
+        }
+    }
+
+    /// Looks a digest up; queues a scan when nothing is known.
+    fn state_of(&self, reference: Reference, digest: String) -> ImageState {
+        match self.scans.lookup(&digest) {
+            Lookup::Done(summary) => ImageState::Known { digest, summary },
+            Lookup::Failed(message) => ImageState::Unknown(format!("scan failed: {message}")),
+            Lookup::Pending => ImageState::Pending { reference, digest },
+            Lookup::Missing => {
+                let job = Job {
+                    reference: by_digest(&reference, &digest),
+                    digest: Some(digest.clone()),
+                    origin: "admission",
+                };
+                match self.scans.enqueue(job) {
+                    Enqueued::Queued | Enqueued::AlreadyPending => {
+                        ImageState::Pending { reference, digest }
+                    }
+                    Enqueued::Full => ImageState::Unknown("the scan queue is full".into()),
+                }
+            }
+        }
+    }
+}
+
+/// `registry/repository@digest` for a reference.
+pub fn by_digest(reference: &Reference, digest: &str) -> String {
+    format!(
+        "{}/{}@{digest}",
+        reference.registry(),
+        reference.repository()
+    )
+}

@@ -1,0 +1,339 @@
+//! Background scans: a bounded queue, deduplicated by digest (or by reference when the
+//! digest is not known yet), drained by a fixed number of worker threads. Each worker
+//! resolves the image in its registry, scans it with the shared scanner (which reads and
+//! fills the layer cache), and stores the report in the report cache under its manifest
+//! digest. Waiters (admissions) are woken through a watch channel after every scan.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow};
+
+use super::admission::{ReportSummary, summarize};
+use super::metrics::{Metrics, inc};
+use crate::cache::Cache;
+use crate::report::Report;
+use crate::scan::Scanner;
+use crate::source::reference::ResolveOptions;
+
+/// How long a failed scan is remembered before a new request may try again.
+const FAILURE_MEMORY: Duration = Duration::from_secs(60);
+
+/// Parsed reports kept in memory for admissions (cleared when full).
+const SUMMARY_MEMORY: usize = 4096;
+
+/// One scan to do.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// A registry reference, `registry/repository@digest` (or `:tag` when the digest is not
+    /// known).
+    pub reference: String,
+    /// The manifest digest, when known.
+    pub digest: Option<String>,
+    /// Who asked (for the log): `admission`, `registry-event`, `api`.
+    pub origin: &'static str,
+}
+
+impl Job {
+    fn key(&self) -> String {
+        self.digest
+            .clone()
+            .unwrap_or_else(|| self.reference.clone())
+    }
+}
+
+/// What happened to a request to scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    Queued,
+    /// The same digest is already queued or being scanned.
+    AlreadyPending,
+    /// The queue is full; try later.
+    Full,
+}
+
+/// The state of a digest.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    Done(Arc<ReportSummary>),
+    Failed(String),
+    Pending,
+    Missing,
+}
+
+#[derive(Default)]
+struct QueueState {
+    jobs: VecDeque<Job>,
+    /// Keys queued or being scanned.
+    pending: HashSet<String>,
+    running: usize,
+}
+
+/// The scan engine shared by the HTTP handlers and the workers.
+pub struct Scans {
+    pub cache: Arc<Cache>,
+    scanner: Scanner,
+    rules_digest: String,
+    resolve_options: ResolveOptions,
+    capacity: usize,
+    queue: Mutex<QueueState>,
+    wake: Condvar,
+    stopping: AtomicBool,
+    done: tokio::sync::watch::Sender<u64>,
+    failures: Mutex<HashMap<String, (String, Instant)>>,
+    summaries: Mutex<HashMap<String, Arc<ReportSummary>>>,
+    pub metrics: Arc<Metrics>,
+    quiet: bool,
+}
+
+impl Scans {
+    pub fn new(
+        cache: Arc<Cache>,
+        scanner: Scanner,
+        resolve_options: ResolveOptions,
+        capacity: usize,
+        metrics: Arc<Metrics>,
+        quiet: bool,
+    ) -> Scans {
+        let rules_digest = crate::detect::rules::rules_digest(scanner.detector().rules());
+        let (done, _) = tokio::sync::watch::channel(0);
+        Scans {
+            cache,
+            scanner,
+            rules_digest,
+            resolve_options,
+            capacity: capacity.max(1),
+            queue: Mutex::new(QueueState::default()),
+            wake: Condvar::new(),
+            stopping: AtomicBool::new(false),
+            done,
+            failures: Mutex::new(HashMap::new()),
+            summaries: Mutex::new(HashMap::new()),
+            metrics,
+            quiet,
+        }
+    }
+
+    /// The digest of the rule set the reports are keyed by.
+    pub fn rules_digest(&self) -> &str {
+        &self.rules_digest
+    }
+
+    pub fn log(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("stowaway serve: {message}");
+        }
+    }
+
+    /// A receiver that changes after every finished scan.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.done.subscribe()
+    }
+
+    /// (queued, running, capacity)
+    pub fn queue_state(&self) -> (usize, usize, usize) {
+        let queue = self.queue.lock().unwrap();
+        (queue.jobs.len(), queue.running, self.capacity)
+    }
+
+    /// Queues a scan unless its digest is already queued, running, or done.
+    pub fn enqueue(&self, job: Job) -> Enqueued {
+        let key = job.key();
+        let mut queue = self.queue.lock().unwrap();
+        if queue.pending.contains(&key) {
+            inc(&self.metrics.jobs_deduplicated);
+            return Enqueued::AlreadyPending;
+        }
+        if queue.jobs.len() >= self.capacity {
+            inc(&self.metrics.jobs_rejected);
+            return Enqueued::Full;
+        }
+        self.failures.lock().unwrap().remove(&key);
+        queue.pending.insert(key);
+        queue.jobs.push_back(job);
+        inc(&self.metrics.jobs_queued);
+        drop(queue);
+        self.wake.notify_one();
+        Enqueued::Queued
+    }
+
+    /// The raw JSON report stored for a digest.
+    pub fn report_json(&self, digest: &str) -> Option<Vec<u8>> {
+        self.cache.get_report(&self.rules_digest, digest)
+    }
+
+    /// What is known about a digest. Reports are parsed once and kept in memory.
+    pub fn lookup(&self, digest: &str) -> Lookup {
+        if let Some(summary) = self.summaries.lock().unwrap().get(digest) {
+            inc(&self.metrics.report_cache_hits);
+            return Lookup::Done(Arc::clone(summary));
+        }
+        if let Some(json) = self.report_json(digest) {
+            match summarize(&json) {
+                Ok(summary) => {
+                    inc(&self.metrics.report_cache_hits);
+                    let summary = Arc::new(summary);
+                    let mut memory = self.summaries.lock().unwrap();
+                    if memory.len() >= SUMMARY_MEMORY {
+                        memory.clear();
+                    }
+                    memory.insert(digest.to_string(), Arc::clone(&summary));
+                    return Lookup::Done(summary);
+                }
+                Err(err) => self.log(&format!("stored report for {digest} is unreadable: {err}")),
+            }
+        }
+        inc(&self.metrics.report_cache_misses);
+        if self.queue.lock().unwrap().pending.contains(digest) {
+            return Lookup::Pending;
+        }
+        let mut failures = self.failures.lock().unwrap();
+        match failures.get(digest) {
+            Some((message, when)) if when.elapsed() < FAILURE_MEMORY => {
+                Lookup::Failed(message.clone())
+            }
+            Some(_) => {
+                failures.remove(digest);
+                Lookup::Missing
+            }
+            None => Lookup::Missing,
+        }
+    }
+
+    /// Is the digest queued or being scanned?
+    pub fn is_pending(&self, digest: &str) -> bool {
+        self.queue.lock().unwrap().pending.contains(digest)
+    }
+
+    /// The last failure of a digest, if recent.
+    pub fn failure(&self, digest: &str) -> Option<String> {
+        let failures = self.failures.lock().unwrap();
+        failures
+            .get(digest)
+            .filter(|(_, when)| when.elapsed() < FAILURE_MEMORY)
+            .map(|(message, _)| message.clone())
+    }
+
+    /// Starts `count` worker threads.
+    pub fn start_workers(self: &Arc<Self>, count: usize) -> Vec<std::thread::JoinHandle<()>> {
+        (0..count.max(1))
+            .map(|index| {
+                let scans = Arc::clone(self);
+                std::thread::Builder::new()
+                    .name(format!("stowaway-scan-{index}"))
+                    .spawn(move || scans.work())
+                    .expect("start a scan worker")
+            })
+            .collect()
+    }
+
+    /// Asks the workers to stop after their current scan.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let _queue = self.queue.lock().unwrap();
+        self.wake.notify_all();
+    }
+
+    fn work(&self) {
+        loop {
+            let job = {
+                let mut queue = self.queue.lock().unwrap();
+                loop {
+                    if self.stopping.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    if let Some(job) = queue.jobs.pop_front() {
+                        queue.running += 1;
+                        break job;
+                    }
+                    queue = self.wake.wait(queue).unwrap();
+                }
+            };
+            let key = job.key();
+            let result = self.run(&job);
+            if let Err(err) = &result {
+                let message = format!("{err:#}").replace('\n', " ");
+                self.log(&format!("scan of {} failed: {message}", job.reference));
+                self.failures
+                    .lock()
+                    .unwrap()
+                    .insert(key.clone(), (message, Instant::now()));
+            }
+            {
+                let mut queue = self.queue.lock().unwrap();
+                queue.running -= 1;
+                queue.pending.remove(&key);
+            }
+            self.done.send_modify(|generation| *generation += 1);
+        }
+    }
+
+    /// Resolves and scans one image; stores its report under every digest it answers to.
+    fn run(&self, job: &Job) -> Result<()> {
+        if let Some(digest) = &job.digest
+            && self.report_json(digest).is_some()
+        {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let outcome = self.scan(job);
+        self.metrics.scan_seconds.observe(started.elapsed());
+        match &outcome {
+            Ok(()) => inc(&self.metrics.scans_ok),
+            Err(_) => inc(&self.metrics.scans_failed),
+        }
+        outcome
+    }
+
+    fn scan(&self, job: &Job) -> Result<()> {
+        // Always the registry transport: a request must never name a local path.
+        let argument = format!("docker://{}", job.reference);
+        let images = crate::source::resolve(&argument, &self.resolve_options)?;
+        let Some(image) = images.into_iter().next() else {
+            return Err(anyhow!("{}: no image", job.reference));
+        };
+        let mut digests: Vec<String> = job.digest.iter().cloned().collect();
+        if let Some(manifest) = &image.manifest_digest
+            && !digests.contains(&manifest.to_string())
+        {
+            digests.push(manifest.to_string());
+        }
+        // A platform manifest of an index may have been scanned already.
+        if let Some(json) = digests.iter().find_map(|d| self.report_json(d)) {
+            for digest in &digests {
+                self.cache.put_report(&self.rules_digest, digest, &json)?;
+            }
+            return Ok(());
+        }
+        let started = Instant::now();
+        let report = self.scanner.scan_image(&image)?;
+        let stats = &report.stats;
+        let scanned = stats.layers.saturating_sub(stats.layers_from_cache);
+        self.metrics
+            .layers_scanned
+            .fetch_add(scanned as u64, Ordering::Relaxed);
+        self.metrics
+            .layers_from_cache
+            .fetch_add(stats.layers_from_cache as u64, Ordering::Relaxed);
+        for (severity, count) in &stats.by_severity {
+            self.metrics.add_findings(*severity, *count as u64);
+        }
+        self.log(&format!(
+            "scanned {} ({} layers, {} from cache): {} finding{} in {} ms",
+            job.reference,
+            stats.layers,
+            stats.layers_from_cache,
+            stats.findings,
+            if stats.findings == 1 { "" } else { "s" },
+            started.elapsed().as_millis()
+        ));
+        let report = Report::new(vec![report], started.elapsed().as_millis() as u64);
+        let json = serde_json::to_vec_pretty(&report)?;
+        for digest in &digests {
+            self.cache.put_report(&self.rules_digest, digest, &json)?;
+        }
+        Ok(())
+    }
+}

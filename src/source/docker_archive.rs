@@ -1,0 +1,213 @@
+//! `docker save` tarballs (`docker-archive:PATH[:REF]`), in both layouts Docker writes:
+//! the legacy one (`manifest.json`, `<id>/layer.tar`, `<hex>.json`) and Docker 25+'s, which adds
+//! `index.json`, `oci-layout` and `blobs/sha256/…` beside `manifest.json`.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use super::oci_layout;
+use super::platform::PlatformFilter;
+use super::store::LocalStore;
+use super::{Digest, Image, ImageConfig, Layer, LayerBlob};
+
+/// One entry of `manifest.json`.
+#[derive(Deserialize)]
+struct ManifestEntry {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "RepoTags", default)]
+    repo_tags: Option<Vec<String>>,
+    #[serde(rename = "Layers")]
+    layers: Vec<String>,
+    /// Descriptors of foreign layers, keyed by diff_id; their tar may be absent.
+    #[serde(rename = "LayerSources", default)]
+    layer_sources: Option<HashMap<String, serde_json::Value>>,
+}
+
+/// Is this store a `docker save` archive?
+pub fn is_docker_archive(store: &LocalStore) -> bool {
+    store.contains("manifest.json")
+}
+
+/// Opens the images of the archive; with `wanted`, only the one tagged so.
+pub fn open(
+    store: &LocalStore,
+    label: &str,
+    wanted: Option<&str>,
+    platform: Option<&PlatformFilter>,
+) -> Result<Vec<Image>> {
+    let bytes = store.get("manifest.json")?;
+    let entries: Vec<ManifestEntry> =
+        serde_json::from_slice(&bytes).context("manifest.json is not a docker-save manifest")?;
+    if entries.is_empty() {
+        bail!("manifest.json lists no images");
+    }
+    let oci_manifests = OciManifests::read(store)?;
+    let selected: Vec<&ManifestEntry> = match wanted {
+        Some(wanted) => {
+            let matching: Vec<_> = entries
+                .iter()
+                .filter(|entry| {
+                    entry
+                        .repo_tags
+                        .iter()
+                        .flatten()
+                        .any(|tag| oci_layout::name_matches(tag, wanted))
+                })
+                .collect();
+            if matching.is_empty() {
+                let tags: Vec<&str> = entries
+                    .iter()
+                    .flat_map(|entry| entry.repo_tags.iter().flatten())
+                    .map(String::as_str)
+                    .collect();
+                bail!(
+                    "no image tagged {wanted:?} in the archive (it holds: {})",
+                    if tags.is_empty() {
+                        "untagged images".to_string()
+                    } else {
+                        tags.join(", ")
+                    }
+                );
+            }
+            matching
+        }
+        None => entries.iter().collect(),
+    };
+    let several = entries.len() > 1;
+    let mut images = Vec::new();
+    for entry in selected {
+        let first_tag = entry.repo_tags.as_ref().and_then(|tags| tags.first());
+        let reference = match (wanted, first_tag, several) {
+            (Some(wanted), _, _) => format!("{label}:{wanted}"),
+            (None, Some(tag), true) => format!("{label}:{tag}"),
+            (None, None, true) => format!("{label}@{}", entry.config),
+            (None, _, false) => label.to_string(),
+        };
+        let image = load(store, entry, &oci_manifests, reference)
+            .with_context(|| format!("{label}: image {}", first_tag.unwrap_or(&entry.config)))?;
+        if let (Some(filter), Some(p)) = (platform, &image.platform)
+            && !filter.matches(p)
+        {
+            continue;
+        }
+        images.push(image);
+    }
+    if images.is_empty() {
+        bail!("no image in the archive matches the requested platform");
+    }
+    Ok(images)
+}
+
+/// The digest a member name carries: `blobs/sha256/<hex>` or legacy `<hex>.json`.
+fn digest_from_member(name: &str) -> Option<Digest> {
+    let hex = name
+        .strip_prefix("blobs/sha256/")
+        .or_else(|| name.strip_suffix(".json"))?;
+    Digest::parse(&format!("sha256:{hex}")).ok()
+}
+
+fn load(
+    store: &LocalStore,
+    entry: &ManifestEntry,
+    oci_manifests: &OciManifests,
+    reference: String,
+) -> Result<Image> {
+    let config_bytes = store.get(&entry.config)?;
+    let config_digest = match digest_from_member(&entry.config) {
+        Some(digest) => {
+            digest.verify(&config_bytes, &format!("config {}", entry.config))?;
+            digest
+        }
+        None => Digest::of(&config_bytes),
+    };
+    let config = ImageConfig::parse(&config_bytes, &format!("config {}", entry.config))?;
+    if config.diff_ids.len() != entry.layers.len() {
+        bail!(
+            "manifest.json lists {} layers but the config lists {} diff_ids",
+            entry.layers.len(),
+            config.diff_ids.len()
+        );
+    }
+    let oci = oci_manifests.by_config.get(&config_digest);
+    let mut layers = Vec::new();
+    for (index, (member, diff_id)) in entry.layers.iter().zip(&config.diff_ids).enumerate() {
+        let media_type = oci.and_then(|m| m.media_types.get(index).cloned());
+        let blob = if store.contains(member) {
+            LayerBlob::Mapped(store.get(member)?)
+        } else if entry
+            .layer_sources
+            .as_ref()
+            .is_some_and(|sources| sources.contains_key(diff_id.as_str()))
+        {
+            LayerBlob::Absent("foreign layer not shipped with the image".to_string())
+        } else {
+            bail!("layer {member} is missing from the archive");
+        };
+        let size = match &blob {
+            LayerBlob::Mapped(bytes) => bytes.len() as u64,
+            _ => 0,
+        };
+        layers.push(Layer {
+            digest: member
+                .starts_with("blobs/")
+                .then(|| digest_from_member(member))
+                .flatten(),
+            diff_id: Some(diff_id.clone()),
+            media_type,
+            size,
+            blob,
+        });
+    }
+    Ok(Image {
+        reference,
+        manifest_digest: oci.map(|m| m.manifest_digest.clone()),
+        config_digest,
+        platform: config.platform(),
+        config,
+        layers,
+    })
+}
+
+/// What the OCI half of a Docker 25+ archive adds: manifest digests and layer media types,
+/// found by config digest.
+#[derive(Default)]
+struct OciManifests {
+    by_config: HashMap<Digest, OciManifest>,
+}
+
+struct OciManifest {
+    manifest_digest: Digest,
+    media_types: Vec<String>,
+}
+
+impl OciManifests {
+    fn read(store: &LocalStore) -> Result<OciManifests> {
+        let mut found = OciManifests::default();
+        if !store.contains("index.json") {
+            return Ok(found);
+        }
+        for entry in oci_layout::list_manifests(store)? {
+            let bytes = oci_layout::read_blob(store, &entry.digest, 0, "manifest")?;
+            let manifest: oci_spec::image::ImageManifest = serde_json::from_slice(&bytes)
+                .with_context(|| {
+                    format!("manifest {} is not a valid image manifest", entry.digest)
+                })?;
+            let config_digest = Digest::parse(manifest.config().digest().as_ref())?;
+            found.by_config.insert(
+                config_digest,
+                OciManifest {
+                    manifest_digest: entry.digest,
+                    media_types: manifest
+                        .layers()
+                        .iter()
+                        .map(|layer| layer.media_type().to_string())
+                        .collect(),
+                },
+            );
+        }
+        Ok(found)
+    }
+}

@@ -1,0 +1,241 @@
+//! OCI image layouts (`oci:PATH[:TAG]`) and oci-archive tarballs (`oci-archive:PATH[:TAG]`):
+//! `oci-layout`, `index.json` and `blobs/<alg>/<hex>`, in a directory or in a tarball.
+
+use anyhow::{Context, Result, bail};
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+
+use super::platform::PlatformFilter;
+use super::store::LocalStore;
+use super::{Digest, Image, ImageConfig, Layer, LayerBlob};
+
+/// Annotation naming a manifest's tag in an OCI layout.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// Annotation containerd and Docker 25+ put on index entries: the full image name.
+pub const CONTAINERD_NAME: &str = "io.containerd.image.name";
+
+/// An image manifest found through `index.json` (nested indexes flattened).
+#[derive(Clone, Debug)]
+pub struct ManifestEntry {
+    pub digest: Digest,
+    /// Tags and names from the annotations of this entry or of the index entry above it.
+    pub names: Vec<String>,
+    /// `os/arch[/variant]` from the index descriptor, when given.
+    pub platform: Option<String>,
+}
+
+/// Lists the image manifests of the layout, following nested indexes (multi-platform images)
+/// and skipping attestation manifests (BuildKit provenance/SBOM, platform `unknown/unknown`).
+pub fn list_manifests(store: &LocalStore) -> Result<Vec<ManifestEntry>> {
+    if !store.contains("index.json") {
+        bail!("not an OCI image layout (no index.json)");
+    }
+    let bytes = store.get("index.json")?;
+    let index: ImageIndex =
+        serde_json::from_slice(&bytes).context("index.json is not a valid OCI index")?;
+    let mut found = Vec::new();
+    collect(store, index.manifests(), &[], &mut found, 0)?;
+    Ok(found)
+}
+
+fn collect(
+    store: &LocalStore,
+    descriptors: &[Descriptor],
+    inherited_names: &[String],
+    found: &mut Vec<ManifestEntry>,
+    depth: usize,
+) -> Result<()> {
+    if depth > 4 {
+        bail!("index nesting is deeper than 4 levels");
+    }
+    for descriptor in descriptors {
+        let media_type = descriptor.media_type().to_string();
+        let digest = Digest::parse(descriptor.digest().as_ref())?;
+        let mut names = inherited_names.to_vec();
+        if let Some(annotations) = descriptor.annotations() {
+            for key in [CONTAINERD_NAME, REF_NAME] {
+                if let Some(name) = annotations.get(key) {
+                    names.push(name.clone());
+                }
+            }
+            if annotations
+                .get("vnd.docker.reference.type")
+                .is_some_and(|kind| kind == "attestation-manifest")
+            {
+                continue;
+            }
+        }
+        let platform = descriptor.platform().as_ref().map(|p| {
+            let mut text = format!("{}/{}", p.os(), p.architecture());
+            if let Some(variant) = p.variant() {
+                text = format!("{text}/{variant}");
+            }
+            text
+        });
+        if platform.as_deref() == Some("unknown/unknown") {
+            continue;
+        }
+        if is_index_media_type(&media_type) {
+            let bytes = read_blob(store, &digest, descriptor.size(), "index")?;
+            let nested: ImageIndex = serde_json::from_slice(&bytes)
+                .with_context(|| format!("index {digest} is not a valid OCI index"))?;
+            collect(store, nested.manifests(), &names, found, depth + 1)?;
+        } else if media_type.contains("manifest.v1+json") && media_type.contains("docker") {
+            bail!("manifest {digest} uses Docker schema 1, which is unsupported");
+        } else {
+            found.push(ManifestEntry {
+                digest,
+                names,
+                platform,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn is_index_media_type(media_type: &str) -> bool {
+    media_type.contains("image.index") || media_type.contains("manifest.list")
+}
+
+/// Reads `blobs/<alg>/<hex>` and checks it against its digest (and size, when known).
+pub fn read_blob(
+    store: &LocalStore,
+    digest: &Digest,
+    size: u64,
+    what: &str,
+) -> Result<super::MappedBytes> {
+    let bytes = store
+        .get(&blob_path(digest))
+        .with_context(|| format!("{what} {digest}"))?;
+    if size != 0 && bytes.len() as u64 != size {
+        bail!(
+            "{what} {digest}: size mismatch: descriptor says {size} bytes, blob has {}",
+            bytes.len()
+        );
+    }
+    digest.verify(&bytes, &format!("{what} {digest}"))?;
+    Ok(bytes)
+}
+
+/// The path of a blob inside a layout.
+pub fn blob_path(digest: &Digest) -> String {
+    format!("blobs/sha256/{}", digest.hex())
+}
+
+/// Loads the image behind one manifest: manifest, config, and layer views (layers are
+/// verified later, while they are read).
+pub fn load_image(store: &LocalStore, entry: &ManifestEntry, reference: String) -> Result<Image> {
+    let manifest_bytes = read_blob(store, &entry.digest, 0, "manifest")?;
+    let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes)
+        .with_context(|| format!("manifest {} is not a valid image manifest", entry.digest))?;
+    let config_digest = Digest::parse(manifest.config().digest().as_ref())?;
+    let config_bytes = read_blob(store, &config_digest, manifest.config().size(), "config")?;
+    let config = ImageConfig::parse(&config_bytes, &format!("config {config_digest}"))?;
+    if config.diff_ids.len() != manifest.layers().len() {
+        bail!(
+            "manifest {} lists {} layers but its config lists {} diff_ids",
+            entry.digest,
+            manifest.layers().len(),
+            config.diff_ids.len()
+        );
+    }
+    let mut layers = Vec::new();
+    for (descriptor, diff_id) in manifest.layers().iter().zip(&config.diff_ids) {
+        layers.push(layer_from_descriptor(store, descriptor, diff_id.clone())?);
+    }
+    Ok(Image {
+        reference,
+        manifest_digest: Some(entry.digest.clone()),
+        config_digest,
+        platform: config.platform().or_else(|| entry.platform.clone()),
+        config,
+        layers,
+    })
+}
+
+/// A layer from its manifest descriptor; a foreign layer whose blob is absent is kept as
+/// [`LayerBlob::Absent`] so the report says it was skipped.
+pub fn layer_from_descriptor(
+    store: &LocalStore,
+    descriptor: &Descriptor,
+    diff_id: Digest,
+) -> Result<Layer> {
+    let digest = Digest::parse(descriptor.digest().as_ref())?;
+    let media_type = descriptor.media_type().to_string();
+    let path = blob_path(&digest);
+    let blob = if store.contains(&path) {
+        let bytes = store.get(&path)?;
+        if bytes.len() as u64 != descriptor.size() {
+            bail!(
+                "layer {digest}: size mismatch: descriptor says {} bytes, blob has {}",
+                descriptor.size(),
+                bytes.len()
+            );
+        }
+        LayerBlob::Mapped(bytes)
+    } else if Layer::is_foreign_media_type(&media_type) {
+        LayerBlob::Absent(format!(
+            "foreign layer not shipped with the image ({media_type})"
+        ))
+    } else {
+        bail!("layer {digest} is missing from the image");
+    };
+    Ok(Layer {
+        digest: Some(digest),
+        diff_id: Some(diff_id),
+        media_type: Some(media_type),
+        size: descriptor.size(),
+        blob,
+    })
+}
+
+/// Opens every image of the layout at `store` that matches `tag` and `platform`.
+/// `label` is how the user named the layout (`oci:dir`, `oci-archive:file.tar`).
+pub fn open(
+    store: &LocalStore,
+    label: &str,
+    tag: Option<&str>,
+    platform: Option<&PlatformFilter>,
+) -> Result<Vec<Image>> {
+    let mut entries = list_manifests(store)?;
+    if entries.is_empty() {
+        bail!("the layout's index.json lists no image manifests");
+    }
+    if let Some(tag) = tag {
+        entries.retain(|entry| entry.names.iter().any(|name| name_matches(name, tag)));
+        if entries.is_empty() {
+            bail!("no image tagged {tag:?} in the layout");
+        }
+    }
+    if let Some(filter) = platform {
+        entries.retain(|entry| entry.platform.as_deref().is_none_or(|p| filter.matches(p)));
+    }
+    let several = entries.len() > 1;
+    let mut images = Vec::new();
+    for entry in &entries {
+        let reference = match (tag, entry.names.last(), several) {
+            (Some(tag), _, false) => format!("{label}:{tag}"),
+            (_, Some(name), false) => format!("{label}:{name}"),
+            (_, Some(name), true) => format!("{label}:{name}@{}", entry.digest),
+            (_, None, _) => format!("{label}@{}", entry.digest),
+        };
+        let image = load_image(store, entry, reference)
+            .with_context(|| format!("{label}: manifest {}", entry.digest))?;
+        if let (Some(filter), Some(p)) = (platform, &image.platform)
+            && !filter.matches(p)
+        {
+            continue;
+        }
+        images.push(image);
+    }
+    if images.is_empty() {
+        bail!("no image in the layout matches the requested platform");
+    }
+    Ok(images)
+}
+
+/// A tag given by the user matches a ref-name annotation (`1.0`) or a full image name
+/// (`docker.io/library/app:1.0`, also written `app:1.0`).
+pub fn name_matches(name: &str, wanted: &str) -> bool {
+    name == wanted
+        || super::reference::normalise_name(name) == super::reference::normalise_name(wanted)
+}

@@ -1,0 +1,293 @@
+//! The IMAGE argument: skopeo's transport names (`docker://`, `docker-archive:`, `oci:`,
+//! `oci-archive:`), bare paths detected by content, and bare registry references.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use super::platform::PlatformFilter;
+use super::store::LocalStore;
+use super::{Image, docker_archive, oci_layout};
+
+/// A parsed IMAGE argument.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageArg {
+    /// `docker-archive:PATH[:REF]`
+    DockerArchive {
+        path: PathBuf,
+        reference: Option<String>,
+    },
+    /// `oci:PATH[:TAG]`
+    OciLayout { path: PathBuf, tag: Option<String> },
+    /// `oci-archive:PATH[:TAG]`
+    OciArchive { path: PathBuf, tag: Option<String> },
+    /// An existing path whose kind is detected from its content, with an optional `:TAG`.
+    LocalPath { path: PathBuf, tag: Option<String> },
+    /// `docker://REF` or a bare reference such as `alpine:3.20`.
+    Registry(String),
+}
+
+impl ImageArg {
+    /// Parses an IMAGE argument. A bare argument that exists on disk is a path; one that looks
+    /// like a path (`./x`, `/x`, `x.tar`) but does not exist is an error rather than a registry
+    /// lookup, so a typo does not turn into a network request.
+    pub fn parse(text: &str) -> Result<ImageArg> {
+        if let Some(rest) = text.strip_prefix("docker://") {
+            return Ok(ImageArg::Registry(rest.to_string()));
+        }
+        for (prefix, make) in [
+            (
+                "docker-archive:",
+                make_docker_archive as fn(PathBuf, Option<String>) -> ImageArg,
+            ),
+            ("oci-archive:", make_oci_archive),
+            ("oci:", make_oci_layout),
+        ] {
+            if let Some(rest) = text.strip_prefix(prefix) {
+                if rest.is_empty() {
+                    bail!("{text}: missing path after {prefix}");
+                }
+                let (path, suffix) = split_path(rest);
+                return Ok(make(path, suffix));
+            }
+        }
+        if Path::new(text).exists() {
+            return Ok(ImageArg::LocalPath {
+                path: PathBuf::from(text),
+                tag: None,
+            });
+        }
+        let (path, suffix) = split_path(text);
+        if path.exists() {
+            return Ok(ImageArg::LocalPath { path, tag: suffix });
+        }
+        if looks_like_path(text) {
+            bail!("{text}: no such file or directory");
+        }
+        Ok(ImageArg::Registry(text.to_string()))
+    }
+}
+
+fn make_docker_archive(path: PathBuf, reference: Option<String>) -> ImageArg {
+    ImageArg::DockerArchive { path, reference }
+}
+fn make_oci_archive(path: PathBuf, tag: Option<String>) -> ImageArg {
+    ImageArg::OciArchive { path, tag }
+}
+fn make_oci_layout(path: PathBuf, tag: Option<String>) -> ImageArg {
+    ImageArg::OciLayout { path, tag }
+}
+
+/// Splits `PATH[:SUFFIX]`. Paths may contain colons, so the first split whose left side exists
+/// wins; when nothing exists the whole text is the path (and the error will name it).
+fn split_path(text: &str) -> (PathBuf, Option<String>) {
+    if Path::new(text).exists() {
+        return (PathBuf::from(text), None);
+    }
+    for (index, _) in text.match_indices(':') {
+        let (path, suffix) = (&text[..index], &text[index + 1..]);
+        if !path.is_empty() && Path::new(path).exists() && !suffix.is_empty() {
+            return (PathBuf::from(path), Some(suffix.to_string()));
+        }
+    }
+    (PathBuf::from(text), None)
+}
+
+fn looks_like_path(text: &str) -> bool {
+    text.starts_with('/')
+        || text.starts_with("./")
+        || text.starts_with("../")
+        || text.starts_with('~')
+        || [".tar", ".tgz", ".tar.gz", ".tar.zst", ".oci", ".json"]
+            .iter()
+            .any(|ext| text.ends_with(ext))
+}
+
+/// Normalises an image name the way Docker does, for comparing names:
+/// `alpine` → `docker.io/library/alpine:latest`, `index.docker.io/x/y` → `docker.io/x/y:latest`.
+pub fn normalise_name(name: &str) -> String {
+    let (first, rest) = name.split_once('/').unwrap_or(("", name));
+    let has_domain =
+        !first.is_empty() && (first.contains('.') || first.contains(':') || first == "localhost");
+    let (domain, path) = if has_domain {
+        (first, rest.to_string())
+    } else {
+        ("docker.io", name.to_string())
+    };
+    let domain = match domain {
+        "index.docker.io" | "registry-1.docker.io" => "docker.io",
+        other => other,
+    };
+    let path = if domain == "docker.io" && !path.contains('/') {
+        format!("library/{path}")
+    } else {
+        path
+    };
+    let last = path.rsplit('/').next().unwrap_or_default();
+    let tagged = last.contains(':') || path.contains('@');
+    if tagged {
+        format!("{domain}/{path}")
+    } else {
+        format!("{domain}/{path}:latest")
+    }
+}
+
+/// Options that shape how arguments turn into images.
+#[derive(Clone, Default)]
+pub struct ResolveOptions {
+    pub platform: Option<PlatformFilter>,
+    /// How to reach registries (credentials, TLS, platforms of multi-arch images).
+    pub registry: super::registry::RegistryOptions,
+}
+
+/// Opens the image(s) an argument names. Local files are mapped, not read.
+pub fn resolve(text: &str, options: &ResolveOptions) -> Result<Vec<Image>> {
+    let arg = ImageArg::parse(text)?;
+    resolve_arg(&arg, options).with_context(|| text.to_string())
+}
+
+fn resolve_arg(arg: &ImageArg, options: &ResolveOptions) -> Result<Vec<Image>> {
+    let platform = options.platform.as_ref();
+    match arg {
+        ImageArg::DockerArchive { path, reference } => {
+            let store = open_tar(path)?;
+            if !docker_archive::is_docker_archive(&store) {
+                bail!("not a docker-save archive (no manifest.json)");
+            }
+            let label = format!("docker-archive:{}", path.display());
+            docker_archive::open(&store, &label, reference.as_deref(), platform)
+        }
+        ImageArg::OciLayout { path, tag } => {
+            if !path.is_dir() {
+                bail!(
+                    "not a directory (an OCI layout is a directory; use oci-archive: for a tarball)"
+                );
+            }
+            let store = LocalStore::Dir(path.clone());
+            check_oci_layout_marker(&store)?;
+            let label = format!("oci:{}", path.display());
+            oci_layout::open(&store, &label, tag.as_deref(), platform)
+        }
+        ImageArg::OciArchive { path, tag } => {
+            let store = open_tar(path)?;
+            check_oci_layout_marker(&store)?;
+            let label = format!("oci-archive:{}", path.display());
+            oci_layout::open(&store, &label, tag.as_deref(), platform)
+        }
+        ImageArg::LocalPath { path, tag } => {
+            if path.is_dir() {
+                let store = LocalStore::Dir(path.clone());
+                if !store.contains("oci-layout") && !store.contains("index.json") {
+                    bail!("not an image: a directory without oci-layout or index.json");
+                }
+                let label = format!("oci:{}", path.display());
+                return oci_layout::open(&store, &label, tag.as_deref(), platform);
+            }
+            let store = open_tar(path)?;
+            if docker_archive::is_docker_archive(&store) {
+                let label = format!("docker-archive:{}", path.display());
+                docker_archive::open(&store, &label, tag.as_deref(), platform)
+            } else if store.contains("index.json") {
+                let label = format!("oci-archive:{}", path.display());
+                oci_layout::open(&store, &label, tag.as_deref(), platform)
+            } else {
+                bail!("not an image: a tar archive with neither manifest.json nor index.json")
+            }
+        }
+        ImageArg::Registry(reference) => {
+            let mut registry = options.registry.clone();
+            if registry.platform.is_none() {
+                registry.platform = options.platform.clone();
+            }
+            super::registry::open(reference, &registry)
+        }
+    }
+}
+
+fn open_tar(path: &Path) -> Result<LocalStore> {
+    if !path.exists() {
+        bail!("no such file or directory");
+    }
+    if path.is_dir() {
+        bail!("is a directory, expected an image tarball");
+    }
+    LocalStore::open_tar(path).map_err(|err| {
+        // The tar crate's messages talk about headers and checksums; say what it means here.
+        anyhow::anyhow!("not a readable image tarball: {err:#}")
+    })
+}
+
+fn check_oci_layout_marker(store: &LocalStore) -> Result<()> {
+    if !store.contains("index.json") {
+        bail!("not an OCI image layout (no index.json)");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_transports() {
+        assert_eq!(
+            ImageArg::parse("docker://alpine:3.20").unwrap(),
+            ImageArg::Registry("alpine:3.20".into())
+        );
+        assert_eq!(
+            ImageArg::parse("alpine:3.20").unwrap(),
+            ImageArg::Registry("alpine:3.20".into())
+        );
+        assert_eq!(
+            ImageArg::parse("oci:/nonexistent/dir:v1").unwrap(),
+            ImageArg::OciLayout {
+                path: "/nonexistent/dir:v1".into(),
+                tag: None
+            }
+        );
+        assert!(ImageArg::parse("./missing.tar").is_err());
+        assert!(ImageArg::parse("oci:").is_err());
+    }
+
+    #[test]
+    fn splits_existing_paths_from_tags() {
+        let dir = std::env::temp_dir();
+        let text = format!("oci:{}:v1", dir.display());
+        assert_eq!(
+            ImageArg::parse(&text).unwrap(),
+            ImageArg::OciLayout {
+                path: dir.clone(),
+                tag: Some("v1".into())
+            }
+        );
+        let text = format!("docker-archive:{}:example.com/app:1.0", dir.display());
+        assert_eq!(
+            ImageArg::parse(&text).unwrap(),
+            ImageArg::DockerArchive {
+                path: dir,
+                reference: Some("example.com/app:1.0".into())
+            }
+        );
+    }
+
+    #[test]
+    fn normalises_docker_names() {
+        assert_eq!(normalise_name("alpine"), "docker.io/library/alpine:latest");
+        assert_eq!(
+            normalise_name("alpine:3.20"),
+            "docker.io/library/alpine:3.20"
+        );
+        assert_eq!(
+            normalise_name("index.docker.io/foo/bar"),
+            "docker.io/foo/bar:latest"
+        );
+        assert_eq!(
+            normalise_name("localhost:5000/app:1"),
+            "localhost:5000/app:1"
+        );
+        assert_eq!(
+            normalise_name("example.com/team/app"),
+            "example.com/team/app:latest"
+        );
+    }
+}

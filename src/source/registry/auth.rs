@@ -1,0 +1,374 @@
+//! Registry credentials, looked up in the order a user expects: `--username` with
+//! `--password-stdin`; `REGISTRY_AUTH_FILE` and podman's `${XDG_RUNTIME_DIR}/containers/auth.json`;
+//! docker's `config.json` (`auths` with `auth`, `username`/`password` or `identitytoken`, then
+//! `credHelpers`, then `credsStore`, through `docker-credential-NAME get`); else anonymous.
+//!
+//! No credential is ever formatted into a message: errors name the file or helper, never the
+//! value.
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+use base64::Engine as _;
+use serde::Deserialize;
+
+/// Credentials for one registry.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    Anonymous,
+    Basic { username: String, password: String },
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credentials::Anonymous => f.write_str("Anonymous"),
+            Credentials::Basic { username, .. } => write!(f, "Basic({username}, ****)"),
+        }
+    }
+}
+
+/// Where credentials came from, for `-v` messages (never the values).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub credentials: Credentials,
+    pub source: String,
+}
+
+/// What the user passed on the command line.
+#[derive(Clone, Default)]
+pub struct ExplicitCredentials {
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// The environment credential lookup reads; a struct so tests can point it at temp files.
+#[derive(Clone, Debug, Default)]
+pub struct AuthEnvironment {
+    pub registry_auth_file: Option<PathBuf>,
+    pub xdg_runtime_dir: Option<PathBuf>,
+    pub docker_config_dir: Option<PathBuf>,
+    pub home: Option<PathBuf>,
+}
+
+impl AuthEnvironment {
+    pub fn from_process() -> AuthEnvironment {
+        let var = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        AuthEnvironment {
+            registry_auth_file: var("REGISTRY_AUTH_FILE"),
+            xdg_runtime_dir: var("XDG_RUNTIME_DIR"),
+            docker_config_dir: var("DOCKER_CONFIG"),
+            home: var("HOME"),
+        }
+    }
+
+    /// Auth files in lookup order (podman's first, then docker's).
+    fn files(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        if let Some(file) = &self.registry_auth_file {
+            files.push(file.clone());
+        }
+        if let Some(dir) = &self.xdg_runtime_dir {
+            files.push(dir.join("containers/auth.json"));
+        }
+        match (&self.docker_config_dir, &self.home) {
+            (Some(dir), _) => files.push(dir.join("config.json")),
+            (None, Some(home)) => files.push(home.join(".docker/config.json")),
+            (None, None) => {}
+        }
+        files
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct AuthFile {
+    #[serde(default)]
+    auths: std::collections::HashMap<String, AuthEntry>,
+    #[serde(rename = "credHelpers", default)]
+    cred_helpers: std::collections::HashMap<String, String>,
+    #[serde(rename = "credsStore", default)]
+    creds_store: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct AuthEntry {
+    auth: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    identitytoken: Option<String>,
+}
+
+/// The registry's canonical host for matching config keys: no scheme, no path, Docker Hub's
+/// aliases folded together.
+pub fn normalise_host(key: &str) -> String {
+    let without_scheme = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+        .unwrap_or(key);
+    let host = without_scheme
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match host.as_str() {
+        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
+            "docker.io".to_string()
+        }
+        _ => host,
+    }
+}
+
+/// Finds the credentials for `registry` (as written in the reference: `docker.io`,
+/// `127.0.0.1:5000`).
+pub fn resolve(
+    registry: &str,
+    explicit: &ExplicitCredentials,
+    env: &AuthEnvironment,
+) -> Result<Resolved> {
+    if let Some(username) = &explicit.username {
+        let Some(password) = &explicit.password else {
+            bail!("--username needs --password-stdin (the password is read from standard input)");
+        };
+        return Ok(Resolved {
+            credentials: Credentials::Basic {
+                username: username.clone(),
+                password: password.clone(),
+            },
+            source: "--username/--password-stdin".to_string(),
+        });
+    }
+    let host = normalise_host(registry);
+    for file in env.files() {
+        if !file.is_file() {
+            continue;
+        }
+        if let Some(resolved) = from_auth_file(&file, &host)? {
+            return Ok(resolved);
+        }
+    }
+    Ok(Resolved {
+        credentials: Credentials::Anonymous,
+        source: "anonymous".to_string(),
+    })
+}
+
+fn from_auth_file(file: &Path, host: &str) -> Result<Option<Resolved>> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("{}: cannot read auth file", file.display()))?;
+    let config: AuthFile = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a valid auth file", file.display()))?;
+    let source = file.display().to_string();
+    for (key, entry) in &config.auths {
+        if normalise_host(key) != host {
+            continue;
+        }
+        if let Some(encoded) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok());
+            let Some((username, password)) = decoded.as_deref().and_then(|d| d.split_once(':'))
+            else {
+                bail!("{source}: the auth entry for {key} is not base64 of user:password");
+            };
+            return Ok(Some(Resolved {
+                credentials: Credentials::Basic {
+                    username: username.to_string(),
+                    password: password.to_string(),
+                },
+                source,
+            }));
+        }
+        if let (Some(username), Some(password)) = (&entry.username, &entry.password) {
+            return Ok(Some(Resolved {
+                credentials: Credentials::Basic {
+                    username: username.clone(),
+                    password: password.clone(),
+                },
+                source,
+            }));
+        }
+        if let Some(token) = entry.identitytoken.as_deref().filter(|t| !t.is_empty()) {
+            // An identity token is a refresh token; registries that issue them (Azure, Harbor)
+            // accept it as the password of the basic-auth leg of the token exchange.
+            return Ok(Some(Resolved {
+                credentials: Credentials::Basic {
+                    username: entry
+                        .username
+                        .clone()
+                        .unwrap_or_else(|| "<token>".to_string()),
+                    password: token.to_string(),
+                },
+                source,
+            }));
+        }
+    }
+    let helper = config
+        .cred_helpers
+        .iter()
+        .find(|(key, _)| normalise_host(key) == host)
+        .map(|(_, helper)| helper.clone())
+        .or(config.creds_store.clone());
+    match helper {
+        Some(helper) if !helper.is_empty() => from_helper(&helper, host).map(Some),
+        _ => Ok(None),
+    }
+}
+
+#[derive(Deserialize)]
+struct HelperReply {
+    #[serde(rename = "Username")]
+    username: String,
+    #[serde(rename = "Secret")]
+    secret: String,
+}
+
+/// Runs `docker-credential-HELPER get` with the registry host on standard input.
+fn from_helper(helper: &str, host: &str) -> Result<Resolved> {
+    let program = format!("docker-credential-{helper}");
+    let mut child = Command::new(&program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("credential helper {program} could not be run"))?;
+    // Docker passes the Hub as its legacy index URL; other registries by host.
+    let server = if host == "docker.io" {
+        "https://index.docker.io/v1/"
+    } else {
+        host
+    };
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(server.as_bytes())
+        .with_context(|| format!("credential helper {program}: cannot write to it"))?;
+    let output = child
+        .wait_with_output()
+        .with_context(|| format!("credential helper {program} failed"))?;
+    if !output.status.success() {
+        let message = String::from_utf8_lossy(&output.stdout);
+        if message.contains("credentials not found") {
+            return Ok(Resolved {
+                credentials: Credentials::Anonymous,
+                source: format!("{program} (no credentials for {host})"),
+            });
+        }
+        bail!("credential helper {program} failed with {}", output.status);
+    }
+    let reply: HelperReply = serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("credential helper {program} returned malformed output"))?;
+    Ok(Resolved {
+        credentials: Credentials::Basic {
+            username: reply.username,
+            password: reply.secret,
+        },
+        source: program,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_with(dir: &Path) -> AuthEnvironment {
+        AuthEnvironment {
+            docker_config_dir: Some(dir.to_path_buf()),
+            ..AuthEnvironment::default()
+        }
+    }
+
+    #[test]
+    fn normalises_hosts() {
+        assert_eq!(normalise_host("https://index.docker.io/v1/"), "docker.io");
+        assert_eq!(normalise_host("127.0.0.1:5000"), "127.0.0.1:5000");
+        assert_eq!(
+            normalise_host("http://Registry.Example.com/x"),
+            "registry.example.com"
+        );
+    }
+
+    #[test]
+    fn reads_docker_auths_in_every_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret-pass");
+        std::fs::write(
+            dir.path().join("config.json"),
+            format!(
+                r#"{{"auths": {{
+                    "https://index.docker.io/v1/": {{"auth": "{auth}"}},
+                    "registry.example.com": {{"username": "bob", "password": "pw-bob-123"}},
+                    "token.example.com": {{"identitytoken": "tok-xyz"}}
+                }}}}"#
+            ),
+        )
+        .unwrap();
+        let env = env_with(dir.path());
+        let explicit = ExplicitCredentials::default();
+        let hub = resolve("docker.io", &explicit, &env).unwrap();
+        assert_eq!(
+            hub.credentials,
+            Credentials::Basic {
+                username: "alice".into(),
+                password: "s3cret-pass".into()
+            }
+        );
+        let other = resolve("registry.example.com", &explicit, &env).unwrap();
+        assert!(
+            matches!(other.credentials, Credentials::Basic { ref username, .. } if username == "bob")
+        );
+        let token = resolve("token.example.com", &explicit, &env).unwrap();
+        assert!(
+            matches!(token.credentials, Credentials::Basic { ref password, .. } if password == "tok-xyz")
+        );
+        let none = resolve("quay.io", &explicit, &env).unwrap();
+        assert_eq!(none.credentials, Credentials::Anonymous);
+    }
+
+    #[test]
+    fn explicit_credentials_win_and_need_a_password() {
+        let env = AuthEnvironment::default();
+        let explicit = ExplicitCredentials {
+            username: Some("u".into()),
+            password: None,
+        };
+        assert!(resolve("x.io", &explicit, &env).is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let credentials = Credentials::Basic {
+            username: "u".into(),
+            password: "hunter2-very-secret".into(),
+        };
+        assert!(!format!("{credentials:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn malformed_auth_file_names_the_file_not_the_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"auths": {"x.io": {"auth": "bm90LWEtcGFpcg=="}}}"#,
+        )
+        .unwrap();
+        let err = resolve(
+            "x.io",
+            &ExplicitCredentials::default(),
+            &env_with(dir.path()),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("config.json"), "{err}");
+        assert!(!err.contains("not-a-pair"), "{err}");
+    }
+}

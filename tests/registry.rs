@@ -1,0 +1,374 @@
+//! Scanning straight from a real registry (Debian's docker-registry on 127.0.0.1, images
+//! pushed with skopeo) gives the same findings as scanning the same image from a local
+//! archive; auth comes from docker config files and credential helpers; failures are clear.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use support::registry::{RegistryConfig, TestRegistry, nest_index, write_docker_config};
+use support::run::{Run, assert_planted_found, finding_keys, run, scan_json};
+use support::*;
+
+/// Runs stowaway with extra environment variables and optional standard input.
+fn run_with(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+    let mut command = stowaway_cmd();
+    command.args(args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn().expect("run stowaway");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// An environment with no auth files of the developer's leaking in.
+fn isolated_env(dir: &std::path::Path) -> Vec<(String, String)> {
+    vec![
+        ("HOME".into(), dir.display().to_string()),
+        (
+            "DOCKER_CONFIG".into(),
+            dir.join("docker").display().to_string(),
+        ),
+        ("REGISTRY_AUTH_FILE".into(), String::new()),
+        (
+            "XDG_RUNTIME_DIR".into(),
+            dir.join("xdg").display().to_string(),
+        ),
+    ]
+}
+
+fn as_refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+#[test]
+fn registry_scan_matches_local_scan_for_gzip_and_zstd() {
+    let Some(registry) = TestRegistry::start(RegistryConfig::default()) else {
+        return;
+    };
+    let (spec, planted) = classic_leak();
+    let dir = tempdir();
+    for compression in [Compression::Gzip, Compression::Zstd] {
+        let written = write_image_in(
+            &spec,
+            Format::OciLayout,
+            compression,
+            &dir.path().join(format!("{compression:?}")),
+        );
+        let local = format!("oci:{}:{}", written.path.display(), spec.tag());
+        let tag = format!("leaky:{compression:?}").to_lowercase();
+        registry.push(&local, &tag, &[]);
+        let (_, from_local) = scan_json(&local);
+        let remote = format!("{}/{tag}", registry.host());
+        for arg in [remote.clone(), format!("docker://{remote}")] {
+            let (code, from_registry) = scan_json(&arg);
+            assert_eq!(code, 1);
+            assert_planted_found(&from_registry["images"][0], &spec, &planted, &arg);
+            assert_eq!(
+                finding_keys(&from_local),
+                finding_keys(&from_registry),
+                "{arg}"
+            );
+            let layers = from_registry["images"][0]["layers"].as_array().unwrap();
+            let expected = format!("{compression:?}").to_lowercase();
+            assert!(
+                layers.iter().all(|l| l["compression"] == expected.as_str()),
+                "{arg}"
+            );
+        }
+        // By digest too.
+        let digest = written.manifest_digest.clone();
+        let (_, by_digest) = scan_json(&format!("{}/leaky@{digest}", registry.host()));
+        assert_eq!(finding_keys(&from_local), finding_keys(&by_digest));
+    }
+}
+
+#[test]
+fn multi_platform_index_by_platform_and_all_platforms() {
+    let Some(registry) = TestRegistry::start(RegistryConfig::default()) else {
+        return;
+    };
+    let (leaky, planted) = classic_leak();
+    let clean = ImageSpec {
+        layers: vec![Layer::new(
+            "COPY README /README",
+            vec![Entry::file("README", "hello\n")],
+        )],
+        architecture: "arm64".to_string(),
+        ..ImageSpec::default()
+    };
+    let dir = tempdir();
+    let layout = dir.path().join("index");
+    write_oci_index(
+        &[(&leaky, None), (&clean, None)],
+        Compression::Gzip,
+        &layout,
+        false,
+    );
+    nest_index(&layout, "multi");
+    registry.push(
+        &format!("oci:{}:multi", layout.display()),
+        "multi:1",
+        &["--all"],
+    );
+    let remote = format!("{}/multi:1", registry.host());
+
+    let run_arm = run(&[
+        "scan",
+        "--format",
+        "json",
+        "--platform",
+        "linux/arm64",
+        &remote,
+    ]);
+    assert_eq!(run_arm.code, 0, "{}", run_arm.stderr);
+    let report = run_arm.json();
+    assert_eq!(report["images"].as_array().unwrap().len(), 1);
+    assert_eq!(report["images"][0]["platform"], "linux/arm64");
+
+    let run_amd = run(&[
+        "scan",
+        "--format",
+        "json",
+        "--show-secrets",
+        "--platform",
+        "linux/amd64",
+        &remote,
+    ]);
+    assert_eq!(run_amd.code, 1, "{}", run_amd.stderr);
+    assert_planted_found(
+        &run_amd.json()["images"][0],
+        &leaky,
+        &planted,
+        "amd64 from index",
+    );
+
+    let all = run(&["scan", "--format", "json", "--all-platforms", &remote]);
+    assert_eq!(all.code, 1, "{}", all.stderr);
+    let report = all.json();
+    let platforms: Vec<&str> = report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["platform"].as_str().unwrap())
+        .collect();
+    assert_eq!(platforms, vec!["linux/amd64", "linux/arm64"]);
+
+    let missing = run(&["scan", "--platform", "linux/s390x", &remote]);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("no image for platform linux/s390x"),
+        "{}",
+        missing.stderr
+    );
+    assert!(missing.stderr.contains("linux/arm64"), "{}", missing.stderr);
+}
+
+#[test]
+fn basic_auth_from_config_helper_and_flags() {
+    let password = support::secrets::password(20);
+    let Some(registry) = TestRegistry::start(RegistryConfig {
+        basic_auth: Some(("ci-user".to_string(), password.clone())),
+        ..RegistryConfig::default()
+    }) else {
+        return;
+    };
+    let (spec, _) = classic_leak();
+    let dir = tempdir();
+    let written = write_image_in(
+        &spec,
+        Format::OciLayout,
+        Compression::Gzip,
+        &dir.path().join("img"),
+    );
+    registry.push(
+        &format!("oci:{}:{}", written.path.display(), spec.tag()),
+        "private:1",
+        &[],
+    );
+    let remote = format!("{}/private:1", registry.host());
+    let home = tempdir();
+    let env = isolated_env(home.path());
+
+    // Anonymous: refused, clearly.
+    let denied = run_with(&["scan", &remote], &as_refs(&env), None);
+    assert_eq!(denied.code, 2, "{}", denied.stderr);
+    assert!(
+        denied
+            .stderr
+            .contains(&format!("authentication failed for {}", registry.host())),
+        "{}",
+        denied.stderr
+    );
+
+    // docker config.json with a basic auth entry.
+    let docker_dir = home.path().join("docker");
+    std::fs::create_dir_all(&docker_dir).unwrap();
+    write_docker_config(&docker_dir, &registry.host(), "ci-user", &password);
+    let ok = run_with(&["scan", "--format", "json", &remote], &as_refs(&env), None);
+    assert_eq!(ok.code, 1, "{}", ok.stderr);
+    assert!(!ok.stdout.contains(&password) && !ok.stderr.contains(&password));
+
+    // A wrong password in the config: exit 2, the host named, the password nowhere.
+    write_docker_config(
+        &docker_dir,
+        &registry.host(),
+        "ci-user",
+        "Wr0ng-Passw0rd-42",
+    );
+    let wrong = run_with(&["scan", &remote], &as_refs(&env), None);
+    assert_eq!(wrong.code, 2);
+    assert!(
+        wrong
+            .stderr
+            .contains(&format!("authentication failed for {}", registry.host())),
+        "{}",
+        wrong.stderr
+    );
+    assert!(
+        !wrong.stderr.contains("Wr0ng-Passw0rd-42") && !wrong.stdout.contains("Wr0ng-Passw0rd-42")
+    );
+
+    // A credential helper on PATH, named by credHelpers.
+    let bin = home.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-test");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread host\n[ \"$host\" = \"{}\" ] || {{ echo 'credentials not found in native keychain'; exit 1; }}\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"ci-user\",\"Secret\":\"{password}\"}}' \"$host\"\n",
+            registry.host()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&helper)
+        .status()
+        .unwrap();
+    std::fs::write(
+        docker_dir.join("config.json"),
+        serde_json::json!({"credHelpers": {registry.host(): "test"}}).to_string(),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut helper_env = env.clone();
+    helper_env.push(("PATH".into(), path));
+    let via_helper = run_with(
+        &["scan", "--format", "json", &remote],
+        &as_refs(&helper_env),
+        None,
+    );
+    assert_eq!(via_helper.code, 1, "{}", via_helper.stderr);
+    assert!(!via_helper.stdout.contains(&password));
+
+    // --username with --password-stdin wins over everything else.
+    let flags = run_with(
+        &[
+            "scan",
+            "--format",
+            "json",
+            "--username",
+            "ci-user",
+            "--password-stdin",
+            &remote,
+        ],
+        &as_refs(&env),
+        Some(&format!("{password}\n")),
+    );
+    assert_eq!(flags.code, 1, "{}", flags.stderr);
+    let flags_wrong = run_with(
+        &["scan", "--username", "ci-user", "--password-stdin", &remote],
+        &as_refs(&env),
+        Some("not-the-password\n"),
+    );
+    assert_eq!(flags_wrong.code, 2);
+    assert!(!flags_wrong.stderr.contains("not-the-password"));
+}
+
+#[test]
+fn tampered_blob_missing_tag_and_unreachable_registry() {
+    let Some(registry) = TestRegistry::start(RegistryConfig::default()) else {
+        return;
+    };
+    let (spec, _) = classic_leak();
+    let dir = tempdir();
+    let written = write_image_in(
+        &spec,
+        Format::OciLayout,
+        Compression::Gzip,
+        &dir.path().join("img"),
+    );
+    registry.push(
+        &format!("oci:{}:{}", written.path.display(), spec.tag()),
+        "tampered:1",
+        &[],
+    );
+    let remote = format!("{}/tampered:1", registry.host());
+
+    // Same length, different bytes: only the digest can tell.
+    let layer = &written.layer_digests[0];
+    let blob = registry.blob_file(layer);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&blob, &bytes).unwrap();
+    let tampered = run(&["scan", &remote]);
+    assert_eq!(tampered.code, 2, "{}", tampered.stderr);
+    assert!(
+        tampered.stderr.contains(layer.as_str()),
+        "{}",
+        tampered.stderr
+    );
+    assert_eq!(tampered.stderr.lines().count(), 1, "{}", tampered.stderr);
+
+    let missing = run(&["scan", &format!("{}/tampered:nope", registry.host())]);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("no such image or tag"),
+        "{}",
+        missing.stderr
+    );
+
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let unreachable = run(&["scan", &format!("127.0.0.1:{port}/x:1")]);
+    assert_eq!(unreachable.code, 2);
+    assert!(
+        unreachable.stderr.contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        unreachable.stderr
+    );
+    assert_eq!(
+        unreachable.stderr.lines().count(),
+        1,
+        "{}",
+        unreachable.stderr
+    );
+}

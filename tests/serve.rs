@@ -1,0 +1,718 @@
+//! `stowaway serve` end to end: the real binary serving HTTPS (a CA and certificate made with
+//! openssl at test time), a real HTTP client (reqwest, rustls), a real `docker-registry`
+//! sending push notifications over TLS to the server, and images pushed with skopeo.
+//! Every server and registry is stopped by a Drop guard; every wait has a deadline.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::registry::{RegistryConfig, TestRegistry};
+use support::*;
+
+/// Deadline for a background scan to show up as a report.
+const REPORT_DEADLINE: Duration = Duration::from_secs(180);
+
+/// A CA and a server certificate for 127.0.0.1 signed by it.
+struct TestTls {
+    _dir: tempfile::TempDir,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+fn openssl(args: &[&str], dir: &Path) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn make_tls() -> Option<TestTls> {
+    if !tool_available("openssl") {
+        return None;
+    }
+    let dir = tempdir();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let mut ca_args = vec!["req", "-x509"];
+    ca_args.extend(ec);
+    ca_args.extend([
+        "-days", "2", "-subj", "/CN=stowaway test CA", "-keyout", "ca.key", "-out", "ca.crt",
+    ]);
+    openssl(&ca_args, dir.path());
+    let mut csr_args = vec!["req"];
+    csr_args.extend(ec);
+    csr_args.extend(["-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr"]);
+    openssl(&csr_args, dir.path());
+    std::fs::write(
+        dir.path().join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        &[
+            "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.crt",
+        ],
+        dir.path(),
+    );
+    Some(TestTls {
+        ca: dir.path().join("ca.crt"),
+        cert: dir.path().join("server.crt"),
+        key: dir.path().join("server.key"),
+        _dir: dir,
+    })
+}
+
+/// A running `stowaway serve`, stopped (SIGTERM, then SIGKILL) when dropped.
+struct TestServer {
+    child: Child,
+    base: String,
+    client: reqwest::blocking::Client,
+    log: Arc<Mutex<String>>,
+    _policy: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Starts the server over TLS on a free loopback port with `policy` as its config.
+    fn start(tls: &TestTls, cache: &Path, policy: &str) -> TestServer {
+        let policy_dir = tempdir();
+        let policy_path = policy_dir.path().join("policy.toml");
+        std::fs::write(&policy_path, policy).unwrap();
+        let mut command = stowaway_cmd();
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--concurrency", "2", "-j", "2"])
+            .arg("--tls-cert")
+            .arg(&tls.cert)
+            .arg("--tls-key")
+            .arg(&tls.key)
+            .arg("--config")
+            .arg(&policy_path)
+            .arg("--cache-dir")
+            .arg(cache);
+        let ca = std::fs::read(&tls.ca).unwrap();
+        let client = reqwest::blocking::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        TestServer::spawn(command, "https", client, policy_dir)
+    }
+
+    fn spawn(
+        mut command: Command,
+        scheme: &str,
+        client: reqwest::blocking::Client,
+        policy_dir: tempfile::TempDir,
+    ) -> TestServer {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start stowaway serve");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (sender, receiver) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(address) = line
+                    .split("listening on ")
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                {
+                    let _ = sender.send(address.to_string());
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let mut server = TestServer {
+            child,
+            base: String::new(),
+            client,
+            log,
+            _policy: policy_dir,
+        };
+        match receiver.recv_timeout(Duration::from_secs(120)) {
+            Ok(address) => {
+                assert!(address.starts_with(&format!("{scheme}://127.0.0.1:")), "{address}");
+                server.base = address;
+            }
+            Err(_) => panic!("the server did not start:\n{}", server.log()),
+        }
+        server
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        let response = self.client.get(self.url(path)).send().expect("GET");
+        (response.status().as_u16(), response.text().unwrap())
+    }
+
+    fn post(&self, path: &str, body: Vec<u8>, content_type: &str) -> (u16, String) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .expect("POST");
+        (response.status().as_u16(), response.text().unwrap())
+    }
+
+    fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let (status, text) = self.post(path, body.to_string().into_bytes(), "application/json");
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|err| panic!("{path} answered {status} with non-JSON ({err}): {text}"));
+        (status, value)
+    }
+
+    /// Sends an AdmissionReview and returns its `response`.
+    fn admit(&self, object: &Value) -> Value {
+        let uid = format!("uid-{}", fastrand::u64(..));
+        let kind = object["kind"].as_str().unwrap();
+        let review = json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": uid,
+                "kind": {"group": "", "version": "v1", "kind": kind},
+                "resource": {"group": "", "version": "v1", "resource": "things"},
+                "namespace": "shop",
+                "operation": "CREATE",
+                "userInfo": {"username": "dev"},
+                "object": object,
+                "dryRun": false
+            }
+        });
+        let (status, answer) = self.post_json("/admission", &review);
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["apiVersion"], "admission.k8s.io/v1");
+        assert_eq!(answer["kind"], "AdmissionReview");
+        assert_eq!(answer["response"]["uid"], uid.as_str(), "{answer}");
+        answer["response"].clone()
+    }
+
+    /// Polls `GET /reports/{digest}` until it answers 200.
+    fn wait_report(&self, digest: &str) -> Value {
+        let deadline = Instant::now() + REPORT_DEADLINE;
+        loop {
+            let (status, body) = self.get(&format!("/reports/{digest}"));
+            if status == 200 {
+                return serde_json::from_str(&body).expect("report JSON");
+            }
+            assert_eq!(status, 404, "{body}");
+            assert!(
+                Instant::now() < deadline,
+                "no report for {digest} in time ({body}); server log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The value of one sample in `/metrics` (`name` or `name{labels}`).
+    fn metric(&self, sample: &str) -> f64 {
+        let (status, text) = self.get("/metrics");
+        assert_eq!(status, 200);
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(sample)
+                    .and_then(|rest| rest.strip_prefix(' '))
+                    .map(|value| value.parse::<f64>().unwrap())
+            })
+            .unwrap_or_else(|| panic!("no {sample} in /metrics:\n{text}"))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn pod(images: &[&str]) -> Value {
+    let containers: Vec<Value> = images
+        .iter()
+        .enumerate()
+        .map(|(i, image)| json!({"name": format!("c{i}"), "image": image}))
+        .collect();
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"containers": containers}
+    })
+}
+
+fn template(image: &str) -> Value {
+    json!({
+        "metadata": {"labels": {"app": "web"}},
+        "spec": {
+            "initContainers": [{"name": "init", "image": image}],
+            "containers": [{"name": "web", "image": "registry.k8s.io/pause:3.9"}]
+        }
+    })
+}
+
+fn deployment(image: &str) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}}, "template": template(image)}
+    })
+}
+
+fn cronjob(image: &str) -> Value {
+    json!({
+        "apiVersion": "batch/v1", "kind": "CronJob",
+        "metadata": {"name": "nightly", "namespace": "shop"},
+        "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": template(image)}}}
+    })
+}
+
+/// The pause image of the templates is not in any registry here: exempt it.
+const EXEMPT_PAUSE: &str = "exempt_images = [\"registry.k8s.io/*\"]\n";
+
+/// A small image with nothing secret in it.
+fn clean_image() -> ImageSpec {
+    ImageSpec {
+        layers: vec![Layer::new(
+            "COPY site /srv/site # buildkit",
+            vec![
+                Entry::dir("srv"),
+                Entry::dir("srv/site"),
+                Entry::file("srv/site/index.html", "<h1>hello</h1>\n"),
+                Entry::file("srv/site/app.conf", "listen 8080\nworkers 4\n"),
+            ],
+        )],
+        repo_tag: "stowaway.test/clean:1".into(),
+        ..ImageSpec::default()
+    }
+}
+
+/// Writes `spec` as an OCI layout and pushes it as `repo_tag`; returns its manifest digest.
+fn push(registry: &TestRegistry, spec: &ImageSpec, repo_tag: &str) -> String {
+    let dir = tempdir();
+    let written = write_image_in(spec, Format::OciLayout, Compression::Gzip, dir.path());
+    registry.push(
+        &format!("oci:{}:{}", written.path.display(), spec.tag()),
+        repo_tag,
+        &[],
+    );
+    written.manifest_digest
+}
+
+/// The findings of a one-image report.
+fn findings(report: &Value) -> Vec<Value> {
+    report["images"][0]["findings"].as_array().cloned().unwrap_or_default()
+}
+
+fn message(response: &Value) -> String {
+    response["status"]["message"].as_str().unwrap_or_default().to_string()
+}
+
+/// The first finding of the worst severity in a report (what a denial lists first).
+fn worst_finding(report: &Value) -> Value {
+    let order = ["critical", "high", "medium", "low", "info"];
+    let all = findings(report);
+    order
+        .iter()
+        .find_map(|severity| all.iter().find(|f| f["severity"] == *severity).cloned())
+        .expect("the report has findings")
+}
+
+fn assert_denied_for_findings(response: &Value, report: &Value, planted: &Planted, what: &str) {
+    assert_eq!(response["allowed"], false, "{what}: {response}");
+    assert_eq!(response["status"]["code"], 403, "{what}");
+    let text = message(response);
+    assert!(text.contains("secrets found"), "{what}: {text}");
+    let worst = worst_finding(report);
+    let rule = worst["rule_id"].as_str().unwrap();
+    assert!(text.contains(rule), "{what}: {rule} missing from {text}");
+    assert!(text.contains(" in layer ") || text.contains(" in config ") || text.contains(" in history "), "{text}");
+    if let Some(path) = worst["location"]["path"].as_str() {
+        assert!(text.contains(path), "{what}: {path} missing from {text}");
+    }
+    for secret in planted {
+        assert!(!text.contains(&secret.secret), "{what}: a secret in clear text: {text}");
+    }
+}
+
+#[test]
+fn registry_pushes_are_scanned_and_admissions_decided_from_their_reports() {
+    let Some(tls) = make_tls() else { return };
+    let cache = tempdir();
+    let server = TestServer::start(
+        &tls,
+        cache.path(),
+        &format!("severity_threshold = \"high\"\non_unknown = \"deny\"\ntime_budget_ms = 5000\n{EXEMPT_PAUSE}"),
+    );
+    // The registry reaches the server over TLS and trusts the test CA.
+    let notifications = format!(
+        "notifications:\n  endpoints:\n    - name: stowaway\n      url: {}\n      timeout: 5s\n      threshold: 3\n      backoff: 1s\n      ignoredmediatypes:\n        - application/octet-stream\n",
+        server.url("/registry/events")
+    );
+    let Some(registry) = TestRegistry::start(RegistryConfig {
+        extra_yaml: notifications,
+        env: vec![("SSL_CERT_FILE".into(), tls.ca.display().to_string())],
+        ..RegistryConfig::default()
+    }) else {
+        return;
+    };
+    let (leak, planted) = classic_leak();
+    let leak_digest = push(&registry, &leak, "shop/leaky:1");
+    let clean_digest = push(&registry, &clean_image(), "shop/clean:1");
+
+    // Only the push: the notification brings the report.
+    let report = server.wait_report(&leak_digest);
+    assert_eq!(report["images"][0]["manifest_digest"], leak_digest.as_str());
+    assert_eq!(report["schema_version"], 1);
+    assert!(
+        findings(&report)
+            .iter()
+            .any(|f| f["severity"] == "critical" || f["severity"] == "high"),
+        "the classic leak has high or critical findings: {report}"
+    );
+    let clean_report = server.wait_report(&clean_digest);
+    assert!(findings(&clean_report).is_empty(), "{clean_report}");
+
+    let leaky = format!("{}/shop/leaky:1", registry.host());
+    let clean = format!("{}/shop/clean:1", registry.host());
+    // By tag: resolved to the pushed digest with a manifest HEAD.
+    let response = server.admit(&pod(&[&leaky]));
+    assert_denied_for_findings(&response, &report, &planted, "Pod");
+    assert!(message(&response).contains(&leaky));
+    let response = server.admit(&pod(&[&clean]));
+    assert_eq!(response["allowed"], true, "{response}");
+    assert!(response.get("warnings").is_none(), "{response}");
+    // A clean container next to a leaky one: denied.
+    let response = server.admit(&pod(&[&clean, &leaky]));
+    assert_denied_for_findings(&response, &report, &planted, "Pod with two images");
+
+    for (kind, leaky_object, clean_object) in [
+        ("Deployment", deployment(&leaky), deployment(&clean)),
+        ("CronJob", cronjob(&leaky), cronjob(&clean)),
+    ] {
+        let response = server.admit(&leaky_object);
+        assert_denied_for_findings(&response, &report, &planted, kind);
+        let response = server.admit(&clean_object);
+        assert_eq!(response["allowed"], true, "{kind}: {response}");
+    }
+
+    assert!(server.metric("stowaway_registry_events_total{sender=\"distribution\"}") >= 2.0);
+    assert!(server.metric("stowaway_scans_total{result=\"ok\"}") >= 2.0);
+    assert!(server.metric("stowaway_admissions_total{decision=\"denied\"}") >= 4.0);
+    assert!(server.metric("stowaway_admission_duration_seconds_count") >= 7.0);
+}
+
+/// Pushes the classic leak and a clean image to a fresh registry (no notifications).
+struct Fixtures {
+    registry: TestRegistry,
+    leaky: String,
+    leak_digest: String,
+    leak_planted: Planted,
+    clean: String,
+    clean_digest: String,
+}
+
+fn fixtures() -> Option<Fixtures> {
+    let registry = TestRegistry::start(RegistryConfig::default())?;
+    let (leak, leak_planted) = classic_leak();
+    let leak_digest = push(&registry, &leak, "shop/leaky:2");
+    let clean_digest = push(&registry, &clean_image(), "shop/clean:2");
+    Some(Fixtures {
+        leaky: format!("{}/shop/leaky:2", registry.host()),
+        clean: format!("{}/shop/clean:2", registry.host()),
+        registry,
+        leak_digest,
+        leak_planted,
+        clean_digest,
+    })
+}
+
+#[test]
+fn unknown_images_are_allowed_with_a_warning_and_decided_from_cache_next_time() {
+    let Some(tls) = make_tls() else { return };
+    let Some(images) = fixtures() else { return };
+    let cache = tempdir();
+    // A zero budget: decide from the cache only, never wait.
+    let server = TestServer::start(
+        &tls,
+        cache.path(),
+        "on_unknown = \"allow\"\ntime_budget_ms = 0\ntag_cache_seconds = 600\n",
+    );
+    for image in [&images.leaky, &images.clean] {
+        let response = server.admit(&pod(&[image]));
+        assert_eq!(response["allowed"], true, "{response}");
+        let warnings = response["warnings"].as_array().expect("a warning");
+        let warning = warnings[0].as_str().unwrap();
+        assert!(warning.contains("no scan result"), "{warning}");
+        assert!(warning.contains(image.as_str()), "{warning}");
+    }
+    // The scans went on in the background.
+    let report = server.wait_report(&images.leak_digest);
+    server.wait_report(&images.clean_digest);
+    let response = server.admit(&pod(&[&images.leaky]));
+    assert_denied_for_findings(&response, &report, &images.leak_planted, "after the scan");
+    let response = server.admit(&pod(&[&images.clean]));
+    assert_eq!(response["allowed"], true, "{response}");
+    assert!(response.get("warnings").is_none(), "{response}");
+    assert!(server.metric("stowaway_admissions_unknown_total") >= 2.0);
+    assert!(server.metric("stowaway_report_cache_hits_total") >= 2.0);
+    drop(images.registry);
+}
+
+#[test]
+fn unknown_images_are_denied_by_a_deny_policy_until_their_scan_is_done() {
+    let Some(tls) = make_tls() else { return };
+    let Some(images) = fixtures() else { return };
+    let cache = tempdir();
+    let server = TestServer::start(
+        &tls,
+        cache.path(),
+        "on_unknown = \"deny\"\ntime_budget_ms = 0\ntag_cache_seconds = 600\n",
+    );
+    let response = server.admit(&pod(&[&images.clean]));
+    assert_eq!(response["allowed"], false, "{response}");
+    let text = message(&response);
+    assert!(text.contains("on_unknown = \"deny\""), "{text}");
+    assert!(text.contains(&images.clean), "{text}");
+    server.wait_report(&images.clean_digest);
+    let response = server.admit(&pod(&[&images.clean]));
+    assert_eq!(response["allowed"], true, "{response}");
+}
+
+#[test]
+fn a_scan_that_finishes_within_the_budget_decides_the_first_admission() {
+    let Some(tls) = make_tls() else { return };
+    let Some(images) = fixtures() else { return };
+    let cache = tempdir();
+    let server = TestServer::start(
+        &tls,
+        cache.path(),
+        "on_unknown = \"deny\"\ntime_budget_ms = 25000\n",
+    );
+    // Never seen before: resolved, scanned and decided within this one request.
+    let started = Instant::now();
+    let response = server.admit(&pod(&[&images.leaky]));
+    let report = server.wait_report(&images.leak_digest);
+    assert_denied_for_findings(&response, &report, &images.leak_planted, "first admission");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_eq!(server.metric("stowaway_admissions_unknown_total"), 0.0);
+}
+
+#[test]
+fn reports_survive_a_restart_and_shared_base_layers_are_scanned_once() {
+    let Some(tls) = make_tls() else { return };
+    let Some(registry) = TestRegistry::start(RegistryConfig::default()) else {
+        return;
+    };
+    let (base, _) = classic_leak();
+    let mut derived = base.clone();
+    derived.layers.push(Layer::new(
+        "COPY extra.txt /app/extra.txt # buildkit",
+        vec![Entry::dir("app"), Entry::file("app/extra.txt", "more of the app\n")],
+    ));
+    derived.repo_tag = "stowaway.test/derived:1".into();
+    let base_digest = push(&registry, &base, "shop/base:1");
+    let derived_digest = push(&registry, &derived, "shop/derived:1");
+    let base_ref = format!("{}/shop/base:1", registry.host());
+    let cache = tempdir();
+
+    let first_report = {
+        let server = TestServer::start(&tls, cache.path(), "");
+        let (status, answer) = server.post_json("/scan", &json!({"image": base_ref}));
+        assert_eq!(status, 202, "{answer}");
+        assert_eq!(answer["digest"], base_digest.as_str(), "{answer}");
+        server.wait_report(&base_digest)
+        // Dropped here: SIGTERM, the cache closes.
+    };
+
+    let server = TestServer::start(&tls, cache.path(), "");
+    let (status, body) = server.get(&format!("/reports/{base_digest}"));
+    assert_eq!(status, 200, "the report survives a restart: {body}");
+    let again: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(findings(&again).len(), findings(&first_report).len());
+    assert_eq!(server.metric("stowaway_scans_total{result=\"ok\"}"), 0.0);
+
+    let (status, answer) = server.post_json(
+        "/scan",
+        &json!({"image": format!("docker://{}/shop/derived:1", registry.host())}),
+    );
+    assert_eq!(status, 202, "{answer}");
+    let report = server.wait_report(&derived_digest);
+    let base_layers = base.layers.len();
+    let stats = &report["images"][0]["stats"];
+    assert_eq!(stats["layers"], base_layers + 1, "{stats}");
+    assert_eq!(stats["layers_from_cache"], base_layers, "only the new layer is scanned: {stats}");
+    assert_eq!(server.metric("stowaway_layers_total{source=\"scanned\"}"), 1.0);
+    assert_eq!(
+        server.metric("stowaway_layer_cache_hits_total"),
+        base_layers as f64
+    );
+    assert!(findings(&report).len() >= findings(&first_report).len());
+    drop(server);
+
+    // The CLI reads the same cache (the server has let go of it).
+    let output = stowaway_cmd()
+        .env_remove("STOWAWAY_NO_CACHE")
+        .args(["scan", "--format", "json", "--fail-on", "none", "--cache-dir"])
+        .arg(cache.path())
+        .arg(&base_ref)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let cli: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(cli["stats"]["layers_from_cache"], base_layers, "{}", cli["stats"]);
+    assert_eq!(findings(&cli).len(), findings(&first_report).len());
+    // And --no-cache bypasses it.
+    let output = stowaway_cmd()
+        .args(["scan", "--format", "json", "--fail-on", "none", "--no-cache", "--cache-dir"])
+        .arg(cache.path())
+        .arg(&base_ref)
+        .output()
+        .unwrap();
+    let cli: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(cli["stats"]["layers_from_cache"], 0);
+}
+
+#[test]
+fn malformed_requests_get_error_responses_and_the_server_stays_healthy() {
+    let Some(tls) = make_tls() else { return };
+    let cache = tempdir();
+    let server = TestServer::start(&tls, cache.path(), "");
+    let bad_reviews: Vec<(&str, Vec<u8>, Option<&str>)> = vec![
+        ("not JSON", b"{\"apiVersion\": ".to_vec(), None),
+        ("binary", vec![0xff, 0x00, 0xfe, 0x12, 0x80], None),
+        ("an array", b"[1, 2, 3]".to_vec(), None),
+        (
+            "wrong kind",
+            br#"{"apiVersion":"admission.k8s.io/v1","kind":"Pod","request":{"uid":"u-kind"}}"#.to_vec(),
+            Some("u-kind"),
+        ),
+        (
+            "old version",
+            br#"{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"u-old"}}"#.to_vec(),
+            Some("u-old"),
+        ),
+        (
+            "missing uid",
+            br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"kind":{"kind":"Pod"},"object":{"spec":{"containers":[]}}}}"#.to_vec(),
+            None,
+        ),
+        (
+            "no request",
+            br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.to_vec(),
+            None,
+        ),
+        (
+            "Deployment without a template",
+            br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-dep","kind":{"kind":"Deployment"},"object":{"spec":{}}}}"#.to_vec(),
+            Some("u-dep"),
+        ),
+    ];
+    for (what, body, uid) in &bad_reviews {
+        let (status, text) = server.post("/admission", body.clone(), "application/json");
+        assert_eq!(status, 400, "{what}: {text}");
+        let answer: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{what}: {text}"));
+        assert_eq!(answer["kind"], "AdmissionReview", "{what}");
+        assert_eq!(answer["response"]["allowed"], false, "{what}");
+        assert_eq!(answer["response"]["status"]["code"], 400, "{what}");
+        assert_eq!(answer["response"]["uid"], uid.unwrap_or_default(), "{what}");
+        assert!(message(&answer["response"]).starts_with("stowaway: bad admission request"), "{what}");
+    }
+    // Too large.
+    let (status, _) = server.post("/admission", vec![b' '; 9 << 20], "application/json");
+    assert_eq!(status, 413);
+    // Kinds without containers, and deletes, are allowed.
+    let response = server.admit(&json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {}}));
+    assert_eq!(response["allowed"], true);
+    // An image reference that cannot be resolved: unknown, so the default policy allows it
+    // with a warning.
+    let response = server.admit(&pod(&["Not A Reference!"]));
+    assert_eq!(response["allowed"], true, "{response}");
+    assert!(response["warnings"][0].as_str().unwrap().contains("not a valid image reference"));
+
+    let (status, _) = server.post("/registry/events", b"garbage".to_vec(), "application/json");
+    assert_eq!(status, 400);
+    let (status, body) = server.post_json("/registry/events", &json!({"events": []}));
+    assert_eq!((status, body["queued"].clone()), (200, json!(0)));
+    let (status, _) = server.get("/reports/sha256:nothex");
+    assert_eq!(status, 400);
+    let (status, body) = server.get(&format!("/reports/sha256:{}", "0".repeat(64)));
+    assert_eq!(status, 404);
+    assert!(body.contains("unknown"), "{body}");
+    let (status, _) = server.post_json("/scan", &json!({}));
+    assert_eq!(status, 400);
+    let (status, _) = server.post_json("/scan", &json!({"image": "oci:/etc"}));
+    assert_eq!(status, 400);
+    let (status, _) = server.get("/no/such/route");
+    assert_eq!(status, 404);
+
+    // Still healthy.
+    assert_eq!(server.get("/healthz"), (200, "ok\n".to_string()));
+    let (status, ready) = server.get("/readyz");
+    assert_eq!(status, 200, "{ready}");
+    assert!(server.metric("stowaway_admissions_total{decision=\"invalid\"}") >= bad_reviews.len() as f64);
+}
+
+#[test]
+fn plain_http_is_served_on_loopback_only() {
+    let cache = tempdir();
+    let output = stowaway_cmd()
+        .args(["serve", "--listen", "0.0.0.0:0", "--cache-dir"])
+        .arg(cache.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--insecure-listen"), "{stderr}");
+
+    let mut command = stowaway_cmd();
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--cache-dir"])
+        .arg(cache.path());
+    let server = TestServer::spawn(
+        command,
+        "http",
+        reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        tempdir(),
+    );
+    assert_eq!(server.get("/healthz"), (200, "ok\n".to_string()));
+}

@@ -1,0 +1,176 @@
+//! Running the stowaway binary and checking its reports against what a fixture planted.
+
+use std::process::Output;
+
+use serde_json::Value;
+
+use super::image::ImageSpec;
+use super::leak::{Planted, PlantedKind};
+use super::stowaway_cmd;
+
+/// What one run of the binary produced.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The stdout parsed as a JSON report.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|err| {
+            panic!(
+                "stdout is not JSON ({err}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+/// Runs `stowaway ARGS...`.
+pub fn run(args: &[&str]) -> Run {
+    let output: Output = stowaway_cmd().args(args).output().expect("run stowaway");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// `stowaway scan --format json --show-secrets IMAGE`, returning the exit code and report.
+pub fn scan_json(image: &str) -> (i32, Value) {
+    let run = run(&["scan", "--format", "json", "--show-secrets", image]);
+    assert!(
+        run.code == 0 || run.code == 1,
+        "scan of {image} failed with {}: {}",
+        run.code,
+        run.stderr
+    );
+    (run.code, run.json())
+}
+
+/// A finding reduced to what must be the same whichever format an image was stored in.
+pub fn finding_key(finding: &Value) -> String {
+    let loc = &finding["location"];
+    format!(
+        "{} {} {} layer={} path={} line={} history={} field={} status={} removed={}",
+        finding["rule_id"].as_str().unwrap_or_default(),
+        finding["fingerprint"].as_str().unwrap_or_default(),
+        loc["kind"].as_str().unwrap_or_default(),
+        loc["layer_index"],
+        loc["path"],
+        loc["line"],
+        loc["history_index"],
+        loc["field"],
+        finding["status"].as_str().unwrap_or_default(),
+        finding["removed_in_layer"],
+    )
+}
+
+/// All finding keys of a report, sorted.
+pub fn finding_keys(report: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = report["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .flat_map(|image| image["findings"].as_array().expect("findings").iter())
+        .map(finding_key)
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn same_secret(reported: &str, planted: &str) -> bool {
+    let (reported, planted) = (reported.trim(), planted.trim());
+    !reported.is_empty() && (reported == planted || planted.contains(reported))
+}
+
+/// Checks that every planted secret is reported exactly once at its location, with the right
+/// layer, history step and status, and that nothing else is reported (no false positives).
+pub fn assert_planted_found(image: &Value, spec: &ImageSpec, planted: &Planted, label: &str) {
+    let findings = image["findings"].as_array().expect("findings");
+    let mut explained = vec![false; findings.len()];
+    for secret in planted {
+        let matching: Vec<usize> = findings
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| same_secret(f["secret"].as_str().unwrap_or_default(), &secret.secret))
+            .filter(|(_, f)| {
+                let loc = &f["location"];
+                match &secret.kind {
+                    PlantedKind::LayerFile { layer, path, .. } => {
+                        loc["kind"] == "layer-file"
+                            && loc["layer_index"] == *layer
+                            && loc["path"] == path.as_str()
+                    }
+                    PlantedKind::History { index } => {
+                        loc["kind"] == "history" && loc["history_index"] == *index
+                    }
+                    PlantedKind::ConfigEnv { key } => {
+                        loc["kind"] == "config" && loc["field"] == format!("Env {key}").as_str()
+                    }
+                }
+            })
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(
+            matching.len(),
+            1,
+            "{label}: planted {:?} ({}) should be reported once, found {}:\n{}",
+            secret.kind,
+            secret.rule_hint,
+            matching.len(),
+            serde_json::to_string_pretty(findings).unwrap()
+        );
+        let finding = &findings[matching[0]];
+        let rule_id = finding["rule_id"].as_str().unwrap_or_default();
+        // The hint's words all appear in the rule id (`openssh-private-key` fits
+        // `private-key-openssh`); any generic rule may report a plain password.
+        let fits = secret
+            .rule_hint
+            .split('-')
+            .all(|word| rule_id.contains(word));
+        assert!(
+            fits || (secret.rule_hint == "password" && rule_id.starts_with("generic")),
+            "{label}: {:?} reported by rule {rule_id}, expected a {} rule",
+            secret.kind,
+            secret.rule_hint
+        );
+        if let PlantedKind::LayerFile {
+            layer,
+            status,
+            removed_in_layer,
+            ..
+        } = &secret.kind
+        {
+            assert_eq!(
+                finding["status"], *status,
+                "{label}: status of {:?}",
+                secret.kind
+            );
+            assert_eq!(
+                finding["removed_in_layer"],
+                serde_json::json!(removed_in_layer),
+                "{label}: removed_in_layer of {:?}",
+                secret.kind
+            );
+            assert_eq!(
+                finding["location"]["history_index"],
+                spec.history_index_of_layer(*layer),
+                "{label}: history step of layer {layer}"
+            );
+        }
+        explained[matching[0]] = true;
+    }
+    let unexplained: Vec<&Value> = findings
+        .iter()
+        .zip(&explained)
+        .filter(|(_, seen)| !**seen)
+        .map(|(f, _)| f)
+        .collect();
+    assert!(
+        unexplained.is_empty(),
+        "{label}: findings that match no planted secret:\n{}",
+        serde_json::to_string_pretty(&unexplained).unwrap()
+    );
+}
