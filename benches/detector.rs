@@ -670,7 +670,10 @@ impl Gen {
                     *slot = BASE62[(crc % 62) as usize];
                     crc /= 62;
                 }
-                format!("export GITHUB_TOKEN=ghp_{body}{}\n", String::from_utf8_lossy(&check))
+                format!(
+                    "export GITHUB_TOKEN=ghp_{body}{}\n",
+                    String::from_utf8_lossy(&check)
+                )
             }
             2 => format!(
                 "gitlab_token: glpat-{}\n",
@@ -804,7 +807,11 @@ fn benches(c: &mut Criterion) {
     for file in &all {
         for m in full.scan(file) {
             if show_matches {
-                eprintln!("  {}: {}", full.rules()[m.rule].id, String::from_utf8_lossy(&m.secret));
+                eprintln!(
+                    "  {}: {}",
+                    full.rules()[m.rule].id,
+                    String::from_utf8_lossy(&m.secret)
+                );
             }
             *by_rule.entry(full.rules()[m.rule].id.as_str()).or_default() += 1;
         }

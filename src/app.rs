@@ -12,6 +12,7 @@ use crate::cli::{Cli, ColorChoice, Command, Format, ListFormat, RulesCommand, Sc
 use crate::detect::rules::{builtin_rules, load_user_rules};
 use crate::detect::selftest::check_rules;
 use crate::detect::{Detector, Rule, Severity};
+use crate::progress::TerminalProgress;
 use crate::report::baseline::Baseline;
 use crate::report::date::Date;
 use crate::report::gitlab::ScanTimes;
@@ -19,7 +20,7 @@ use crate::report::ignore::IgnoreList;
 use crate::report::ruledoc::RuleDoc;
 use crate::report::text::{Style, TextOptions};
 use crate::report::{Report, gitlab, json, sarif, suppress, text};
-use crate::scan::{Progress, ScanOptions, Scanner};
+use crate::scan::{ScanOptions, Scanner};
 use crate::source::platform::PlatformFilter;
 use crate::source::reference::ResolveOptions;
 use crate::source::registry::RegistryOptions;
@@ -120,7 +121,8 @@ fn scan(args: ScanArgs) -> Result<u8> {
     let mut reports = Vec::new();
     for argument in &args.images {
         for image in resolve(argument, &resolve_options)? {
-            let progress = show_progress.then(|| ProgressBar::new(&image.reference));
+            let progress =
+                show_progress.then(|| TerminalProgress::new(&image.reference, image.layers.len()));
             let report = match &progress {
                 Some(bar) => scanner.scan_image_with_progress(&image, bar),
                 None => scanner.scan_image(&image),
@@ -290,48 +292,6 @@ fn check_rule_files(files: &[std::path::PathBuf]) -> Result<u8> {
         println!("{total} rules OK");
     }
     Ok(0)
-}
-
-/// A progress line on standard error while an image is scanned (terminals only).
-struct ProgressBar {
-    bar: indicatif::ProgressBar,
-    layers_done: std::sync::atomic::AtomicUsize,
-}
-
-impl ProgressBar {
-    fn new(reference: &str) -> ProgressBar {
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {prefix} {binary_bytes} scanned ({binary_bytes_per_sec}) {msg}",
-            )
-            .expect("valid template"),
-        );
-        bar.set_prefix(reference.to_string());
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        ProgressBar {
-            bar,
-            layers_done: Default::default(),
-        }
-    }
-
-    fn finish(self) {
-        self.bar.finish_and_clear();
-    }
-}
-
-impl Progress for ProgressBar {
-    fn scanned(&self, _layer: usize, bytes: u64) {
-        self.bar.inc(bytes);
-    }
-
-    fn layer_done(&self, _layer: usize) {
-        let done = self
-            .layers_done
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + 1;
-        self.bar.set_message(format!("{done} layers done"));
-    }
 }
 
 /// `--username` with the password from standard input (one line, newline trimmed). The password

@@ -56,8 +56,8 @@ pub struct ScanArgs {
     #[arg(long)]
     pub show_secrets: bool,
 
-    /// Exit 1 when a finding is at or above this severity (critical, high, medium, low, info),
-    /// or never with `none`.
+    /// Fail (exit 1, or the --exit-code value) when a finding is at or above this severity
+    /// (critical, high, medium, low, info), or never with `none`.
     #[arg(long, value_name = "SEVERITY", default_value = "low")]
     pub fail_on: String,
 
@@ -143,7 +143,11 @@ pub struct ScanArgs {
 
     /// Neither read nor write the result cache (also STOWAWAY_NO_CACHE=1). Wins over
     /// --cache-dir.
-    #[arg(long, env = "STOWAWAY_NO_CACHE")]
+    #[arg(
+        long,
+        env = "STOWAWAY_NO_CACHE",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub no_cache: bool,
 }
 

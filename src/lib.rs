@@ -9,6 +9,7 @@ pub mod cache;
 pub mod cli;
 pub mod detect;
 pub mod layer;
+pub mod progress;
 pub mod report;
 pub mod scan;
 pub mod serve;

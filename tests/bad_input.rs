@@ -152,16 +152,16 @@ fn layer_digest_mismatch_is_detected_and_named() {
     );
     let tampered = dir.path().join("tampered.tar");
     let members = read_image_files(&legacy.path);
-    let (layer_member, layer_bytes) = members
+    // The layer that holds os-release (member names are content hashes, so search).
+    let (layer_member, mut plain, at) = members
         .iter()
-        .find(|(name, _)| name.ends_with("layer.tar"))
-        .map(|(n, b)| (n.clone(), b.clone()))
-        .unwrap();
-    let mut plain = decompress(&layer_bytes);
-    let at = plain
-        .windows(7)
-        .position(|w| w == b"Debian ")
-        .unwrap_or(600);
+        .filter(|(name, _)| name.ends_with("layer.tar"))
+        .find_map(|(name, bytes)| {
+            let plain = decompress(bytes);
+            let at = plain.windows(7).position(|w| w == b"Debian ")?;
+            Some((name.clone(), plain, at))
+        })
+        .expect("a layer with os-release");
     plain[at] ^= 0x20;
     replace_member_in_archive(
         &legacy.path,

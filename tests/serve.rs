@@ -44,16 +44,36 @@ fn make_tls() -> Option<TestTls> {
         return None;
     }
     let dir = tempdir();
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
     let mut ca_args = vec!["req", "-x509"];
     ca_args.extend(ec);
     ca_args.extend([
-        "-days", "2", "-subj", "/CN=stowaway test CA", "-keyout", "ca.key", "-out", "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=stowaway test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
     ]);
     openssl(&ca_args, dir.path());
     let mut csr_args = vec!["req"];
     csr_args.extend(ec);
-    csr_args.extend(["-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr"]);
+    csr_args.extend([
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
     openssl(&csr_args, dir.path());
     std::fs::write(
         dir.path().join("server.ext"),
@@ -62,8 +82,21 @@ fn make_tls() -> Option<TestTls> {
     .unwrap();
     openssl(
         &[
-            "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.crt",
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
         ],
         dir.path(),
     );
@@ -92,7 +125,15 @@ impl TestServer {
         std::fs::write(&policy_path, policy).unwrap();
         let mut command = stowaway_cmd();
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "--concurrency", "2", "-j", "2"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--concurrency",
+                "2",
+                "-j",
+                "2",
+            ])
             .arg("--tls-cert")
             .arg(&tls.cert)
             .arg("--tls-key")
@@ -150,7 +191,10 @@ impl TestServer {
         };
         match receiver.recv_timeout(Duration::from_secs(120)) {
             Ok(address) => {
-                assert!(address.starts_with(&format!("{scheme}://127.0.0.1:")), "{address}");
+                assert!(
+                    address.starts_with(&format!("{scheme}://127.0.0.1:")),
+                    "{address}"
+                );
                 server.base = address;
             }
             Err(_) => panic!("the server did not start:\n{}", server.log()),
@@ -337,11 +381,17 @@ fn push(registry: &TestRegistry, spec: &ImageSpec, repo_tag: &str) -> String {
 
 /// The findings of a one-image report.
 fn findings(report: &Value) -> Vec<Value> {
-    report["images"][0]["findings"].as_array().cloned().unwrap_or_default()
+    report["images"][0]["findings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn message(response: &Value) -> String {
-    response["status"]["message"].as_str().unwrap_or_default().to_string()
+    response["status"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The first finding of the worst severity in a report (what a denial lists first).
@@ -362,12 +412,20 @@ fn assert_denied_for_findings(response: &Value, report: &Value, planted: &Plante
     let worst = worst_finding(report);
     let rule = worst["rule_id"].as_str().unwrap();
     assert!(text.contains(rule), "{what}: {rule} missing from {text}");
-    assert!(text.contains(" in layer ") || text.contains(" in config ") || text.contains(" in history "), "{text}");
+    assert!(
+        text.contains(" in layer ")
+            || text.contains(" in config ")
+            || text.contains(" in history "),
+        "{text}"
+    );
     if let Some(path) = worst["location"]["path"].as_str() {
         assert!(text.contains(path), "{what}: {path} missing from {text}");
     }
     for secret in planted {
-        assert!(!text.contains(&secret.secret), "{what}: a secret in clear text: {text}");
+        assert!(
+            !text.contains(&secret.secret),
+            "{what}: a secret in clear text: {text}"
+        );
     }
 }
 
@@ -378,7 +436,9 @@ fn registry_pushes_are_scanned_and_admissions_decided_from_their_reports() {
     let server = TestServer::start(
         &tls,
         cache.path(),
-        &format!("severity_threshold = \"high\"\non_unknown = \"deny\"\ntime_budget_ms = 5000\n{EXEMPT_PAUSE}"),
+        &format!(
+            "severity_threshold = \"high\"\non_unknown = \"deny\"\ntime_budget_ms = 5000\n{EXEMPT_PAUSE}"
+        ),
     );
     // The registry reaches the server over TLS and trusts the test CA.
     let notifications = format!(
@@ -544,7 +604,10 @@ fn reports_survive_a_restart_and_shared_base_layers_are_scanned_once() {
     let mut derived = base.clone();
     derived.layers.push(Layer::new(
         "COPY extra.txt /app/extra.txt # buildkit",
-        vec![Entry::dir("app"), Entry::file("app/extra.txt", "more of the app\n")],
+        vec![
+            Entry::dir("app"),
+            Entry::file("app/extra.txt", "more of the app\n"),
+        ],
     ));
     derived.repo_tag = "stowaway.test/derived:1".into();
     let base_digest = push(&registry, &base, "shop/base:1");
@@ -577,8 +640,14 @@ fn reports_survive_a_restart_and_shared_base_layers_are_scanned_once() {
     let base_layers = base.layers.len();
     let stats = &report["images"][0]["stats"];
     assert_eq!(stats["layers"], base_layers + 1, "{stats}");
-    assert_eq!(stats["layers_from_cache"], base_layers, "only the new layer is scanned: {stats}");
-    assert_eq!(server.metric("stowaway_layers_total{source=\"scanned\"}"), 1.0);
+    assert_eq!(
+        stats["layers_from_cache"], base_layers,
+        "only the new layer is scanned: {stats}"
+    );
+    assert_eq!(
+        server.metric("stowaway_layers_total{source=\"scanned\"}"),
+        1.0
+    );
     assert_eq!(
         server.metric("stowaway_layer_cache_hits_total"),
         base_layers as f64
@@ -589,18 +658,42 @@ fn reports_survive_a_restart_and_shared_base_layers_are_scanned_once() {
     // The CLI reads the same cache (the server has let go of it).
     let output = stowaway_cmd()
         .env_remove("STOWAWAY_NO_CACHE")
-        .args(["scan", "--format", "json", "--fail-on", "none", "--cache-dir"])
+        .args([
+            "scan",
+            "--format",
+            "json",
+            "--fail-on",
+            "none",
+            "--cache-dir",
+        ])
         .arg(cache.path())
         .arg(&base_ref)
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let cli: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(cli["stats"]["layers_from_cache"], base_layers, "{}", cli["stats"]);
+    assert_eq!(
+        cli["stats"]["layers_from_cache"], base_layers,
+        "{}",
+        cli["stats"]
+    );
     assert_eq!(findings(&cli).len(), findings(&first_report).len());
     // And --no-cache bypasses it.
     let output = stowaway_cmd()
-        .args(["scan", "--format", "json", "--fail-on", "none", "--no-cache", "--cache-dir"])
+        .args([
+            "scan",
+            "--format",
+            "json",
+            "--fail-on",
+            "none",
+            "--no-cache",
+            "--cache-dir",
+        ])
         .arg(cache.path())
         .arg(&base_ref)
         .output()
@@ -647,12 +740,16 @@ fn malformed_requests_get_error_responses_and_the_server_stays_healthy() {
     for (what, body, uid) in &bad_reviews {
         let (status, text) = server.post("/admission", body.clone(), "application/json");
         assert_eq!(status, 400, "{what}: {text}");
-        let answer: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{what}: {text}"));
+        let answer: Value =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{what}: {text}"));
         assert_eq!(answer["kind"], "AdmissionReview", "{what}");
         assert_eq!(answer["response"]["allowed"], false, "{what}");
         assert_eq!(answer["response"]["status"]["code"], 400, "{what}");
         assert_eq!(answer["response"]["uid"], uid.unwrap_or_default(), "{what}");
-        assert!(message(&answer["response"]).starts_with("stowaway: bad admission request"), "{what}");
+        assert!(
+            message(&answer["response"]).starts_with("stowaway: bad admission request"),
+            "{what}"
+        );
     }
     // Too large.
     let (status, _) = server.post("/admission", vec![b' '; 9 << 20], "application/json");
@@ -664,7 +761,12 @@ fn malformed_requests_get_error_responses_and_the_server_stays_healthy() {
     // with a warning.
     let response = server.admit(&pod(&["Not A Reference!"]));
     assert_eq!(response["allowed"], true, "{response}");
-    assert!(response["warnings"][0].as_str().unwrap().contains("not a valid image reference"));
+    assert!(
+        response["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("not a valid image reference")
+    );
 
     let (status, _) = server.post("/registry/events", b"garbage".to_vec(), "application/json");
     assert_eq!(status, 400);
@@ -686,7 +788,10 @@ fn malformed_requests_get_error_responses_and_the_server_stays_healthy() {
     assert_eq!(server.get("/healthz"), (200, "ok\n".to_string()));
     let (status, ready) = server.get("/readyz");
     assert_eq!(status, 200, "{ready}");
-    assert!(server.metric("stowaway_admissions_total{decision=\"invalid\"}") >= bad_reviews.len() as f64);
+    assert!(
+        server.metric("stowaway_admissions_total{decision=\"invalid\"}")
+            >= bad_reviews.len() as f64
+    );
 }
 
 #[test]
@@ -715,4 +820,64 @@ fn plain_http_is_served_on_loopback_only() {
         tempdir(),
     );
     assert_eq!(server.get("/healthz"), (200, "ok\n".to_string()));
+}
+
+#[test]
+fn an_api_token_guards_scans_events_and_reports_but_not_admissions() {
+    let cache = tempdir();
+    let config = tempdir();
+    let token = "test-token-0123456789abcdef";
+    std::fs::write(config.path().join("token"), format!("{token}\n")).unwrap();
+    let policy = config.path().join("policy.toml");
+    std::fs::write(&policy, "api_token_file = \"token\"\n").unwrap();
+    let mut command = stowaway_cmd();
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&policy)
+        .arg("--cache-dir")
+        .arg(cache.path());
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let server = TestServer::spawn(command, "http", client.clone(), config);
+    let report = format!("/reports/sha256:{}", "0".repeat(64));
+    let send = |method: &str, path: &str, body: &str, bearer: Option<&str>| {
+        let url = server.url(path);
+        let mut request = match method {
+            "GET" => client.get(url),
+            _ => client.post(url).body(body.to_string()),
+        };
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        request.send().unwrap().status().as_u16()
+    };
+    let guarded = [
+        ("POST", "/scan", r#"{"image": "127.0.0.1:1/none:1"}"#, 202),
+        ("POST", "/registry/events", r#"{"events": []}"#, 200),
+        ("GET", report.as_str(), "", 404),
+    ];
+    for (method, path, body, allowed) in guarded {
+        assert_eq!(
+            send(method, path, body, None),
+            401,
+            "{path} without a token"
+        );
+        assert_eq!(
+            send(method, path, body, Some("wrong-token-0123456789abc")),
+            401,
+            "{path}"
+        );
+        assert_eq!(
+            send(method, path, body, Some(token)),
+            allowed,
+            "{path} with the token"
+        );
+    }
+    // The API server does not send the token: admissions and probes stay open.
+    let response = server.admit(&json!({"apiVersion": "v1", "kind": "Secret", "data": {}}));
+    assert_eq!(response["allowed"], true);
+    assert_eq!(server.get("/healthz").0, 200);
+    assert_eq!(server.get("/metrics").0, 200);
 }

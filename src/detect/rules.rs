@@ -361,6 +361,29 @@ negative_examples = ["demo_abc"]
     }
 
     #[test]
+    fn decoder_rules_need_no_regex_and_may_not_have_one() {
+        let decoder = r#"
+[[rules]]
+id = "demo-structure"
+name = "Demo structure"
+severity = "high"
+decoder = "pkcs12"
+"#;
+        let rules = parse_rule_file(decoder, "d.toml").unwrap();
+        assert_eq!(rules[0].decoder, Some(Decoder::Pkcs12));
+        assert!(!rules[0].regex.is_match(b"anything at all"));
+        let both = decoder.replace("decoder = ", "regex = 'x'\ndecoder = ");
+        let err = parse_rule_file(&both, "d.toml").unwrap_err().to_string();
+        assert!(err.contains("has both a regex and decoder"), "{err}");
+        let unknown = decoder.replace("pkcs12", "nope");
+        let err = parse_rule_file(&unknown, "d.toml").unwrap_err().to_string();
+        assert!(err.contains("unknown decoder \"nope\""), "{err}");
+        let neither = decoder.replace("decoder = \"pkcs12\"", "keywords = [\"abc\"]");
+        let err = parse_rule_file(&neither, "d.toml").unwrap_err().to_string();
+        assert!(err.ends_with("rule demo-structure: has no regex"), "{err}");
+    }
+
+    #[test]
     fn severity_orders() {
         assert!(Severity::Critical > Severity::High);
         assert!(Severity::Info < Severity::Low);

@@ -6,4 +6,4 @@ pub mod walk;
 
 pub use compression::Compression;
 pub use timeline::{LayerChanges, Status, Timeline};
-pub use walk::{FileChunk, HardLink, WalkedLayer, walk_layer};
+pub use walk::{FileChunk, HardLink, WalkedLayer, walk_layer, walk_layer_with_progress};

@@ -65,6 +65,16 @@ pub fn walk_layer(
     layer: &Layer,
     on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
 ) -> Result<WalkedLayer> {
+    walk_layer_with_progress(layer, &|_| {}, on_chunk)
+}
+
+/// [`walk_layer`], also telling `on_stored` how many bytes of the stored blob were read
+/// (downloaded, for a registry layer) as they are read.
+pub fn walk_layer_with_progress(
+    layer: &Layer,
+    on_stored: &(dyn Fn(u64) + Sync),
+    on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
+) -> Result<WalkedLayer> {
     let (blob_digest, diff_id) = layer.expected_digests();
     match &layer.blob {
         LayerBlob::Absent(reason) => Ok(WalkedLayer {
@@ -81,15 +91,45 @@ pub fn walk_layer(
                     digest.verify(bytes, "layer")?;
                 }
                 walked.stored_bytes = bytes.len() as u64;
+                on_stored(walked.stored_bytes);
                 Ok(walked)
             } else {
-                walk_stream(&bytes[..], blob_digest, diff_id, on_chunk)
+                let reader = CountingReader::new(&bytes[..], on_stored);
+                walk_stream(reader, blob_digest, diff_id, on_chunk)
             }
         }
         LayerBlob::Stream(opener) => {
-            let reader = opener.open()?;
+            let reader = CountingReader::new(opener.open()?, on_stored);
             walk_stream(reader, blob_digest, diff_id, on_chunk)
         }
+    }
+}
+
+/// Reports bytes read through it, in steps of about a megabyte.
+struct CountingReader<'a, R> {
+    inner: R,
+    on_read: &'a (dyn Fn(u64) + Sync),
+    pending: u64,
+}
+
+impl<'a, R: Read> CountingReader<'a, R> {
+    fn new(inner: R, on_read: &'a (dyn Fn(u64) + Sync)) -> Self {
+        CountingReader {
+            inner,
+            on_read,
+            pending: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for CountingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pending += n as u64;
+        if self.pending >= 1 << 20 || (n == 0 && self.pending > 0) {
+            (self.on_read)(std::mem::take(&mut self.pending));
+        }
+        Ok(n)
     }
 }
 

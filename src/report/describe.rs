@@ -92,7 +92,7 @@ pub fn status_words(finding: &Finding) -> String {
 pub fn sentence(image: &ImageReport, finding: &Finding) -> String {
     let secret = finding.secret.lines().next().unwrap_or_default().trim();
     let mut text = format!(
-        "{} {secret} in {} of image {}.",
+        "{} ({secret}) in {} of image {}.",
         finding.rule_name,
         where_found(image, finding),
         image.reference

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::detect::{Detector, FileMatch, Severity};
-use crate::layer::{FileChunk, Status, Timeline, WalkedLayer, walk_layer};
+use crate::layer::{FileChunk, Status, Timeline, WalkedLayer, walk_layer_with_progress};
 use crate::report::model::{Finding, ImageReport, ImageStats, LayerReport, Location, LocationKind};
 use crate::report::redact::{fingerprint, redact, redact_in_text};
 use crate::report::remediation::remediation;
@@ -48,6 +48,8 @@ impl Default for ScanOptions {
 pub trait Progress: Send + Sync {
     /// A layer starts: its index and stored size.
     fn layer_started(&self, _layer: usize, _size: u64) {}
+    /// Bytes of a layer's stored blob were read (downloaded, for a registry).
+    fn stored(&self, _layer: usize, _bytes: u64) {}
     /// Uncompressed bytes of a layer's files were handed to the detector.
     fn scanned(&self, _layer: usize, _bytes: u64) {}
     fn layer_done(&self, _layer: usize) {}
@@ -233,7 +235,8 @@ impl Scanner {
                         let index = to_walk[position];
                         let layer = &image.layers[index];
                         progress.layer_started(index, layer.size);
-                        let result = walk_layer(layer, &mut |chunk| {
+                        let on_stored = |bytes| progress.stored(index, bytes);
+                        let result = walk_layer_with_progress(layer, &on_stored, &mut |chunk| {
                             if failed.load(Ordering::SeqCst) {
                                 return Err(anyhow!("scan aborted"));
                             }

@@ -267,7 +267,7 @@ pub fn summarize(report_json: &[u8]) -> Result<ReportSummary, serde_json::Error>
         }
     }
     // Worst first, so a truncated list keeps what matters.
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|finding| std::cmp::Reverse(finding.severity));
     Ok(ReportSummary { findings })
 }
 

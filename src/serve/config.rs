@@ -10,6 +10,8 @@
 //! exempt_namespaces = ["kube-system"]  # admissions in these namespaces are always allowed
 //! exempt_images = ["registry.k8s.io/*"] # globs over the image as written and fully qualified
 //! tag_cache_seconds = 10               # remember tag -> digest lookups this long (0: never)
+//! api_token_file = "/etc/stowaway/token/token" # when set, POST /scan, POST /registry/events
+//!                                      # and GET /reports need `Authorization: Bearer <token>`
 //!
 //! [registry]
 //! plain_http = false                   # plain HTTP for every registry (loopback always is)
@@ -47,6 +49,7 @@ struct PolicyFile {
     #[serde(default)]
     exempt_images: Vec<String>,
     tag_cache_seconds: Option<u64>,
+    api_token_file: Option<PathBuf>,
     #[serde(default)]
     registry: RegistrySection,
 }
@@ -78,6 +81,8 @@ pub struct Policy {
     pub plain_http: bool,
     /// Extra CA certificates for registries.
     pub ca_certs: Vec<PathBuf>,
+    /// The bearer token that guards the endpoints other than `/admission` and the probes.
+    pub api_token: Option<String>,
 }
 
 impl Default for Policy {
@@ -122,18 +127,30 @@ impl Policy {
         let exempt_images = globs
             .build()
             .map_err(|err| anyhow!("exempt_images: {err}"))?;
-        let ca_certs = file
-            .registry
-            .ca_certs
-            .iter()
-            .map(|path| {
-                if path.is_absolute() {
-                    path.clone()
-                } else {
-                    base.join(path)
+        let resolve = |path: &PathBuf| {
+            if path.is_absolute() {
+                path.clone()
+            } else {
+                base.join(path)
+            }
+        };
+        let ca_certs = file.registry.ca_certs.iter().map(resolve).collect();
+        let api_token = match &file.api_token_file {
+            Some(path) => {
+                let path = resolve(path);
+                let token = std::fs::read_to_string(&path)
+                    .with_context(|| format!("api_token_file {}: cannot read", path.display()))?;
+                let token = token.trim().to_string();
+                if token.len() < 16 {
+                    bail!(
+                        "api_token_file {}: the token is shorter than 16 characters",
+                        path.display()
+                    );
                 }
-            })
-            .collect();
+                Some(token)
+            }
+            None => None,
+        };
         Ok(Policy {
             severity_threshold,
             on_unknown: file.on_unknown.unwrap_or(OnUnknown::Allow),
@@ -144,6 +161,7 @@ impl Policy {
             tag_cache: Duration::from_secs(file.tag_cache_seconds.unwrap_or(10)),
             plain_http: file.registry.plain_http,
             ca_certs,
+            api_token,
         })
     }
 
@@ -206,5 +224,16 @@ ca_certs = ["ca.pem"]
         assert!(Policy::parse("severity_threshold = \"huge\"", Path::new(".")).is_err());
         assert!(Policy::parse("time_budget_ms = 60000", Path::new(".")).is_err());
         assert!(Policy::parse("exempt_images = [\"a[\"]", Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn reads_the_api_token_relative_to_the_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "0123456789abcdef-token\n").unwrap();
+        let policy = Policy::parse("api_token_file = \"token\"", dir.path()).unwrap();
+        assert_eq!(policy.api_token.as_deref(), Some("0123456789abcdef-token"));
+        std::fs::write(dir.path().join("short"), "abc").unwrap();
+        assert!(Policy::parse("api_token_file = \"short\"", dir.path()).is_err());
+        assert!(Policy::parse("api_token_file = \"missing\"", dir.path()).is_err());
     }
 }

@@ -9,7 +9,7 @@ use anyhow::Result;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -41,6 +41,36 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(server)
+}
+
+/// Checks `Authorization: Bearer <token>` when the policy sets an API token; the refusal
+/// otherwise.
+fn unauthorized(server: &Server, headers: &HeaderMap) -> Option<Response> {
+    let expected = server.policy.api_token.as_deref()?;
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    // Compare without an early exit, so timing does not tell how much matched.
+    let same = given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0;
+    if same {
+        return None;
+    }
+    let mut response = json_response(
+        StatusCode::UNAUTHORIZED,
+        &json!({ "error": "this endpoint needs Authorization: Bearer <token> (api_token_file)" }),
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"stowaway\""),
+    );
+    Some(response)
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
@@ -75,7 +105,14 @@ async fn admission(State(server): State<Arc<Server>>, body: Bytes) -> Response {
     response
 }
 
-async fn registry_events(State(server): State<Arc<Server>>, body: Bytes) -> Response {
+async fn registry_events(
+    State(server): State<Arc<Server>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(refused) = unauthorized(&server, &headers) {
+        return refused;
+    }
     let (sender, parsed) = match events::parse(&body) {
         Ok(parsed) => parsed,
         Err(message) => {
@@ -117,7 +154,14 @@ async fn registry_events(State(server): State<Arc<Server>>, body: Bytes) -> Resp
     json_response(StatusCode::OK, &body)
 }
 
-async fn report(State(server): State<Arc<Server>>, Path(digest): Path<String>) -> Response {
+async fn report(
+    State(server): State<Arc<Server>>,
+    headers: HeaderMap,
+    Path(digest): Path<String>,
+) -> Response {
+    if let Some(refused) = unauthorized(&server, &headers) {
+        return refused;
+    }
     if !is_digest(&digest) {
         return json_response(
             StatusCode::BAD_REQUEST,
@@ -156,7 +200,10 @@ async fn report(State(server): State<Arc<Server>>, Path(digest): Path<String>) -
     )
 }
 
-async fn scan(State(server): State<Arc<Server>>, body: Bytes) -> Response {
+async fn scan(State(server): State<Arc<Server>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(refused) = unauthorized(&server, &headers) {
+        return refused;
+    }
     let image = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|v| v.get("image").and_then(Value::as_str).map(str::to_string));
@@ -308,9 +355,12 @@ pub async fn serve(
                 }
                 None => http.serve_connection(TokioIo::new(stream), service).await,
             };
+            // Clients that hang up, and idle keep-alive connections timing out, are normal.
             if let Err(err) = served
                 && !err.is_incomplete_message()
                 && !err.is_closed()
+                && !err.is_shutdown()
+                && !err.is_timeout()
             {
                 server.scans.log(&format!("connection from {peer}: {err}"));
             }

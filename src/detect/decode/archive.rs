@@ -329,6 +329,16 @@ fn inner_name(what: &str) -> String {
     }
 }
 
+/// The decompressed-size limit in MiB, for messages.
+fn mib(scanner: &Scanner) -> String {
+    let limit = scanner.limits.max_decompressed_bytes;
+    if limit % (1 << 20) == 0 {
+        format!("{} MiB", limit >> 20)
+    } else {
+        format!("{limit} bytes")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,15 +358,5 @@ mod tests {
         tar[257..262].copy_from_slice(b"ustar");
         assert_eq!(sniff(&tar), Some(Kind::Tar));
         assert_eq!(sniff(b"plain text"), None);
-    }
-}
-
-/// The decompressed-size limit in MiB, for messages.
-fn mib(scanner: &Scanner) -> String {
-    let limit = scanner.limits.max_decompressed_bytes;
-    if limit % (1 << 20) == 0 {
-        format!("{} MiB", limit >> 20)
-    } else {
-        format!("{limit} bytes")
     }
 }

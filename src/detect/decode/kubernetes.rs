@@ -226,6 +226,8 @@ fn report_values(
     }
 }
 
+type Details = Vec<(String, String)>;
+
 /// Whether a value is a credential by its Secret's type or its key name; returns the secret to
 /// report and extra details.
 fn credential(
@@ -233,7 +235,7 @@ fn credential(
     value: &Value,
     secret: &Node,
     values: &[Value],
-) -> Option<(Vec<u8>, Vec<(String, String)>)> {
+) -> Option<(Vec<u8>, Details)> {
     let other = |key: &str| -> Option<String> {
         values
             .iter()
