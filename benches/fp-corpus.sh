@@ -73,6 +73,8 @@ FP_DIR="${FP_DIR:-target/fp-corpus}"
 mkdir -p "$FP_DIR"
 FP_DIR="$(cd "$FP_DIR" && pwd)"
 STOWAWAY="${STOWAWAY:-$REPO/target/release/stowaway}"
+# Measure scans, not hits in the result cache (~/.cache/stowaway) of an earlier run.
+export STOWAWAY_NO_CACHE=1
 MIRROR="http://deb.debian.org/debian"
 SUITE="bookworm"
 WHEELS=(requests==2.34.2 boto3==1.44.5 botocore==1.44.5 cryptography==50.0.2 django==5.2.19

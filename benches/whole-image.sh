@@ -8,7 +8,8 @@
 #     gzip  a docker-archive tarball (`docker save` legacy layout) whose layer.tar members are
 #           gzip -6 streams; scanned as docker-archive:PATH
 #     zstd  an OCI layout directory with zstd -3 layers (tar+zstd); scanned as oci:DIR:bench
-#   Each image is scanned with the default thread count (one per CPU) and with -j 1.
+#   Each image is scanned with the default thread count (one per CPU) and with -j 1, always
+#   with the result cache off (STOWAWAY_NO_CACHE=1), so every run scans every layer.
 #   Timing: hyperfine (--warmup 1 --runs 3), JSON exported to the bench directory. Memory: one
 #   more run of each stowaway command under /usr/bin/time -v (peak RSS = VmHWM), with a sampler
 #   polling /proc/PID/status every 50 ms for the largest RssAnon and RssFile seen. The
@@ -72,6 +73,8 @@ mkdir -p "$BENCH_DIR"
 BENCH_DIR="$(cd "$BENCH_DIR" && pwd)"
 RUNS="${RUNS:-3}"
 WARMUP="${WARMUP:-1}"
+# stowaway keeps per-layer results in a cache; every measured run must do the whole scan.
+export STOWAWAY_NO_CACHE=1
 
 # --- tools -----------------------------------------------------------------------------------
 missing=()

@@ -161,8 +161,8 @@ pub struct ScanArgs {
   GET  /healthz, /readyz, /metrics (Prometheus text)
 
 The policy file (--config) is TOML: severity_threshold, on_unknown = \"allow\"|\"deny\",
-time_budget_ms, exempt_namespaces, exempt_images (globs), tag_cache_seconds, and a [registry]
-table (plain_http, ca_certs). Registry credentials come from the docker config file and
+time_budget_ms, exempt_namespaces, exempt_images (globs), tag_cache_seconds, api_token_file,
+and a [registry] table (plain_http, ca_certs). Registry credentials come from the docker config file and
 credential helpers, as for `scan`.")]
 pub struct ServeArgs {
     /// Address to listen on, HOST:PORT with an IP address (port 0 picks a free port; the
