@@ -18,8 +18,9 @@
 #     6 ssl-ssh  ca-certificates, openssh-client
 #     7 wheels   requests, boto3, botocore, cryptography, django, paramiko (`pip download
 #                --no-deps`, CPython 3.11 manylinux x86_64) unpacked into
-#                /usr/local/lib/python3.11/dist-packages; requests and paramiko are also kept as
-#                .whl files in /opt/wheels (zips inside the layer: nested-archive scanning).
+#                /usr/local/lib/python3.11/dist-packages; requests, paramiko and botocore are
+#                also kept as .whl files in /opt/wheels (zips inside the layer: nested-archive
+#                scanning, which should report what it reports for the unpacked botocore).
 #   Debian packages are the newest version the configured deb.debian.org sources offer
 #   (bookworm, bookworm-updates, bookworm-security; other repositories, such as a NodeSource
 #   one, are ignored), fetched with `apt-get download` and unpacked with `dpkg -x` (no
@@ -79,7 +80,7 @@ MIRROR="http://deb.debian.org/debian"
 SUITE="bookworm"
 WHEELS=(requests==2.34.2 boto3==1.44.5 botocore==1.44.5 cryptography==50.0.2 django==5.2.19
         paramiko==5.1.0)
-KEEP_WHL=(requests paramiko)
+KEEP_WHL=(requests paramiko botocore)
 
 command -v python3 >/dev/null || die "python3 is required"
 command -v apt-get >/dev/null || die "apt-get is required (a Debian or Ubuntu host)"
@@ -329,27 +330,41 @@ if [ ! -x "$STOWAWAY" ]; then
     cargo build --release
 fi
 command -v /usr/bin/time >/dev/null || die "/usr/bin/time is required (apt-get install time)"
-say "scanning"
-/usr/bin/time -v -o "$FP_DIR/time.txt" "$STOWAWAY" scan --format json --show-secrets --fail-on none \
-    -o "$FP_DIR/findings.json" "docker-archive:$FP_DIR/image.tar"
+say "scanning (--no-cache: every layer is scanned, and the timing means something)"
+/usr/bin/time -v -o "$FP_DIR/time.txt" "$STOWAWAY" scan --no-cache --format json --show-secrets \
+    --fail-on none -o "$FP_DIR/findings.json" "docker-archive:$FP_DIR/image.tar"
 
 python3 - "$FP_DIR" <<'PY'
 import collections, json, os, re, sys
 fp_dir = sys.argv[1]
 image = json.load(open(os.path.join(fp_dir, "image.json")))
 report = json.load(open(os.path.join(fp_dir, "findings.json")))
-findings = report.get("findings", report if isinstance(report, list) else [])
+findings = [f for im in report["images"] for f in im["findings"]]
 time_txt = open(os.path.join(fp_dir, "time.txt")).read()
 wall = re.search(r"Elapsed \(wall clock\) time.*: (\S+)", time_txt).group(1)
 rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", time_txt).group(1))
-print(f"image: {image['image_bytes'] / 1e6:.1f} MB in {len(image['layers'])} layers")
+user = float(re.search(r"User time \(seconds\): (\S+)", time_txt).group(1))
+names = [l["layer"] for l in image["layers"]]
+print(f"image: {image['image_bytes'] / 1e6:.1f} MB in {len(names)} layers")
 for layer in image["layers"]:
     print(f"  {layer['layer']:8} {layer['bytes'] / 1e6:9.1f} MB")
-print(f"scan: wall {wall}, peak RSS {rss / 1024:.0f} MB")
-by_sev = collections.Counter(f.get("severity") for f in findings)
-print("findings by severity: " + ", ".join(f"{s} {by_sev.get(s, 0)}"
-      for s in ("critical", "high", "medium", "low", "info")))
-for f in sorted(findings, key=lambda f: (f.get("severity", ""), f.get("rule_id", ""), f.get("path", ""))):
-    secret = (f.get("secret") or f.get("match") or "").replace("\n", " ")
-    print(f"  {f.get('severity', '?'):8} {f.get('rule_id', '?'):32} {f.get('path', '?')}  {secret[:60]!r}")
+print(f"scan: wall {wall}, user CPU {user:.1f} s, peak RSS {rss / 1024:.0f} MB")
+ORDER = ["critical", "high", "medium", "low", "info"]
+by_sev = collections.Counter(f["severity"] for f in findings)
+print("findings by severity: " + ", ".join(f"{s} {by_sev.get(s, 0)}" for s in ORDER))
+by_rule = collections.Counter((f["severity"], f["rule_id"]) for f in findings)
+for (sev, rule), n in sorted(by_rule.items(), key=lambda kv: (ORDER.index(kv[0][0]), kv[0][1])):
+    print(f"  {n:5}  {sev:8} {rule}")
+print("findings at low or above (info: see findings.json):")
+for f in sorted(findings, key=lambda f: (ORDER.index(f["severity"]), f["rule_id"], f["location"].get("path") or "")):
+    if f["severity"] == "info":
+        continue
+    loc = f["location"]
+    where = loc.get("path") or loc.get("field") or "?"
+    if f["location"].get("archive_path"):
+        where += "!" + "!".join(loc["archive_path"])
+    layer = loc.get("layer_index")
+    layer = names[layer] if isinstance(layer, int) and layer < len(names) else "config"
+    secret = (f.get("secret") or "").replace("\n", " ")
+    print(f"  {f['severity']:8} {f['rule_id']:28} [{layer}] {where}:{loc.get('line')}  {secret[:48]!r}")
 PY

@@ -304,7 +304,7 @@ fn read_chunks(
     let mut lines_before: u64 = 0;
     loop {
         let remaining = size - consumed;
-        let fresh = remaining.min(CHUNK_SIZE as u64) as usize;
+        let mut fresh = remaining.min(CHUNK_SIZE as u64) as usize;
         let mut buffer = Vec::with_capacity(carry.len() + fresh);
         buffer.extend_from_slice(&carry);
         reader
@@ -313,6 +313,19 @@ fn read_chunks(
             .context("truncated layer")?;
         if buffer.len() != carry.len() + fresh {
             bail!("truncated layer: file content ends early");
+        }
+        if consumed == 0 && fresh as u64 != size && wants_whole_file(&buffer, size) {
+            // Archives are opened by the decoders, which need the whole file at once.
+            let rest = (size - fresh as u64) as usize;
+            buffer.reserve(rest);
+            reader
+                .take(rest as u64)
+                .read_to_end(&mut buffer)
+                .context("truncated layer")?;
+            if buffer.len() as u64 != size {
+                bail!("truncated layer: file content ends early");
+            }
+            fresh = buffer.len();
         }
         consumed += fresh as u64;
         let last = consumed == size;
@@ -379,6 +392,16 @@ fn walk_mapped_tar(
     Ok(walked)
 }
 
+/// Files that are archives (zip/jar/war, gzip) up to this size are handed over whole, so the
+/// decoders can open them (a Spring Boot fat jar is typically 20–100 MB).
+pub const WHOLE_ARCHIVE_LIMIT: u64 = 128 << 20;
+
+/// Is this file an archive small enough to hand over whole? `head` is its first bytes.
+fn wants_whole_file(head: &[u8], size: u64) -> bool {
+    size <= WHOLE_ARCHIVE_LIMIT
+        && (head.starts_with(b"PK\x03\x04") || head.starts_with(&[0x1f, 0x8b]))
+}
+
 /// Hands over a mapped file in overlapping chunks (views, not copies).
 fn slice_chunks(
     content: MappedBytes,
@@ -386,6 +409,16 @@ fn slice_chunks(
     on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
 ) -> Result<()> {
     let size = content.len();
+    if wants_whole_file(&content, size as u64) {
+        return on_chunk(FileChunk {
+            path: Arc::clone(path),
+            content: Content::Mapped(content),
+            file_offset: 0,
+            lines_before: 0,
+            report_before: size,
+            file_size: size as u64,
+        });
+    }
     let mut start = 0usize;
     let mut lines_before = 0u64;
     loop {
@@ -459,6 +492,16 @@ mod tests {
             covered = chunk.file_offset + chunk.report_before as u64;
         }
         assert_eq!(covered, size as u64);
+    }
+
+    #[test]
+    fn archives_are_handed_over_whole() {
+        let mut data = b"PK\x03\x04".to_vec();
+        data.resize(CHUNK_SIZE * 2 + 10, b'z');
+        let chunks = collect_chunks(&data);
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0].content.len(), data.len());
+        assert_eq!(chunks[0].report_before, data.len());
     }
 
     #[test]

@@ -42,7 +42,20 @@ pub struct ImageReport {
     pub platform: Option<String>,
     pub layers: Vec<LayerReport>,
     pub findings: Vec<Finding>,
+    /// What was not scanned and why (archive limits, unreadable members): counted, never
+    /// dropped silently.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkipRecord>,
     pub stats: ImageStats,
+}
+
+/// Something left unscanned inside a layer, with the reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SkipRecord {
+    pub layer_index: usize,
+    /// The file, and the archive members leading to it (`app.jar!/lib/x.jar`).
+    pub what: String,
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -199,6 +212,8 @@ pub struct ImageStats {
     pub layers_skipped: usize,
     /// Layers whose results came from the layer cache instead of a scan.
     pub layers_from_cache: usize,
+    /// Files or archive members not scanned (see `skipped`).
+    pub items_skipped: usize,
     pub files: u64,
     pub content_bytes: u64,
     pub stored_bytes: u64,
@@ -215,6 +230,7 @@ pub struct Stats {
     pub layers: usize,
     pub layers_skipped: usize,
     pub layers_from_cache: usize,
+    pub items_skipped: usize,
     pub files: u64,
     pub content_bytes: u64,
     pub stored_bytes: u64,
@@ -245,6 +261,7 @@ impl Report {
             stats.layers += s.layers;
             stats.layers_skipped += s.layers_skipped;
             stats.layers_from_cache += s.layers_from_cache;
+            stats.items_skipped += s.items_skipped;
             stats.files += s.files;
             stats.content_bytes += s.content_bytes;
             stats.stored_bytes += s.stored_bytes;

@@ -95,6 +95,7 @@ pub fn image(reference: &str, findings: Vec<Finding>) -> ImageReport {
             layer(1, "RUN /bin/sh -c rm -f /root/.aws/credentials # buildkit"),
         ],
         findings,
+        skipped: Vec::new(),
         stats,
     }
 }

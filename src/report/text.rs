@@ -285,6 +285,12 @@ pub fn summary(report: &Report, style: Style) -> String {
             stats.deleted_but_shipped
         ));
     }
+    if stats.items_skipped > 0 {
+        line.push_str(&format!(
+            "; {} files or archive members not scanned (see the JSON report's skipped)",
+            stats.items_skipped
+        ));
+    }
     if stats.layers_skipped > 0 {
         line.push_str(&format!("; {} layers skipped", stats.layers_skipped));
     }

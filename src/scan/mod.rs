@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::detect::{Detector, FileMatch, Severity};
 use crate::layer::{FileChunk, Status, Timeline, WalkedLayer, walk_layer_with_progress};
-use crate::report::model::{Finding, ImageReport, ImageStats, LayerReport, Location, LocationKind};
+use crate::report::model::{
+    Finding, ImageReport, ImageStats, LayerReport, Location, LocationKind, SkipRecord,
+};
 use crate::report::redact::{fingerprint, redact, redact_in_text};
 use crate::report::remediation::remediation;
 use crate::source::Image;
@@ -80,11 +82,21 @@ pub trait LayerCache: Send + Sync {
 /// Version of the cached-layer encoding, part of the key.
 const CACHE_FORMAT: u32 = 1;
 
+/// What walking and matching the layers of one image produced.
+struct LayersScan {
+    walked: Vec<WalkedLayer>,
+    raw: Vec<RawFinding>,
+    skipped: Vec<SkipRecord>,
+    /// Layers served from the cache.
+    from_cache: usize,
+}
+
 /// What the cache holds for one layer.
 #[derive(Serialize, Deserialize)]
 struct CachedLayer {
     walked: WalkedLayer,
     findings: Vec<RawFinding>,
+    skipped: Vec<SkipRecord>,
 }
 
 /// A secret as held between matching and reporting. Results read back from the layer cache
@@ -193,10 +205,17 @@ impl Scanner {
         image: &Image,
         progress: &dyn Progress,
     ) -> Result<ImageReport> {
-        let (walked, mut raw, from_cache) = self.scan_layers(image, progress)?;
+        let LayersScan {
+            walked,
+            mut raw,
+            skipped,
+            from_cache,
+        } = self.scan_layers(image, progress)?;
         raw.extend(self.scan_config(image));
         let mut report = self.build_report(image, walked, raw);
         report.stats.layers_from_cache = from_cache;
+        report.stats.items_skipped = skipped.len();
+        report.skipped = skipped;
         Ok(report)
     }
 
@@ -205,7 +224,7 @@ impl Scanner {
         &self,
         image: &Image,
         progress: &dyn Progress,
-    ) -> Result<(Vec<WalkedLayer>, Vec<RawFinding>, usize)> {
+    ) -> Result<LayersScan> {
         let layer_count = image.layers.len();
         let mut cached: Vec<Option<CachedLayer>> = (0..layer_count)
             .map(|index| self.cached_layer(image, index))
@@ -221,7 +240,7 @@ impl Scanner {
         let (sender, receiver) = sync_channel::<(usize, FileChunk)>(256);
         let walkers = self.options.threads.clamp(1, to_walk.len().max(1));
 
-        let mut raw = std::thread::scope(|scope| {
+        let (mut raw, mut skipped) = std::thread::scope(|scope| {
             for _ in 0..walkers {
                 let sender = sender.clone();
                 let (budget, failed, next, walked, to_walk) =
@@ -261,12 +280,19 @@ impl Scanner {
                 receiver
                     .into_iter()
                     .par_bridge()
-                    .flat_map_iter(|(layer, chunk)| {
+                    .map(|(layer, chunk)| {
                         let found = match_chunk(detector, layer, &chunk);
                         budget.release(chunk.content.heap_len());
                         found
                     })
-                    .collect::<Vec<RawFinding>>()
+                    .reduce(
+                        || (Vec::new(), Vec::new()),
+                        |mut all, (findings, skipped)| {
+                            all.0.extend(findings);
+                            all.1.extend(skipped);
+                            all
+                        },
+                    )
             })
         });
 
@@ -293,16 +319,23 @@ impl Scanner {
             match (cached[index].take(), fresh[index].take()) {
                 (Some(hit), _) => {
                     raw.extend(hit.findings);
+                    skipped.extend(hit.skipped);
                     layers.push(hit.walked);
                 }
                 (None, Some(Ok(walked))) => {
-                    self.store_layer(image, index, &walked, &raw);
+                    self.store_layer(image, index, &walked, &raw, &skipped);
                     layers.push(walked);
                 }
                 _ => return Err(anyhow!("internal error: layer {index} was not walked")),
             }
         }
-        Ok((layers, raw, from_cache))
+        skipped.sort_by(|a, b| (a.layer_index, &a.what).cmp(&(b.layer_index, &b.what)));
+        Ok(LayersScan {
+            walked: layers,
+            raw,
+            skipped,
+            from_cache,
+        })
     }
 
     fn cached_layer(&self, image: &Image, index: usize) -> Option<CachedLayer> {
@@ -315,10 +348,20 @@ impl Scanner {
         for finding in &mut hit.findings {
             finding.layer = Some(index);
         }
+        for skip in &mut hit.skipped {
+            skip.layer_index = index;
+        }
         Some(hit)
     }
 
-    fn store_layer(&self, image: &Image, index: usize, walked: &WalkedLayer, raw: &[RawFinding]) {
+    fn store_layer(
+        &self,
+        image: &Image,
+        index: usize,
+        walked: &WalkedLayer,
+        raw: &[RawFinding],
+        skipped: &[SkipRecord],
+    ) {
         let (Some(cache), Some(key)) = (&self.cache, self.cache_key(image, index)) else {
             return;
         };
@@ -333,6 +376,11 @@ impl Scanner {
         let entry = CachedLayer {
             walked: walked.clone(),
             findings,
+            skipped: skipped
+                .iter()
+                .filter(|skip| skip.layer_index == index)
+                .cloned()
+                .collect(),
         };
         if let Ok(bytes) = serde_json::to_vec(&entry) {
             cache.put(&key, bytes);
@@ -411,7 +459,7 @@ impl Scanner {
                 path: f.path.as_deref().map(str::to_string),
                 line: Some(f.line),
                 column: Some(f.column),
-                archive_path: Vec::new(),
+                archive_path: f.archive_path.clone(),
                 history_index: f
                     .history_index
                     .or_else(|| f.layer.and_then(|i| history_of_layer[i])),
@@ -491,6 +539,7 @@ impl Scanner {
             layers: layers.len(),
             layers_skipped: walked.iter().filter(|w| w.skipped.is_some()).count(),
             layers_from_cache: 0,
+            items_skipped: 0,
             files: walked.iter().map(|w| w.files).sum(),
             content_bytes: walked.iter().map(|w| w.content_bytes).sum(),
             stored_bytes: walked.iter().map(|w| w.stored_bytes).sum(),
@@ -511,6 +560,7 @@ impl Scanner {
             platform: image.platform.clone(),
             layers,
             findings,
+            skipped: Vec::new(),
             stats,
         }
     }
@@ -528,10 +578,25 @@ fn layer_name(image: &Image, index: usize) -> String {
 
 /// Runs the detector on one chunk and keeps the matches this chunk owns. A chunk that holds a
 /// whole file also goes through the decoders (they need the file entire).
-fn match_chunk(detector: &Detector, layer: usize, chunk: &FileChunk) -> Vec<RawFinding> {
+fn match_chunk(
+    detector: &Detector,
+    layer: usize,
+    chunk: &FileChunk,
+) -> (Vec<RawFinding>, Vec<SkipRecord>) {
     let whole_file = chunk.file_offset == 0 && chunk.report_before == chunk.content.len();
+    let mut skipped = Vec::new();
     let matches: Vec<FileMatch> = if whole_file {
-        detector.scan_file(&chunk.path, &chunk.content)
+        let scan = detector.scan_file_with_skips(&chunk.path, &chunk.content);
+        skipped = scan
+            .skipped
+            .into_iter()
+            .map(|skip| SkipRecord {
+                layer_index: layer,
+                what: skip.what,
+                reason: skip.reason,
+            })
+            .collect();
+        scan.matches
     } else {
         detector
             .scan(&chunk.content)
@@ -581,7 +646,7 @@ fn match_chunk(detector: &Detector, layer: usize, chunk: &FileChunk) -> Vec<RawF
             column: (m.start - line_start) as u64 + 1,
         });
     }
-    found
+    (found, skipped)
 }
 
 /// 1-based line and column of `offset` in `text`.

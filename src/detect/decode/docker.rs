@@ -7,7 +7,7 @@
 use super::yaml::Node;
 use super::{
     Decoder, FileMatch, Level, Mapping, Scanner, at_least, decode_base64, decoder_match,
-    drop_inside, map_into, push_or_enrich,
+    drop_inside, map_into, printable, push_or_enrich,
 };
 use crate::detect::validate::is_placeholder;
 
@@ -33,7 +33,8 @@ pub(crate) fn decode(
             "kubernetes.io/dockerconfigjson"
         };
         for (host, entry) in entries {
-            if legacy && entry.get("auth").is_none() {
+            // A legacy file is only a map of registry hosts to logins.
+            if legacy && (entry.get("auth").is_none() || !host_like(host)) {
                 continue;
             }
             registry(scanner, rule, host, entry, kind, found);
@@ -71,16 +72,16 @@ fn registry(
         })
     };
     let plain_user = entry.get("username").and_then(Node::as_str);
+    // `auth` is base64 of `user:password`; anything else is not a docker login.
     if let Some(auth) = entry.get("auth").and_then(Node::as_scalar)
         && let Some(decoded) = decode_base64(&auth.value)
+        && printable(&decoded)
+        && let Some(colon) = memchr::memchr(b':', &decoded)
     {
-        let (user, password) = match memchr::memchr(b':', &decoded) {
-            Some(colon) => (
-                Some(String::from_utf8_lossy(&decoded[..colon]).into_owned()),
-                colon + 1,
-            ),
-            None => (None, 0),
-        };
+        let (user, password) = (
+            Some(String::from_utf8_lossy(&decoded[..colon]).into_owned()),
+            colon + 1,
+        );
         let replaced = drop_inside(found, &auth.span);
         // The finding sits on the password's part of the encoded text.
         let mut place = FileMatch {
@@ -122,6 +123,33 @@ fn registry(
             )
         {
             push_or_enrich(found, m);
+        }
+    }
+}
+
+/// A registry host as docker writes it: a name with a dot or port, `localhost`, or a URL.
+fn host_like(host: &str) -> bool {
+    !host.is_empty()
+        && !host.contains(char::is_whitespace)
+        && (host.contains('.') || host.contains(':') || host == "localhost")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        for host in [
+            "registry.example.org",
+            "localhost",
+            "10.0.0.1:5000",
+            "https://index.docker.io/v1/",
+        ] {
+            assert!(host_like(host), "{host}");
+        }
+        for host in ["server", "metadata", "", "a b.c"] {
+            assert!(!host_like(host), "{host}");
         }
     }
 }
