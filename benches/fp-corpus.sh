@@ -21,6 +21,10 @@
 #                /usr/local/lib/python3.11/dist-packages; requests, paramiko and botocore are
 #                also kept as .whl files in /opt/wheels (zips inside the layer: nested-archive
 #                scanning, which should report what it reports for the unpacked botocore).
+#     8 docs     only with --docs: curl, manpages, systemd, python3-oauthlib, python3-jwt,
+#                docker-registry, buildah, golang-github-containers-image - packages whose man
+#                pages, docs and docstrings are full of example credentials (RFC 6749 tokens,
+#                `curl -u user:password`, a WireGuard key in systemd.netdev(5), JWTs).
 #   Debian packages are the newest version the configured deb.debian.org sources offer
 #   (bookworm, bookworm-updates, bookworm-security; other repositories, such as a NodeSource
 #   one, are ignored), fetched with `apt-get download` and unpacked with `dpkg -x` (no
@@ -38,6 +42,8 @@
 #   bash benches/fp-corpus.sh                 # build the image if needed, then scan it
 #   bash benches/fp-corpus.sh --generate-only # only build the image
 #   bash benches/fp-corpus.sh --regenerate    # rebuild trees and image from the cached downloads
+#   bash benches/fp-corpus.sh --docs          # add layer 8 (documentation-heavy packages); the
+#                                             # image is rewritten when the layer set changes
 #   Environment: FP_DIR (default target/fp-corpus under the repository), STOWAWAY (default
 #   target/release/stowaway; built with `cargo build --release` when missing).
 #   Disk: about 2.5 GB in FP_DIR at peak (trees, layers, image), 1.3 GB after.
@@ -56,10 +62,12 @@ usage() {
 
 REGENERATE=0
 GENERATE_ONLY=0
+DOCS=0
 for arg in "$@"; do
     case "$arg" in
         --regenerate) REGENERATE=1 ;;
         --generate-only) GENERATE_ONLY=1 ;;
+        --docs) DOCS=1 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "fp-corpus.sh: unknown argument: $arg (try --help)" >&2; exit 2 ;;
     esac
@@ -228,19 +236,27 @@ if [ ! -f "$FP_DIR/tree-wheels.stamp" ]; then
     touch "$FP_DIR/tree-wheels.stamp"
 fi
 
-cat "$FP_DIR"/packages-{rootfs,python,perl,node,java,ssl-ssh,wheels}.txt > "$FP_DIR/packages.txt"
+LAYER_NAMES=(rootfs python perl node java ssl-ssh wheels)
+# --- 8 (--docs) documentation-heavy packages ---------------------------------------------------
+if [ "$DOCS" = 1 ]; then
+    unpack_debs docs curl manpages systemd python3-oauthlib python3-jwt docker-registry buildah \
+        golang-github-containers-image
+    LAYER_NAMES+=(docs)
+fi
+
+for layer in "${LAYER_NAMES[@]}"; do cat "$FP_DIR/packages-$layer.txt"; done > "$FP_DIR/packages.txt"
 
 # --- the docker-archive ------------------------------------------------------------------------
-if [ ! -f "$FP_DIR/image.stamp" ] || [ ! -f "$FP_DIR/image.tar" ]; then
-    say "writing $FP_DIR/image.tar"
-    python3 - "$FP_DIR" <<'PY'
+if [ ! -f "$FP_DIR/image.tar" ] || [ "$(cat "$FP_DIR/image.stamp" 2>/dev/null)" != "${LAYER_NAMES[*]}" ]; then
+    say "writing $FP_DIR/image.tar (layers: ${LAYER_NAMES[*]})"
+    python3 - "$FP_DIR" "${LAYER_NAMES[@]}" <<'PY'
 import hashlib, json, os, stat, sys, tarfile
 
 fp_dir = sys.argv[1]
 trees = os.path.join(fp_dir, "trees")
 layers_dir = os.path.join(fp_dir, "layers")
 os.makedirs(layers_dir, exist_ok=True)
-LAYERS = [
+CREATED_BY = dict([
     ("rootfs", "debootstrap --variant=minbase bookworm"),
     ("python", "dpkg -x python3.11 python3.11-minimal libpython3.11-stdlib libpython3.11-minimal"),
     ("perl", "dpkg -x perl perl-modules-5.36 libperl5.36"),
@@ -248,7 +264,10 @@ LAYERS = [
     ("java", "dpkg -x openjdk-17-jre-headless"),
     ("ssl-ssh", "dpkg -x ca-certificates openssh-client"),
     ("wheels", "pip download --no-deps requests boto3 botocore cryptography django paramiko; unzip"),
-]
+    ("docs", "dpkg -x curl manpages systemd python3-oauthlib python3-jwt docker-registry buildah "
+             "golang-github-containers-image"),
+])
+LAYERS = [(name, CREATED_BY[name]) for name in sys.argv[2:]]
 # Kernel-provided and device directories: kept, but empty (as in real image layers).
 EMPTY_IN_ROOTFS = {"dev", "proc", "sys", "run"}
 
@@ -319,7 +338,7 @@ with open(os.path.join(fp_dir, "image.json"), "w") as f:
 print(f"  image {total / 1e6:.1f} MB", file=sys.stderr)
 PY
     rm -rf "$FP_DIR/layers"
-    touch "$FP_DIR/image.stamp"
+    echo "${LAYER_NAMES[*]}" > "$FP_DIR/image.stamp"
 fi
 
 [ "$GENERATE_ONLY" = 1 ] && { echo "$FP_DIR/image.tar"; exit 0; }

@@ -1,7 +1,7 @@
 //! The matching engine: one Aho-Corasick automaton over the keywords of every rule finds where
 //! a secret could be; each rule's regex then runs only on the neighbourhood of its keywords.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use anyhow::{Result, bail};
 
 use super::decode::Decoder;
@@ -68,6 +68,10 @@ impl Detector {
         let prefilter = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
+            // A full DFA: a few hundred case-insensitive keywords leave the crate's fast
+            // literal prefilters nothing to work with, and the default NFA then runs 2.5-3x
+            // slower on binary content. The DFA costs about 1.5 MB, once.
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&patterns)?;
         let decoder_rules = rules
             .iter()

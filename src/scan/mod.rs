@@ -41,7 +41,7 @@ impl Default for ScanOptions {
         ScanOptions {
             show_secrets: false,
             threads: 0,
-            memory_budget: 128 << 20,
+            memory_budget: 64 << 20,
         }
     }
 }
@@ -220,11 +220,7 @@ impl Scanner {
     }
 
     /// Walks every layer and matches its files. Returns each layer's walk and the matches.
-    fn scan_layers(
-        &self,
-        image: &Image,
-        progress: &dyn Progress,
-    ) -> Result<LayersScan> {
+    fn scan_layers(&self, image: &Image, progress: &dyn Progress) -> Result<LayersScan> {
         let layer_count = image.layers.len();
         let mut cached: Vec<Option<CachedLayer>> = (0..layer_count)
             .map(|index| self.cached_layer(image, index))

@@ -62,15 +62,7 @@ pub fn open(text: &str, options: &RegistryOptions) -> Result<Vec<Image>> {
         .parse()
         .map_err(|err| anyhow!("not a valid image reference: {err}"))?;
     let registry = reference.registry().to_string();
-    let environment = options
-        .auth_environment
-        .clone()
-        .unwrap_or_else(AuthEnvironment::from_process);
-    let resolved = auth::resolve(&registry, &options.credentials, &environment)?;
-    let auth = match resolved.credentials {
-        Credentials::Anonymous => RegistryAuth::Anonymous,
-        Credentials::Basic { username, password } => RegistryAuth::Basic(username, password),
-    };
+    let (client, auth) = client_for(&reference, options)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("stowaway-net")
@@ -78,7 +70,7 @@ pub fn open(text: &str, options: &RegistryOptions) -> Result<Vec<Image>> {
         .build()
         .context("cannot start the network runtime")?;
     let remote = Arc::new(Remote {
-        client: Client::new(client_config(&reference, options)?),
+        client,
         runtime,
         auth,
         registry,
