@@ -14,7 +14,7 @@
 #     3 perl     perl, perl-modules-5.36, libperl5.36
 #     4 node     nodejs, libnode108, npm and every node-* / libjs-* package npm depends on,
 #                recursively (a few hundred Debian packages: the whole Debian npm tree)
-#     5 java     openjdk-17-jre-headless (lib/modules, jrt-fs.jar: nested archives)
+#     5 java     openjdk-17-jre-headless (jrt-fs.jar and ct.sym are zips: nested archives)
 #     6 ssl-ssh  ca-certificates, openssh-client
 #     7 wheels   requests, boto3, botocore, cryptography, django, paramiko (`pip download
 #                --no-deps`, CPython 3.11 manylinux x86_64) unpacked into
@@ -37,8 +37,8 @@
 # are cached (FP_DIR/debs, FP_DIR/wheels). The per-layer tars are deleted once the image is
 # written. `--regenerate` drops the unpacked trees and the image (not the downloads) first.
 #
-# How to run (as root: debootstrap needs chroot; on a Debian/Ubuntu host with apt, python3,
-# pip and network access to deb.debian.org and PyPI)
+# How to run (as root: debootstrap needs chroot; on a Debian bookworm host whose apt sources
+# are deb.debian.org, with python3, pip and network access to deb.debian.org and PyPI)
 #   bash benches/fp-corpus.sh                 # build the image if needed, then scan it
 #   bash benches/fp-corpus.sh --generate-only # only build the image
 #   bash benches/fp-corpus.sh --regenerate    # rebuild trees and image from the cached downloads
@@ -46,11 +46,15 @@
 #                                             # image is rewritten when the layer set changes
 #   Environment: FP_DIR (default target/fp-corpus under the repository), STOWAWAY (default
 #   target/release/stowaway; built with `cargo build --release` when missing).
-#   Disk: about 2.5 GB in FP_DIR at peak (trees, layers, image), 1.3 GB after.
+#   Disk: about 2.3 GB in FP_DIR at peak (downloads, trees, layer tars, image), 1.6 GB after.
+#   Time: the first run downloads ~450 packages (~120 MB, a few minutes), later runs only
+#   rescan (seconds).
 #
 # Output
 #   FP_DIR/image.tar        the docker-archive
-#   FP_DIR/findings.json    `stowaway scan --format json --show-secrets --fail-on none` report
+#   FP_DIR/findings.json    `stowaway scan --no-cache --format json --show-secrets --fail-on none`
+#                           report (--no-cache: no layer result is reused, so the timing holds)
+#   FP_DIR/packages.txt     every package (layer, name, version) in the image
 #   FP_DIR/time.txt         /usr/bin/time -v of that scan (wall clock, peak RSS)
 #   A summary (image size, findings by severity and rule, time, RSS) on standard output.
 
@@ -173,12 +177,13 @@ if [ ! -f "$FP_DIR/tree-rootfs.stamp" ]; then
     else
         echo "debootstrap failed (see $FP_DIR/debootstrap.log); falling back to apt-get download + dpkg -x" >&2
         rm -rf "$TREES/rootfs"
-        # minbase = Priority: required packages, plus apt.
-        mapfile -t base < <(
+        # minbase = Priority: required packages and apt, with their dependencies (alternatives
+        # included, so a few more packages than debootstrap picks).
+        mapfile -t required < <(
             apt-cache dumpavail | python3 -c '
 import sys
 pkg = pri = None
-out = set()
+out = {"apt"}
 for line in sys.stdin:
     line = line.rstrip("\n")
     if line.startswith("Package: "): pkg = line[9:]
@@ -187,8 +192,11 @@ for line in sys.stdin:
         if pkg and pri == "required": out.add(pkg)
         pkg = pri = None
 if pkg and pri == "required": out.add(pkg)
-out.add("apt")
 print("\n".join(sorted(out)))')
+        mapfile -t base < <(
+            apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
+                --no-replaces --no-enhances "${required[@]}" \
+                | grep -E '^[a-z0-9][a-z0-9.+-]+$' | sort -u)
         rm -f "$FP_DIR/tree-rootfs.stamp"
         unpack_debs rootfs "${base[@]}"
         echo "apt-get download + dpkg -x" > "$FP_DIR/rootfs-method.txt"
