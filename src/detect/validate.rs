@@ -273,20 +273,31 @@ pub fn is_placeholder(secret: &[u8]) -> bool {
     if PLACEHOLDER_WORDS.iter().any(|word| lower.contains(word)) {
         return true;
     }
-    // Templates and variable references: ${VAR}, $VAR, {{ x }}, <TOKEN>, %(x)s, @VAR@, %VAR%.
+    // Templates and variable references: ${VAR}, $VAR, {{ x }}, <TOKEN>, %(x)s,
+    // #{x} (Ruby, Octopus), @VAR@ and %VAR% (autoconf, Windows). The last two need an
+    // identifier inside: a real password may well start and end with '%' or '@'.
     let bytes = lower.as_bytes();
     let first = bytes[0];
     let last = bytes[bytes.len() - 1];
+    let wrapped_identifier = |delimiter: u8| {
+        bytes.len() > 2
+            && first == delimiter
+            && last == delimiter
+            && bytes[1..bytes.len() - 1]
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+    };
     if lower.starts_with("${")
         || lower.starts_with("{{")
         || lower.contains("{{")
         || lower.starts_with("%(")
+        || lower.starts_with("#{")
         || (first == b'$'
             && bytes.len() > 1
             && (bytes[1].is_ascii_alphabetic() || bytes[1] == b'_'))
         || (first == b'<' && last == b'>')
-        || (first == b'@' && last == b'@')
-        || (first == b'%' && last == b'%')
+        || wrapped_identifier(b'@')
+        || wrapped_identifier(b'%')
         || lower.contains("${")
     {
         return true;
@@ -375,11 +386,21 @@ mod tests {
             "your_api_key_here",
             "%(password)s",
             "@DB_PASS@",
+            "%DB_PASSWORD%",
+            "#{db.password}",
             "aaaaaaaa",
         ] {
             assert!(is_placeholder(value.as_bytes()), "{value}");
         }
-        for value in ["Zq3LmN8pR2sT4vW6", "hunter2-Xy9#kLm0", "s3cr3t-V4lu3-9x7q"] {
+        // Real passwords may start and end with a template's delimiters.
+        for value in [
+            "Zq3LmN8pR2sT4vW6",
+            "hunter2-Xy9#kLm0",
+            "s3cr3t-V4lu3-9x7q",
+            "%Qm4!rT8vLz2%",
+            "@h7Kp=Vw2x!9@",
+            "#T5nq+Wz8Lr",
+        ] {
             assert!(!is_placeholder(value.as_bytes()), "{value}");
         }
     }
