@@ -15,6 +15,7 @@
 //! - `detector_kind/{text,binary,compressed}`: one kind of content, all built-in rules.
 //!
 //! Run: `cargo bench --bench detector` (or `-- --test` to run each benchmark once).
+//! `STOWAWAY_BENCH_CORPUS_OUT=FILE` also writes the corpus to FILE.
 
 use std::hint::black_box;
 use std::io::Write;
@@ -800,6 +801,11 @@ fn benches(c: &mut Criterion) {
         scan_all(&full, &all),
         scan_all(&ten, &all),
     );
+
+    // STOWAWAY_BENCH_CORPUS_OUT=FILE writes the corpus out, to study it with other tools.
+    if let Some(path) = std::env::var_os("STOWAWAY_BENCH_CORPUS_OUT") {
+        std::fs::write(&path, &corpus.data).expect("write the corpus");
+    }
 
     // STOWAWAY_BENCH_SHOW_MATCHES=1 lists every match (to check what the rules fire on).
     let show_matches = std::env::var_os("STOWAWAY_BENCH_SHOW_MATCHES").is_some();

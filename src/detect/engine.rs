@@ -1,12 +1,15 @@
-//! The matching engine: one Aho-Corasick automaton over the keywords of every rule finds where
-//! a secret could be; each rule's regex then runs only on the neighbourhood of its keywords.
+//! The matching engine: one keyword pass over the bytes finds where a secret could be; each
+//! rule's regex then runs only on the neighbourhood of its keywords.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use anyhow::{Result, bail};
 
 use super::decode::Decoder;
+use super::keywords::{KeywordHit, KeywordSearcher};
 use super::rules::{Rule, Severity};
 use super::validate::{Verdict, is_placeholder, shannon_entropy};
+
+/// How much text after a keyword a rule's `after_keyword` test sees.
+const AFTER_KEYWORD_REACH: usize = 256;
 
 /// One secret found in a buffer.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,56 +26,72 @@ pub struct Match {
     pub details: Vec<(String, String)>,
 }
 
+/// Where one of the detector's markers (see [`Detector::new`]) occurs, exact case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MarkerHit {
+    /// Index into the markers the detector was built with.
+    pub marker: usize,
+    pub start: usize,
+}
+
+/// What one keyword of the prefilter stands for.
+#[derive(Default)]
+struct KeywordTargets {
+    /// The rules it triggers.
+    rules: Vec<u32>,
+    /// The markers it is (by index; several when they differ only in case).
+    markers: Vec<usize>,
+}
+
 /// A compiled rule set, ready to scan bytes from many threads at once.
 pub struct Detector {
     rules: Vec<Rule>,
-    prefilter: AhoCorasick,
-    /// For each prefilter pattern (keyword), the rules it triggers. The prefilter reports
+    keywords: KeywordSearcher,
+    /// For each keyword of the prefilter, what a hit on it means. The prefilter reports
     /// overlapping occurrences, so `PGPASSWORD` triggers both `pgpass` and `password` rules.
-    pattern_rules: Vec<Vec<u32>>,
+    targets: Vec<KeywordTargets>,
+    /// Exact-case literals reported as [`MarkerHit`]s: the decoders' hints that a file is
+    /// worth parsing. They ride on the keyword pass so that no file is searched twice.
+    markers: &'static [&'static str],
     /// For each decoder, the index of the rule it reports under (none when that rule is not
     /// loaded, e.g. `--disable-rule`: the decoder then still opens what it can for the others).
     decoder_rules: Vec<(Decoder, usize)>,
 }
 
 impl Detector {
-    /// Builds the prefilter for `rules`. Duplicate rule ids are an error.
+    /// Builds the prefilter for `rules`, plus the decoders' markers. Duplicate rule ids are an
+    /// error.
     pub fn new(rules: Vec<Rule>) -> Result<Detector> {
+        let markers = super::decode::MARKERS;
         let mut seen = std::collections::HashSet::new();
         for rule in &rules {
             if !seen.insert(rule.id.as_str()) {
                 bail!("{}: rule {}: duplicate rule id", rule.source, rule.id);
             }
         }
-        // Decoder rules are matched by code, so their keywords (if any) stay out of the prefilter.
-        let mut patterns: Vec<String> = rules
-            .iter()
-            .filter(|rule| rule.decoder.is_none())
-            .flat_map(|rule| rule.keywords.iter().cloned())
-            .collect();
-        patterns.sort();
-        patterns.dedup();
-        let pattern_rules = patterns
-            .iter()
-            .map(|pattern| {
-                rules
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, rule)| {
-                        rule.decoder.is_none() && rule.keywords.iter().any(|k| k == pattern)
-                    })
-                    .map(|(index, _)| index as u32)
-                    .collect()
-            })
-            .collect();
-        let prefilter = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            // A full DFA: a few hundred case-insensitive keywords leave the crate's fast
-            // literal prefilters nothing to work with, and the default NFA then runs 2.5-3x
-            // slower on binary content. The DFA costs about 1.5 MB, once.
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(&patterns)?;
+        // The prefilter ignores ASCII case, so keywords that differ only in case are one.
+        // Decoder rules are matched by code, so their keywords (if any) stay out of it.
+        let mut by_keyword = std::collections::BTreeMap::<String, KeywordTargets>::new();
+        for (index, rule) in rules.iter().enumerate() {
+            if rule.decoder.is_some() {
+                continue;
+            }
+            for keyword in &rule.keywords {
+                let targets = by_keyword.entry(keyword.to_ascii_lowercase()).or_default();
+                if targets.rules.last() != Some(&(index as u32)) {
+                    targets.rules.push(index as u32);
+                }
+            }
+        }
+        for (index, marker) in markers.iter().enumerate() {
+            by_keyword
+                .entry(marker.to_ascii_lowercase())
+                .or_default()
+                .markers
+                .push(index);
+        }
+        let keywords = KeywordSearcher::new(&by_keyword.keys().collect::<Vec<_>>())?;
+        let targets = by_keyword.into_values().collect();
         let decoder_rules = rules
             .iter()
             .enumerate()
@@ -80,8 +99,9 @@ impl Detector {
             .collect();
         Ok(Detector {
             rules,
-            prefilter,
-            pattern_rules,
+            keywords,
+            targets,
+            markers,
             decoder_rules,
         })
     }
@@ -100,20 +120,58 @@ impl Detector {
 
     /// Finds every secret in `data`.
     pub fn scan(&self, data: &[u8]) -> Vec<Match> {
+        self.scan_marked(data).0
+    }
+
+    /// Finds every secret in `data`, and where the markers occur (in no particular order).
+    pub fn scan_marked(&self, data: &[u8]) -> (Vec<Match>, Vec<MarkerHit>) {
         // (rule, window start, window end) for every keyword hit.
         let mut windows: Vec<(u32, usize, usize)> = Vec::new();
-        for hit in self.prefilter.find_overlapping_iter(data) {
-            for &rule in &self.pattern_rules[hit.pattern().as_usize()] {
-                let reach = self.rules[rule as usize].window;
-                windows.push((
-                    rule,
-                    hit.start().saturating_sub(reach),
-                    (hit.end() + reach).min(data.len()),
-                ));
+        let mut marker_hits = Vec::new();
+        self.keywords.for_each_hit(data, |hit: KeywordHit| {
+            let targets = &self.targets[hit.keyword];
+            // Rules of one family share their `after_keyword` test: run it once per hit.
+            let mut last_gate: Option<(&str, bool)> = None;
+            for &rule in &targets.rules {
+                let rule_spec = &self.rules[rule as usize];
+                if let Some(gate) = &rule_spec.after_keyword {
+                    let passed = match last_gate {
+                        Some((source, passed)) if source == gate.as_str() => passed,
+                        _ => {
+                            let after =
+                                &data[hit.end..(hit.end + AFTER_KEYWORD_REACH).min(data.len())];
+                            let passed = gate.is_match(after);
+                            last_gate = Some((gate.as_str(), passed));
+                            passed
+                        }
+                    };
+                    if !passed {
+                        continue;
+                    }
+                }
+                let mut start = hit.start.saturating_sub(rule_spec.window_before);
+                let mut end = (hit.end + rule_spec.window).min(data.len());
+                if rule_spec.single_line {
+                    if let Some(newline) = memchr::memrchr(b'\n', &data[start..hit.start]) {
+                        start += newline + 1;
+                    }
+                    if let Some(newline) = memchr::memchr(b'\n', &data[hit.end..end]) {
+                        end = hit.end + newline;
+                    }
+                }
+                windows.push((rule, start, end));
             }
-        }
+            for &marker in &targets.markers {
+                if &data[hit.start..hit.end] == self.markers[marker].as_bytes() {
+                    marker_hits.push(MarkerHit {
+                        marker,
+                        start: hit.start,
+                    });
+                }
+            }
+        });
         if windows.is_empty() {
-            return Vec::new();
+            return (Vec::new(), marker_hits);
         }
         windows.sort_unstable();
         let mut matches = Vec::new();
@@ -134,7 +192,7 @@ impl Detector {
             self.run_rule(data, done, &mut matches);
         }
         matches.sort_by_key(|m| (m.start, m.end, m.rule));
-        matches
+        (matches, marker_hits)
     }
 
     fn run_rule(
@@ -145,6 +203,12 @@ impl Detector {
     ) {
         let rule = &self.rules[rule_index as usize];
         let window = &data[start..end];
+        // Most windows hold no secret. `is_match` answers that with the DFA alone and stops at
+        // the first match; `captures_iter` costs about three times as much per window even
+        // when it finds nothing, so it runs only where there is something to capture.
+        if !rule.regex.is_match(window) {
+            return;
+        }
         for captures in rule.regex.captures_iter(window) {
             let Some(group) = captures.get(rule.secret_group) else {
                 continue;
@@ -158,6 +222,13 @@ impl Detector {
             {
                 continue;
             }
+            let secret_range = start + group.start()..start + group.end();
+            if rule.narrowed() {
+                let whole = captures.get(0).expect("group 0 is the whole match");
+                if !self.confirm(rule, data, start + whole.start(), end, &secret_range) {
+                    continue;
+                }
+            }
             let (details, severity) = match rule.validator.map(|v| v.check(secret)) {
                 Some(Verdict::Reject) => continue,
                 Some(Verdict::Accept { details, severity }) => {
@@ -167,13 +238,32 @@ impl Detector {
             };
             out.push(Match {
                 rule: rule_index as usize,
-                start: start + group.start(),
-                end: start + group.end(),
+                start: secret_range.start,
+                end: secret_range.end,
                 secret: secret.to_vec(),
                 severity,
                 details,
             });
         }
+    }
+
+    /// Whether the secret at `secret` (found in a narrowed window: `window_before` bytes
+    /// before its keyword, or its line) is still reported when the regex sees `window` bytes
+    /// before the match starting at `match_start`: a discard alternative starting further back (an
+    /// `Example:` header, an AWS examples document) may take the text instead.
+    fn confirm(
+        &self,
+        rule: &Rule,
+        data: &[u8],
+        match_start: usize,
+        window_end: usize,
+        secret: &std::ops::Range<usize>,
+    ) -> bool {
+        let start = match_start.saturating_sub(rule.window);
+        rule.regex
+            .captures_iter(&data[start..window_end])
+            .filter_map(|captures| captures.get(rule.secret_group))
+            .any(|group| start + group.start() == secret.start && start + group.end() == secret.end)
     }
 }
 
@@ -241,6 +331,78 @@ regex = '''DB_PASSWORD=(\S{8,})'''
         assert!(detector.scan(b"password = ${SECRET_VALUE}").is_empty());
         assert!(detector.scan(b"password = abababab").is_empty());
         assert_eq!(detector.scan(b"password = Zq3LmN8pR2sT").len(), 1);
+    }
+
+    fn narrowed_detector() -> Detector {
+        let rules = parse_rule_file(
+            r#"
+[[rules]]
+id = "demo-assignment"
+name = "Demo assignment"
+severity = "medium"
+keywords = ["token"]
+regex = '''(?:(?m:^EXAMPLES:$)(?s:.)*?token\W+\S+|token\W+(?:NEXT LINE )?(?P<secret>[A-Za-z0-9]{12,}))'''
+window = 512
+window_before = 8
+single_line = true
+after_keyword = '''[ \t]*='''
+"#,
+            "demo.toml",
+        )
+        .unwrap();
+        Detector::new(rules).unwrap()
+    }
+
+    #[test]
+    fn after_keyword_gates_hits() {
+        let detector = narrowed_detector();
+        assert_eq!(detector.scan(b"token = Ab3dEf6hIj9kLm2n\n").len(), 1);
+        // The regex alone would take this, but no `=` follows the keyword.
+        assert!(detector.scan(b"token: Ab3dEf6hIj9kLm2n\n").is_empty());
+    }
+
+    #[test]
+    fn narrowed_windows_keep_to_the_line_and_confirm_with_the_whole_look_back() {
+        let detector = narrowed_detector();
+        // Found on its line, however much text surrounds it.
+        let filler = "filler line\n".repeat(40);
+        let plain = format!("{filler}token = Ab3dEf6hIj9kLm2n\n{filler}");
+        let found = detector.scan(plain.as_bytes());
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].secret, b"Ab3dEf6hIj9kLm2n");
+        // A discard alternative starting 240 bytes above (beyond window_before, within
+        // window) still takes the assignment.
+        let header = format!("EXAMPLES:\n{}token = Ab3dEf6hIj9kLm2n\n", &filler[..240]);
+        assert!(detector.scan(header.as_bytes()).is_empty());
+        // single_line: what follows on the next line is not searched (the regex alone would
+        // take it: `\W+` crosses the line break).
+        let next_line = b"token =\nNEXT LINE Ab3dEf6hIj9kLm2n\n";
+        assert!(detector.rules()[0].regex.is_match(next_line));
+        assert!(detector.scan(next_line).is_empty());
+    }
+
+    #[test]
+    fn window_before_may_not_exceed_window() {
+        let err = parse_rule_file(
+            r#"
+[[rules]]
+id = "demo-wide"
+name = "Demo"
+severity = "low"
+keywords = ["token"]
+regex = 'token=(\w{8,})'
+window = 64
+window_before = 128
+"#,
+            "demo.toml",
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            err.contains("window_before 128 is larger than window 64"),
+            "{err}"
+        );
     }
 
     #[test]

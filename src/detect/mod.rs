@@ -3,6 +3,7 @@
 pub mod decode;
 pub mod engine;
 pub mod file;
+pub mod keywords;
 pub mod rules;
 pub mod selftest;
 pub mod validate;

@@ -84,6 +84,21 @@ pub struct RuleSpec {
     pub decoder: Option<String>,
     /// Bytes of context on each side of a keyword hit that the regex sees.
     pub window: Option<usize>,
+    /// Bytes before a keyword hit where a match may start, when fewer than `window`: the
+    /// regex first runs on that shorter neighbourhood, and each secret it finds is confirmed
+    /// by running it again with `window` bytes before the match, so that discard alternatives
+    /// starting further back (an `Example:` header above) still apply. Only rules whose
+    /// matches start close to their keyword may set it.
+    pub window_before: Option<usize>,
+    /// The secret and the text that leads to it (its key) are on the keyword's line: the
+    /// first search then stops at the line's ends, and each secret it finds is confirmed as
+    /// with `window_before`. Values of assignment rules cannot span lines.
+    #[serde(default)]
+    pub single_line: bool,
+    /// A regex that must match right where a keyword occurrence ends (anchored there) for
+    /// that occurrence to open a window: a cheap necessary condition (`key = ` after `token`)
+    /// that spares the rule's regex the many mentions of a common word in prose and code.
+    pub after_keyword: Option<String>,
     pub min_entropy: Option<f64>,
     pub validator: Option<String>,
     pub kubernetes_secret_type: Option<String>,
@@ -135,6 +150,12 @@ pub struct Rule {
     /// Index of the capture group holding the secret.
     pub secret_group: usize,
     pub window: usize,
+    /// [`RuleSpec::window_before`]; equal to `window` when not set.
+    pub window_before: usize,
+    /// [`RuleSpec::single_line`].
+    pub single_line: bool,
+    /// [`RuleSpec::after_keyword`], anchored at the start.
+    pub after_keyword: Option<Regex>,
     pub min_entropy: Option<f64>,
     pub validator: Option<Validator>,
     pub kubernetes_secret_type: String,
@@ -146,6 +167,12 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Whether the first search sees less before a keyword than `window`, so that what it
+    /// finds must be confirmed with the whole look-back.
+    pub fn narrowed(&self) -> bool {
+        self.window_before < self.window || self.single_line
+    }
+
     /// Compiles a rule, checking everything that can be checked without running it.
     pub fn compile(spec: RuleSpec, source: &str) -> Result<Rule> {
         let id = spec.id.clone();
@@ -199,6 +226,24 @@ impl Rule {
             None if regex.captures_len() > 1 => 1,
             None => 0,
         };
+        let window = spec.window.unwrap_or(DEFAULT_WINDOW).clamp(16, 1 << 16);
+        let window_before = match spec.window_before {
+            Some(before) if before > window => {
+                return Err(fail(format!(
+                    "window_before {before} is larger than window {window}"
+                )));
+            }
+            Some(before) => before,
+            None => window,
+        };
+        let after_keyword = spec
+            .after_keyword
+            .as_deref()
+            .map(|gate| {
+                Regex::new(&format!("^(?:{gate})"))
+                    .map_err(|e| fail(format!("after_keyword does not compile: {e}")))
+            })
+            .transpose()?;
         let validator = spec
             .validator
             .as_deref()
@@ -227,7 +272,10 @@ impl Rule {
             regex,
             decoder,
             secret_group,
-            window: spec.window.unwrap_or(DEFAULT_WINDOW).clamp(16, 1 << 16),
+            window,
+            window_before,
+            single_line: spec.single_line,
+            after_keyword,
             min_entropy: spec.min_entropy,
             validator,
             kubernetes_secret_type,

@@ -274,18 +274,25 @@ pub fn is_placeholder(secret: &[u8]) -> bool {
         return true;
     }
     // Templates and variable references: ${VAR}, $VAR, {{ x }}, <TOKEN>, %(x)s,
-    // #{x} (Ruby, Octopus), @VAR@ and %VAR% (autoconf, Windows). The last two need an
-    // identifier inside: a real password may well start and end with '%' or '@'.
+    // #{x} (Ruby, Octopus), @VAR@ and %VAR% (autoconf, Windows). The last two need a
+    // variable name inside (DB_PASSWORD, AppData): a real password may well start and end
+    // with '%' or '@', and then mixes digits with both cases.
     let bytes = lower.as_bytes();
     let first = bytes[0];
     let last = bytes[bytes.len() - 1];
-    let wrapped_identifier = |delimiter: u8| {
-        bytes.len() > 2
-            && first == delimiter
-            && last == delimiter
-            && bytes[1..bytes.len() - 1]
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+    let wrapped_variable = |delimiter: u8| {
+        let original = trimmed.as_bytes();
+        if original.len() <= 2 || first != delimiter || last != delimiter {
+            return false;
+        }
+        let name = &original[1..original.len() - 1];
+        let name_like = name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+            && !name[0].is_ascii_digit();
+        let shouted = !name.iter().any(u8::is_ascii_lowercase);
+        let wordy = !name.iter().any(u8::is_ascii_digit);
+        name_like && (shouted || wordy)
     };
     if lower.starts_with("${")
         || lower.starts_with("{{")
@@ -296,8 +303,8 @@ pub fn is_placeholder(secret: &[u8]) -> bool {
             && bytes.len() > 1
             && (bytes[1].is_ascii_alphabetic() || bytes[1] == b'_'))
         || (first == b'<' && last == b'>')
-        || wrapped_identifier(b'@')
-        || wrapped_identifier(b'%')
+        || wrapped_variable(b'@')
+        || wrapped_variable(b'%')
         || lower.contains("${")
     {
         return true;
@@ -387,6 +394,8 @@ mod tests {
             "%(password)s",
             "@DB_PASS@",
             "%DB_PASSWORD%",
+            "%AppData%",
+            "@DB_PASS_2@",
             "#{db.password}",
             "aaaaaaaa",
         ] {
@@ -400,6 +409,7 @@ mod tests {
             "%Qm4!rT8vLz2%",
             "@h7Kp=Vw2x!9@",
             "#T5nq+Wz8Lr",
+            "%_g9l0r2O0OTyzW0F5H1HDU%",
         ] {
             assert!(!is_placeholder(value.as_bytes()), "{value}");
         }

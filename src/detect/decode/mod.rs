@@ -22,13 +22,12 @@ pub mod yaml;
 
 use std::ops::Range;
 use std::str::FromStr;
-use std::sync::LazyLock;
 
-use aho_corasick::AhoCorasick;
 use anyhow::bail;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 
+use super::engine::MarkerHit;
 use super::{Detector, FileMatch, Match, Severity};
 
 /// A structural decoder a rule can be bound to (`decoder = "…"` in a rule file): the rule's
@@ -163,11 +162,13 @@ pub(crate) struct Scanner<'d> {
     pub skipped: Vec<Skipped>,
 }
 
-/// Markers that make a text file worth parsing. Kept tiny: this runs on every file.
-static TEXT_MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    AhoCorasick::new(["Secret", "users", "\"auth", "-----BEGIN CERTIFICATE-----"])
-        .expect("static patterns build")
-});
+/// Literals that make a text file worth parsing, exact case. The detector's keyword pass
+/// reports them ([`Detector::scan_marked`]), so finding them costs no extra pass over the file.
+pub(crate) const MARKERS: &[&str] = &["Secret", "users", "\"auth", "-----BEGIN CERTIFICATE-----"];
+const MARKER_SECRET: usize = 0;
+const MARKER_USERS: usize = 1;
+const MARKER_AUTH: usize = 2;
+const MARKER_CERTIFICATE: usize = 3;
 
 impl<'d> Scanner<'d> {
     pub fn new(detector: &'d Detector, limits: Limits) -> Self {
@@ -203,10 +204,10 @@ impl<'d> Scanner<'d> {
                 return found;
             }
         }
-        let mut found: Vec<FileMatch> =
-            self.detector.scan(content).into_iter().map(plain).collect();
+        let (matches, marker_hits) = self.detector.scan_marked(content);
+        let mut found: Vec<FileMatch> = matches.into_iter().map(plain).collect();
         keystore::detect(self, content, &mut found);
-        let markers = text_markers(content);
+        let markers = text_markers(content, &marker_hits);
         if markers.any_text()
             && let Ok(text) = std::str::from_utf8(content)
         {
@@ -254,21 +255,19 @@ impl TextMarkers {
     }
 }
 
-fn text_markers(content: &[u8]) -> TextMarkers {
+fn text_markers(content: &[u8], hits: &[MarkerHit]) -> TextMarkers {
     let mut markers = TextMarkers::default();
-    for hit in TEXT_MARKERS.find_iter(content) {
-        match hit.pattern().as_usize() {
+    for hit in hits {
+        match hit.marker {
             // `kind: Secret`, `"kind": "Secret"`: "kind" shortly before.
-            0 => {
-                let before = &content[hit.start().saturating_sub(16)..hit.start()];
+            MARKER_SECRET => {
+                let before = &content[hit.start.saturating_sub(16)..hit.start];
                 markers.secret |= memchr::memmem::find(before, b"kind").is_some();
             }
-            1 => markers.users = true,
-            2 => markers.auth = true,
-            _ => markers.certificate = true,
-        }
-        if markers.secret && markers.users && markers.auth && markers.certificate {
-            break;
+            MARKER_USERS => markers.users = true,
+            MARKER_AUTH => markers.auth = true,
+            MARKER_CERTIFICATE => markers.certificate = true,
+            _ => {}
         }
     }
     if markers.users {
