@@ -133,8 +133,8 @@ impl Detector {
             // Rules of one family share their `after_keyword` test: run it once per hit.
             let mut last_gate: Option<(&str, bool)> = None;
             for &rule in &targets.rules {
-                let rule_spec = &self.rules[rule as usize];
-                if let Some(gate) = &rule_spec.after_keyword {
+                let definition = &self.rules[rule as usize];
+                if let Some(gate) = &definition.after_keyword {
                     let passed = match last_gate {
                         Some((source, passed)) if source == gate.as_str() => passed,
                         _ => {
@@ -149,9 +149,9 @@ impl Detector {
                         continue;
                     }
                 }
-                let mut start = hit.start.saturating_sub(rule_spec.window_before);
-                let mut end = (hit.end + rule_spec.window).min(data.len());
-                if rule_spec.single_line {
+                let mut start = hit.start.saturating_sub(definition.window_before);
+                let mut end = (hit.end + definition.window).min(data.len());
+                if definition.single_line {
                     if let Some(newline) = memchr::memrchr(b'\n', &data[start..hit.start]) {
                         start += newline + 1;
                     }

@@ -5,7 +5,7 @@
 //! to skip on, so the search is a table-driven DFA walk: one dependent memory load per byte,
 //! which makes it latency-bound rather than throughput-bound. Walking two halves of the buffer
 //! side by side gives the CPU two independent chains of loads to overlap, about 1.6x the
-//! throughput of one walk on the same automaton (examples: `benches/detector.rs`).
+//! throughput of one walk on the same automaton (measured with `benches/detector.rs`).
 
 use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::dfa::{Builder, DFA};
