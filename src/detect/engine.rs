@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 
-use super::decode::Decoder;
+use super::decode::{Decoder, MARKERS};
 use super::keywords::{KeywordHit, KeywordSearcher};
 use super::rules::{Rule, Severity};
 use super::validate::{Verdict, is_placeholder, shannon_entropy};
@@ -50,19 +50,16 @@ pub struct Detector {
     /// For each keyword of the prefilter, what a hit on it means. The prefilter reports
     /// overlapping occurrences, so `PGPASSWORD` triggers both `pgpass` and `password` rules.
     targets: Vec<KeywordTargets>,
-    /// Exact-case literals reported as [`MarkerHit`]s: the decoders' hints that a file is
-    /// worth parsing. They ride on the keyword pass so that no file is searched twice.
-    markers: &'static [&'static str],
     /// For each decoder, the index of the rule it reports under (none when that rule is not
     /// loaded, e.g. `--disable-rule`: the decoder then still opens what it can for the others).
     decoder_rules: Vec<(Decoder, usize)>,
 }
 
 impl Detector {
-    /// Builds the prefilter for `rules`, plus the decoders' markers. Duplicate rule ids are an
-    /// error.
+    /// Builds the prefilter for `rules`, plus the decoders' markers (`decode::MARKERS`): exact-case
+    /// hints that a file is worth parsing, which ride on the keyword pass so that no file is
+    /// searched twice. Duplicate rule ids are an error.
     pub fn new(rules: Vec<Rule>) -> Result<Detector> {
-        let markers = super::decode::MARKERS;
         let mut seen = std::collections::HashSet::new();
         for rule in &rules {
             if !seen.insert(rule.id.as_str()) {
@@ -83,7 +80,7 @@ impl Detector {
                 }
             }
         }
-        for (index, marker) in markers.iter().enumerate() {
+        for (index, marker) in MARKERS.iter().enumerate() {
             by_keyword
                 .entry(marker.to_ascii_lowercase())
                 .or_default()
@@ -101,7 +98,6 @@ impl Detector {
             rules,
             keywords,
             targets,
-            markers,
             decoder_rules,
         })
     }
@@ -162,7 +158,7 @@ impl Detector {
                 windows.push((rule, start, end));
             }
             for &marker in &targets.markers {
-                if &data[hit.start..hit.end] == self.markers[marker].as_bytes() {
+                if &data[hit.start..hit.end] == MARKERS[marker].as_bytes() {
                     marker_hits.push(MarkerHit {
                         marker,
                         start: hit.start,
@@ -272,8 +268,12 @@ mod tests {
     use super::*;
     use crate::detect::rules::parse_rule_file;
 
+    fn detector_from(rule_file: &str) -> Detector {
+        Detector::new(parse_rule_file(rule_file, "demo.toml").unwrap()).unwrap()
+    }
+
     fn detector() -> Detector {
-        let rules = parse_rule_file(
+        detector_from(
             r#"
 [[rules]]
 id = "demo-key"
@@ -297,10 +297,7 @@ severity = "high"
 keywords = ["db_password"]
 regex = '''DB_PASSWORD=(\S{8,})'''
 "#,
-            "demo.toml",
         )
-        .unwrap();
-        Detector::new(rules).unwrap()
     }
 
     #[test]
@@ -334,7 +331,7 @@ regex = '''DB_PASSWORD=(\S{8,})'''
     }
 
     fn narrowed_detector() -> Detector {
-        let rules = parse_rule_file(
+        detector_from(
             r#"
 [[rules]]
 id = "demo-assignment"
@@ -347,10 +344,7 @@ window_before = 8
 single_line = true
 after_keyword = '''[ \t]*='''
 "#,
-            "demo.toml",
         )
-        .unwrap();
-        Detector::new(rules).unwrap()
     }
 
     #[test]

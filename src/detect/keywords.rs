@@ -60,7 +60,7 @@ impl KeywordSearcher {
     /// Calls `on_hit` for every keyword occurrence in `data`, in no particular order.
     pub fn for_each_hit(&self, data: &[u8], mut on_hit: impl FnMut(KeywordHit)) {
         if data.len() < TWO_WALKS_FROM {
-            self.walk_one(data, 0, &mut on_hit);
+            self.walk_one(data, &mut on_hit);
             return;
         }
         // The first walk covers `data[..middle]`. The second starts `overlap` bytes earlier so
@@ -92,12 +92,12 @@ impl KeywordSearcher {
         }
     }
 
-    fn walk_one(&self, data: &[u8], offset: usize, on_hit: &mut impl FnMut(KeywordHit)) {
+    fn walk_one(&self, data: &[u8], on_hit: &mut impl FnMut(KeywordHit)) {
         let mut state = self.start;
         for (i, &byte) in data.iter().enumerate() {
             state = self.dfa.next_state(Anchored::No, state, byte);
             if self.dfa.is_special(state) {
-                self.report(state, offset + i + 1, on_hit);
+                self.report(state, i + 1, on_hit);
             }
         }
     }
