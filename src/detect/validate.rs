@@ -262,6 +262,37 @@ const PLACEHOLDER_VALUES: &[&str] = &[
     "pass",
 ];
 
+/// Stand-in words are written by people, in one case: `dummy`, `EXAMPLE`, `Sample`. Key
+/// material is random, and a long base64 body holds any five letters now and then ("dUMmY"
+/// turned up in one RSA key in a few thousand), so the words count only in values short
+/// enough to be typed and only when the letters keep one case.
+const MAX_STAND_IN_LEN: usize = 128;
+
+fn contains_stand_in_word(original: &str, lower: &str) -> bool {
+    if original.len() > MAX_STAND_IN_LEN || original.len() != lower.len() {
+        return false;
+    }
+    PLACEHOLDER_WORDS.iter().any(|word| {
+        lower
+            .match_indices(word)
+            .any(|(at, _)| written_in_one_case(&original.as_bytes()[at..at + word.len()]))
+    })
+}
+
+/// `dummy`, `DUMMY` or `Dummy`, but not `dUMmY`; characters that are not letters don't count.
+fn written_in_one_case(word: &[u8]) -> bool {
+    let letters: Vec<u8> = word
+        .iter()
+        .copied()
+        .filter(u8::is_ascii_alphabetic)
+        .collect();
+    let Some((first, rest)) = letters.split_first() else {
+        return true;
+    };
+    rest.iter().all(u8::is_ascii_lowercase)
+        || (first.is_ascii_uppercase() && rest.iter().all(u8::is_ascii_uppercase))
+}
+
 /// Is this captured value a placeholder, template or reference rather than a secret?
 pub fn is_placeholder(secret: &[u8]) -> bool {
     let text = String::from_utf8_lossy(secret);
@@ -270,7 +301,7 @@ pub fn is_placeholder(secret: &[u8]) -> bool {
     if lower.is_empty() || PLACEHOLDER_VALUES.contains(&lower.as_str()) {
         return true;
     }
-    if PLACEHOLDER_WORDS.iter().any(|word| lower.contains(word)) {
+    if contains_stand_in_word(trimmed, &lower) {
         return true;
     }
     // Templates and variable references: ${VAR}, $VAR, {{ x }}, <TOKEN>, %(x)s,
@@ -413,6 +444,30 @@ mod tests {
         ] {
             assert!(!is_placeholder(value.as_bytes()), "{value}");
         }
+    }
+
+    #[test]
+    fn stand_in_words_count_only_as_people_write_them() {
+        for value in [
+            "Dummy-Token-1",
+            "DUMMY_KEY",
+            "my_dummy_secret",
+            "SampleSecret42",
+        ] {
+            assert!(is_placeholder(value.as_bytes()), "{value}");
+        }
+        // Random key material that happens to spell a word in mixed case.
+        assert!(!is_placeholder(b"q8dUMmYz3LkP0wX7"));
+        // A long body is key material, whatever it spells.
+        let body = format!(
+            "MIIEowIBAAKCAQEA{}dummy{}",
+            "Qx7".repeat(40),
+            "Lp2".repeat(40)
+        );
+        assert!(!is_placeholder(body.as_bytes()));
+        let pem =
+            format!("-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----\n");
+        assert!(!is_placeholder(pem.as_bytes()));
     }
 
     #[test]
