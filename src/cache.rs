@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
-use redb::{Database, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use crate::report::{ImageReport, Report};
 use crate::scan::LayerCache;
@@ -117,6 +117,32 @@ impl Cache {
             layers: txn.open_table(LAYERS)?.len()?,
             reports: txn.open_table(REPORTS)?.len()?,
         })
+    }
+
+    /// Removes the layer results and reports of every other rule set, and returns how many
+    /// went. Keys are `KIND/vFORMAT/RULES_DIGEST/DIGEST`; entries stored under other rules
+    /// can never be read by a process with these rules, so a long-running server that was
+    /// upgraded would otherwise keep them forever.
+    pub fn drop_other_rule_sets(&self, rules_digest: &str) -> Result<usize> {
+        let txn = self.db.begin_write().context("cache: begin write")?;
+        let mut dropped = 0;
+        for definition in [LAYERS, REPORTS] {
+            let mut table = txn.open_table(definition).context("cache: open table")?;
+            let stale: Vec<String> = table
+                .iter()
+                .context("cache: read keys")?
+                .filter_map(|entry| entry.ok())
+                .map(|(key, _)| key.value().to_string())
+                .filter(|key| key.split('/').nth(2) != Some(rules_digest))
+                .collect();
+            for key in &stale {
+                table.remove(key.as_str()).context("cache: remove")?;
+            }
+            dropped += stale.len();
+        }
+        txn.commit()
+            .with_context(|| format!("{}: cannot write cache", self.path.display()))?;
+        Ok(dropped)
     }
 
     fn read(&self, table: TableDefinition<&str, &[u8]>, key: &str) -> Option<Vec<u8>> {
@@ -221,6 +247,28 @@ mod tests {
         );
         // Another rule set sees nothing.
         assert_eq!(cache.get_report("rules2", "sha256:bb"), None);
+    }
+
+    #[test]
+    fn entries_of_other_rule_sets_can_be_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        cache.put("layer/v1/current/sha256:aa", b"kept".to_vec());
+        cache.put("layer/v1/old/sha256:aa", b"stale".to_vec());
+        cache.put_report("current", "sha256:bb", b"{}").unwrap();
+        cache.put_report("old", "sha256:bb", b"{}").unwrap();
+        cache.put_report("older", "sha256:cc", b"{}").unwrap();
+        assert_eq!(cache.drop_other_rule_sets("current").unwrap(), 3);
+        assert_eq!(
+            cache.counts().unwrap(),
+            CacheCounts {
+                layers: 1,
+                reports: 1
+            }
+        );
+        assert_eq!(cache.get("layer/v1/current/sha256:aa").unwrap(), b"kept");
+        assert!(cache.get_report("current", "sha256:bb").is_some());
+        assert_eq!(cache.drop_other_rule_sets("current").unwrap(), 0);
     }
 
     #[test]

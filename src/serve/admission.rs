@@ -188,7 +188,7 @@ pub fn response(
     json!({ "apiVersion": API_VERSION, "kind": "AdmissionReview", "response": response })
 }
 
-/// The answer to a request that could not be read (sent with HTTP 400).
+/// The answer to a request that could not be read: a denial with status code 400.
 pub fn error_response(error: &ReviewError) -> Value {
     response(
         error.uid.as_deref().unwrap_or_default(),

@@ -98,7 +98,16 @@ async fn admission(State(server): State<Arc<Server>>, body: Bytes) -> Response {
             server
                 .scans
                 .log(&format!("bad admission request: {}", error.message));
-            json_response(StatusCode::BAD_REQUEST, &error_response(&error))
+            // The API server reads the body of an HTTP 200 only; anything else is a failed
+            // call, settled by the webhook's failurePolicy without our message. A request
+            // whose uid we know gets its denial as an answer; one without a uid cannot be
+            // answered, so it is a plain HTTP error.
+            let status = if error.uid.is_some() {
+                StatusCode::OK
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            json_response(status, &error_response(&error))
         }
     };
     server.metrics.admission_seconds.observe(started.elapsed());
@@ -277,19 +286,30 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(server): State<Arc<Server>>) -> Response {
-    // Ready once the cache is open, the rules are compiled and workers run, which is before
-    // the listener opens; report the queue so a saturated server is visible.
+    // The rules are compiled and the workers run before the listener opens; what can still
+    // go wrong is the cache (a full or vanished disk), from which every admission is decided.
+    // Report the queue too, so a saturated server is visible.
     let (queued, running, capacity) = server.scans.queue_state();
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "status": "ready",
-            "queued": queued,
-            "running": running,
-            "capacity": capacity,
-            "uptime_seconds": server.started.elapsed().as_secs(),
-        }),
-    )
+    let cache = server.scans.cache.counts();
+    let (status, state) = match &cache {
+        Ok(_) => (StatusCode::OK, "ready"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "cache unreadable"),
+    };
+    let mut body = json!({
+        "status": state,
+        "queued": queued,
+        "running": running,
+        "capacity": capacity,
+        "uptime_seconds": server.started.elapsed().as_secs(),
+    });
+    match cache {
+        Ok(counts) => {
+            body["cached_layers"] = json!(counts.layers);
+            body["cached_reports"] = json!(counts.reports);
+        }
+        Err(err) => body["error"] = json!(format!("{err:#}")),
+    }
+    json_response(status, &body)
 }
 
 async fn metrics(State(server): State<Arc<Server>>) -> Response {

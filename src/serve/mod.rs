@@ -107,6 +107,16 @@ pub fn run(args: ServeArgs) -> Result<u8> {
         Arc::clone(&metrics),
         args.quiet,
     ));
+    // The server runs one rule set for its whole life: results of earlier rule sets (an
+    // upgrade, a changed --rules) can never be read again, so they are dropped at start.
+    match cache.drop_other_rule_sets(scans.rules_digest()) {
+        Ok(0) => {}
+        Ok(dropped) if !args.quiet => {
+            eprintln!("stowaway serve: dropped {dropped} cached results of earlier rule sets")
+        }
+        Ok(_) => {}
+        Err(err) => eprintln!("stowaway serve: warning: cannot prune the cache: {err:#}"),
+    }
     let workers = scans.start_workers(args.concurrency);
     let server = Arc::new(Server {
         resolver: DigestResolver::new(registry, policy.tag_cache),
