@@ -751,12 +751,103 @@ fn fail_on_and_exit_code_gate_findings() {
         run(&["scan", "-q", "--fail-on", names[worst], &image]).code,
         1
     );
+    // The summary ends the text output: counts per severity, layers, deleted-but-shipped.
     let text = run(&["scan", "--color", "never", &image]);
     let summary = text.stdout.lines().last().unwrap_or_default();
+    let stats = &report["stats"];
+    let mut counts = Vec::new();
+    for severity in ["critical", "high", "medium", "low", "info"] {
+        if let Some(n) = stats["by_severity"][severity].as_u64() {
+            counts.push(format!("{n} {severity}"));
+        }
+    }
+    let expected = format!(
+        "{} findings ({}) in {} layers; {} deleted or overwritten but still shipped",
+        stats["findings"],
+        counts.join(", "),
+        stats["layers_with_findings"],
+        stats["deleted_but_shipped"],
+    );
     assert!(
-        summary.contains("finding") && summary.contains("layer"),
+        stats["deleted_but_shipped"].as_u64() > Some(0),
+        "the classic leak deletes a secret: {stats}"
+    );
+    assert!(
+        summary.starts_with(&expected),
+        "summary line: {summary}\nexpected: {expected}"
+    );
+}
+
+/// An image whose findings are exactly `files` (path, content) in one layer.
+fn image_with_files(files: &[(&str, String)], dir: &Path) -> String {
+    let mut entries = vec![Entry::dir("app")];
+    entries.extend(
+        files
+            .iter()
+            .map(|(path, content)| Entry::file(path, content.as_str())),
+    );
+    let spec = ImageSpec {
+        layers: vec![Layer::new("COPY app /app # buildkit", entries)],
+        env: vec![DEFAULT_PATH_ENV.to_string()],
+        repo_tag: "example.com/gated:1.0".to_string(),
+        ..ImageSpec::default()
+    };
+    write_oci(&spec, dir).0
+}
+
+#[test]
+fn gates_compare_with_the_worst_finding_only() {
+    let certificate = secrets::pem("CERTIFICATE", &secrets::random_bytes(420), 64);
+    let password = secrets::password(20);
+
+    // Worst finding: medium (a password in a .env), plus an info (a certificate).
+    let dir = tempdir();
+    let image = image_with_files(
+        &[
+            ("app/.env", secrets::dotenv(&[("DB_PASSWORD", &password)])),
+            ("app/tls.crt", certificate.clone()),
+        ],
+        dir.path(),
+    );
+    let (_, report) = scan_json_with(&image, &[]);
+    let severities: Vec<&str> = findings(&report)
+        .iter()
+        .map(|f| f["severity"].as_str().unwrap())
+        .collect();
+    assert_eq!(severities, ["medium", "info"], "{report}");
+    for (gate, code) in [
+        (None, 1),
+        (Some("critical"), 0),
+        (Some("high"), 0),
+        (Some("medium"), 1),
+        (Some("low"), 1),
+        (Some("none"), 0),
+    ] {
+        let mut args = vec!["scan", "-q"];
+        if let Some(gate) = gate {
+            args.extend(["--fail-on", gate]);
+        }
+        args.push(&image);
+        let result = run(&args);
+        assert_eq!(result.code, code, "--fail-on {gate:?}: {}", result.stderr);
+    }
+    let text = run(&["scan", "--color", "never", "--fail-on", "none", &image]);
+    let summary = text.stdout.lines().last().unwrap_or_default();
+    assert!(
+        summary.starts_with("2 findings (1 medium, 1 info) in 1 layer"),
         "summary line: {summary}"
     );
+
+    // Only information: passes the default gate (low), fails --fail-on info.
+    let dir = tempdir();
+    let image = image_with_files(&[("app/tls.crt", certificate)], dir.path());
+    let (json_run, report) = scan_json_with(&image, &[]);
+    assert_eq!(json_run.code, 0, "{}", json_run.stderr);
+    assert_eq!(
+        report["stats"]["by_severity"],
+        serde_json::json!({"info": 1})
+    );
+    assert_eq!(run(&["scan", "-q", "--fail-on", "info", &image]).code, 1);
 }
 
 fn severity_rank(severity: &str) -> usize {
@@ -780,13 +871,16 @@ fn load_yaml(relative: &str) -> (String, yaml_rust2::Yaml) {
 
 /// Every `--flag` that follows `stowaway scan` on a line (comments included: they document
 /// usage too).
-fn scan_flags(text: &str) -> Vec<String> {
+/// Every `--flag` in `text`, but for lines that hand flags to `cargo install` (how the
+/// wiring installs stowaway). Comments and descriptions count: a flag that a user copies from
+/// them must exist too.
+fn flags_in(text: &str) -> Vec<String> {
     let mut flags = Vec::new();
     for line in text.lines() {
-        let Some((_, rest)) = line.split_once("stowaway scan") else {
+        if line.contains("cargo install") || line.contains("INSTALL_ARGS") {
             continue;
-        };
-        for word in rest.split(|c: char| c.is_whitespace() || c == '`' || c == '"') {
+        }
+        for word in line.split(|c: char| c.is_whitespace() || c == '`' || c == '"' || c == '(') {
             if let Some(name) = word.strip_prefix("--") {
                 let name: String = name
                     .chars()
@@ -803,33 +897,52 @@ fn scan_flags(text: &str) -> Vec<String> {
     flags
 }
 
-fn scan_help() -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_stowaway"))
-        .args(["scan", "--help"])
-        .output()
-        .expect("run stowaway scan --help");
-    assert!(output.status.success());
-    String::from_utf8(output.stdout).unwrap()
+/// The flags `stowaway --help` and `stowaway scan --help` list.
+fn documented_flags() -> Vec<String> {
+    let mut flags = Vec::new();
+    for args in [&["--help"][..], &["scan", "--help"][..]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_stowaway"))
+            .args(args)
+            .output()
+            .expect("run stowaway --help");
+        assert!(output.status.success());
+        let help = String::from_utf8(output.stdout).unwrap();
+        flags.extend(
+            help.split(|c: char| c.is_whitespace() || c == ',' || c == '=' || c == '[')
+                .filter(|word| word.starts_with("--"))
+                .map(str::to_string),
+        );
+    }
+    flags
 }
 
-fn assert_flags_exist(relative: &str, text: &str, must_use: &[&str]) {
-    let help = scan_help();
-    let flags = scan_flags(text);
+/// Every flag in the file exists, and the commands that run (`commands`: the YAML's `run`
+/// or `script` text, without comments) use each of `must_use`.
+fn assert_flags_exist(relative: &str, text: &str, commands: &str, must_use: &[&str]) {
+    let documented = documented_flags();
+    let used = flags_in(commands);
     for flag in must_use {
         assert!(
-            flags.iter().any(|f| f == flag),
-            "{relative} should run `stowaway scan {flag}`; it uses {flags:?}"
+            used.iter().any(|f| f == flag),
+            "{relative} should run `stowaway scan {flag}`; its commands use {used:?}"
         );
     }
-    for flag in &flags {
-        let documented = help
-            .split(|c: char| c.is_whitespace() || c == ',' || c == '=' || c == '[')
-            .any(|word| word == flag);
+    for flag in flags_in(text) {
         assert!(
-            documented,
-            "{relative} uses `stowaway scan {flag}`, which `stowaway scan --help` does not list"
+            documented.contains(&flag),
+            "{relative} mentions `{flag}`, which `stowaway scan --help` does not list"
         );
     }
+}
+
+/// The shell text of the commands, comment lines left out.
+fn commands_of(scripts: &[&str]) -> String {
+    scripts
+        .iter()
+        .flat_map(|script| script.lines())
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
@@ -868,7 +981,16 @@ fn github_action_is_a_composite_action_using_real_flags() {
             );
         }
     }
-    assert_flags_exist("action.yml", &text, &["--format", "--output", "--fail-on"]);
+    let runs: Vec<&str> = steps
+        .iter()
+        .filter_map(|step| step["run"].as_str())
+        .collect();
+    assert_flags_exist(
+        "action.yml",
+        &text,
+        &commands_of(&runs),
+        &["--format", "--output", "--fail-on"],
+    );
 }
 
 #[test]
@@ -900,21 +1022,31 @@ fn gitlab_template_publishes_the_secret_detection_report_using_real_flags() {
     assert_flags_exist(
         "ci/gitlab/stowaway.gitlab-ci.yml",
         &text,
-        &["--format", "--output", "--fail-on", "--baseline"],
+        &commands_of(&script),
+        &["--format", "--output", "--fail-on"],
     );
 }
 
 #[test]
 fn the_flag_check_catches_unknown_flags() {
-    let help = scan_help();
-    let flags = scan_flags("run: stowaway scan --formatt sarif --no-such-flag x");
-    assert_eq!(flags, ["--formatt", "--no-such-flag"]);
-    for flag in flags {
+    let documented = documented_flags();
+    let flags = flags_in(
+        "# e.g. --baseline FILE --no-such-option\nrun: stowaway scan --formatt sarif x\ncargo install --locked --path .",
+    );
+    assert_eq!(flags, ["--baseline", "--formatt", "--no-such-option"]);
+    assert!(documented.iter().any(|f| f == "--baseline"));
+    assert!(documented.iter().any(|f| f == "--version"));
+    for flag in ["--formatt", "--no-such-option"] {
         assert!(
-            !help
-                .split(|c: char| c.is_whitespace() || c == ',' || c == '=' || c == '[')
-                .any(|word| word == flag),
+            !documented.iter().any(|f| f == flag),
             "{flag} must not be found in the help"
         );
     }
+    // Must-use flags count only in commands, not in comments.
+    assert!(
+        !flags_in(&commands_of(&[
+            "# stowaway scan --baseline b.json\nstowaway scan x"
+        ]))
+        .contains(&"--baseline".to_string())
+    );
 }

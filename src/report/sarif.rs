@@ -1,8 +1,8 @@
 //! `--format sarif`: SARIF 2.1.0 as GitHub code scanning accepts it.
 //!
 //! Shape:
-//! - one run per scanned image, each with `automationDetails.id` = `stowaway/<reference>/`
-//!   (the code-scanning *category*). GitHub rejects uploads in which two runs share a tool and
+//! - one run per scanned image, each with `automationDetails.id` = `stowaway/<image name>/`
+//!   (the code-scanning *category*; the name leaves out the tag, see [`image_name`]). GitHub rejects uploads in which two runs share a tool and
 //!   a category, and a run has one `automationDetails`, so each image gets its own run; scanning
 //!   one image gives one run with every result.
 //! - `tool.driver.rules[]` holds the rules that results of that run reference, sorted by id
@@ -15,7 +15,7 @@
 //!
 //! Nothing time-dependent is written: the same scan gives the same bytes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 
 use anyhow::Result;
@@ -62,18 +62,30 @@ pub fn write(report: &Report, rules: &[RuleDoc], out: &mut dyn Write) -> Result<
 /// The SARIF log as a JSON value.
 pub fn to_value(report: &Report, rules: &[RuleDoc]) -> Value {
     let mut reference_counts: HashMap<&str, usize> = HashMap::new();
+    let mut references_by_name: HashMap<&str, HashSet<&str>> = HashMap::new();
     for image in &report.images {
         *reference_counts
             .entry(image.reference.as_str())
             .or_default() += 1;
+        references_by_name
+            .entry(image_name(&image.reference))
+            .or_default()
+            .insert(image.reference.as_str());
     }
     let runs: Vec<Value> = report
         .images
         .iter()
         .map(|image| {
+            // Two tags of one repository scanned together need the tags to tell them apart.
+            let name = image_name(&image.reference);
+            let base = if references_by_name[name].len() > 1 {
+                image.reference.as_str()
+            } else {
+                name
+            };
             // The same reference twice (platforms of one index) needs distinct categories.
             let qualify = reference_counts[image.reference.as_str()] > 1;
-            run(report, image, rules, qualify)
+            run(report, image, rules, category(base, image, qualify))
         })
         .collect();
     json!({
@@ -83,9 +95,34 @@ pub fn to_value(report: &Report, rules: &[RuleDoc]) -> Value {
     })
 }
 
-/// `stowaway/<reference>/`, plus the platform when several images share the reference.
-pub fn category(image: &ImageReport, with_platform: bool) -> String {
-    let mut id = format!("stowaway/{}", image.reference);
+/// The image without its tag or digest: `registry.example.com/shop/app` for
+/// `registry.example.com/shop/app:4f2c1e0@sha256:…`, `oci:build/layout` for
+/// `oci:build/layout:latest`. Code scanning closes an alert when a later upload in the same
+/// category no longer has it; CI pipelines tag each build anew (`:$CI_COMMIT_SHA`), and a
+/// category holding the tag would keep every build's alerts open forever.
+pub fn image_name(reference: &str) -> &str {
+    let reference = reference.strip_prefix("docker://").unwrap_or(reference);
+    for transport in ["docker-archive:", "oci-archive:", "oci:"] {
+        if let Some(rest) = reference.strip_prefix(transport) {
+            // TRANSPORT:PATH[:REF]
+            let path_end = rest
+                .find(':')
+                .map_or(reference.len(), |at| transport.len() + at);
+            return &reference[..path_end];
+        }
+    }
+    let without_digest = reference.split('@').next().unwrap_or(reference);
+    let last_segment = without_digest.rfind('/').map_or(0, |at| at + 1);
+    // A colon in the last segment starts the tag (one before it is a registry's port).
+    match without_digest[last_segment..].find(':') {
+        Some(at) => &without_digest[..last_segment + at],
+        None => without_digest,
+    }
+}
+
+/// `stowaway/<image name>/`, plus the platform when several images share the reference.
+pub fn category(name: &str, image: &ImageReport, with_platform: bool) -> String {
+    let mut id = format!("stowaway/{name}");
     if with_platform && let Some(platform) = &image.platform {
         id.push('@');
         id.push_str(platform);
@@ -94,7 +131,7 @@ pub fn category(image: &ImageReport, with_platform: bool) -> String {
     id
 }
 
-fn run(report: &Report, image: &ImageReport, rules: &[RuleDoc], qualify: bool) -> Value {
+fn run(report: &Report, image: &ImageReport, rules: &[RuleDoc], category: String) -> Value {
     let mut used: BTreeMap<&str, RuleDoc> = BTreeMap::new();
     for finding in &image.findings {
         used.entry(finding.rule_id.as_str())
@@ -134,7 +171,7 @@ fn run(report: &Report, image: &ImageReport, rules: &[RuleDoc], qualify: bool) -
     }
     json!({
         "tool": { "driver": driver },
-        "automationDetails": { "id": category(image, qualify) },
+        "automationDetails": { "id": category },
         "columnKind": "unicodeCodePoints",
         "results": results,
         "properties": {
@@ -298,7 +335,7 @@ mod tests {
         let run = &runs[0];
         assert_eq!(
             run["automationDetails"]["id"],
-            "stowaway/example.com/leaky:1.0/"
+            "stowaway/example.com/leaky/"
         );
         let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
         let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
@@ -401,8 +438,8 @@ mod tests {
         assert_eq!(
             ids,
             [
-                "stowaway/example.com/leaky:1.0@linux/amd64/",
-                "stowaway/example.com/leaky:1.0@linux/arm64/"
+                "stowaway/example.com/leaky@linux/amd64/",
+                "stowaway/example.com/leaky@linux/arm64/"
             ]
         );
     }
@@ -418,6 +455,49 @@ mod tests {
         assert_eq!(
             results[1]["partialFingerprints"]["primaryLocationLineHash"],
             "0123456789abcdef:2"
+        );
+    }
+
+    #[test]
+    fn categories_name_the_image_without_tag_or_digest() {
+        for (reference, name) in [
+            (
+                "registry.example.com/shop/app:4f2c1e0",
+                "registry.example.com/shop/app",
+            ),
+            (
+                "127.0.0.1:5000/shop/app:1@sha256:ab12",
+                "127.0.0.1:5000/shop/app",
+            ),
+            ("127.0.0.1:5000/shop/app", "127.0.0.1:5000/shop/app"),
+            ("docker://alpine:3.20", "alpine"),
+            ("alpine@sha256:ab12", "alpine"),
+            ("oci:build/layout:latest", "oci:build/layout"),
+            ("oci-archive:out/image.tar", "oci-archive:out/image.tar"),
+            (
+                "docker-archive:app.tar:shop/app:1",
+                "docker-archive:app.tar",
+            ),
+            ("build/app.tar", "build/app.tar"),
+        ] {
+            assert_eq!(image_name(reference), name, "{reference}");
+        }
+        // Two tags of one repository in one report keep their tags apart.
+        let report = Report::new(
+            vec![
+                crate::report::sample::image("example.com/app:1", Vec::new()),
+                crate::report::sample::image("example.com/app:2", Vec::new()),
+            ],
+            1,
+        );
+        let log = to_value(&report, &docs());
+        assert_eq!(
+            log["runs"][0]["automationDetails"]["id"],
+            "stowaway/example.com/app:1/"
+        );
+        assert_eq!(
+            log["runs"][1]["automationDetails"]["id"],
+            "stowaway/example.com/app:2/"
         );
     }
 

@@ -332,7 +332,7 @@ fn inner_name(what: &str) -> String {
 /// The decompressed-size limit in MiB, for messages.
 fn mib(scanner: &Scanner) -> String {
     let limit = scanner.limits.max_decompressed_bytes;
-    if limit % (1 << 20) == 0 {
+    if limit.is_multiple_of(1 << 20) {
         format!("{} MiB", limit >> 20)
     } else {
         format!("{limit} bytes")
