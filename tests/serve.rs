@@ -345,6 +345,27 @@ fn deployment(image: &str) -> Value {
     })
 }
 
+/// A workload of `kind` whose pod template (`spec.template`) runs `image`.
+fn workload(api_version: &str, kind: &str, image: &str) -> Value {
+    json!({
+        "apiVersion": api_version, "kind": kind,
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": template(image)}
+    })
+}
+
+/// A Pod whose only use of `image` is an ephemeral (debug) container.
+fn pod_with_ephemeral(image: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {
+            "containers": [{"name": "web", "image": "registry.k8s.io/pause:3.9"}],
+            "ephemeralContainers": [{"name": "debugger", "image": image}]
+        }
+    })
+}
+
 fn cronjob(image: &str) -> Value {
     json!({
         "apiVersion": "batch/v1", "kind": "CronJob",
@@ -491,6 +512,31 @@ fn registry_pushes_are_scanned_and_admissions_decided_from_their_reports() {
     for (kind, leaky_object, clean_object) in [
         ("Deployment", deployment(&leaky), deployment(&clean)),
         ("CronJob", cronjob(&leaky), cronjob(&clean)),
+        (
+            "StatefulSet",
+            workload("apps/v1", "StatefulSet", &leaky),
+            workload("apps/v1", "StatefulSet", &clean),
+        ),
+        (
+            "DaemonSet",
+            workload("apps/v1", "DaemonSet", &leaky),
+            workload("apps/v1", "DaemonSet", &clean),
+        ),
+        (
+            "ReplicaSet",
+            workload("apps/v1", "ReplicaSet", &leaky),
+            workload("apps/v1", "ReplicaSet", &clean),
+        ),
+        (
+            "Job",
+            workload("batch/v1", "Job", &leaky),
+            workload("batch/v1", "Job", &clean),
+        ),
+        (
+            "Pod (ephemeral container)",
+            pod_with_ephemeral(&leaky),
+            pod_with_ephemeral(&clean),
+        ),
     ] {
         let response = server.admit(&leaky_object);
         assert_denied_for_findings(&response, &report, &planted, kind);
@@ -502,6 +548,151 @@ fn registry_pushes_are_scanned_and_admissions_decided_from_their_reports() {
     assert!(server.metric("stowaway_scans_total{result=\"ok\"}") >= 2.0);
     assert!(server.metric("stowaway_admissions_total{decision=\"denied\"}") >= 4.0);
     assert!(server.metric("stowaway_admission_duration_seconds_count") >= 7.0);
+}
+
+#[test]
+fn harbor_webhooks_and_v2_envelopes_queue_scans_deduplicated_by_digest() {
+    let Some(tls) = make_tls() else { return };
+    let Some(f) = fixtures() else { return };
+    let cache = tempdir();
+    let server = TestServer::start(&tls, cache.path(), EXEMPT_PAUSE);
+    let host = f.registry.host();
+
+    // Harbor's "artifact pushed" webhook.
+    let harbor = json!({
+        "type": "PUSH_ARTIFACT",
+        "occur_at": 1_700_000_000,
+        "operator": "ci-robot",
+        "event_data": {
+            "resources": [{
+                "digest": f.leak_digest,
+                "tag": "2",
+                "resource_url": format!("{host}/shop/leaky:2"),
+            }],
+            "repository": {"name": "leaky", "namespace": "shop", "repo_full_name": "shop/leaky", "repo_type": "private"},
+        },
+    });
+    let (status, answer) = server.post_json("/registry/events", &harbor);
+    assert_eq!((status, &answer["queued"]), (200, &json!(1)), "{answer}");
+    let report = server.wait_report(&f.leak_digest);
+    assert!(!findings(&report).is_empty(), "{report}");
+    assert_eq!(
+        server.metric("stowaway_registry_events_total{sender=\"harbor\"}"),
+        1.0
+    );
+
+    // A distribution envelope sent with the v2 media type.
+    let envelope = json!({"events": [{
+        "id": "7d4f6a2e-1",
+        "timestamp": "2026-11-22T10:00:00Z",
+        "action": "push",
+        "target": {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": f.clean_digest,
+            "repository": "shop/clean",
+            "url": format!("http://{host}/v2/shop/clean/manifests/{}", f.clean_digest),
+            "tag": "2",
+        },
+        "request": {"host": host, "method": "PUT", "useragent": "skopeo"},
+    }]});
+    let (status, text) = server.post(
+        "/registry/events",
+        envelope.to_string().into_bytes(),
+        "application/vnd.docker.distribution.events.v2+json",
+    );
+    assert_eq!(status, 200, "{text}");
+    let clean_report = server.wait_report(&f.clean_digest);
+    assert!(findings(&clean_report).is_empty(), "{clean_report}");
+    assert_eq!(server.metric("stowaway_scans_total{result=\"ok\"}"), 2.0);
+    let layers_scanned = server.metric("stowaway_layers_total{source=\"scanned\"}");
+    assert!(layers_scanned >= 2.0, "{layers_scanned}");
+
+    // The same pushes again (a registry retrying a delivery, a re-tag): answered from the
+    // stored reports, nothing scanned twice.
+    for _ in 0..3 {
+        let (status, _) = server.post_json("/registry/events", &harbor);
+        assert_eq!(status, 200);
+        let (status, _) = server.post(
+            "/registry/events",
+            envelope.to_string().into_bytes(),
+            "application/vnd.docker.distribution.events.v1+json",
+        );
+        assert_eq!(status, 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, ready) = server.get("/readyz");
+        let ready: Value = serde_json::from_str(&ready).unwrap();
+        if ready["queued"] == 0 && ready["running"] == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the queue did not drain: {ready}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(server.metric("stowaway_scans_total{result=\"ok\"}"), 2.0);
+    assert_eq!(
+        server.metric("stowaway_layers_total{source=\"scanned\"}"),
+        layers_scanned
+    );
+    assert_eq!(
+        server.metric("stowaway_registry_events_total{sender=\"harbor\"}"),
+        4.0
+    );
+    assert_eq!(
+        server.metric("stowaway_registry_events_total{sender=\"distribution\"}"),
+        4.0
+    );
+}
+
+/// A client with its own connections that trusts only `ca`.
+fn fresh_client(ca: &Path) -> reqwest::blocking::Client {
+    let ca = std::fs::read(ca).unwrap();
+    reqwest::blocking::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn renewed_certificates_are_served_without_a_restart() {
+    let Some(first) = make_tls() else { return };
+    let Some(renewed) = make_tls() else { return };
+    let cache = tempdir();
+    let server = TestServer::start(&first, cache.path(), "");
+    let healthz = server.url("/healthz");
+    assert!(fresh_client(&first.ca).get(&healthz).send().is_ok());
+    assert!(
+        fresh_client(&renewed.ca).get(&healthz).send().is_err(),
+        "the renewed CA does not vouch for the first certificate"
+    );
+
+    // Renewal in place (what cert-manager and a mounted Secret do): key and certificate of
+    // another CA over the files the server was started with.
+    std::fs::copy(&renewed.key, &first.key).unwrap();
+    std::fs::copy(&renewed.cert, &first.cert).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fresh_client(&renewed.ca).get(&healthz).send().is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the renewed certificate was not picked up; server log:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(
+        fresh_client(&first.ca).get(&healthz).send().is_err(),
+        "the first certificate is no longer served"
+    );
+    let ready = fresh_client(&renewed.ca)
+        .get(server.url("/readyz"))
+        .send()
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 200, "still serving");
 }
 
 /// Pushes the classic leak and a clean image to a fresh registry (no notifications).
@@ -927,4 +1118,94 @@ fn an_api_token_guards_scans_events_and_reports_but_not_admissions() {
     assert_eq!(response["allowed"], true);
     assert_eq!(server.get("/healthz").0, 200);
     assert_eq!(server.get("/metrics").0, 200);
+}
+
+/// The YAML documents of a file under `deploy/`.
+fn deploy_yaml(relative: &str) -> Vec<yaml_rust2::Yaml> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+    let text = std::fs::read_to_string(&path).unwrap();
+    yaml_rust2::YamlLoader::load_from_str(&text).unwrap_or_else(|err| panic!("{relative}: {err}"))
+}
+
+#[test]
+fn the_kubernetes_manifests_fit_together_and_their_policy_runs() {
+    let Some(tls) = make_tls() else { return };
+    let policy_map = &deploy_yaml("deploy/kubernetes/policy.yml")[0];
+    let policy = policy_map["data"]["policy.toml"]
+        .as_str()
+        .expect("policy.toml");
+    let deployment = deploy_yaml("deploy/kubernetes/deployment.yml")
+        .into_iter()
+        .find(|doc| doc["kind"].as_str() == Some("Deployment"))
+        .expect("a Deployment");
+    let webhook = &deploy_yaml("deploy/kubernetes/validating-webhook.yml")[0]["webhooks"][0];
+
+    // Every file the server reads is on a mounted volume.
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    let mounts: Vec<&str> = container["volumeMounts"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|m| m["mountPath"].as_str().unwrap())
+        .collect();
+    let args: Vec<&str> = container["args"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(args[0], "serve");
+    let token_file = policy
+        .lines()
+        .find_map(|line| line.strip_prefix("api_token_file = "))
+        .expect("the deployed policy requires an API token")
+        .trim_matches('"');
+    let files = args
+        .iter()
+        .filter_map(|arg| arg.split_once('=').map(|(_, value)| value))
+        .filter(|value| value.starts_with('/'))
+        .chain([token_file]);
+    for file in files {
+        assert!(
+            mounts.iter().any(|mount| file.starts_with(mount)),
+            "{file} is not on a mounted volume ({mounts:?})"
+        );
+    }
+    // Every flag exists.
+    let help = stowaway_cmd().args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for arg in &args[1..] {
+        let flag = arg.split('=').next().unwrap();
+        assert!(help.contains(flag), "serve has no {flag}");
+    }
+    // The webhook calls /admission on the Service, with time to spare over the budget.
+    assert_eq!(
+        webhook["clientConfig"]["service"]["path"].as_str(),
+        Some("/admission")
+    );
+    assert_eq!(webhook["admissionReviewVersions"][0].as_str(), Some("v1"));
+    assert!(webhook["failurePolicy"].as_str().is_some());
+    assert!(!webhook["namespaceSelector"].is_badvalue());
+    let budget_ms = policy
+        .lines()
+        .find_map(|line| line.strip_prefix("time_budget_ms = "))
+        .and_then(|value| value.trim().parse::<i64>().ok())
+        .expect("time_budget_ms");
+    let timeout = webhook["timeoutSeconds"].as_i64().expect("timeoutSeconds");
+    assert!(
+        timeout * 1000 >= budget_ms + 2000,
+        "{timeout} s vs {budget_ms} ms"
+    );
+
+    // The policy as deployed runs, with its token file where the Secret would put it.
+    let token_dir = tempdir();
+    let token_path = token_dir.path().join("token");
+    std::fs::write(&token_path, "t0ken-for-the-deploy-test\n").unwrap();
+    let local_policy = policy.replace(token_file, &token_path.display().to_string());
+    let cache = tempdir();
+    let server = TestServer::start(&tls, cache.path(), &local_policy);
+    let (status, _) = server.post_json("/scan", &json!({"image": "127.0.0.1:1/x:1"}));
+    assert_eq!(status, 401, "the token is required");
+    assert_eq!(server.get("/readyz").0, 200);
 }

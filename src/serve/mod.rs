@@ -71,6 +71,12 @@ pub fn run(args: ServeArgs) -> Result<u8> {
             "--listen {addr}: plain HTTP is only served on loopback addresses; give --tls-cert and --tls-key, or --insecure-listen to accept the risk"
         );
     }
+    if policy.api_token.is_none() && !addr.ip().is_loopback() && !args.quiet {
+        // POST /scan makes the server pull from any registry it can reach.
+        eprintln!(
+            "stowaway serve: warning: POST /scan, POST /registry/events and GET /reports are open to anyone who reaches {addr}; set api_token_file in the policy to require a token"
+        );
+    }
     let cache_dir = match &args.cache_dir {
         Some(dir) => dir.clone(),
         None => cache::default_dir().ok_or_else(|| {
