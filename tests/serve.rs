@@ -448,6 +448,15 @@ fn assert_denied_for_findings(response: &Value, report: &Value, planted: &Plante
     if let Some(path) = worst["location"]["path"].as_str() {
         assert!(text.contains(path), "{what}: {path} missing from {text}");
     }
+    // Layers count from 1, as in the text report.
+    if let Some(index) = worst["location"]["layer_index"].as_u64() {
+        let layer = format!(
+            "{rule} ({}) in layer {} (",
+            worst["severity"].as_str().unwrap(),
+            index + 1
+        );
+        assert!(text.contains(&layer), "{what}: {layer} missing from {text}");
+    }
     for secret in planted {
         assert!(
             !text.contains(&secret.secret),

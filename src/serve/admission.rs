@@ -280,7 +280,9 @@ fn describe_place(finding: &StoredFinding) -> String {
         ),
         "config" => format!("config {}", location.field.as_deref().unwrap_or("field")),
         _ => {
-            let mut text = format!("layer {}", location.layer_index.unwrap_or_default());
+            // Layers count from 1 in messages, as in the text report ("layer 1/6");
+            // history steps keep their index, as in `history/<n>` URIs.
+            let mut text = format!("layer {}", location.layer_index.unwrap_or_default() + 1);
             if let Some(digest) = &location.layer_digest {
                 text.push_str(&format!(" ({})", short_digest(digest)));
             }
@@ -297,11 +299,12 @@ fn describe_place(finding: &StoredFinding) -> String {
     };
     match (finding.status.as_deref(), finding.removed_in_layer) {
         (Some("deleted"), Some(layer)) => {
-            place.push_str(&format!(" (deleted in layer {layer}, still shipped)"))
+            place.push_str(&format!(" (deleted in layer {}, still shipped)", layer + 1))
         }
-        (Some("overwritten"), Some(layer)) => {
-            place.push_str(&format!(" (overwritten in layer {layer}, still shipped)"))
-        }
+        (Some("overwritten"), Some(layer)) => place.push_str(&format!(
+            " (overwritten in layer {}, still shipped)",
+            layer + 1
+        )),
         _ => {}
     }
     place
@@ -483,7 +486,7 @@ mod tests {
         )
         .unwrap();
         assert!(text.contains("image app:1 (sha256:feedface0000)"), "{text}");
-        assert!(text.contains("aws-access-key-id (critical) in layer 1 (sha256:0123456789ab) /root/.aws/credentials (deleted in layer 2, still shipped)"), "{text}");
+        assert!(text.contains("aws-access-key-id (critical) in layer 2 (sha256:0123456789ab) /root/.aws/credentials (deleted in layer 3, still shipped)"), "{text}");
         assert!(!text.contains("generic-password"));
         let text = denial_text("app:1", "sha256:ff", &summary, Severity::Low).unwrap();
         assert!(text.contains("generic-password (medium) in config Env DB_PASSWORD"));
