@@ -131,11 +131,17 @@ for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && 
 echo "pushing with skopeo ..."
 skopeo copy --quiet --dest-tls-verify=false "oci:$dir/layout:big" "docker://127.0.0.1:$port/big:1"
 
+limit_mb=300
+worst_rss_kb=0
 measure() { # label, command...
   local label=$1; shift
-  /usr/bin/time -f "%e %M" -o "$dir/time.txt" "$@" >/dev/null 2>"$dir/stderr.txt" || true
-  read -r wall rss <"$dir/time.txt"
-  printf '%-40s wall %6.2f s   peak RSS %6.1f MB\n' "$label" "$wall" "$(awk "BEGIN{print $rss/1024}")"
+  /usr/bin/time -f "%e %M %x" -o "$dir/time.txt" "$@" >/dev/null 2>"$dir/stderr.txt" || true
+  read -r wall rss status < <(tail -1 "$dir/time.txt")
+  if [ "$status" != 0 ]; then
+    echo "$label: exit $status" >&2; cat "$dir/stderr.txt" >&2; exit 1
+  fi
+  printf '%-40s wall %6.2f s   peak RSS %6.1f MB\n' "$label" "$wall" "$(awk "BEGIN{print $rss*1024/1e6}")"
+  if [[ $label == stowaway* ]] && ((rss > worst_rss_kb)); then worst_rss_kb=$rss; fi
 }
 for run in 1 2 3; do
   measure "stowaway scan (run $run)" target/release/stowaway scan --fail-on none --format json -o /dev/null "127.0.0.1:$port/big:1"
@@ -143,3 +149,9 @@ for run in 1 2 3; do
   measure "skopeo copy to dir: (run $run)" skopeo copy --quiet --src-tls-verify=false "docker://127.0.0.1:$port/big:1" "dir:$dir/copy"
 done
 target/release/stowaway scan --fail-on none -q "127.0.0.1:$port/big:1" | tail -1
+worst_mb=$((worst_rss_kb * 1024 / 1000000))  # decimal MB, the stricter reading
+if ((worst_mb >= limit_mb)); then
+  echo "FAIL: stowaway's peak RSS ${worst_mb} MB is over the ${limit_mb} MB limit" >&2
+  exit 1
+fi
+echo "ok: stowaway's peak RSS ${worst_mb} MB is under the ${limit_mb} MB limit"
