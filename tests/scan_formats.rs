@@ -213,3 +213,49 @@ fn skopeo_converted_archive_gives_the_same_findings() {
         copy["images"][0]["config_digest"]
     );
 }
+
+/// Progress bars go to a terminal only: a CI log (a pipe) gets none of their escape codes.
+#[test]
+fn progress_is_drawn_on_a_terminal_and_never_into_a_pipe() {
+    let (spec, _) = classic_leak();
+    let dir = tempdir();
+    let written = write_image_in(&spec, Format::OciLayout, Compression::Gzip, dir.path());
+    let image = format!("oci:{}", written.path.display());
+    let binary = env!("CARGO_BIN_EXE_stowaway");
+
+    let piped = stowaway_cmd()
+        .args(["scan", "--format", "json", "-o", "/dev/null", &image])
+        .output()
+        .unwrap();
+    assert_eq!(piped.status.code(), Some(1));
+    // Only the summary line (the report went to a file), no bars and no escape codes.
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(stderr.contains(" findings ("), "{stderr:?}");
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\r'),
+        "{stderr:?}"
+    );
+
+    // `script` (util-linux, in every Debian) runs the command on a pseudo-terminal.
+    if !tool_available("script") {
+        return;
+    }
+    let command = format!("{binary} scan --format json -o /dev/null {image}");
+    let on_terminal = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("STOWAWAY_NO_CACHE", "1")
+        .output()
+        .unwrap();
+    let drawn = String::from_utf8_lossy(&on_terminal.stdout);
+    let layers = spec.layers.len();
+    assert!(drawn.contains(&format!("layer 1/{layers}")), "{drawn:?}");
+    assert!(
+        drawn.contains(" read, ") && drawn.contains(" scanned"),
+        "{drawn:?}"
+    );
+    assert!(
+        drawn.contains('\u{1b}'),
+        "drawn with terminal escapes: {drawn:?}"
+    );
+}
