@@ -169,20 +169,46 @@ fn from_auth_file(file: &Path, host: &str) -> Result<Option<Resolved>> {
         if normalise_host(key) != host {
             continue;
         }
-        if let Some(encoded) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(encoded.trim())
-                .ok()
-                .and_then(|bytes| String::from_utf8(bytes).ok());
-            let Some((username, password)) = decoded.as_deref().and_then(|d| d.split_once(':'))
-            else {
-                bail!("{source}: the auth entry for {key} is not base64 of user:password");
-            };
+        // `docker login` with a token writes `auth: base64("user:")` beside `identitytoken`:
+        // the token is the credential, `auth` (or `username`) only names the user.
+        let from_auth = match entry
+            .auth
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            Some(encoded) => {
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .ok()
+                    .and_then(|bytes| String::from_utf8(bytes).ok());
+                let Some((username, password)) = decoded.as_deref().and_then(|d| d.split_once(':'))
+                else {
+                    bail!("{source}: the auth entry for {key} is not base64 of user:password");
+                };
+                Some((username.to_string(), password.to_string()))
+            }
+            None => None,
+        };
+        if let Some(token) = entry.identitytoken.as_deref().filter(|t| !t.is_empty()) {
+            // An identity token is a refresh token; registries that issue them (Azure, Harbor)
+            // accept it as the password of the basic-auth leg of the token exchange.
+            let username = from_auth
+                .map(|(username, _)| username)
+                .filter(|u| !u.is_empty())
+                .or_else(|| entry.username.clone().filter(|u| !u.is_empty()))
+                .unwrap_or_else(|| "<token>".to_string());
             return Ok(Some(Resolved {
                 credentials: Credentials::Basic {
-                    username: username.to_string(),
-                    password: password.to_string(),
+                    username,
+                    password: token.to_string(),
                 },
+                source,
+            }));
+        }
+        if let Some((username, password)) = from_auth {
+            return Ok(Some(Resolved {
+                credentials: Credentials::Basic { username, password },
                 source,
             }));
         }
@@ -191,20 +217,6 @@ fn from_auth_file(file: &Path, host: &str) -> Result<Option<Resolved>> {
                 credentials: Credentials::Basic {
                     username: username.clone(),
                     password: password.clone(),
-                },
-                source,
-            }));
-        }
-        if let Some(token) = entry.identitytoken.as_deref().filter(|t| !t.is_empty()) {
-            // An identity token is a refresh token; registries that issue them (Azure, Harbor)
-            // accept it as the password of the basic-auth leg of the token exchange.
-            return Ok(Some(Resolved {
-                credentials: Credentials::Basic {
-                    username: entry
-                        .username
-                        .clone()
-                        .unwrap_or_else(|| "<token>".to_string()),
-                    password: token.to_string(),
                 },
                 source,
             }));
@@ -332,6 +344,50 @@ mod tests {
         );
         let none = resolve("quay.io", &explicit, &env).unwrap();
         assert_eq!(none.credentials, Credentials::Anonymous);
+    }
+
+    #[test]
+    fn identity_token_wins_over_the_auth_entry_it_comes_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = base64::engine::general_purpose::STANDARD;
+        // What `docker login` writes for a token login: the user with an empty password.
+        let user_only = engine.encode("00000000-0000-0000-0000-000000000000:");
+        let with_password = engine.encode("carol:old-password-1");
+        std::fs::write(
+            dir.path().join("config.json"),
+            format!(
+                r#"{{"auths": {{
+                    "acr.example.io": {{"auth": "{user_only}", "identitytoken": "tok-acr-1"}},
+                    "harbor.example.io": {{"auth": "{with_password}", "identitytoken": "tok-h-2"}},
+                    "named.example.io": {{"username": "dave", "identitytoken": "tok-n-3"}}
+                }}}}"#
+            ),
+        )
+        .unwrap();
+        let env = env_with(dir.path());
+        let explicit = ExplicitCredentials::default();
+        let basic = |user: &str, password: &str| Credentials::Basic {
+            username: user.into(),
+            password: password.into(),
+        };
+        assert_eq!(
+            resolve("acr.example.io", &explicit, &env)
+                .unwrap()
+                .credentials,
+            basic("00000000-0000-0000-0000-000000000000", "tok-acr-1")
+        );
+        assert_eq!(
+            resolve("harbor.example.io", &explicit, &env)
+                .unwrap()
+                .credentials,
+            basic("carol", "tok-h-2")
+        );
+        assert_eq!(
+            resolve("named.example.io", &explicit, &env)
+                .unwrap()
+                .credentials,
+            basic("dave", "tok-n-3")
+        );
     }
 
     #[test]
