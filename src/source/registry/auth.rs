@@ -125,10 +125,11 @@ pub fn normalise_host(key: &str) -> String {
     }
 }
 
-/// Finds the credentials for `registry` (as written in the reference: `docker.io`,
-/// `127.0.0.1:5000`).
+/// Finds the credentials for `repository` (`library/alpine`, `team/app`) in `registry` (as
+/// written in the reference: `docker.io`, `127.0.0.1:5000`).
 pub fn resolve(
     registry: &str,
+    repository: &str,
     explicit: &ExplicitCredentials,
     env: &AuthEnvironment,
 ) -> Result<Resolved> {
@@ -144,12 +145,16 @@ pub fn resolve(
             source: "--username/--password-stdin".to_string(),
         });
     }
-    let host = normalise_host(registry);
+    let wanted = Wanted {
+        registry,
+        host: normalise_host(registry),
+        repository,
+    };
     for file in env.files() {
         if !file.is_file() {
             continue;
         }
-        if let Some(resolved) = from_auth_file(&file, &host)? {
+        if let Some(resolved) = from_auth_file(&file, &wanted)? {
             return Ok(resolved);
         }
     }
@@ -159,16 +164,77 @@ pub fn resolve(
     })
 }
 
-fn from_auth_file(file: &Path, host: &str) -> Result<Option<Resolved>> {
+/// The image whose credentials are looked up.
+struct Wanted<'a> {
+    /// As written in the reference.
+    registry: &'a str,
+    /// Normalised with [`normalise_host`].
+    host: String,
+    repository: &'a str,
+}
+
+/// How well a key of `auths` or `credHelpers` fits the image, `None` when it does not apply.
+/// Higher is better: first the longest repository path (podman's per-repository keys
+/// `host/namespace/repo` are more specific than `host`), then a key written exactly as the
+/// registry is, then one without a scheme.
+fn key_rank(key: &str, wanted: &Wanted) -> Option<(usize, bool, bool)> {
+    let without_scheme = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"));
+    let has_scheme = without_scheme.is_some();
+    let rest = without_scheme.unwrap_or(key);
+    let (key_host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if normalise_host(key_host) != wanted.host {
+        return None;
+    }
+    // A path after a scheme is an API path (`https://index.docker.io/v1/`), not a repository.
+    let path = if has_scheme {
+        ""
+    } else {
+        path.trim_matches('/')
+    };
+    let depth = if path.is_empty() {
+        0
+    } else if wanted.repository == path
+        || wanted
+            .repository
+            .strip_prefix(path)
+            .is_some_and(|rest| rest.starts_with('/'))
+    {
+        path.split('/').count()
+    } else {
+        return None;
+    };
+    Some((depth, key == wanted.registry, !has_scheme))
+}
+
+/// The keys of `map` that apply to the image, best first; ties are broken by the key's text so
+/// the choice never depends on the map's order.
+fn ranked_keys<'m, V>(
+    map: &'m std::collections::HashMap<String, V>,
+    wanted: &Wanted,
+) -> Vec<(&'m String, &'m V)> {
+    let mut keys: Vec<_> = map
+        .iter()
+        .filter_map(|(key, value)| key_rank(key, wanted).map(|rank| (rank, key, value)))
+        .collect();
+    keys.sort_by(|(rank_a, key_a, _), (rank_b, key_b, _)| {
+        rank_b.cmp(rank_a).then_with(|| key_a.cmp(key_b))
+    });
+    keys.into_iter()
+        .map(|(_, key, value)| (key, value))
+        .collect()
+}
+
+fn from_auth_file(file: &Path, wanted: &Wanted) -> Result<Option<Resolved>> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("{}: cannot read auth file", file.display()))?;
     let config: AuthFile = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a valid auth file", file.display()))?;
     let source = file.display().to_string();
-    for (key, entry) in &config.auths {
-        if normalise_host(key) != host {
-            continue;
-        }
+    // An entry with nothing in it (docker writes `{}` when a credsStore holds the secret)
+    // falls through to the next key, then to the helpers.
+    for (key, entry) in ranked_keys(&config.auths, wanted) {
         // `docker login` with a token writes `auth: base64("user:")` beside `identitytoken`:
         // the token is the credential, `auth` (or `username`) only names the user.
         let from_auth = match entry
@@ -222,14 +288,12 @@ fn from_auth_file(file: &Path, host: &str) -> Result<Option<Resolved>> {
             }));
         }
     }
-    let helper = config
-        .cred_helpers
-        .iter()
-        .find(|(key, _)| normalise_host(key) == host)
-        .map(|(_, helper)| helper.clone())
+    let helper = ranked_keys(&config.cred_helpers, wanted)
+        .first()
+        .map(|(_, helper)| (*helper).clone())
         .or(config.creds_store.clone());
     match helper {
-        Some(helper) if !helper.is_empty() => from_helper(&helper, host).map(Some),
+        Some(helper) if !helper.is_empty() => from_helper(&helper, &wanted.host).map(Some),
         _ => Ok(None),
     }
 }
@@ -326,7 +390,7 @@ mod tests {
         .unwrap();
         let env = env_with(dir.path());
         let explicit = ExplicitCredentials::default();
-        let hub = resolve("docker.io", &explicit, &env).unwrap();
+        let hub = resolve("docker.io", "team/app", &explicit, &env).unwrap();
         assert_eq!(
             hub.credentials,
             Credentials::Basic {
@@ -334,15 +398,15 @@ mod tests {
                 password: "s3cret-pass".into()
             }
         );
-        let other = resolve("registry.example.com", &explicit, &env).unwrap();
+        let other = resolve("registry.example.com", "team/app", &explicit, &env).unwrap();
         assert!(
             matches!(other.credentials, Credentials::Basic { ref username, .. } if username == "bob")
         );
-        let token = resolve("token.example.com", &explicit, &env).unwrap();
+        let token = resolve("token.example.com", "team/app", &explicit, &env).unwrap();
         assert!(
             matches!(token.credentials, Credentials::Basic { ref password, .. } if password == "tok-xyz")
         );
-        let none = resolve("quay.io", &explicit, &env).unwrap();
+        let none = resolve("quay.io", "team/app", &explicit, &env).unwrap();
         assert_eq!(none.credentials, Credentials::Anonymous);
     }
 
@@ -371,22 +435,102 @@ mod tests {
             password: password.into(),
         };
         assert_eq!(
-            resolve("acr.example.io", &explicit, &env)
+            resolve("acr.example.io", "team/app", &explicit, &env)
                 .unwrap()
                 .credentials,
             basic("00000000-0000-0000-0000-000000000000", "tok-acr-1")
         );
         assert_eq!(
-            resolve("harbor.example.io", &explicit, &env)
+            resolve("harbor.example.io", "team/app", &explicit, &env)
                 .unwrap()
                 .credentials,
             basic("carol", "tok-h-2")
         );
         assert_eq!(
-            resolve("named.example.io", &explicit, &env)
+            resolve("named.example.io", "team/app", &explicit, &env)
                 .unwrap()
                 .credentials,
             basic("dave", "tok-n-3")
+        );
+    }
+
+    #[test]
+    fn most_specific_key_wins_whatever_the_map_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = |user: &str| serde_json::json!({"username": user, "password": "pw-1"});
+        let config = serde_json::json!({"auths": {
+            "https://registry.example.com": entry("scheme"),
+            "http://registry.example.com/v2/": entry("scheme-v2"),
+            "registry.example.com": entry("host"),
+            "registry.example.com/team": entry("team"),
+            "registry.example.com/team/app": entry("team-app"),
+            "registry.example.com/team/app-two": entry("team-app-two"),
+            "https://index.docker.io/v1/": entry("hub"),
+            "docker.io/library/alpine": entry("hub-alpine"),
+            "other.example.com": entry("other"),
+        }});
+        std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+        let env = env_with(dir.path());
+        let explicit = ExplicitCredentials::default();
+        let user =
+            |registry: &str, repository: &str| match resolve(registry, repository, &explicit, &env)
+                .unwrap()
+                .credentials
+            {
+                Credentials::Basic { username, .. } => username,
+                Credentials::Anonymous => "anonymous".to_string(),
+            };
+        // The map is re-read (and re-hashed in a new order) on every call.
+        for _ in 0..20 {
+            assert_eq!(user("registry.example.com", "team/app"), "team-app");
+            assert_eq!(user("registry.example.com", "team/app/sub"), "team-app");
+            assert_eq!(user("registry.example.com", "team/application"), "team");
+            assert_eq!(user("registry.example.com", "team/other"), "team");
+            assert_eq!(user("registry.example.com", "elsewhere/x"), "host");
+            assert_eq!(user("docker.io", "library/alpine"), "hub-alpine");
+            assert_eq!(user("docker.io", "library/busybox"), "hub");
+            assert_eq!(user("quay.io", "team/app"), "anonymous");
+        }
+        // Without the exact key, the scheme-less spelling of the host comes before the others,
+        // and among equals the key's text decides.
+        let config = serde_json::json!({"auths": {
+            "https://registry.example.com": entry("https"),
+            "http://registry.example.com/v2/": entry("http"),
+            "REGISTRY.example.com": entry("upper"),
+        }});
+        std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+        for _ in 0..20 {
+            assert_eq!(user("registry.example.com", "team/app"), "upper");
+        }
+        let config = serde_json::json!({"auths": {
+            "https://registry.example.com": entry("https"),
+            "http://registry.example.com/v2/": entry("http"),
+        }});
+        std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+        for _ in 0..20 {
+            assert_eq!(user("registry.example.com", "team/app"), "http");
+        }
+    }
+
+    #[test]
+    fn an_empty_auths_entry_falls_through_to_the_helpers() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = serde_json::json!({
+            "auths": {"registry.example.com": {}},
+            "credHelpers": {"registry.example.com": "stowaway-test-absent-helper"},
+        });
+        std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+        let err = resolve(
+            "registry.example.com",
+            "team/app",
+            &ExplicitCredentials::default(),
+            &env_with(dir.path()),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("docker-credential-stowaway-test-absent-helper"),
+            "{err}"
         );
     }
 
@@ -397,7 +541,7 @@ mod tests {
             username: Some("u".into()),
             password: None,
         };
-        assert!(resolve("x.io", &explicit, &env).is_err());
+        assert!(resolve("x.io", "team/app", &explicit, &env).is_err());
     }
 
     #[test]
@@ -419,6 +563,7 @@ mod tests {
         .unwrap();
         let err = resolve(
             "x.io",
+            "team/app",
             &ExplicitCredentials::default(),
             &env_with(dir.path()),
         )

@@ -120,7 +120,12 @@ pub fn client_for(
         .auth_environment
         .clone()
         .unwrap_or_else(AuthEnvironment::from_process);
-    let resolved = auth::resolve(&registry, &options.credentials, &environment)?;
+    let resolved = auth::resolve(
+        &registry,
+        reference.repository(),
+        &options.credentials,
+        &environment,
+    )?;
     let auth = match resolved.credentials {
         Credentials::Anonymous => RegistryAuth::Anonymous,
         Credentials::Basic { username, password } => RegistryAuth::Basic(username, password),
