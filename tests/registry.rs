@@ -7,6 +7,7 @@ mod support;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use support::fake_registry::{FakeRegistry, ImageRoutes, Reply};
 use support::registry::{RegistryConfig, TestRegistry, nest_index, write_docker_config};
 use support::run::{Run, assert_planted_found, finding_keys, run, scan_json};
 use support::*;
@@ -370,5 +371,103 @@ fn tampered_blob_missing_tag_and_unreachable_registry() {
         1,
         "{}",
         unreachable.stderr
+    );
+}
+
+/// Scans `image` with no auth file of the developer's in the way; returns the run and how long
+/// it took.
+fn scan_isolated(image: &str) -> (Run, std::time::Duration) {
+    let home = tempdir();
+    let env = isolated_env(home.path());
+    let started = std::time::Instant::now();
+    let run = run_with(&["scan", image], &as_refs(&env), None);
+    (run, started.elapsed())
+}
+
+/// The classic leaky image, served by a fake registry as `app:1`.
+fn leaky_routes() -> ImageRoutes {
+    let (spec, _) = classic_leak();
+    ImageRoutes {
+        repository: "app".to_string(),
+        tag: "1".to_string(),
+        image: build_image(&spec, Compression::Gzip),
+    }
+}
+
+#[test]
+fn rate_limits_and_refusals_are_clear_errors_never_empty_scans() {
+    // 429 with a long Retry-After: no waiting two minutes, a message that gives the value.
+    let limited = FakeRegistry::start(|request| {
+        if request.path == "/v2/" {
+            Reply::new(200, "{}")
+        } else {
+            Reply::new(
+                429,
+                r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#,
+            )
+            .header("Retry-After", "120")
+        }
+    });
+    let (run, took) = scan_isolated(&format!("{}/app:1", limited.host()));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stdout.is_empty(),
+        "a report was printed: {}",
+        run.stdout
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    for wanted in ["rate limited", "Retry-After: 120 s", &limited.host()] {
+        assert!(run.stderr.contains(wanted), "{wanted}: {}", run.stderr);
+    }
+    assert!(
+        took.as_secs() < 20,
+        "waited {took:?} for a 120 s Retry-After"
+    );
+    assert_eq!(
+        limited.count("/manifests/1"),
+        1,
+        "retried a long Retry-After"
+    );
+
+    // 403: refused, the host named.
+    let forbidden = FakeRegistry::start(|request| {
+        if request.path == "/v2/" {
+            Reply::new(200, "{}")
+        } else {
+            Reply::new(403, r#"{"errors":[{"code":"DENIED","message":"no"}]}"#)
+        }
+    });
+    let (run, _) = scan_isolated(&format!("{}/app:1", forbidden.host()));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stdout.is_empty(),
+        "a report was printed: {}",
+        run.stdout
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("authentication failed for {}", forbidden.host())),
+        "{}",
+        run.stderr
+    );
+
+    // A short Retry-After is waited out, then the scan goes on and finds the leak.
+    let routes = leaky_routes();
+    let hits = std::sync::atomic::AtomicUsize::new(0);
+    let brief = FakeRegistry::start(move |request| {
+        if request.path.ends_with("/manifests/1")
+            && hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0
+        {
+            return Reply::new(429, "").header("Retry-After", "1");
+        }
+        routes.reply(request)
+    });
+    let (run, took) = scan_isolated(&format!("{}/app:1", brief.host()));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(brief.count("/manifests/1"), 2);
+    assert!(
+        took.as_millis() >= 1000,
+        "did not wait for Retry-After: {took:?}"
     );
 }

@@ -3,6 +3,7 @@
 //! into the layer walker (no temporary files), their digests checked as they stream.
 
 pub mod auth;
+mod http;
 
 use std::io::{self, Read};
 use std::path::PathBuf;
@@ -13,23 +14,14 @@ use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
-use oci_client::errors::OciDistributionError;
-use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use oci_spec::image::{ImageIndex, ImageManifest};
 
 use self::auth::{AuthEnvironment, Credentials, ExplicitCredentials};
+use self::http::{Api, Failure};
 use super::platform::PlatformFilter;
 use super::{BlobOpener, Digest, Image, ImageConfig, Layer, LayerBlob};
-
-/// Media types stowaway asks registries for (schema 1 is deliberately absent).
-const ACCEPTED_MANIFESTS: &[&str] = &[
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-];
 
 /// How to reach registries.
 #[derive(Clone, Default)]
@@ -48,12 +40,17 @@ pub struct RegistryOptions {
 /// Attempts for requests that fail transiently (connection errors, 5xx, 429).
 const ATTEMPTS: u32 = 4;
 
+/// The longest a request waits in total between its attempts. A registry that asks for a
+/// longer `Retry-After` gets a clear message at once instead of a silent stall.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
+
+/// The largest config blob read (configs are a few kilobytes; history makes some larger).
+const MAX_CONFIG_BYTES: usize = 64 << 20;
+
 /// A connection to one repository, shared by the layers it streams.
 struct Remote {
     runtime: tokio::runtime::Runtime,
-    client: Client,
-    auth: RegistryAuth,
-    registry: String,
+    api: Api,
 }
 
 /// Opens the image(s) `text` names in a registry.
@@ -61,7 +58,6 @@ pub fn open(text: &str, options: &RegistryOptions) -> Result<Vec<Image>> {
     let reference: Reference = text
         .parse()
         .map_err(|err| anyhow!("not a valid image reference: {err}"))?;
-    let registry = reference.registry().to_string();
     let (client, auth) = client_for(&reference, options)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -69,12 +65,16 @@ pub fn open(text: &str, options: &RegistryOptions) -> Result<Vec<Image>> {
         .enable_all()
         .build()
         .context("cannot start the network runtime")?;
-    let remote = Arc::new(Remote {
+    let host = reference.resolve_registry().to_string();
+    let api = Api::new(
+        http_client(options)?,
         client,
-        runtime,
         auth,
-        registry,
-    });
+        uses_plain_http(&host, options),
+        host,
+        reference.registry().to_string(),
+    );
+    let remote = Arc::new(Remote { runtime, api });
 
     let (manifest_bytes, manifest_digest) = remote.fetch_manifest(&reference)?;
     let top: serde_json::Value = serde_json::from_slice(&manifest_bytes)
@@ -144,32 +144,69 @@ fn is_loopback(registry: &str) -> bool {
     matches!(host, "localhost" | "127.0.0.1" | "[::1]") || host.starts_with("127.")
 }
 
+/// Plain HTTP with `--plain-http`, and always for loopback registries.
+fn uses_plain_http(registry: &str, options: &RegistryOptions) -> bool {
+    options.plain_http || is_loopback(registry)
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+const USER_AGENT: &str = concat!("stowaway/", env!("CARGO_PKG_VERSION"));
+
+/// The `--ca-cert` files, read.
+fn ca_certs(options: &RegistryOptions) -> Result<Vec<(PathBuf, Vec<u8>)>> {
+    options
+        .ca_certs
+        .iter()
+        .map(|path| {
+            std::fs::read(path)
+                .map(|data| (path.clone(), data))
+                .with_context(|| format!("--ca-cert {}: cannot read", path.display()))
+        })
+        .collect()
+}
+
 fn client_config(reference: &Reference, options: &RegistryOptions) -> Result<ClientConfig> {
     let registry = reference.resolve_registry().to_string();
     let protocol = if options.plain_http {
         ClientProtocol::Http
-    } else if is_loopback(&registry) {
+    } else if uses_plain_http(&registry, options) {
         ClientProtocol::HttpsExcept(vec![registry])
     } else {
         ClientProtocol::Https
     };
-    let mut extra_root_certificates = Vec::new();
-    for path in &options.ca_certs {
-        let data = std::fs::read(path)
-            .with_context(|| format!("--ca-cert {}: cannot read", path.display()))?;
-        extra_root_certificates.push(Certificate {
+    let extra_root_certificates = ca_certs(options)?
+        .into_iter()
+        .map(|(_, data)| Certificate {
             encoding: CertificateEncoding::Pem,
             data,
-        });
-    }
+        })
+        .collect();
     Ok(ClientConfig {
         protocol,
         extra_root_certificates,
-        connect_timeout: Some(Duration::from_secs(15)),
-        read_timeout: Some(Duration::from_secs(60)),
-        user_agent: concat!("stowaway/", env!("CARGO_PKG_VERSION")),
+        connect_timeout: Some(CONNECT_TIMEOUT),
+        read_timeout: Some(READ_TIMEOUT),
+        user_agent: USER_AGENT,
         ..ClientConfig::default()
     })
+}
+
+/// The HTTP client for manifest and blob requests, set up as oci-client's (same roots, extra
+/// CA certificates, timeouts).
+fn http_client(options: &RegistryOptions) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        .user_agent(USER_AGENT);
+    for (path, data) in ca_certs(options)? {
+        let certificates = reqwest::Certificate::from_pem_bundle(&data)
+            .map_err(|_| anyhow!("--ca-cert {}: not PEM certificates", path.display()))?;
+        builder = builder.tls_certs_merge(certificates);
+    }
+    builder
+        .build()
+        .map_err(|err| anyhow!("cannot set up HTTPS: {}", http::error_chain(&err)))
 }
 
 /// The manifests of an index to scan: every platform with `--all-platforms`, else the one that
@@ -225,46 +262,66 @@ fn select_platforms(
 }
 
 impl Remote {
-    /// Runs a registry request, retrying transient failures with backoff.
+    /// Runs a registry request, retrying transient failures with backoff. A `Retry-After` the
+    /// registry sends is honoured when it fits in [`MAX_RETRY_WAIT`]; a longer one ends the
+    /// attempts at once with the message that names it.
     fn with_retries<T, F, Fut>(&self, what: &str, mut request: F) -> Result<T>
     where
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = std::result::Result<T, OciDistributionError>>,
+        Fut: std::future::Future<Output = std::result::Result<T, Failure>>,
     {
-        let mut delay = Duration::from_millis(500);
+        let mut backoff = Duration::from_millis(500);
+        let mut waited = Duration::ZERO;
         for attempt in 1..=ATTEMPTS {
-            match self.runtime.block_on(request()) {
+            let failure = match self.runtime.block_on(request()) {
                 Ok(value) => return Ok(value),
-                Err(err) => {
-                    let failure = classify(&err, &self.registry);
-                    if !failure.transient || attempt == ATTEMPTS {
-                        return Err(anyhow!("{what}: {}", failure.message));
-                    }
+                Err(failure) => failure,
+            };
+            let delay = match &failure.retry_after {
+                Some(retry) => retry.wait,
+                None => Some(backoff),
+            };
+            match delay {
+                Some(delay)
+                    if failure.transient
+                        && attempt < ATTEMPTS
+                        && waited + delay <= MAX_RETRY_WAIT =>
+                {
                     std::thread::sleep(delay);
-                    delay *= 2;
+                    waited += delay;
+                    backoff *= 2;
                 }
+                _ => return Err(anyhow!("{what}: {}", failure.message)),
             }
         }
         unreachable!("the last attempt returns")
     }
 
     fn fetch_manifest(&self, reference: &Reference) -> Result<(Bytes, String)> {
-        self.with_retries("manifest", || {
-            self.client
-                .pull_manifest_raw(reference, &self.auth, ACCEPTED_MANIFESTS)
-        })
+        let manifest = self.with_retries("manifest", || self.api.manifest(reference))?;
+        // The digest asked for, else the one the registry announced, else the content's.
+        let expected = reference
+            .digest()
+            .map(str::to_string)
+            .or(manifest.digest.clone());
+        let digest = match expected {
+            Some(expected) => {
+                let expected = Digest::parse(&expected)?;
+                expected.verify(&manifest.bytes, "manifest")?;
+                expected
+            }
+            None => Digest::of(&manifest.bytes),
+        };
+        Ok((manifest.bytes, digest.to_string()))
     }
 
     fn fetch_blob(&self, reference: &Reference, digest: &Digest, what: &str) -> Result<Vec<u8>> {
-        let bytes = self.with_retries(what, || async {
-            let mut out: Vec<u8> = Vec::new();
-            self.client
-                .pull_blob(reference, digest.as_str(), &mut out)
-                .await
-                .map(|_| out)
+        let bytes = self.with_retries(&format!("{what} {digest}"), || {
+            self.api
+                .small_blob(reference, digest.as_str(), MAX_CONFIG_BYTES)
         })?;
         digest.verify(&bytes, &format!("{what} {digest}"))?;
-        Ok(bytes)
+        Ok(bytes.to_vec())
     }
 
     fn load_image(
@@ -302,12 +359,7 @@ impl Remote {
                 LayerBlob::Stream(Box::new(RemoteBlob {
                     remote: Arc::clone(self),
                     reference: reference.clone(),
-                    descriptor: OciDescriptor {
-                        media_type: media_type.clone(),
-                        digest: digest.to_string(),
-                        size: descriptor.size() as i64,
-                        ..OciDescriptor::default()
-                    },
+                    digest: digest.clone(),
                 }))
             };
             layers.push(Layer {
@@ -333,7 +385,7 @@ impl Remote {
 struct RemoteBlob {
     remote: Arc<Remote>,
     reference: Reference,
-    descriptor: OciDescriptor,
+    digest: Digest,
 }
 
 /// Chunks of a layer in flight between the network task and the walker thread. Small, so the
@@ -343,16 +395,20 @@ const STREAM_BUFFER_CHUNKS: usize = 16;
 impl BlobOpener for RemoteBlob {
     fn open(&self) -> Result<Box<dyn Read + Send + '_>> {
         let remote = &self.remote;
-        let stream = remote.with_retries(&format!("layer {}", self.descriptor.digest), || {
-            remote
-                .client
-                .pull_blob_stream(&self.reference, &self.descriptor)
+        let response = remote.with_retries(&format!("layer {}", self.digest), || {
+            remote.api.blob(&self.reference, self.digest.as_str(), 0)
         })?;
         let (sender, receiver) =
             tokio::sync::mpsc::channel::<io::Result<Bytes>>(STREAM_BUFFER_CHUNKS);
-        let mut stream = stream.stream;
+        let mut stream = response.bytes_stream();
+        let what = format!("layer {}", self.digest);
+        let registry = remote.api.name.clone();
         remote.runtime.spawn(async move {
             while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|err| {
+                    let failure = http::request_failure(err, &registry);
+                    io::Error::other(format!("{what}: {}", failure.message))
+                });
                 let failed = chunk.is_err();
                 if sender.send(chunk).await.is_err() || failed {
                     break;
@@ -386,83 +442,6 @@ impl Read for ChannelReader {
         let _ = self.current.split_to(n);
         Ok(n)
     }
-}
-
-/// A registry failure in words a user can act on.
-struct Failure {
-    message: String,
-    transient: bool,
-}
-
-fn classify(err: &OciDistributionError, registry: &str) -> Failure {
-    let fail = |message: String, transient: bool| Failure { message, transient };
-    match err {
-        OciDistributionError::AuthenticationFailure(_)
-        | OciDistributionError::UnauthorizedError { .. } => {
-            fail(format!("authentication failed for {registry}"), false)
-        }
-        OciDistributionError::ImageManifestNotFoundError(_) => {
-            fail("no such image or tag".to_string(), false)
-        }
-        OciDistributionError::ServerError { code, message, .. } => match code {
-            401 | 403 => fail(format!("authentication failed for {registry}"), false),
-            404 => fail("no such image or tag".to_string(), false),
-            429 => fail(
-                format!(
-                    "rate limited by {registry} (HTTP 429): {message}; try again later or authenticate"
-                ),
-                true,
-            ),
-            500..=599 => fail(format!("{registry} answered HTTP {code}"), true),
-            _ => fail(format!("{registry} answered HTTP {code}: {message}"), false),
-        },
-        OciDistributionError::RegistryError { envelope, .. } => {
-            use oci_client::errors::OciErrorCode as Code;
-            let codes: Vec<&Code> = envelope.errors.iter().map(|e| &e.code).collect();
-            let any = |wanted: &[Code]| codes.iter().any(|code| wanted.contains(code));
-            if any(&[Code::ManifestUnknown, Code::NameUnknown]) {
-                fail("no such image or tag".to_string(), false)
-            } else if any(&[Code::Unauthorized, Code::Denied]) {
-                fail(format!("authentication failed for {registry}"), false)
-            } else if any(&[Code::Toomanyrequests]) {
-                fail(format!("rate limited by {registry} ({envelope})"), true)
-            } else {
-                fail(format!("{registry}: {envelope}"), false)
-            }
-        }
-        OciDistributionError::RequestError(request) => {
-            let transient = request.is_timeout() || request.is_connect();
-            let reason = if request.is_connect() {
-                "cannot connect"
-            } else if request.is_timeout() {
-                "timed out"
-            } else {
-                "request failed"
-            };
-            fail(
-                format!("{reason} to {registry}: {}", error_chain(request)),
-                transient,
-            )
-        }
-        OciDistributionError::DigestError(digest) => {
-            fail(format!("digest mismatch: {digest}"), false)
-        }
-        other => fail(other.to_string(), false),
-    }
-}
-
-/// An error and its sources on one line (reqwest hides the useful part in `source()`).
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut parts = vec![err.to_string()];
-    let mut source = err.source();
-    while let Some(next) = source {
-        let text = next.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = next.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]
