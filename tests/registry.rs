@@ -210,9 +210,19 @@ fn basic_auth_from_config_helper_and_flags() {
     let remote = format!("{}/private:1", registry.host());
     let home = tempdir();
     let env = isolated_env(home.path());
+    // Neither the password nor the wrong ones tried below, on any run.
+    let clean = |run: &Run| {
+        for secret in [password.as_str(), "Wr0ng-Passw0rd-42", "not-the-password"] {
+            assert!(
+                !run.stdout.contains(secret) && !run.stderr.contains(secret),
+                "a password was printed"
+            );
+        }
+    };
 
     // Anonymous: refused, clearly.
     let denied = run_with(&["scan", &remote], &as_refs(&env), None);
+    clean(&denied);
     assert_eq!(denied.code, 2, "{}", denied.stderr);
     assert!(
         denied
@@ -227,6 +237,7 @@ fn basic_auth_from_config_helper_and_flags() {
     std::fs::create_dir_all(&docker_dir).unwrap();
     write_docker_config(&docker_dir, &registry.host(), "ci-user", &password);
     let ok = run_with(&["scan", "--format", "json", &remote], &as_refs(&env), None);
+    clean(&ok);
     assert_eq!(ok.code, 1, "{}", ok.stderr);
     assert!(!ok.stdout.contains(&password) && !ok.stderr.contains(&password));
 
@@ -238,6 +249,7 @@ fn basic_auth_from_config_helper_and_flags() {
         "Wr0ng-Passw0rd-42",
     );
     let wrong = run_with(&["scan", &remote], &as_refs(&env), None);
+    clean(&wrong);
     assert_eq!(wrong.code, 2);
     assert!(
         wrong
@@ -253,20 +265,7 @@ fn basic_auth_from_config_helper_and_flags() {
     // A credential helper on PATH, named by credHelpers.
     let bin = home.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    let helper = bin.join("docker-credential-test");
-    std::fs::write(
-        &helper,
-        format!(
-            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread host\n[ \"$host\" = \"{}\" ] || {{ echo 'credentials not found in native keychain'; exit 1; }}\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"ci-user\",\"Secret\":\"{password}\"}}' \"$host\"\n",
-            registry.host()
-        ),
-    )
-    .unwrap();
-    Command::new("chmod")
-        .arg("+x")
-        .arg(&helper)
-        .status()
-        .unwrap();
+    write_credential_helper(&bin, "test", &registry.host(), "ci-user", &password);
     std::fs::write(
         docker_dir.join("config.json"),
         serde_json::json!({"credHelpers": {registry.host(): "test"}}).to_string(),
@@ -284,6 +283,7 @@ fn basic_auth_from_config_helper_and_flags() {
         &as_refs(&helper_env),
         None,
     );
+    clean(&via_helper);
     assert_eq!(via_helper.code, 1, "{}", via_helper.stderr);
     assert!(!via_helper.stdout.contains(&password));
 
@@ -301,12 +301,14 @@ fn basic_auth_from_config_helper_and_flags() {
         &as_refs(&env),
         Some(&format!("{password}\n")),
     );
+    clean(&flags);
     assert_eq!(flags.code, 1, "{}", flags.stderr);
     let flags_wrong = run_with(
         &["scan", "--username", "ci-user", "--password-stdin", &remote],
         &as_refs(&env),
         Some("not-the-password\n"),
     );
+    clean(&flags_wrong);
     assert_eq!(flags_wrong.code, 2);
     assert!(!flags_wrong.stderr.contains("not-the-password"));
 }
@@ -485,4 +487,139 @@ fn rate_limits_and_refusals_are_clear_errors_never_empty_scans() {
         took.as_millis() >= 1000,
         "did not wait for Retry-After: {took:?}"
     );
+}
+
+/// Writes an executable `docker-credential-NAME` into `bin` that answers `get` for `host` with
+/// `user`/`secret` (and "credentials not found" for any other host). The reply is a file the
+/// script `cat`s: a password with `%` or quotes never goes through the shell.
+fn write_credential_helper(
+    bin: &std::path::Path,
+    name: &str,
+    host: &str,
+    user: &str,
+    secret: &str,
+) {
+    let helper = bin.join(format!("docker-credential-{name}"));
+    let reply = bin.join(format!("docker-credential-{name}.reply"));
+    std::fs::write(
+        &reply,
+        serde_json::json!({"ServerURL": host, "Username": user, "Secret": secret}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread host\n[ \"$host\" = \"{host}\" ] || {{ echo 'credentials not found in native keychain'; exit 1; }}\ncat '{}'\n",
+            reply.display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&helper)
+        .status()
+        .unwrap();
+}
+
+#[test]
+fn auth_files_and_credential_stores_in_the_order_users_expect() {
+    let password = support::secrets::password(20);
+    let wrong = "Wr0ng-St0re-Passw0rd-7";
+    let Some(registry) = TestRegistry::start(RegistryConfig {
+        basic_auth: Some(("ci-user".to_string(), password.clone())),
+        ..RegistryConfig::default()
+    }) else {
+        return;
+    };
+    let (spec, _) = classic_leak();
+    let dir = tempdir();
+    let written = write_image_in(
+        &spec,
+        Format::OciLayout,
+        Compression::Gzip,
+        &dir.path().join("img"),
+    );
+    registry.push(
+        &format!("oci:{}:{}", written.path.display(), spec.tag()),
+        "private:1",
+        &[],
+    );
+    let remote = format!("{}/private:1", registry.host());
+    let home = tempdir();
+    let base = isolated_env(home.path());
+    let docker_dir = home.path().join("docker");
+    let podman_dir = home.path().join("xdg/containers");
+    let bin = home.path().join("bin");
+    for dir in [&docker_dir, &podman_dir, &bin] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    // Every run: the expected exit code, and neither password anywhere in the output.
+    let scan = |env: &[(String, String)], expected: i32, label: &str| {
+        let run = run_with(&["scan", "--format", "json", &remote], &as_refs(env), None);
+        assert_eq!(run.code, expected, "{label}: {}", run.stderr);
+        for secret in [password.as_str(), wrong] {
+            assert!(
+                !run.stdout.contains(secret) && !run.stderr.contains(secret),
+                "{label}: a password was printed"
+            );
+        }
+        if expected == 2 {
+            assert!(
+                run.stderr
+                    .contains(&format!("authentication failed for {}", registry.host())),
+                "{label}: {}",
+                run.stderr
+            );
+        }
+    };
+
+    // REGISTRY_AUTH_FILE, with docker's config holding a wrong password: podman's file first.
+    let auth_file = home.path().join("registry-auth.json");
+    write_docker_config(home.path(), &registry.host(), "ci-user", &password);
+    std::fs::rename(home.path().join("config.json"), &auth_file).unwrap();
+    write_docker_config(&docker_dir, &registry.host(), "ci-user", wrong);
+    scan(&base, 2, "docker config with a wrong password");
+    let mut env = base.clone();
+    env.push(("REGISTRY_AUTH_FILE".into(), auth_file.display().to_string()));
+    scan(&env, 1, "REGISTRY_AUTH_FILE");
+
+    // podman's ${XDG_RUNTIME_DIR}/containers/auth.json, also before docker's config.
+    write_docker_config(&podman_dir, &registry.host(), "ci-user", &password);
+    std::fs::rename(podman_dir.join("config.json"), podman_dir.join("auth.json")).unwrap();
+    scan(&base, 1, "XDG_RUNTIME_DIR/containers/auth.json");
+    std::fs::remove_file(podman_dir.join("auth.json")).unwrap();
+
+    // credsStore: docker-credential-NAME on PATH.
+    let mut env = base.clone();
+    env.push((
+        "PATH".into(),
+        format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+    ));
+    write_credential_helper(&bin, "goodstore", &registry.host(), "ci-user", &password);
+    write_credential_helper(&bin, "badstore", &registry.host(), "ci-user", wrong);
+    write_credential_helper(&bin, "goodhelper", &registry.host(), "ci-user", &password);
+    let config = |value: serde_json::Value| {
+        std::fs::write(docker_dir.join("config.json"), value.to_string()).unwrap();
+    };
+    // docker writes an empty auths entry next to a store.
+    config(serde_json::json!({"auths": {registry.host(): {}}, "credsStore": "goodstore"}));
+    scan(&env, 1, "credsStore");
+    config(serde_json::json!({"credsStore": "badstore"}));
+    scan(&env, 2, "credsStore with a wrong password");
+
+    // credHelpers for the host wins over credsStore.
+    config(serde_json::json!({
+        "credsStore": "badstore",
+        "credHelpers": {registry.host(): "goodhelper"},
+    }));
+    scan(&env, 1, "credHelpers over credsStore");
+    config(serde_json::json!({
+        "credsStore": "goodstore",
+        "credHelpers": {registry.host(): "badstore"},
+    }));
+    scan(&env, 2, "credHelpers over credsStore, wrong helper");
 }
