@@ -10,7 +10,7 @@ use anyhow::{Result, anyhow};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
-use crate::source::registry::{RegistryOptions, client_for};
+use crate::source::registry::{RegistryOptions, client_for, wire_reference};
 
 /// Resolves image references to manifest digests.
 pub struct DigestResolver {
@@ -49,7 +49,7 @@ impl DigestResolver {
         let name = reference.whole();
         let (client, auth) = self.client(reference).await?;
         let digest = client
-            .fetch_manifest_digest(reference, &auth)
+            .fetch_manifest_digest(&wire_reference(reference), &auth)
             .await
             .map_err(|err| anyhow!("cannot resolve {name}: {err}"))?;
         if !self.ttl.is_zero() {
