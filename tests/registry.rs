@@ -623,3 +623,53 @@ fn auth_files_and_credential_stores_in_the_order_users_expect() {
     }));
     scan(&env, 2, "credHelpers over credsStore, wrong helper");
 }
+
+#[test]
+fn schema1_manifests_are_unsupported_not_a_digest_mismatch() {
+    // A signed schema 1 manifest: its Docker-Content-Digest covers the payload without the
+    // signatures, so it never matches the bytes sent.
+    let signed = serde_json::json!({
+        "schemaVersion": 1,
+        "name": "app",
+        "tag": "1",
+        "architecture": "amd64",
+        "fsLayers": [{"blobSum": format!("sha256:{}", "b".repeat(64))}],
+        "history": [{"v1Compatibility": "{}"}],
+        "signatures": [{"header": {"alg": "ES256"}, "signature": "c2ln", "protected": "cA"}],
+    })
+    .to_string();
+    let unsigned_digest = format!("sha256:{}", "c".repeat(64));
+    for (media_type, label) in [
+        (
+            "application/vnd.docker.distribution.manifest.v1+prettyjws",
+            "signed",
+        ),
+        (
+            "application/vnd.docker.distribution.manifest.v1+json",
+            "unsigned",
+        ),
+        ("application/json", "generic media type"),
+    ] {
+        let body = signed.clone();
+        let digest = unsigned_digest.clone();
+        let server = FakeRegistry::start(move |request| {
+            if request.path == "/v2/" {
+                Reply::new(200, "{}")
+            } else {
+                Reply::new(200, body.clone())
+                    .header("Content-Type", media_type)
+                    .header("Docker-Content-Digest", &digest)
+            }
+        });
+        let (run, _) = scan_isolated(&format!("{}/app:1", server.host()));
+        assert_eq!(run.code, 2, "{label}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{label}: {}", run.stdout);
+        assert_eq!(run.stderr.lines().count(), 1, "{label}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("schema 1") && run.stderr.contains("unsupported"),
+            "{label}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("mismatch"), "{label}: {}", run.stderr);
+    }
+}

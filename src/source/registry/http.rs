@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
-use reqwest::header::{ACCEPT, HeaderMap, RANGE, RETRY_AFTER};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RANGE, RETRY_AFTER};
 use reqwest::{Response, StatusCode};
 use tokio::sync::Mutex;
 
@@ -20,6 +20,12 @@ pub const ACCEPTED_MANIFESTS: &[&str] = &[
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
+];
+
+/// Docker's schema 1 manifests, signed or not.
+pub const SCHEMA1_MANIFESTS: &[&str] = &[
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
 ];
 
 /// Manifests are small; a registry that sends more is not sending a manifest.
@@ -197,7 +203,8 @@ impl Api {
         }
     }
 
-    /// GETs a manifest: its bytes and the registry's `Docker-Content-Digest`, if sent.
+    /// GETs a manifest: its bytes, its media type (`Content-Type`, parameters dropped) and the
+    /// registry's `Docker-Content-Digest`, if sent.
     pub async fn manifest(&self, reference: &Reference) -> Result<Manifest, Failure> {
         let target = reference
             .digest()
@@ -220,9 +227,16 @@ impl Api {
                 .and_then(|v| v.to_str().ok())
                 .map(|v| v.trim().to_string())
         };
+        let media_type = header(CONTENT_TYPE.as_str())
+            .map(|v| v.split(';').next().unwrap_or_default().trim().to_string())
+            .unwrap_or_default();
         let digest = header("docker-content-digest");
         let bytes = read_limited(response, MAX_MANIFEST_BYTES, &self.name, "manifest").await?;
-        Ok(Manifest { bytes, digest })
+        Ok(Manifest {
+            bytes,
+            media_type,
+            digest,
+        })
     }
 
     /// Starts a blob download, from `offset` on when it is not 0 (a `Range` request: the
@@ -259,6 +273,7 @@ impl Api {
 /// A manifest as the registry sent it.
 pub struct Manifest {
     pub bytes: Bytes,
+    pub media_type: String,
     pub digest: Option<String>,
 }
 

@@ -82,9 +82,6 @@ pub fn open(text: &str, options: &RegistryOptions) -> Result<Vec<Image>> {
     let (manifest_bytes, manifest_digest) = remote.fetch_manifest(&reference)?;
     let top: serde_json::Value = serde_json::from_slice(&manifest_bytes)
         .map_err(|_| anyhow!("the registry returned a manifest that is not JSON"))?;
-    if top.get("schemaVersion").and_then(|v| v.as_u64()) == Some(1) {
-        bail!("this image uses Docker manifest schema 1, which is unsupported");
-    }
     let is_index = top.get("manifests").is_some();
     let label = name.whole();
     if !is_index {
@@ -197,6 +194,20 @@ fn is_loopback(registry: &str) -> bool {
         }
     });
     matches!(host, "localhost" | "127.0.0.1" | "[::1]") || host.starts_with("127.")
+}
+
+/// Whether a manifest is Docker's schema 1, by its media type or, when the registry sends a
+/// generic one, by its `schemaVersion`.
+fn is_schema1(media_type: &str, bytes: &[u8]) -> bool {
+    if http::SCHEMA1_MANIFESTS.contains(&media_type) {
+        return true;
+    }
+    #[derive(serde::Deserialize)]
+    struct Version {
+        #[serde(rename = "schemaVersion")]
+        schema_version: Option<u64>,
+    }
+    serde_json::from_slice::<Version>(bytes).is_ok_and(|v| v.schema_version == Some(1))
 }
 
 /// Plain HTTP with `--plain-http`, and always for loopback registries.
@@ -354,6 +365,19 @@ impl Remote {
 
     fn fetch_manifest(&self, reference: &Reference) -> Result<(Bytes, String)> {
         let manifest = self.with_retries("manifest", || self.api.manifest(reference))?;
+        // Before the digest: a signed schema 1 manifest's digest covers its payload without the
+        // signatures, so checking it first would report a mismatch instead of what is wrong.
+        if is_schema1(&manifest.media_type, &manifest.bytes) {
+            let media_type = if manifest.media_type.is_empty() {
+                "schemaVersion 1"
+            } else {
+                manifest.media_type.as_str()
+            };
+            bail!(
+                "manifest: Docker image manifest schema 1 ({media_type}) is unsupported; \
+                 push the image again with a current docker, podman or skopeo"
+            );
+        }
         // The digest asked for, else the one the registry announced, else the content's.
         let expected = reference
             .digest()
