@@ -401,13 +401,12 @@ fn scan_isolated(image: &str) -> (Run, std::time::Duration) {
     (run, started.elapsed())
 }
 
-/// The classic leaky image, served by a fake registry as `app:1`.
-fn leaky_routes() -> ImageRoutes {
-    let (spec, _) = classic_leak();
+/// `spec` (gzip layers), served by a fake registry as `app:1`.
+fn image_routes(spec: &ImageSpec) -> ImageRoutes {
     ImageRoutes {
         repository: "app".to_string(),
         tag: "1".to_string(),
-        image: build_image(&spec, Compression::Gzip),
+        image: build_image(spec, Compression::Gzip),
     }
 }
 
@@ -470,7 +469,7 @@ fn rate_limits_and_refusals_are_clear_errors_never_empty_scans() {
     );
 
     // A short Retry-After is waited out, then the scan goes on and finds the leak.
-    let routes = leaky_routes();
+    let routes = image_routes(&classic_leak().0);
     let hits = std::sync::atomic::AtomicUsize::new(0);
     let brief = FakeRegistry::start(move |request| {
         if request.path.ends_with("/manifests/1")
@@ -672,4 +671,92 @@ fn schema1_manifests_are_unsupported_not_a_digest_mismatch() {
         );
         assert!(!run.stderr.contains("mismatch"), "{label}: {}", run.stderr);
     }
+}
+
+#[test]
+fn a_layer_download_that_breaks_off_resumes_where_it_stopped() {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    let (spec, planted) = classic_leak();
+    let routes = std::sync::Arc::new(image_routes(&spec));
+    let layers: HashSet<String> = routes
+        .image
+        .layers
+        .iter()
+        .map(|l| l.digest.clone())
+        .collect();
+    let is_layer = {
+        let layers = layers.clone();
+        move |path: &str| {
+            path.rsplit_once("/blobs/")
+                .is_some_and(|(_, digest)| layers.contains(digest))
+        }
+    };
+
+    // Each layer's first download is cut halfway; the registry honours Range (206), or
+    // ignores it and sends the whole blob again (200).
+    for honour_range in [true, false] {
+        let served = std::sync::Arc::clone(&routes);
+        let cut_once = Mutex::new(HashSet::new());
+        let is_layer = is_layer.clone();
+        let server = FakeRegistry::start(move |request| {
+            if !is_layer(&request.path) {
+                return served.reply(request);
+            }
+            let mut request = request.clone();
+            if !honour_range {
+                request.headers.retain(|(name, _)| name != "range");
+            }
+            let reply = served.reply(&request);
+            if cut_once.lock().unwrap().insert(request.path.clone()) {
+                let half = reply.body.len() / 2;
+                return reply.cut_after(half);
+            }
+            reply
+        });
+        let image = format!("{}/app:1", server.host());
+        let home = tempdir();
+        let run = run_with(
+            &["scan", "--format", "json", "--show-secrets", &image],
+            &as_refs(&isolated_env(home.path())),
+            None,
+        );
+        assert_eq!(run.code, 1, "range {honour_range}: {}", run.stderr);
+        assert_planted_found(&run.json()["images"][0], &spec, &planted, &image);
+        for layer in &routes.image.layers {
+            let asked: Vec<Option<String>> = server
+                .requests()
+                .iter()
+                .filter(|r| r.path.ends_with(&layer.digest))
+                .map(|r| r.header("range").map(str::to_string))
+                .collect();
+            assert_eq!(
+                asked,
+                vec![None, Some(format!("bytes={}-", layer.blob.len() / 2))],
+                "range {honour_range}: {}",
+                layer.digest
+            );
+        }
+    }
+
+    // A registry that cuts every time: a bounded number of resumes, then one clear error.
+    let served = std::sync::Arc::clone(&routes);
+    let always = FakeRegistry::start(move |request| {
+        let reply = served.reply(request);
+        if is_layer(&request.path) && reply.body.len() > 1 {
+            let part = reply.body.len().div_ceil(2).min(reply.body.len() - 1);
+            return reply.cut_after(part);
+        }
+        reply
+    });
+    let (run, _) = scan_isolated(&format!("{}/app:1", always.host()));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("download broke off"), "{}", run.stderr);
+    let failed = layers
+        .iter()
+        .find(|digest| run.stderr.contains(digest.as_str()))
+        .expect("the error names the layer");
+    assert_eq!(always.count(failed), 4, "one download and three resumes");
 }

@@ -50,7 +50,9 @@ const MAX_CONFIG_BYTES: usize = 64 << 20;
 /// A connection to one repository, shared by the layers it streams.
 struct Remote {
     runtime: tokio::runtime::Runtime,
-    api: Api,
+    /// Shared with the download tasks (which must not own the runtime: dropping it there
+    /// would panic).
+    api: Arc<Api>,
 }
 
 /// Opens the image(s) `text` names in a registry.
@@ -77,7 +79,10 @@ pub fn open(text: &str, options: &RegistryOptions) -> Result<Vec<Image>> {
         host,
         name.registry().to_string(),
     );
-    let remote = Arc::new(Remote { runtime, api });
+    let remote = Arc::new(Remote {
+        runtime,
+        api: Arc::new(api),
+    });
 
     let (manifest_bytes, manifest_digest) = remote.fetch_manifest(&reference)?;
     let top: serde_json::Value = serde_json::from_slice(&manifest_bytes)
@@ -479,26 +484,106 @@ impl BlobOpener for RemoteBlob {
         })?;
         let (sender, receiver) =
             tokio::sync::mpsc::channel::<io::Result<Bytes>>(STREAM_BUFFER_CHUNKS);
-        let mut stream = response.bytes_stream();
-        let what = format!("layer {}", self.digest);
-        let registry = remote.api.name.clone();
-        remote.runtime.spawn(async move {
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|err| {
-                    let failure = http::request_failure(err, &registry);
-                    io::Error::other(format!("{what}: {}", failure.message))
-                });
-                let failed = chunk.is_err();
-                if sender.send(chunk).await.is_err() || failed {
-                    break;
-                }
-            }
-        });
+        remote.runtime.spawn(download(
+            Arc::clone(&remote.api),
+            self.reference.clone(),
+            self.digest.clone(),
+            response,
+            sender,
+        ));
         Ok(Box::new(ChannelReader {
             receiver,
             current: Bytes::new(),
         }))
     }
+}
+
+/// How many times a layer download that breaks off is resumed before the scan fails.
+const RESUMES: u32 = 3;
+
+/// Streams a layer into `sender`. When the connection breaks, the download resumes with a
+/// `Range` request from the byte it had reached (skipping what it already has if the registry
+/// answers with the whole blob): the reader sees one unbroken stream, so the digest the walker
+/// computes covers every byte exactly once.
+async fn download(
+    api: Arc<Api>,
+    reference: Reference,
+    digest: Digest,
+    response: reqwest::Response,
+    sender: tokio::sync::mpsc::Sender<io::Result<Bytes>>,
+) {
+    let what = format!("layer {digest}");
+    let mut stream = response.bytes_stream().boxed();
+    let mut received: u64 = 0;
+    // Bytes to drop from the start of a stream that began again at 0.
+    let mut skip: u64 = 0;
+    let mut resumes = 0;
+    loop {
+        let error = match stream.next().await {
+            None => return,
+            Some(Ok(mut chunk)) => {
+                if skip > 0 {
+                    let dropped = skip.min(chunk.len() as u64);
+                    let _ = chunk.split_to(dropped as usize);
+                    skip -= dropped;
+                }
+                received += chunk.len() as u64;
+                if !chunk.is_empty() && sender.send(Ok(chunk)).await.is_err() {
+                    return; // The reader is gone.
+                }
+                continue;
+            }
+            Some(Err(err)) => http::request_failure(err, &api.name).message,
+        };
+        let mut message = format!("{what}: download broke off after {received} bytes: {error}");
+        if resumes < RESUMES {
+            resumes += 1;
+            tokio::time::sleep(Duration::from_millis(250 << resumes)).await;
+            match api.blob(&reference, digest.as_str(), received).await {
+                Ok(response) => match resumed_from(&response, received) {
+                    Some(start) => {
+                        skip = received - start;
+                        stream = response.bytes_stream().boxed();
+                        continue;
+                    }
+                    None => {
+                        message.push_str(" (the registry answered the resume with another range)")
+                    }
+                },
+                Err(failure) => {
+                    message = format!("{message}; resuming failed: {}", failure.message);
+                }
+            }
+        }
+        if resumes == RESUMES {
+            message.push_str(&format!(" (gave up after {RESUMES} resumes)"));
+        }
+        let _ = sender.send(Err(io::Error::other(message))).await;
+        return;
+    }
+}
+
+/// Where the body of an answer to `Range: bytes=OFFSET-` starts: at `offset` for a 206 whose
+/// `Content-Range` says so, at 0 for a 200 (the registry ignored the range). `None` otherwise.
+fn resumed_from(response: &reqwest::Response, offset: u64) -> Option<u64> {
+    if offset == 0 || response.status() == reqwest::StatusCode::OK {
+        return Some(0);
+    }
+    if response.status() != reqwest::StatusCode::PARTIAL_CONTENT {
+        return None;
+    }
+    let start = response
+        .headers()
+        .get(reqwest::header::CONTENT_RANGE)?
+        .to_str()
+        .ok()?
+        .strip_prefix("bytes ")?
+        .split('-')
+        .next()?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    (start == offset).then_some(offset)
 }
 
 /// A blocking `Read` over chunks arriving from the network task.
