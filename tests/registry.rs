@@ -7,7 +7,7 @@ mod support;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use support::fake_registry::{FakeRegistry, ImageRoutes, Reply};
+use support::fault_proxy::{FaultProxy, Reply, Upstream};
 use support::registry::{RegistryConfig, TestRegistry, nest_index, write_docker_config};
 use support::run::{Run, assert_planted_found, finding_keys, run, scan_json};
 use support::*;
@@ -401,21 +401,31 @@ fn scan_isolated(image: &str) -> (Run, std::time::Duration) {
     (run, started.elapsed())
 }
 
-/// `spec` (gzip layers), served by a fake registry as `app:1`.
-fn image_routes(spec: &ImageSpec) -> ImageRoutes {
-    ImageRoutes {
-        repository: "app".to_string(),
-        tag: "1".to_string(),
-        image: build_image(spec, Compression::Gzip),
-    }
+/// A real registry holding `spec` (gzip layers) as `app:1`, and the way to it for a proxy.
+fn registry_with(spec: &ImageSpec) -> Option<(TestRegistry, Upstream)> {
+    let registry = TestRegistry::start(RegistryConfig::default())?;
+    let dir = tempdir();
+    let written = write_image_in(spec, Format::OciLayout, Compression::Gzip, dir.path());
+    registry.push(
+        &format!("oci:{}:{}", written.path.display(), spec.tag()),
+        "app:1",
+        &[],
+    );
+    let upstream = Upstream::new(&registry);
+    Some((registry, upstream))
 }
 
 #[test]
 fn rate_limits_and_refusals_are_clear_errors_never_empty_scans() {
+    let Some((_registry, upstream)) = registry_with(&classic_leak().0) else {
+        return;
+    };
+    let upstream = std::sync::Arc::new(upstream);
     // 429 with a long Retry-After: no waiting two minutes, a message that gives the value.
-    let limited = FakeRegistry::start(|request| {
+    let real = std::sync::Arc::clone(&upstream);
+    let limited = FaultProxy::start(move |request| {
         if request.path == "/v2/" {
-            Reply::new(200, "{}")
+            real.reply(request)
         } else {
             Reply::new(
                 429,
@@ -446,9 +456,10 @@ fn rate_limits_and_refusals_are_clear_errors_never_empty_scans() {
     );
 
     // 403: refused, the host named.
-    let forbidden = FakeRegistry::start(|request| {
+    let real = std::sync::Arc::clone(&upstream);
+    let forbidden = FaultProxy::start(move |request| {
         if request.path == "/v2/" {
-            Reply::new(200, "{}")
+            real.reply(request)
         } else {
             Reply::new(403, r#"{"errors":[{"code":"DENIED","message":"no"}]}"#)
         }
@@ -469,15 +480,14 @@ fn rate_limits_and_refusals_are_clear_errors_never_empty_scans() {
     );
 
     // A short Retry-After is waited out, then the scan goes on and finds the leak.
-    let routes = image_routes(&classic_leak().0);
     let hits = std::sync::atomic::AtomicUsize::new(0);
-    let brief = FakeRegistry::start(move |request| {
+    let brief = FaultProxy::start(move |request| {
         if request.path.ends_with("/manifests/1")
             && hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0
         {
             return Reply::new(429, "").header("Retry-After", "1");
         }
-        routes.reply(request)
+        upstream.reply(request)
     });
     let (run, took) = scan_isolated(&format!("{}/app:1", brief.host()));
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -638,6 +648,10 @@ fn schema1_manifests_are_unsupported_not_a_digest_mismatch() {
     })
     .to_string();
     let unsigned_digest = format!("sha256:{}", "c".repeat(64));
+    let Some((_registry, upstream)) = registry_with(&classic_leak().0) else {
+        return;
+    };
+    let upstream = std::sync::Arc::new(upstream);
     for (media_type, label) in [
         (
             "application/vnd.docker.distribution.manifest.v1+prettyjws",
@@ -651,9 +665,10 @@ fn schema1_manifests_are_unsupported_not_a_digest_mismatch() {
     ] {
         let body = signed.clone();
         let digest = unsigned_digest.clone();
-        let server = FakeRegistry::start(move |request| {
-            if request.path == "/v2/" {
-                Reply::new(200, "{}")
+        let real = std::sync::Arc::clone(&upstream);
+        let server = FaultProxy::start(move |request| {
+            if !request.path.contains("/manifests/") {
+                real.reply(request)
             } else {
                 Reply::new(200, body.clone())
                     .header("Content-Type", media_type)
@@ -678,13 +693,12 @@ fn a_layer_download_that_breaks_off_resumes_where_it_stopped() {
     use std::collections::HashSet;
     use std::sync::Mutex;
     let (spec, planted) = classic_leak();
-    let routes = std::sync::Arc::new(image_routes(&spec));
-    let layers: HashSet<String> = routes
-        .image
-        .layers
-        .iter()
-        .map(|l| l.digest.clone())
-        .collect();
+    let Some((_registry, upstream)) = registry_with(&spec) else {
+        return;
+    };
+    let sizes = upstream.layers("app", "1");
+    let upstream = std::sync::Arc::new(upstream);
+    let layers: HashSet<String> = sizes.iter().map(|(digest, _)| digest.clone()).collect();
     let is_layer = {
         let layers = layers.clone();
         move |path: &str| {
@@ -696,10 +710,10 @@ fn a_layer_download_that_breaks_off_resumes_where_it_stopped() {
     // Each layer's first download is cut halfway; the registry honours Range (206), or
     // ignores it and sends the whole blob again (200).
     for honour_range in [true, false] {
-        let served = std::sync::Arc::clone(&routes);
+        let served = std::sync::Arc::clone(&upstream);
         let cut_once = Mutex::new(HashSet::new());
         let is_layer = is_layer.clone();
-        let server = FakeRegistry::start(move |request| {
+        let server = FaultProxy::start(move |request| {
             if !is_layer(&request.path) {
                 return served.reply(request);
             }
@@ -723,25 +737,24 @@ fn a_layer_download_that_breaks_off_resumes_where_it_stopped() {
         );
         assert_eq!(run.code, 1, "range {honour_range}: {}", run.stderr);
         assert_planted_found(&run.json()["images"][0], &spec, &planted, &image);
-        for layer in &routes.image.layers {
+        for (digest, size) in &sizes {
             let asked: Vec<Option<String>> = server
                 .requests()
                 .iter()
-                .filter(|r| r.path.ends_with(&layer.digest))
+                .filter(|r| r.path.ends_with(digest.as_str()))
                 .map(|r| r.header("range").map(str::to_string))
                 .collect();
             assert_eq!(
                 asked,
-                vec![None, Some(format!("bytes={}-", layer.blob.len() / 2))],
-                "range {honour_range}: {}",
-                layer.digest
+                vec![None, Some(format!("bytes={}-", size / 2))],
+                "range {honour_range}: {digest}"
             );
         }
     }
 
     // A registry that cuts every time: a bounded number of resumes, then one clear error.
-    let served = std::sync::Arc::clone(&routes);
-    let always = FakeRegistry::start(move |request| {
+    let served = std::sync::Arc::clone(&upstream);
+    let always = FaultProxy::start(move |request| {
         let reply = served.reply(request);
         if is_layer(&request.path) && reply.body.len() > 1 {
             let part = reply.body.len().div_ceil(2).min(reply.body.len() - 1);

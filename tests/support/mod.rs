@@ -27,7 +27,7 @@
 //!
 //! Each test file uses only part of this, hence the crate-level `allow`s.
 
-pub mod fake_registry;
+pub mod fault_proxy;
 pub mod image;
 pub mod inspect;
 pub mod leak;

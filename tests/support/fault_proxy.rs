@@ -1,14 +1,15 @@
-//! A tiny HTTP/1.1 server on 127.0.0.1 for registry behaviour a real registry does not show on
-//! demand: rate limits, refusals, schema 1 manifests, connections cut in the middle of a blob.
-//! Each test gives it a handler; [`ImageRoutes`] answers the requests of a normal pull from an
-//! image built in memory, so a handler only writes the one odd answer it is about.
+//! A fault-injecting HTTP/1.1 proxy on 127.0.0.1, in front of a real registry (Debian's
+//! docker-registry, started by the test), for what a registry does not do on demand: rate
+//! limits, refusals, schema 1 manifests, connections cut in the middle of a blob. Each test
+//! gives it a handler; [`Upstream`] passes a request on to the real registry, so a handler
+//! only writes the one odd answer it is about.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::image::BuiltImage;
+use super::registry::TestRegistry;
 
 /// One request, as the handler sees it.
 #[derive(Clone, Debug)]
@@ -62,15 +63,15 @@ impl Reply {
 
 type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
 
-/// A running server; stopped when dropped.
-pub struct FakeRegistry {
+/// A running proxy; stopped when dropped.
+pub struct FaultProxy {
     pub port: u16,
     log: Arc<Mutex<Vec<Request>>>,
     stop: Arc<AtomicBool>,
 }
 
-impl FakeRegistry {
-    pub fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> FakeRegistry {
+impl FaultProxy {
+    pub fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let port = listener.local_addr().expect("local addr").port();
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -91,7 +92,7 @@ impl FakeRegistry {
                 }
             });
         }
-        FakeRegistry { port, log, stop }
+        FaultProxy { port, log, stop }
     }
 
     /// `127.0.0.1:PORT`
@@ -113,7 +114,7 @@ impl FakeRegistry {
     }
 }
 
-impl Drop for FakeRegistry {
+impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         // Wake the accept loop so it sees the flag.
@@ -184,72 +185,78 @@ fn serve(stream: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>) {
     }
 }
 
-/// The answers of a normal anonymous pull of one image: `/v2/`, the manifest by tag or
-/// digest, and the blobs (with `Range` support).
-pub struct ImageRoutes {
-    pub repository: String,
-    pub tag: String,
-    pub image: BuiltImage,
+/// The real registry behind the proxy.
+pub struct Upstream {
+    host: String,
+    client: reqwest::blocking::Client,
 }
 
-impl ImageRoutes {
-    /// The reply to `request`; 404 for anything else.
+/// Response headers a registry client reads; the others stay behind.
+const PASSED_HEADERS: &[&str] = &[
+    "content-type",
+    "docker-content-digest",
+    "content-range",
+    "www-authenticate",
+    "docker-distribution-api-version",
+];
+
+impl Upstream {
+    pub fn new(registry: &TestRegistry) -> Upstream {
+        Upstream {
+            host: registry.host(),
+            client: reqwest::blocking::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("HTTP client"),
+        }
+    }
+
+    /// The real registry's answer to `request` (HEAD is asked as GET: the proxy sends the
+    /// headers only, with the body's length).
     pub fn reply(&self, request: &Request) -> Reply {
-        let path = request.path.split('?').next().unwrap_or_default();
-        if path == "/v2/" {
-            return Reply::new(200, "{}").header("Content-Type", "application/json");
-        }
-        let Some(rest) = path.strip_prefix(&format!("/v2/{}/", self.repository)) else {
-            return not_found();
-        };
-        if let Some(target) = rest.strip_prefix("manifests/") {
-            if target == self.tag || target == self.image.manifest_digest {
-                return Reply::new(200, self.image.manifest.clone())
-                    .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
-                    .header("Docker-Content-Digest", &self.image.manifest_digest);
+        let mut forwarded = self
+            .client
+            .get(format!("http://{}{}", self.host, request.path));
+        for name in ["accept", "range", "authorization"] {
+            if let Some(value) = request.header(name) {
+                forwarded = forwarded.header(name, value);
             }
-            return not_found();
         }
-        if let Some(digest) = rest.strip_prefix("blobs/") {
-            let blob = if digest == self.image.config_digest {
-                Some(&self.image.config)
-            } else {
-                self.image
-                    .layers
-                    .iter()
-                    .find(|l| l.digest == digest)
-                    .map(|l| &l.blob)
-            };
-            let Some(blob) = blob else {
-                return not_found();
-            };
-            return range_reply(request, blob).header("Docker-Content-Digest", digest);
+        let response = forwarded
+            .send()
+            .expect("the registry behind the proxy answers");
+        let mut reply = Reply::new(response.status().as_u16(), Vec::new());
+        for (name, value) in response.headers() {
+            if PASSED_HEADERS.contains(&name.as_str()) {
+                reply = reply.header(name.as_str(), value.to_str().unwrap_or_default());
+            }
         }
-        not_found()
+        reply.body = response.bytes().expect("the registry's body").to_vec();
+        reply
     }
-}
 
-fn not_found() -> Reply {
-    Reply::new(
-        404,
-        r#"{"errors":[{"code":"NOT_FOUND","message":"not here"}]}"#,
-    )
-    .header("Content-Type", "application/json")
-}
-
-/// 206 with the tail of `blob` for `Range: bytes=N-`, else 200 with all of it.
-pub fn range_reply(request: &Request, blob: &[u8]) -> Reply {
-    let start = request
-        .header("range")
-        .and_then(|r| r.strip_prefix("bytes="))
-        .and_then(|r| r.strip_suffix('-'))
-        .and_then(|n| n.parse::<usize>().ok());
-    match start {
-        Some(start) if start < blob.len() => Reply::new(206, blob[start..].to_vec()).header(
-            "Content-Range",
-            &format!("bytes {start}-{}/{}", blob.len() - 1, blob.len()),
-        ),
-        _ => Reply::new(200, blob.to_vec()),
+    /// The layers of `repository:tag` as the registry holds them: (digest, size).
+    pub fn layers(&self, repository: &str, tag: &str) -> Vec<(String, usize)> {
+        let manifest: serde_json::Value = self
+            .client
+            .get(format!(
+                "http://{}/v2/{repository}/manifests/{tag}",
+                self.host
+            ))
+            .header("accept", "application/vnd.oci.image.manifest.v1+json")
+            .send()
+            .and_then(|response| response.json())
+            .expect("the manifest");
+        manifest["layers"]
+            .as_array()
+            .expect("layers")
+            .iter()
+            .map(|layer| {
+                (
+                    layer["digest"].as_str().unwrap().to_string(),
+                    layer["size"].as_u64().unwrap() as usize,
+                )
+            })
+            .collect()
     }
-    .header("Content-Type", "application/octet-stream")
 }
