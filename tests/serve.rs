@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::fault_proxy::{FaultProxy, Upstream};
 use support::registry::{RegistryConfig, TestRegistry};
 use support::*;
 
@@ -130,15 +131,12 @@ impl TestServer {
         std::fs::write(&policy_path, policy).unwrap();
         let mut command = stowaway_cmd();
         command
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--concurrency",
-                "2",
-                "-j",
-                "2",
-            ])
+            .args(["serve", "--listen", "127.0.0.1:0", "-j", "2"])
+            .args(if extra.contains(&"--concurrency") {
+                &[][..]
+            } else {
+                &["--concurrency", "2"][..]
+            })
             .arg("--tls-cert")
             .arg(&tls.cert)
             .arg("--tls-key")
@@ -1217,4 +1215,105 @@ fn the_kubernetes_manifests_fit_together_and_their_policy_runs() {
     let (status, _) = server.post_json("/scan", &json!({"image": "127.0.0.1:1/x:1"}));
     assert_eq!(status, 401, "the token is required");
     assert_eq!(server.get("/readyz").0, 200);
+}
+
+#[test]
+fn the_scan_queue_is_bounded_and_deduplicated_by_digest() {
+    let Some(tls) = make_tls() else { return };
+    let Some(registry) = TestRegistry::start(RegistryConfig::default()) else {
+        return;
+    };
+    // Three different images; blobs reach the server slowly (through a proxy that holds each
+    // blob a second), so the first scan is still running while the others are asked for.
+    let mut digests = Vec::new();
+    for name in ["one", "two", "three"] {
+        let mut spec = clean_image();
+        spec.layers[0]
+            .entries
+            .push(Entry::file("srv/site/name.txt", name));
+        digests.push(push(&registry, &spec, &format!("shop/{name}:1")));
+    }
+    let upstream = Upstream::new(&registry);
+    let slow = FaultProxy::start(move |request| {
+        if request.path.contains("/blobs/") {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        upstream.reply(request)
+    });
+    let cache = tempdir();
+    let server = TestServer::start_with(
+        &tls,
+        cache.path(),
+        "",
+        &["--queue-size", "1", "--concurrency", "1"],
+    );
+    let scan = |name: &str| {
+        let image = format!("{}/shop/{name}:1", slow.host());
+        let response = server
+            .client
+            .post(server.url("/scan"))
+            .json(&json!({ "image": image }))
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string());
+        let body: Value = response.json().unwrap();
+        (status, retry_after, body)
+    };
+
+    let (status, _, body) = scan("one");
+    assert_eq!((status, &body["status"]), (202, &json!("queued")), "{body}");
+    assert_eq!(body["digest"], digests[0].as_str());
+    // Wait until the worker has taken it: the queue is empty, one scan runs.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, ready) = server.get("/readyz");
+        let ready: Value = serde_json::from_str(&ready).unwrap();
+        if ready["running"] == 1 && ready["queued"] == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first scan did not start: {ready}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, _, body) = scan("two");
+    assert_eq!((status, &body["status"]), (202, &json!("queued")), "{body}");
+    // The same image again, while queued: deduplicated by digest.
+    let (status, _, body) = scan("two");
+    assert_eq!(
+        (status, &body["status"]),
+        (202, &json!("pending")),
+        "{body}"
+    );
+    assert_eq!(body["digest"], digests[1].as_str());
+    // A third image finds the queue full.
+    let (status, retry_after, body) = scan("three");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(retry_after.as_deref(), Some("10"));
+    assert!(body["error"].as_str().unwrap().contains("queue is full"));
+
+    server.wait_report(&digests[0]);
+    server.wait_report(&digests[1]);
+    assert_eq!(
+        server.metric("stowaway_scan_requests_total{outcome=\"queued\"}"),
+        2.0
+    );
+    assert_eq!(
+        server.metric("stowaway_scan_requests_total{outcome=\"deduplicated\"}"),
+        1.0
+    );
+    assert_eq!(
+        server.metric("stowaway_scan_requests_total{outcome=\"rejected\"}"),
+        1.0
+    );
+    assert_eq!(server.metric("stowaway_scans_total{result=\"ok\"}"), 2.0);
+    // With room again, the third is taken.
+    let (status, _, body) = scan("three");
+    assert_eq!((status, &body["status"]), (202, &json!("queued")), "{body}");
+    server.wait_report(&digests[2]);
 }

@@ -265,10 +265,14 @@ async fn scan(State(server): State<Arc<Server>>, headers: HeaderMap, body: Bytes
         Enqueued::Queued => "queued",
         Enqueued::AlreadyPending => "pending",
         Enqueued::Full => {
-            return json_response(
+            let mut response = json_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &json!({ "error": "the scan queue is full; retry later" }),
             );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+            return response;
         }
     };
     json_response(
