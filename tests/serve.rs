@@ -1317,3 +1317,34 @@ fn the_scan_queue_is_bounded_and_deduplicated_by_digest() {
     assert_eq!((status, &body["status"]), (202, &json!("queued")), "{body}");
     server.wait_report(&digests[2]);
 }
+
+#[test]
+fn a_rate_limited_tag_lookup_is_named_in_the_admission_warning() {
+    let Some(tls) = make_tls() else { return };
+    let Some(registry) = TestRegistry::start(RegistryConfig::default()) else {
+        return;
+    };
+    push(&registry, &clean_image(), "shop/clean:1");
+    let upstream = Upstream::new(&registry);
+    let limited = FaultProxy::start(move |request| {
+        if request.method == "HEAD" && request.path.contains("/manifests/") {
+            return support::fault_proxy::Reply::new(429, "").header("Retry-After", "120");
+        }
+        upstream.reply(request)
+    });
+    let cache = tempdir();
+    let server = TestServer::start(&tls, cache.path(), EXEMPT_PAUSE);
+    let image = format!("{}/shop/clean:1", limited.host());
+    let response = server.admit(&pod(&[&image]));
+    assert_eq!(response["allowed"], true, "{response}");
+    let warning = response["warnings"][0].as_str().unwrap_or_default();
+    for wanted in [image.as_str(), "rate limited", "Retry-After: 120 s"] {
+        assert!(warning.contains(wanted), "{wanted} missing from {warning}");
+    }
+    let heads = limited
+        .requests()
+        .iter()
+        .filter(|r| r.method == "HEAD" && r.path.ends_with("/manifests/1"))
+        .count();
+    assert_eq!(heads, 1, "asked once, by HEAD");
+}

@@ -1,22 +1,26 @@
 //! Tags to digests for admissions: a manifest HEAD (GET when the registry sends no digest
-//! header) with one client per registry, so connections and tokens are reused, and a short
-//! memory of answers (`tag_cache_seconds`).
+//! header) through the same requests as `scan` (so a rate limit reads the same, with its
+//! Retry-After), one per repository so connections and tokens are reused, and a short memory
+//! of answers (`tag_cache_seconds`).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use oci_client::Reference;
 
-use crate::source::registry::{RegistryOptions, client_for, wire_reference};
+use crate::source::registry::{Api, RegistryOptions, api_for, wire_reference};
+
+/// Repositories whose requests are kept; beyond it, the map starts afresh.
+const KEPT_REPOSITORIES: usize = 1_000;
 
 /// Resolves image references to manifest digests.
 pub struct DigestResolver {
     options: RegistryOptions,
     ttl: Duration,
-    clients: Mutex<HashMap<String, (Client, RegistryAuth)>>,
+    /// By registry and repository: bearer tokens are scoped to one repository.
+    apis: Mutex<HashMap<String, Arc<Api>>>,
     tags: Mutex<HashMap<String, (String, Instant)>>,
 }
 
@@ -25,7 +29,7 @@ impl DigestResolver {
         DigestResolver {
             options,
             ttl,
-            clients: Mutex::new(HashMap::new()),
+            apis: Mutex::new(HashMap::new()),
             tags: Mutex::new(HashMap::new()),
         }
     }
@@ -47,11 +51,11 @@ impl DigestResolver {
             return Ok(digest);
         }
         let name = reference.whole();
-        let (client, auth) = self.client(reference).await?;
-        let digest = client
-            .fetch_manifest_digest(&wire_reference(reference), &auth)
+        let api = self.api(reference).await?;
+        let digest = api
+            .manifest_digest(&wire_reference(reference))
             .await
-            .map_err(|err| anyhow!("cannot resolve {name}: {err}"))?;
+            .map_err(|failure| anyhow!("cannot resolve {name}: {}", failure.message))?;
         if !self.ttl.is_zero() {
             let mut tags = self.tags.lock().unwrap();
             if tags.len() > 10_000 {
@@ -62,18 +66,23 @@ impl DigestResolver {
         Ok(digest)
     }
 
-    async fn client(&self, reference: &Reference) -> Result<(Client, RegistryAuth)> {
-        let registry = reference.resolve_registry().to_string();
-        if let Some(found) = self.clients.lock().unwrap().get(&registry) {
-            return Ok(found.clone());
+    async fn api(&self, reference: &Reference) -> Result<Arc<Api>> {
+        let key = format!("{}/{}", reference.registry(), reference.repository());
+        if let Some(found) = self.apis.lock().unwrap().get(&key) {
+            return Ok(Arc::clone(found));
         }
         // Credential helpers are programs: run them off the async threads.
         let options = self.options.clone();
         let owned = reference.clone();
-        let made = tokio::task::spawn_blocking(move || client_for(&owned, &options))
+        let made = tokio::task::spawn_blocking(move || api_for(&owned, &options))
             .await
             .map_err(|err| anyhow!("registry client: {err}"))??;
-        self.clients.lock().unwrap().insert(registry, made.clone());
+        let made = Arc::new(made);
+        let mut apis = self.apis.lock().unwrap();
+        if apis.len() >= KEPT_REPOSITORIES {
+            apis.clear();
+        }
+        apis.insert(key, Arc::clone(&made));
         Ok(made)
     }
 }

@@ -162,6 +162,27 @@ impl Api {
         offset: u64,
         not_found: &str,
     ) -> Result<Response, Failure> {
+        self.send(
+            reqwest::Method::GET,
+            reference,
+            path,
+            accept,
+            offset,
+            not_found,
+        )
+        .await
+    }
+
+    /// Sends `method` to `path` (under `/v2/REPOSITORY/`), renewing an expired token once.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        reference: &Reference,
+        path: &str,
+        accept: Option<&str>,
+        offset: u64,
+        not_found: &str,
+    ) -> Result<Response, Failure> {
         let url = format!(
             "{}://{}/v2/{}/{path}",
             self.scheme,
@@ -171,7 +192,7 @@ impl Api {
         let mut renewed = false;
         loop {
             let authorization = self.authorization(reference, renewed).await?;
-            let mut request = self.http.get(&url);
+            let mut request = self.http.request(method.clone(), &url);
             if let Some(accept) = accept {
                 request = request.header(ACCEPT, accept);
             }
@@ -203,18 +224,39 @@ impl Api {
         }
     }
 
+    /// The digest of the manifest `reference` names now: the `Docker-Content-Digest` of a
+    /// manifest HEAD (no body, and Docker Hub does not count HEADs against its pull limit),
+    /// else the digest of the manifest itself.
+    pub async fn manifest_digest(&self, reference: &Reference) -> Result<String, Failure> {
+        let response = self
+            .send(
+                reqwest::Method::HEAD,
+                reference,
+                &manifest_path(reference),
+                Some(&ACCEPTED_MANIFESTS.join(", ")),
+                0,
+                "no such image or tag",
+            )
+            .await?;
+        let announced = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| crate::source::digest::Digest::parse(v.trim()).ok());
+        if let Some(digest) = announced {
+            return Ok(digest.to_string());
+        }
+        let manifest = self.manifest(reference).await?;
+        Ok(crate::source::digest::Digest::of(&manifest.bytes).to_string())
+    }
+
     /// GETs a manifest: its bytes, its media type (`Content-Type`, parameters dropped) and the
     /// registry's `Docker-Content-Digest`, if sent.
     pub async fn manifest(&self, reference: &Reference) -> Result<Manifest, Failure> {
-        let target = reference
-            .digest()
-            .or(reference.tag())
-            .unwrap_or("latest")
-            .to_string();
         let response = self
             .get(
                 reference,
-                &format!("manifests/{target}"),
+                &manifest_path(reference),
                 Some(&ACCEPTED_MANIFESTS.join(", ")),
                 0,
                 "no such image or tag",
@@ -268,6 +310,12 @@ impl Api {
         let response = self.blob(reference, digest, 0).await?;
         read_limited(response, limit, &self.name, digest).await
     }
+}
+
+/// `manifests/<digest or tag>` (tag `latest` when the reference names neither).
+fn manifest_path(reference: &Reference) -> String {
+    let target = reference.digest().or(reference.tag()).unwrap_or("latest");
+    format!("manifests/{target}")
 }
 
 /// A manifest as the registry sent it.

@@ -5,6 +5,8 @@
 pub mod auth;
 mod http;
 
+pub use http::Api;
+
 use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,7 +21,7 @@ use oci_client::{Client, Reference};
 use oci_spec::image::{ImageIndex, ImageManifest};
 
 use self::auth::{AuthEnvironment, Credentials, ExplicitCredentials};
-use self::http::{Api, Failure};
+use self::http::Failure;
 use super::platform::PlatformFilter;
 use super::{BlobOpener, Digest, Image, ImageConfig, Layer, LayerBlob};
 
@@ -63,22 +65,13 @@ pub fn open(text: &str, options: &RegistryOptions) -> Result<Vec<Image>> {
     // Credentials and messages use the name (docker.io); requests go to the wire host.
     let name = hub_name(&parsed);
     let reference = wire_reference(&parsed);
-    let (client, auth) = client_for(&name, options)?;
+    let api = api_for(&parsed, options)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("stowaway-net")
         .enable_all()
         .build()
         .context("cannot start the network runtime")?;
-    let host = reference.resolve_registry().to_string();
-    let api = Api::new(
-        http_client(options)?,
-        client,
-        auth,
-        uses_plain_http(&host, options),
-        host,
-        name.registry().to_string(),
-    );
     let remote = Arc::new(Remote {
         runtime,
         api: Arc::new(api),
@@ -163,15 +156,26 @@ pub fn wire_reference(reference: &Reference) -> Reference {
     with_registry(&name, DOCKER_HUB_REGISTRY, name.repository().to_string())
 }
 
-/// A client and credentials for the registry of `reference`, set up as [`open`] sets them up
-/// (loopback registries over plain HTTP, extra CA certificates, docker config files and
-/// credential helpers), for callers that run in their own tokio runtime: `stowaway serve`
-/// resolves tags with `Client::fetch_manifest_digest` (a manifest HEAD) and keeps one per
-/// registry.
-pub fn client_for(
-    reference: &Reference,
-    options: &RegistryOptions,
-) -> Result<(Client, RegistryAuth)> {
+/// The requests to the repository of `reference`, with its credentials, set up as [`open`]
+/// uses them (loopback registries over plain HTTP, extra CA certificates, docker config files
+/// and credential helpers). Address requests with [`wire_reference`]. Runs credential helpers,
+/// so async callers call it off their runtime's threads.
+pub fn api_for(reference: &Reference, options: &RegistryOptions) -> Result<Api> {
+    let name = hub_name(reference);
+    let (client, auth) = client_for(&name, options)?;
+    let host = wire_reference(reference).resolve_registry().to_string();
+    Ok(Api::new(
+        http_client(options)?,
+        client,
+        auth,
+        uses_plain_http(&host, options),
+        host,
+        name.registry().to_string(),
+    ))
+}
+
+/// oci-client (for the token exchange) and the credentials for the registry of `reference`.
+fn client_for(reference: &Reference, options: &RegistryOptions) -> Result<(Client, RegistryAuth)> {
     let registry = reference.registry().to_string();
     let environment = options
         .auth_environment
