@@ -195,18 +195,7 @@ fn basic_auth_from_config_helper_and_flags() {
         return;
     };
     let (spec, _) = classic_leak();
-    let dir = tempdir();
-    let written = write_image_in(
-        &spec,
-        Format::OciLayout,
-        Compression::Gzip,
-        &dir.path().join("img"),
-    );
-    registry.push(
-        &format!("oci:{}:{}", written.path.display(), spec.tag()),
-        "private:1",
-        &[],
-    );
+    registry.push_image(&spec, "private:1");
     let remote = format!("{}/private:1", registry.host());
     let home = tempdir();
     let env = isolated_env(home.path());
@@ -319,18 +308,7 @@ fn tampered_blob_missing_tag_and_unreachable_registry() {
         return;
     };
     let (spec, _) = classic_leak();
-    let dir = tempdir();
-    let written = write_image_in(
-        &spec,
-        Format::OciLayout,
-        Compression::Gzip,
-        &dir.path().join("img"),
-    );
-    registry.push(
-        &format!("oci:{}:{}", written.path.display(), spec.tag()),
-        "tampered:1",
-        &[],
-    );
+    let written = registry.push_image(&spec, "tampered:1");
     let remote = format!("{}/tampered:1", registry.host());
 
     // A valid gzip of the very same tar, compressed differently: it decompresses cleanly and
@@ -404,13 +382,7 @@ fn scan_isolated(image: &str) -> (Run, std::time::Duration) {
 /// A real registry holding `spec` (gzip layers) as `app:1`, and the way to it for a proxy.
 fn registry_with(spec: &ImageSpec) -> Option<(TestRegistry, Upstream)> {
     let registry = TestRegistry::start(RegistryConfig::default())?;
-    let dir = tempdir();
-    let written = write_image_in(spec, Format::OciLayout, Compression::Gzip, dir.path());
-    registry.push(
-        &format!("oci:{}:{}", written.path.display(), spec.tag()),
-        "app:1",
-        &[],
-    );
+    registry.push_image(spec, "app:1");
     let upstream = Upstream::new(&registry);
     Some((registry, upstream))
 }
@@ -541,18 +513,7 @@ fn auth_files_and_credential_stores_in_the_order_users_expect() {
         return;
     };
     let (spec, _) = classic_leak();
-    let dir = tempdir();
-    let written = write_image_in(
-        &spec,
-        Format::OciLayout,
-        Compression::Gzip,
-        &dir.path().join("img"),
-    );
-    registry.push(
-        &format!("oci:{}:{}", written.path.display(), spec.tag()),
-        "private:1",
-        &[],
-    );
+    registry.push_image(&spec, "private:1");
     let remote = format!("{}/private:1", registry.host());
     let home = tempdir();
     let base = isolated_env(home.path());

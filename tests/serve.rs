@@ -263,6 +263,20 @@ impl TestServer {
         answer["response"].clone()
     }
 
+    /// Polls `GET /readyz` until its queue shows `queued` waiting and `running` scans.
+    fn wait_queue(&self, queued: u64, running: u64, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, ready) = self.get("/readyz");
+            let ready: Value = serde_json::from_str(&ready).unwrap();
+            if ready["queued"] == queued && ready["running"] == running {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{what}: {ready}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Polls `GET /reports/{digest}` until it answers 200.
     fn wait_report(&self, digest: &str) -> Value {
         let deadline = Instant::now() + REPORT_DEADLINE;
@@ -392,16 +406,9 @@ fn clean_image() -> ImageSpec {
     }
 }
 
-/// Writes `spec` as an OCI layout and pushes it as `repo_tag`; returns its manifest digest.
+/// Pushes `spec` as `repo_tag`; returns its manifest digest.
 fn push(registry: &TestRegistry, spec: &ImageSpec, repo_tag: &str) -> String {
-    let dir = tempdir();
-    let written = write_image_in(spec, Format::OciLayout, Compression::Gzip, dir.path());
-    registry.push(
-        &format!("oci:{}:{}", written.path.display(), spec.tag()),
-        repo_tag,
-        &[],
-    );
-    written.manifest_digest
+    registry.push_image(spec, repo_tag).manifest_digest
 }
 
 /// The findings of a one-image report.
@@ -626,19 +633,7 @@ fn harbor_webhooks_and_v2_envelopes_queue_scans_deduplicated_by_digest() {
         );
         assert_eq!(status, 200);
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, ready) = server.get("/readyz");
-        let ready: Value = serde_json::from_str(&ready).unwrap();
-        if ready["queued"] == 0 && ready["running"] == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the queue did not drain: {ready}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    server.wait_queue(0, 0, "the queue did not drain");
     assert_eq!(server.metric("stowaway_scans_total{result=\"ok\"}"), 2.0);
     assert_eq!(
         server.metric("stowaway_layers_total{source=\"scanned\"}"),
@@ -1268,19 +1263,7 @@ fn the_scan_queue_is_bounded_and_deduplicated_by_digest() {
     assert_eq!((status, &body["status"]), (202, &json!("queued")), "{body}");
     assert_eq!(body["digest"], digests[0].as_str());
     // Wait until the worker has taken it: the queue is empty, one scan runs.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, ready) = server.get("/readyz");
-        let ready: Value = serde_json::from_str(&ready).unwrap();
-        if ready["running"] == 1 && ready["queued"] == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the first scan did not start: {ready}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    server.wait_queue(0, 1, "the first scan did not start");
     let (status, _, body) = scan("two");
     assert_eq!((status, &body["status"]), (202, &json!("queued")), "{body}");
     // The same image again, while queued: deduplicated by digest.

@@ -268,8 +268,9 @@ const PLACEHOLDER_VALUES: &[&str] = &[
 /// enough to be typed and only when the letters keep one case.
 const MAX_STAND_IN_LEN: usize = 128;
 
+/// `lower` is `original` in ASCII lower case (same byte offsets).
 fn contains_stand_in_word(original: &str, lower: &str) -> bool {
-    if original.len() > MAX_STAND_IN_LEN || original.len() != lower.len() {
+    if original.len() > MAX_STAND_IN_LEN {
         return false;
     }
     PLACEHOLDER_WORDS.iter().any(|word| {

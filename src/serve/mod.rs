@@ -125,7 +125,7 @@ pub fn run(args: ServeArgs) -> Result<u8> {
     }
     let workers = scans.start_workers(args.concurrency);
     let server = Arc::new(Server {
-        resolver: DigestResolver::new(registry, policy.tag_cache),
+        resolver: DigestResolver::new(registry, policy.tag_cache)?,
         policy,
         scans: Arc::clone(&scans),
         metrics,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, anyhow};
 use oci_client::Reference;
 
-use crate::source::registry::{Api, RegistryOptions, api_for, wire_reference};
+use crate::source::registry::{Api, RegistryOptions, api_for, http_client, wire_reference};
 
 /// Repositories whose requests are kept; beyond it, the map starts afresh.
 const KEPT_REPOSITORIES: usize = 1_000;
@@ -18,6 +18,8 @@ const KEPT_REPOSITORIES: usize = 1_000;
 /// Resolves image references to manifest digests.
 pub struct DigestResolver {
     options: RegistryOptions,
+    /// One connection pool and TLS setup for every registry.
+    http: reqwest::Client,
     ttl: Duration,
     /// By registry and repository: bearer tokens are scoped to one repository.
     apis: Mutex<HashMap<String, Arc<Api>>>,
@@ -25,13 +27,14 @@ pub struct DigestResolver {
 }
 
 impl DigestResolver {
-    pub fn new(options: RegistryOptions, ttl: Duration) -> DigestResolver {
-        DigestResolver {
+    pub fn new(options: RegistryOptions, ttl: Duration) -> Result<DigestResolver> {
+        Ok(DigestResolver {
+            http: http_client(&options)?,
             options,
             ttl,
             apis: Mutex::new(HashMap::new()),
             tags: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     /// The digest of `reference` when it is known without asking the registry: the
@@ -74,7 +77,8 @@ impl DigestResolver {
         // Credential helpers are programs: run them off the async threads.
         let options = self.options.clone();
         let owned = reference.clone();
-        let made = tokio::task::spawn_blocking(move || api_for(&owned, &options))
+        let http = self.http.clone();
+        let made = tokio::task::spawn_blocking(move || api_for(&owned, &options, http))
             .await
             .map_err(|err| anyhow!("registry client: {err}"))??;
         let made = Arc::new(made);

@@ -126,6 +126,24 @@ impl TestRegistry {
         );
     }
 
+    /// Writes `spec` as an OCI layout with gzip layers and pushes it as `repo_tag`; returns
+    /// what was written (its digests; the layout itself is gone).
+    pub fn push_image(&self, spec: &super::ImageSpec, repo_tag: &str) -> super::Written {
+        let dir = super::tempdir();
+        let written = super::write_image_in(
+            spec,
+            super::Format::OciLayout,
+            super::Compression::Gzip,
+            dir.path(),
+        );
+        self.push(
+            &format!("oci:{}:{}", written.path.display(), spec.tag()),
+            repo_tag,
+            &[],
+        );
+        written
+    }
+
     /// The file holding a blob in the registry's storage.
     pub fn blob_file(&self, digest: &str) -> PathBuf {
         let hex = digest.trim_start_matches("sha256:");

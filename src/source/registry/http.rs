@@ -153,26 +153,6 @@ impl Api {
         Ok(authorization)
     }
 
-    /// GETs `path` (under `/v2/REPOSITORY/`), renewing an expired token once.
-    async fn get(
-        &self,
-        reference: &Reference,
-        path: &str,
-        accept: Option<&str>,
-        offset: u64,
-        not_found: &str,
-    ) -> Result<Response, Failure> {
-        self.send(
-            reqwest::Method::GET,
-            reference,
-            path,
-            accept,
-            offset,
-            not_found,
-        )
-        .await
-    }
-
     /// Sends `method` to `path` (under `/v2/REPOSITORY/`), renewing an expired token once.
     async fn send(
         &self,
@@ -254,7 +234,8 @@ impl Api {
     /// registry's `Docker-Content-Digest`, if sent.
     pub async fn manifest(&self, reference: &Reference) -> Result<Manifest, Failure> {
         let response = self
-            .get(
+            .send(
+                reqwest::Method::GET,
                 reference,
                 &manifest_path(reference),
                 Some(&ACCEPTED_MANIFESTS.join(", ")),
@@ -290,7 +271,8 @@ impl Api {
         offset: u64,
     ) -> Result<Response, Failure> {
         let not_found = format!("blob {digest} not found");
-        self.get(
+        self.send(
+            reqwest::Method::GET,
             reference,
             &format!("blobs/{digest}"),
             None,

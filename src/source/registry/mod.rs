@@ -65,7 +65,7 @@ pub fn open(text: &str, options: &RegistryOptions) -> Result<Vec<Image>> {
     // Credentials and messages use the name (docker.io); requests go to the wire host.
     let name = hub_name(&parsed);
     let reference = wire_reference(&parsed);
-    let api = api_for(&parsed, options)?;
+    let api = api_for(&parsed, options, http_client(options)?)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("stowaway-net")
@@ -158,14 +158,19 @@ pub fn wire_reference(reference: &Reference) -> Reference {
 
 /// The requests to the repository of `reference`, with its credentials, set up as [`open`]
 /// uses them (loopback registries over plain HTTP, extra CA certificates, docker config files
-/// and credential helpers). Address requests with [`wire_reference`]. Runs credential helpers,
-/// so async callers call it off their runtime's threads.
-pub fn api_for(reference: &Reference, options: &RegistryOptions) -> Result<Api> {
+/// and credential helpers), sending through `http` (from [`http_client`], shareable between
+/// repositories). Address requests with [`wire_reference`]. Runs credential helpers, so async
+/// callers call it off their runtime's threads.
+pub fn api_for(
+    reference: &Reference,
+    options: &RegistryOptions,
+    http: reqwest::Client,
+) -> Result<Api> {
     let name = hub_name(reference);
     let (client, auth) = client_for(&name, options)?;
     let host = wire_reference(reference).resolve_registry().to_string();
     Ok(Api::new(
-        http_client(options)?,
+        http,
         client,
         auth,
         uses_plain_http(&host, options),
@@ -269,7 +274,7 @@ fn client_config(reference: &Reference, options: &RegistryOptions) -> Result<Cli
 
 /// The HTTP client for manifest and blob requests, set up as oci-client's (same roots, extra
 /// CA certificates, timeouts).
-fn http_client(options: &RegistryOptions) -> Result<reqwest::Client> {
+pub fn http_client(options: &RegistryOptions) -> Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(READ_TIMEOUT)
