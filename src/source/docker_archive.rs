@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
+use super::name;
 use super::oci_layout;
 use super::platform::PlatformFilter;
 use super::store::LocalStore;
@@ -54,7 +55,7 @@ pub fn open(
                         .repo_tags
                         .iter()
                         .flatten()
-                        .any(|tag| oci_layout::name_matches(tag, wanted))
+                        .any(|tag| name::name_matches(tag, wanted))
                 })
                 .collect();
             if matching.is_empty() {

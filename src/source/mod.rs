@@ -5,6 +5,7 @@ pub mod bytes;
 pub mod config;
 pub mod digest;
 pub mod docker_archive;
+pub mod name;
 pub mod oci_layout;
 pub mod platform;
 pub mod reference;

@@ -4,6 +4,7 @@
 use anyhow::{Context, Result, bail};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
+use super::name;
 use super::platform::PlatformFilter;
 use super::store::LocalStore;
 use super::{Digest, Image, ImageConfig, Layer, LayerBlob};
@@ -201,7 +202,7 @@ pub fn open(
         bail!("the layout's index.json lists no image manifests");
     }
     if let Some(tag) = tag {
-        entries.retain(|entry| entry.names.iter().any(|name| name_matches(name, tag)));
+        entries.retain(|entry| entry.names.iter().any(|name| name::name_matches(name, tag)));
         if entries.is_empty() {
             bail!("no image tagged {tag:?} in the layout");
         }
@@ -231,11 +232,4 @@ pub fn open(
         bail!("no image in the layout matches the requested platform");
     }
     Ok(images)
-}
-
-/// A tag given by the user matches a ref-name annotation (`1.0`) or a full image name
-/// (`docker.io/library/app:1.0`, also written `app:1.0`).
-pub fn name_matches(name: &str, wanted: &str) -> bool {
-    name == wanted
-        || super::reference::normalise_name(name) == super::reference::normalise_name(wanted)
 }
