@@ -89,9 +89,7 @@ pub fn open(
         };
         let image = load(store, entry, &oci_manifests, reference)
             .with_context(|| format!("{label}: image {}", first_tag.unwrap_or(&entry.config)))?;
-        if let (Some(filter), Some(p)) = (platform, &image.platform)
-            && !filter.matches(p)
-        {
+        if !PlatformFilter::admits(platform, image.platform.as_deref()) {
             continue;
         }
         images.push(image);

@@ -5,7 +5,7 @@ use anyhow::{Context, Result, bail};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
 use super::name;
-use super::platform::PlatformFilter;
+use super::platform::{self, PlatformFilter};
 use super::store::LocalStore;
 use super::{Digest, Image, ImageConfig, Layer, LayerBlob};
 
@@ -58,23 +58,11 @@ fn collect(
                     names.push(name.clone());
                 }
             }
-            if annotations
-                .get("vnd.docker.reference.type")
-                .is_some_and(|kind| kind == "attestation-manifest")
-            {
-                continue;
-            }
         }
-        let platform = descriptor.platform().as_ref().map(|p| {
-            let mut text = format!("{}/{}", p.os(), p.architecture());
-            if let Some(variant) = p.variant() {
-                text = format!("{text}/{variant}");
-            }
-            text
-        });
-        if platform.as_deref() == Some("unknown/unknown") {
+        if platform::is_attestation(descriptor) {
             continue;
         }
+        let platform = platform::of_descriptor(descriptor);
         if is_index_media_type(&media_type) {
             let bytes = read_blob(store, &digest, descriptor.size(), "index")?;
             let nested: ImageIndex = serde_json::from_slice(&bytes)
@@ -207,9 +195,7 @@ pub fn open(
             bail!("no image tagged {tag:?} in the layout");
         }
     }
-    if let Some(filter) = platform {
-        entries.retain(|entry| entry.platform.as_deref().is_none_or(|p| filter.matches(p)));
-    }
+    entries.retain(|entry| PlatformFilter::admits(platform, entry.platform.as_deref()));
     let several = entries.len() > 1;
     let mut images = Vec::new();
     for entry in &entries {
@@ -221,9 +207,7 @@ pub fn open(
         };
         let image = load_image(store, entry, reference)
             .with_context(|| format!("{label}: manifest {}", entry.digest))?;
-        if let (Some(filter), Some(p)) = (platform, &image.platform)
-            && !filter.matches(p)
-        {
+        if !PlatformFilter::admits(platform, image.platform.as_deref()) {
             continue;
         }
         images.push(image);

@@ -23,7 +23,7 @@ use oci_spec::image::{ImageIndex, ImageManifest};
 use self::auth::{AuthEnvironment, Credentials, ExplicitCredentials};
 use self::http::Failure;
 use super::name::{hub_name, wire_reference};
-use super::platform::PlatformFilter;
+use super::platform::{self, PlatformFilter};
 use super::{BlobOpener, Digest, Image, ImageConfig, Layer, LayerBlob};
 
 /// How to reach registries.
@@ -246,21 +246,12 @@ fn select_platforms(
 ) -> Result<Vec<(String, String)>> {
     let mut candidates = Vec::new();
     for descriptor in index.manifests() {
-        let attestation = descriptor.annotations().as_ref().is_some_and(|a| {
-            a.get("vnd.docker.reference.type")
-                .is_some_and(|t| t == "attestation-manifest")
-        });
-        let platform = descriptor.platform().as_ref().map(|p| {
-            let mut text = format!("{}/{}", p.os(), p.architecture());
-            if let Some(variant) = p.variant() {
-                text = format!("{text}/{variant}");
-            }
-            text
-        });
-        let platform = platform.unwrap_or_else(|| "unknown/unknown".to_string());
-        if attestation || platform == "unknown/unknown" {
+        if platform::is_attestation(descriptor) {
             continue;
         }
+        let Some(platform) = platform::of_descriptor(descriptor) else {
+            continue;
+        };
         candidates.push((descriptor.digest().to_string(), platform));
     }
     if candidates.is_empty() {
