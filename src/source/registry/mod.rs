@@ -22,9 +22,10 @@ use oci_spec::image::{ImageIndex, ImageManifest};
 
 use self::auth::{AuthEnvironment, Credentials, ExplicitCredentials};
 use self::http::Failure;
+use super::digest::Digest;
+use super::image::{BlobOpener, Image, Layer, LayerBlob, LayerDescriptor, LayerList, ManifestView};
 use super::name::{hub_name, wire_reference};
 use super::platform::{self, PlatformFilter};
-use super::{BlobOpener, Digest, Image, ImageConfig, Layer, LayerBlob};
 
 /// How to reach registries.
 #[derive(Clone, Default)]
@@ -371,46 +372,41 @@ impl Remote {
             .map_err(|err| anyhow!("manifest {manifest_digest} is not an image manifest: {err}"))?;
         let config_digest = Digest::parse(manifest.config().digest().as_ref())?;
         let config_bytes = self.fetch_blob(reference, &config_digest, "config")?;
-        let config = ImageConfig::parse(&config_bytes, &format!("config {config_digest}"))?;
-        if config.diff_ids.len() != manifest.layers().len() {
-            bail!(
-                "manifest {manifest_digest} lists {} layers but its config lists {} diff_ids",
-                manifest.layers().len(),
-                config.diff_ids.len()
-            );
-        }
-        let mut layers = Vec::new();
-        for (descriptor, diff_id) in manifest.layers().iter().zip(&config.diff_ids) {
-            let digest = Digest::parse(descriptor.digest().as_ref())?;
-            let media_type = descriptor.media_type().to_string();
-            let blob = if Layer::is_foreign_media_type(&media_type) {
-                // Foreign layers live at third-party URLs; stowaway talks to the registry only.
-                LayerBlob::Absent(format!(
-                    "foreign layer hosted outside the registry ({media_type})"
-                ))
-            } else {
-                LayerBlob::Stream(Box::new(RemoteBlob {
-                    remote: Arc::clone(self),
-                    reference: reference.clone(),
-                    digest: digest.clone(),
-                }))
-            };
-            layers.push(Layer {
-                digest: Some(digest),
-                diff_id: Some(diff_id.clone()),
-                media_type: Some(media_type),
-                size: descriptor.size(),
-                blob,
-            });
-        }
-        Ok(Image {
+        let view = ManifestView {
             reference: label,
-            manifest_digest: Some(manifest_digest),
+            digest: Some(manifest_digest.clone()),
+            listed_in: LayerList::Manifest(manifest_digest),
+            config_name: format!("config {config_digest}"),
             config_digest,
-            platform: config.platform().or(platform),
-            config,
-            layers,
+            layers: LayerDescriptor::of_manifest(&manifest)?,
+            index_platform: platform,
+        };
+        Image::from_manifest(view, &config_bytes, |_, descriptor, _| {
+            self.layer_blob(reference, descriptor)
         })
+    }
+
+    /// A layer's blob, streamed from the registry when it is read.
+    fn layer_blob(
+        self: &Arc<Self>,
+        reference: &Reference,
+        descriptor: &LayerDescriptor,
+    ) -> Result<LayerBlob> {
+        let media_type = descriptor.media_type.as_deref().unwrap_or_default();
+        if Layer::is_foreign_media_type(media_type) {
+            // Foreign layers live at third-party URLs; stowaway talks to the registry only.
+            return Ok(LayerBlob::Absent(format!(
+                "foreign layer hosted outside the registry ({media_type})"
+            )));
+        }
+        let Some(digest) = &descriptor.digest else {
+            bail!("a layer of the manifest has no digest");
+        };
+        Ok(LayerBlob::Stream(Box::new(RemoteBlob {
+            remote: Arc::clone(self),
+            reference: reference.clone(),
+            digest: digest.clone(),
+        })))
     }
 }
 
