@@ -141,22 +141,30 @@ impl Metrics {
         self.findings[index].fetch_add(count, Ordering::Relaxed);
     }
 
-    /// The exposition text.
+    /// The exposition text: counters and gauges, then histograms. Families are grouped by
+    /// what they describe; the order of the output is the order of the groups.
     pub fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::with_capacity(4096);
-        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let mut family = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
-            for (labels, value) in samples {
-                if labels.is_empty() {
-                    let _ = writeln!(out, "{name} {value}");
-                } else {
-                    let _ = writeln!(out, "{name}{{{labels}}} {value}");
-                }
-            }
-        };
-        family(
+        self.render_scan_results(&mut out);
+        self.render_queue(&mut out, gauges);
+        self.render_intake(&mut out);
+        self.scan_seconds.render(
+            &mut out,
+            "stowaway_scan_duration_seconds",
+            "Time to scan one image (resolve, fetch, walk, match).",
+        );
+        self.admission_seconds.render(
+            &mut out,
+            "stowaway_admission_duration_seconds",
+            "Time to answer one admission review.",
+        );
+        out
+    }
+
+    /// What finished scans found and where their layer and report results came from.
+    fn render_scan_results(&self, out: &mut String) {
+        write_family(
+            out,
             "stowaway_scans_total",
             "counter",
             "Image scans finished, by result.",
@@ -165,7 +173,8 @@ impl Metrics {
                 ("result=\"error\"", get(&self.scans_failed)),
             ],
         );
-        family(
+        write_family(
+            out,
             "stowaway_layers_total",
             "counter",
             "Layers of scanned images, by where their result came from (scanned now or the layer cache).",
@@ -174,19 +183,22 @@ impl Metrics {
                 ("source=\"cache\"", get(&self.layers_from_cache)),
             ],
         );
-        family(
+        write_family(
+            out,
             "stowaway_layer_cache_hits_total",
             "counter",
             "Layers whose result came from the layer cache instead of a scan.",
             &[("", get(&self.layers_from_cache))],
         );
-        family(
+        write_family(
+            out,
             "stowaway_report_cache_hits_total",
             "counter",
             "Report lookups (admissions, GET /reports) answered from the report cache.",
             &[("", get(&self.report_cache_hits))],
         );
-        family(
+        write_family(
+            out,
             "stowaway_report_cache_misses_total",
             "counter",
             "Report lookups that found no report.",
@@ -201,31 +213,40 @@ impl Metrics {
             .zip(&self.findings)
             .map(|(label, count)| (label.as_str(), get(count)))
             .collect();
-        family(
+        write_family(
+            out,
             "stowaway_findings_total",
             "counter",
             "Findings in finished scans, by severity.",
             &findings,
         );
-        family(
+    }
+
+    /// The scan queue: how full it is and what happened to scan requests.
+    fn render_queue(&self, out: &mut String, gauges: &Gauges) {
+        write_family(
+            out,
             "stowaway_queue_depth",
             "gauge",
             "Scans waiting in the queue.",
             &[("", gauges.queue_depth as u64)],
         );
-        family(
+        write_family(
+            out,
             "stowaway_queue_capacity",
             "gauge",
             "Size of the scan queue.",
             &[("", gauges.queue_capacity as u64)],
         );
-        family(
+        write_family(
+            out,
             "stowaway_scans_in_progress",
             "gauge",
             "Scans running now.",
             &[("", gauges.scans_in_progress as u64)],
         );
-        family(
+        write_family(
+            out,
             "stowaway_scan_requests_total",
             "counter",
             "Scan requests, by outcome: queued, deduplicated (already queued or running), rejected (queue full).",
@@ -235,7 +256,12 @@ impl Metrics {
                 ("outcome=\"rejected\"", get(&self.jobs_rejected)),
             ],
         );
-        family(
+    }
+
+    /// What reached the server from outside: registry push events and admission reviews.
+    fn render_intake(&self, out: &mut String) {
+        write_family(
+            out,
             "stowaway_registry_events_total",
             "counter",
             "Manifest push events received, by sender.",
@@ -244,7 +270,8 @@ impl Metrics {
                 ("sender=\"harbor\"", get(&self.events_harbor)),
             ],
         );
-        family(
+        write_family(
+            out,
             "stowaway_admissions_total",
             "counter",
             "Admission reviews answered, by decision (invalid: malformed requests).",
@@ -254,23 +281,31 @@ impl Metrics {
                 ("decision=\"invalid\"", get(&self.admissions_invalid)),
             ],
         );
-        family(
+        write_family(
+            out,
             "stowaway_admissions_unknown_total",
             "counter",
             "Admissions in which an image had no scan result within the time budget.",
             &[("", get(&self.admissions_unknown))],
         );
-        self.scan_seconds.render(
-            &mut out,
-            "stowaway_scan_duration_seconds",
-            "Time to scan one image (resolve, fetch, walk, match).",
-        );
-        self.admission_seconds.render(
-            &mut out,
-            "stowaway_admission_duration_seconds",
-            "Time to answer one admission review.",
-        );
-        out
+    }
+}
+
+fn get(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
+/// One metric family: its `HELP` and `TYPE` lines, then a sample per label set (`""` for a
+/// sample without labels).
+fn write_family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(&str, u64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {value}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
     }
 }
 

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, anyhow};
 use oci_client::Reference;
 
-use crate::source::registry::{Api, RegistryOptions, api_for, http_client, wire_reference};
+use crate::source::name::wire_reference;
+use crate::source::registry::{Api, RegistryOptions, api_for, http_client};
 
 /// Repositories whose requests are kept; beyond it, the map starts afresh.
 const KEPT_REPOSITORIES: usize = 1_000;

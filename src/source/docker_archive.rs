@@ -7,10 +7,12 @@ use std::collections::HashMap;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
+use super::digest::Digest;
+use super::image::{Image, LayerBlob, LayerDescriptor, LayerList, ManifestView};
+use super::name;
 use super::oci_layout;
 use super::platform::PlatformFilter;
 use super::store::LocalStore;
-use super::{Digest, Image, ImageConfig, Layer, LayerBlob};
 
 /// One entry of `manifest.json`.
 #[derive(Deserialize)]
@@ -54,7 +56,7 @@ pub fn open(
                         .repo_tags
                         .iter()
                         .flatten()
-                        .any(|tag| oci_layout::name_matches(tag, wanted))
+                        .any(|tag| name::name_matches(tag, wanted))
                 })
                 .collect();
             if matching.is_empty() {
@@ -88,9 +90,7 @@ pub fn open(
         };
         let image = load(store, entry, &oci_manifests, reference)
             .with_context(|| format!("{label}: image {}", first_tag.unwrap_or(&entry.config)))?;
-        if let (Some(filter), Some(p)) = (platform, &image.platform)
-            && !filter.matches(p)
-        {
+        if !PlatformFilter::admits(platform, image.platform.as_deref()) {
             continue;
         }
         images.push(image);
@@ -123,52 +123,56 @@ fn load(
         }
         None => Digest::of(&config_bytes),
     };
-    let config = ImageConfig::parse(&config_bytes, &format!("config {}", entry.config))?;
-    if config.diff_ids.len() != entry.layers.len() {
-        bail!(
-            "manifest.json lists {} layers but the config lists {} diff_ids",
-            entry.layers.len(),
-            config.diff_ids.len()
-        );
-    }
     let oci = oci_manifests.by_config.get(&config_digest);
-    let mut layers = Vec::new();
-    for (index, (member, diff_id)) in entry.layers.iter().zip(&config.diff_ids).enumerate() {
-        let media_type = oci.and_then(|m| m.media_types.get(index).cloned());
-        let blob = if store.contains(member) {
-            LayerBlob::Mapped(store.get(member)?)
-        } else if entry
-            .layer_sources
-            .as_ref()
-            .is_some_and(|sources| sources.contains_key(diff_id.as_str()))
-        {
-            LayerBlob::Absent("foreign layer not shipped with the image".to_string())
-        } else {
-            bail!("layer {member} is missing from the archive");
-        };
-        let size = match &blob {
-            LayerBlob::Mapped(bytes) => bytes.len() as u64,
-            _ => 0,
-        };
-        layers.push(Layer {
+    let layers = entry
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(index, member)| LayerDescriptor {
+            // Only Docker 25+ stores layers as blobs, named by their digest.
             digest: member
                 .starts_with("blobs/")
                 .then(|| digest_from_member(member))
                 .flatten(),
-            diff_id: Some(diff_id.clone()),
-            media_type,
-            size,
-            blob,
-        });
-    }
-    Ok(Image {
+            media_type: oci.and_then(|m| m.media_types.get(index).cloned()),
+            size: None,
+        })
+        .collect();
+    let view = ManifestView {
         reference,
-        manifest_digest: oci.map(|m| m.manifest_digest.clone()),
+        digest: oci.map(|m| m.manifest_digest.clone()),
+        listed_in: LayerList::DockerSaveEntry,
+        config_name: format!("config {}", entry.config),
         config_digest,
-        platform: config.platform(),
-        config,
         layers,
+        index_platform: None,
+    };
+    Image::from_manifest(view, &config_bytes, |index, _, diff_id| {
+        open_layer_blob(store, entry, &entry.layers[index], diff_id)
     })
+}
+
+/// The tar of one layer, by its member name; a foreign layer (listed in `LayerSources`) whose
+/// tar is absent is kept as [`LayerBlob::Absent`] so the report says it was skipped.
+fn open_layer_blob(
+    store: &LocalStore,
+    entry: &ManifestEntry,
+    member: &str,
+    diff_id: &Digest,
+) -> Result<LayerBlob> {
+    if store.contains(member) {
+        Ok(LayerBlob::Mapped(store.get(member)?))
+    } else if entry
+        .layer_sources
+        .as_ref()
+        .is_some_and(|sources| sources.contains_key(diff_id.as_str()))
+    {
+        Ok(LayerBlob::Absent(
+            "foreign layer not shipped with the image".to_string(),
+        ))
+    } else {
+        bail!("layer {member} is missing from the archive");
+    }
 }
 
 /// What the OCI half of a Docker 25+ archive adds: manifest digests and layer media types,

@@ -4,9 +4,12 @@
 use anyhow::{Context, Result, bail};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
-use super::platform::PlatformFilter;
+use super::bytes::MappedBytes;
+use super::digest::Digest;
+use super::image::{Image, Layer, LayerBlob, LayerDescriptor, LayerList, ManifestView};
+use super::name;
+use super::platform::{self, PlatformFilter};
 use super::store::LocalStore;
-use super::{Digest, Image, ImageConfig, Layer, LayerBlob};
 
 /// Annotation naming a manifest's tag in an OCI layout.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -57,23 +60,11 @@ fn collect(
                     names.push(name.clone());
                 }
             }
-            if annotations
-                .get("vnd.docker.reference.type")
-                .is_some_and(|kind| kind == "attestation-manifest")
-            {
-                continue;
-            }
         }
-        let platform = descriptor.platform().as_ref().map(|p| {
-            let mut text = format!("{}/{}", p.os(), p.architecture());
-            if let Some(variant) = p.variant() {
-                text = format!("{text}/{variant}");
-            }
-            text
-        });
-        if platform.as_deref() == Some("unknown/unknown") {
+        if platform::is_attestation(descriptor) {
             continue;
         }
+        let platform = platform::of_descriptor(descriptor);
         if is_index_media_type(&media_type) {
             let bytes = read_blob(store, &digest, descriptor.size(), "index")?;
             let nested: ImageIndex = serde_json::from_slice(&bytes)
@@ -102,7 +93,7 @@ pub fn read_blob(
     digest: &Digest,
     size: u64,
     what: &str,
-) -> Result<super::MappedBytes> {
+) -> Result<MappedBytes> {
     let bytes = store
         .get(&blob_path(digest))
         .with_context(|| format!("{what} {digest}"))?;
@@ -129,63 +120,45 @@ pub fn load_image(store: &LocalStore, entry: &ManifestEntry, reference: String) 
         .with_context(|| format!("manifest {} is not a valid image manifest", entry.digest))?;
     let config_digest = Digest::parse(manifest.config().digest().as_ref())?;
     let config_bytes = read_blob(store, &config_digest, manifest.config().size(), "config")?;
-    let config = ImageConfig::parse(&config_bytes, &format!("config {config_digest}"))?;
-    if config.diff_ids.len() != manifest.layers().len() {
-        bail!(
-            "manifest {} lists {} layers but its config lists {} diff_ids",
-            entry.digest,
-            manifest.layers().len(),
-            config.diff_ids.len()
-        );
-    }
-    let mut layers = Vec::new();
-    for (descriptor, diff_id) in manifest.layers().iter().zip(&config.diff_ids) {
-        layers.push(layer_from_descriptor(store, descriptor, diff_id.clone())?);
-    }
-    Ok(Image {
+    let view = ManifestView {
         reference,
-        manifest_digest: Some(entry.digest.clone()),
+        digest: Some(entry.digest.clone()),
+        listed_in: LayerList::Manifest(entry.digest.clone()),
+        config_name: format!("config {config_digest}"),
         config_digest,
-        platform: config.platform().or_else(|| entry.platform.clone()),
-        config,
-        layers,
+        layers: LayerDescriptor::of_manifest(&manifest)?,
+        index_platform: entry.platform.clone(),
+    };
+    Image::from_manifest(view, &config_bytes, |_, descriptor, _| {
+        open_layer_blob(store, descriptor)
     })
 }
 
-/// A layer from its manifest descriptor; a foreign layer whose blob is absent is kept as
+/// The blob of a layer of the layout; a foreign layer whose blob is absent is kept as
 /// [`LayerBlob::Absent`] so the report says it was skipped.
-pub fn layer_from_descriptor(
-    store: &LocalStore,
-    descriptor: &Descriptor,
-    diff_id: Digest,
-) -> Result<Layer> {
-    let digest = Digest::parse(descriptor.digest().as_ref())?;
-    let media_type = descriptor.media_type().to_string();
-    let path = blob_path(&digest);
-    let blob = if store.contains(&path) {
+fn open_layer_blob(store: &LocalStore, descriptor: &LayerDescriptor) -> Result<LayerBlob> {
+    let Some(digest) = &descriptor.digest else {
+        bail!("a layer of the manifest has no digest");
+    };
+    let media_type = descriptor.media_type.as_deref().unwrap_or_default();
+    let size = descriptor.size.unwrap_or_default();
+    let path = blob_path(digest);
+    if store.contains(&path) {
         let bytes = store.get(&path)?;
-        if bytes.len() as u64 != descriptor.size() {
+        if bytes.len() as u64 != size {
             bail!(
-                "layer {digest}: size mismatch: descriptor says {} bytes, blob has {}",
-                descriptor.size(),
+                "layer {digest}: size mismatch: descriptor says {size} bytes, blob has {}",
                 bytes.len()
             );
         }
-        LayerBlob::Mapped(bytes)
-    } else if Layer::is_foreign_media_type(&media_type) {
-        LayerBlob::Absent(format!(
+        Ok(LayerBlob::Mapped(bytes))
+    } else if Layer::is_foreign_media_type(media_type) {
+        Ok(LayerBlob::Absent(format!(
             "foreign layer not shipped with the image ({media_type})"
-        ))
+        )))
     } else {
         bail!("layer {digest} is missing from the image");
-    };
-    Ok(Layer {
-        digest: Some(digest),
-        diff_id: Some(diff_id),
-        media_type: Some(media_type),
-        size: descriptor.size(),
-        blob,
-    })
+    }
 }
 
 /// Opens every image of the layout at `store` that matches `tag` and `platform`.
@@ -201,14 +174,12 @@ pub fn open(
         bail!("the layout's index.json lists no image manifests");
     }
     if let Some(tag) = tag {
-        entries.retain(|entry| entry.names.iter().any(|name| name_matches(name, tag)));
+        entries.retain(|entry| entry.names.iter().any(|name| name::name_matches(name, tag)));
         if entries.is_empty() {
             bail!("no image tagged {tag:?} in the layout");
         }
     }
-    if let Some(filter) = platform {
-        entries.retain(|entry| entry.platform.as_deref().is_none_or(|p| filter.matches(p)));
-    }
+    entries.retain(|entry| PlatformFilter::admits(platform, entry.platform.as_deref()));
     let several = entries.len() > 1;
     let mut images = Vec::new();
     for entry in &entries {
@@ -220,9 +191,7 @@ pub fn open(
         };
         let image = load_image(store, entry, reference)
             .with_context(|| format!("{label}: manifest {}", entry.digest))?;
-        if let (Some(filter), Some(p)) = (platform, &image.platform)
-            && !filter.matches(p)
-        {
+        if !PlatformFilter::admits(platform, image.platform.as_deref()) {
             continue;
         }
         images.push(image);
@@ -231,11 +200,4 @@ pub fn open(
         bail!("no image in the layout matches the requested platform");
     }
     Ok(images)
-}
-
-/// A tag given by the user matches a ref-name annotation (`1.0`) or a full image name
-/// (`docker.io/library/app:1.0`, also written `app:1.0`).
-pub fn name_matches(name: &str, wanted: &str) -> bool {
-    name == wanted
-        || super::reference::normalise_name(name) == super::reference::normalise_name(wanted)
 }

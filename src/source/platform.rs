@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use anyhow::{Result, bail};
+use oci_spec::image::Descriptor;
 
 /// A platform selector such as `linux/arm64/v8`. A selector without a variant matches every
 /// variant of that architecture.
@@ -34,6 +35,15 @@ impl PlatformFilter {
         }
     }
 
+    /// Does an image of `platform` pass `filter`? Without a filter every image does, and so
+    /// does an image whose platform is not known.
+    pub fn admits(filter: Option<&PlatformFilter>, platform: Option<&str>) -> bool {
+        match (filter, platform) {
+            (Some(filter), Some(platform)) => filter.matches(platform),
+            _ => true,
+        }
+    }
+
     /// Does `platform` (`os/arch[/variant]`) satisfy this selector?
     pub fn matches(&self, platform: &str) -> bool {
         let mut parts = platform.split('/');
@@ -49,6 +59,32 @@ impl PlatformFilter {
                 (Some(wanted), None) => wanted == "v8" && architecture == "arm64",
             }
     }
+}
+
+/// The platform an index descriptor names, `os/arch[/variant]`.
+pub fn of_descriptor(descriptor: &Descriptor) -> Option<String> {
+    descriptor.platform().as_ref().map(|p| {
+        let mut text = format!("{}/{}", p.os(), p.architecture());
+        if let Some(variant) = p.variant() {
+            text = format!("{text}/{variant}");
+        }
+        text
+    })
+}
+
+/// Whether an index descriptor points at an attestation rather than at a runnable image:
+/// BuildKit annotates its provenance and SBOM manifests so, and gives them the platform
+/// `unknown/unknown`.
+pub fn is_attestation(descriptor: &Descriptor) -> bool {
+    let annotated = descriptor
+        .annotations()
+        .as_ref()
+        .is_some_and(|annotations| {
+            annotations
+                .get("vnd.docker.reference.type")
+                .is_some_and(|kind| kind == "attestation-manifest")
+        });
+    annotated || of_descriptor(descriptor).as_deref() == Some("unknown/unknown")
 }
 
 impl FromStr for PlatformFilter {
@@ -92,5 +128,13 @@ mod tests {
         assert!(!filter.matches("linux/arm/v6"));
         assert!("linux".parse::<PlatformFilter>().is_err());
         assert!("linux//".parse::<PlatformFilter>().is_err());
+    }
+
+    #[test]
+    fn an_unknown_platform_or_no_filter_admits() {
+        let filter: PlatformFilter = "linux/arm64".parse().unwrap();
+        assert!(PlatformFilter::admits(Some(&filter), None));
+        assert!(PlatformFilter::admits(None, Some("linux/amd64")));
+        assert!(!PlatformFilter::admits(Some(&filter), Some("linux/amd64")));
     }
 }

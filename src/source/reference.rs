@@ -103,35 +103,6 @@ fn looks_like_path(text: &str) -> bool {
             .any(|ext| text.ends_with(ext))
 }
 
-/// Normalises an image name the way Docker does, for comparing names:
-/// `alpine` → `docker.io/library/alpine:latest`, `index.docker.io/x/y` → `docker.io/x/y:latest`.
-pub fn normalise_name(name: &str) -> String {
-    let (first, rest) = name.split_once('/').unwrap_or(("", name));
-    let has_domain =
-        !first.is_empty() && (first.contains('.') || first.contains(':') || first == "localhost");
-    let (domain, path) = if has_domain {
-        (first, rest.to_string())
-    } else {
-        ("docker.io", name.to_string())
-    };
-    let domain = match domain {
-        "index.docker.io" | "registry-1.docker.io" => "docker.io",
-        other => other,
-    };
-    let path = if domain == "docker.io" && !path.contains('/') {
-        format!("library/{path}")
-    } else {
-        path
-    };
-    let last = path.rsplit('/').next().unwrap_or_default();
-    let tagged = last.contains(':') || path.contains('@');
-    if tagged {
-        format!("{domain}/{path}")
-    } else {
-        format!("{domain}/{path}:latest")
-    }
-}
-
 /// Options that shape how arguments turn into images.
 #[derive(Clone, Default)]
 pub struct ResolveOptions {
@@ -267,27 +238,6 @@ mod tests {
                 path: dir,
                 reference: Some("example.com/app:1.0".into())
             }
-        );
-    }
-
-    #[test]
-    fn normalises_docker_names() {
-        assert_eq!(normalise_name("alpine"), "docker.io/library/alpine:latest");
-        assert_eq!(
-            normalise_name("alpine:3.20"),
-            "docker.io/library/alpine:3.20"
-        );
-        assert_eq!(
-            normalise_name("index.docker.io/foo/bar"),
-            "docker.io/foo/bar:latest"
-        );
-        assert_eq!(
-            normalise_name("localhost:5000/app:1"),
-            "localhost:5000/app:1"
-        );
-        assert_eq!(
-            normalise_name("example.com/team/app"),
-            "example.com/team/app:latest"
         );
     }
 }

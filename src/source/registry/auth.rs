@@ -15,6 +15,8 @@ use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use serde::Deserialize;
 
+use crate::source::name;
+
 /// Credentials for one registry.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
@@ -117,12 +119,7 @@ pub fn normalise_host(key: &str) -> String {
         .next()
         .unwrap_or_default()
         .to_ascii_lowercase();
-    match host.as_str() {
-        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
-            "docker.io".to_string()
-        }
-        _ => host,
-    }
+    name::canonical_host(&host).to_string()
 }
 
 /// Finds the credentials for `repository` (`library/alpine`, `team/app`) in `registry` (as
@@ -317,8 +314,8 @@ fn from_helper(helper: &str, host: &str) -> Result<Resolved> {
         .spawn()
         .with_context(|| format!("credential helper {program} could not be run"))?;
     // Docker passes the Hub as its legacy index URL; other registries by host.
-    let server = if host == "docker.io" {
-        "https://index.docker.io/v1/"
+    let server = if host == name::DOCKER_HUB {
+        name::DOCKER_HUB_LEGACY_INDEX
     } else {
         host
     };

@@ -22,8 +22,10 @@ use oci_spec::image::{ImageIndex, ImageManifest};
 
 use self::auth::{AuthEnvironment, Credentials, ExplicitCredentials};
 use self::http::Failure;
-use super::platform::PlatformFilter;
-use super::{BlobOpener, Digest, Image, ImageConfig, Layer, LayerBlob};
+use super::digest::Digest;
+use super::image::{BlobOpener, Image, Layer, LayerBlob, LayerDescriptor, LayerList, ManifestView};
+use super::name::{hub_name, wire_reference};
+use super::platform::{self, PlatformFilter};
 
 /// How to reach registries.
 #[derive(Clone, Default)]
@@ -102,58 +104,6 @@ pub fn open(text: &str, options: &RegistryOptions) -> Result<Vec<Image>> {
         images.push(remote.load_image(&by_digest, &bytes, &digest, image_label, Some(platform))?);
     }
     Ok(images)
-}
-
-/// Docker Hub's names: `docker.io`, `index.docker.io`, `registry-1.docker.io` and
-/// `registry.hub.docker.com` all stand for the Hub, and its single-name repositories live under
-/// `library/`.
-const DOCKER_HUB_ALIASES: &[&str] = &[
-    "docker.io",
-    "index.docker.io",
-    "registry-1.docker.io",
-    "registry.hub.docker.com",
-];
-/// Where Docker Hub's registry API answers (oci-client would send requests to
-/// `index.docker.io`, an older alias).
-const DOCKER_HUB_REGISTRY: &str = "registry-1.docker.io";
-
-fn with_registry(reference: &Reference, registry: &str, repository: String) -> Reference {
-    let registry = registry.to_string();
-    match (reference.tag(), reference.digest()) {
-        (Some(tag), Some(digest)) => Reference::with_tag_and_digest(
-            registry,
-            repository,
-            tag.to_string(),
-            digest.to_string(),
-        ),
-        (None, Some(digest)) => Reference::with_digest(registry, repository, digest.to_string()),
-        (tag, None) => {
-            Reference::with_tag(registry, repository, tag.unwrap_or("latest").to_string())
-        }
-    }
-}
-
-/// `reference` as users name it: any Docker Hub alias becomes `docker.io`, with `library/`
-/// for single names. Credentials are looked up with this name (the Hub's key in auth files is
-/// `https://index.docker.io/v1/`, which matches `docker.io`).
-pub fn hub_name(reference: &Reference) -> Reference {
-    if !DOCKER_HUB_ALIASES.contains(&reference.registry()) {
-        return reference.clone();
-    }
-    let repository = match reference.repository() {
-        name if !name.contains('/') => format!("library/{name}"),
-        name => name.to_string(),
-    };
-    with_registry(reference, "docker.io", repository)
-}
-
-/// `reference` as requests address it: Docker Hub's at `registry-1.docker.io`.
-pub fn wire_reference(reference: &Reference) -> Reference {
-    let name = hub_name(reference);
-    if name.registry() != "docker.io" {
-        return name;
-    }
-    with_registry(&name, DOCKER_HUB_REGISTRY, name.repository().to_string())
 }
 
 /// The requests to the repository of `reference`, with its credentials, set up as [`open`]
@@ -297,21 +247,12 @@ fn select_platforms(
 ) -> Result<Vec<(String, String)>> {
     let mut candidates = Vec::new();
     for descriptor in index.manifests() {
-        let attestation = descriptor.annotations().as_ref().is_some_and(|a| {
-            a.get("vnd.docker.reference.type")
-                .is_some_and(|t| t == "attestation-manifest")
-        });
-        let platform = descriptor.platform().as_ref().map(|p| {
-            let mut text = format!("{}/{}", p.os(), p.architecture());
-            if let Some(variant) = p.variant() {
-                text = format!("{text}/{variant}");
-            }
-            text
-        });
-        let platform = platform.unwrap_or_else(|| "unknown/unknown".to_string());
-        if attestation || platform == "unknown/unknown" {
+        if platform::is_attestation(descriptor) {
             continue;
         }
+        let Some(platform) = platform::of_descriptor(descriptor) else {
+            continue;
+        };
         candidates.push((descriptor.digest().to_string(), platform));
     }
     if candidates.is_empty() {
@@ -431,46 +372,41 @@ impl Remote {
             .map_err(|err| anyhow!("manifest {manifest_digest} is not an image manifest: {err}"))?;
         let config_digest = Digest::parse(manifest.config().digest().as_ref())?;
         let config_bytes = self.fetch_blob(reference, &config_digest, "config")?;
-        let config = ImageConfig::parse(&config_bytes, &format!("config {config_digest}"))?;
-        if config.diff_ids.len() != manifest.layers().len() {
-            bail!(
-                "manifest {manifest_digest} lists {} layers but its config lists {} diff_ids",
-                manifest.layers().len(),
-                config.diff_ids.len()
-            );
-        }
-        let mut layers = Vec::new();
-        for (descriptor, diff_id) in manifest.layers().iter().zip(&config.diff_ids) {
-            let digest = Digest::parse(descriptor.digest().as_ref())?;
-            let media_type = descriptor.media_type().to_string();
-            let blob = if Layer::is_foreign_media_type(&media_type) {
-                // Foreign layers live at third-party URLs; stowaway talks to the registry only.
-                LayerBlob::Absent(format!(
-                    "foreign layer hosted outside the registry ({media_type})"
-                ))
-            } else {
-                LayerBlob::Stream(Box::new(RemoteBlob {
-                    remote: Arc::clone(self),
-                    reference: reference.clone(),
-                    digest: digest.clone(),
-                }))
-            };
-            layers.push(Layer {
-                digest: Some(digest),
-                diff_id: Some(diff_id.clone()),
-                media_type: Some(media_type),
-                size: descriptor.size(),
-                blob,
-            });
-        }
-        Ok(Image {
+        let view = ManifestView {
             reference: label,
-            manifest_digest: Some(manifest_digest),
+            digest: Some(manifest_digest.clone()),
+            listed_in: LayerList::Manifest(manifest_digest),
+            config_name: format!("config {config_digest}"),
             config_digest,
-            platform: config.platform().or(platform),
-            config,
-            layers,
+            layers: LayerDescriptor::of_manifest(&manifest)?,
+            index_platform: platform,
+        };
+        Image::from_manifest(view, &config_bytes, |_, descriptor, _| {
+            self.layer_blob(reference, descriptor)
         })
+    }
+
+    /// A layer's blob, streamed from the registry when it is read.
+    fn layer_blob(
+        self: &Arc<Self>,
+        reference: &Reference,
+        descriptor: &LayerDescriptor,
+    ) -> Result<LayerBlob> {
+        let media_type = descriptor.media_type.as_deref().unwrap_or_default();
+        if Layer::is_foreign_media_type(media_type) {
+            // Foreign layers live at third-party URLs; stowaway talks to the registry only.
+            return Ok(LayerBlob::Absent(format!(
+                "foreign layer hosted outside the registry ({media_type})"
+            )));
+        }
+        let Some(digest) = &descriptor.digest else {
+            bail!("a layer of the manifest has no digest");
+        };
+        Ok(LayerBlob::Stream(Box::new(RemoteBlob {
+            remote: Arc::clone(self),
+            reference: reference.clone(),
+            digest: digest.clone(),
+        })))
     }
 }
 
@@ -628,57 +564,6 @@ mod tests {
         assert!(is_loopback("localhost"));
         assert!(!is_loopback("registry.example.com:5000"));
         assert!(!is_loopback("docker.io"));
-    }
-
-    #[test]
-    fn docker_hub_is_addressed_at_registry_1_and_named_docker_io() {
-        let digest = format!("sha256:{}", "a".repeat(64));
-        for (text, name, wire) in [
-            (
-                "alpine:3.20",
-                "docker.io/library/alpine:3.20",
-                "registry-1.docker.io/library/alpine:3.20",
-            ),
-            (
-                "docker.io/alpine",
-                "docker.io/library/alpine:latest",
-                "registry-1.docker.io/library/alpine:latest",
-            ),
-            (
-                "index.docker.io/library/alpine:3",
-                "docker.io/library/alpine:3",
-                "registry-1.docker.io/library/alpine:3",
-            ),
-            (
-                "registry-1.docker.io/alpine:3",
-                "docker.io/library/alpine:3",
-                "registry-1.docker.io/library/alpine:3",
-            ),
-            (
-                "registry.hub.docker.com/team/app:1",
-                "docker.io/team/app:1",
-                "registry-1.docker.io/team/app:1",
-            ),
-            (
-                &format!("team/app@{digest}"),
-                &format!("docker.io/team/app@{digest}"),
-                &format!("registry-1.docker.io/team/app@{digest}"),
-            ),
-            (
-                "127.0.0.1:5000/app:1",
-                "127.0.0.1:5000/app:1",
-                "127.0.0.1:5000/app:1",
-            ),
-            ("quay.io/x/y:2", "quay.io/x/y:2", "quay.io/x/y:2"),
-        ] {
-            let reference: Reference = text.parse().unwrap();
-            assert_eq!(hub_name(&reference).whole(), name, "{text}");
-            let on_wire = wire_reference(&reference);
-            assert_eq!(on_wire.whole(), wire, "{text}");
-            // oci-client must not re-map it (it sends docker.io to index.docker.io).
-            let host = on_wire.whole().split('/').next().unwrap().to_string();
-            assert_eq!(on_wire.resolve_registry(), host, "{text}");
-        }
     }
 
     #[test]
