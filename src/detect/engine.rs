@@ -3,9 +3,10 @@
 
 use anyhow::{Result, bail};
 
-use super::decode::{Decoder, MARKERS};
+use super::decoder::Decoder;
 use super::keywords::{KeywordHit, KeywordSearcher};
-use super::rules::{Rule, Severity};
+use super::rules::Rule;
+use super::severity::Severity;
 use super::validate::{Verdict, is_placeholder, shannon_entropy};
 
 /// How much text after a keyword a rule's `after_keyword` test sees.
@@ -26,7 +27,7 @@ pub struct Match {
     pub details: Vec<(String, String)>,
 }
 
-/// Where one of the detector's markers (see [`Detector::new`]) occurs, exact case.
+/// Where one of the detector's markers (see [`Detector::with_markers`]) occurs, exact case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MarkerHit {
     /// Index into the markers the detector was built with.
@@ -53,13 +54,15 @@ pub struct Detector {
     /// For each decoder, the index of the rule it reports under (none when that rule is not
     /// loaded, e.g. `--disable-rule`: the decoder then still opens what it can for the others).
     decoder_rules: Vec<(Decoder, usize)>,
+    /// The markers the detector was built with, exact case, by index.
+    markers: Vec<Box<[u8]>>,
 }
 
 impl Detector {
-    /// Builds the prefilter for `rules`, plus the decoders' markers (`decode::MARKERS`): exact-case
-    /// hints that a file is worth parsing, which ride on the keyword pass so that no file is
-    /// searched twice. Duplicate rule ids are an error.
-    pub fn new(rules: Vec<Rule>) -> Result<Detector> {
+    /// Builds the prefilter for `rules`, plus `markers`: exact-case hints that a file is worth
+    /// parsing (the decoders' table, see [`Detector::new`]), which ride on the keyword pass so
+    /// that no file is searched twice. Duplicate rule ids are an error.
+    pub fn with_markers(rules: Vec<Rule>, markers: &[&str]) -> Result<Detector> {
         let mut seen = std::collections::HashSet::new();
         for rule in &rules {
             if !seen.insert(rule.id.as_str()) {
@@ -80,7 +83,7 @@ impl Detector {
                 }
             }
         }
-        for (index, marker) in MARKERS.iter().enumerate() {
+        for (index, marker) in markers.iter().enumerate() {
             by_keyword
                 .entry(marker.to_ascii_lowercase())
                 .or_default()
@@ -99,6 +102,10 @@ impl Detector {
             keywords,
             targets,
             decoder_rules,
+            markers: markers
+                .iter()
+                .map(|marker| Box::from(marker.as_bytes()))
+                .collect(),
         })
     }
 
@@ -158,7 +165,7 @@ impl Detector {
                 windows.push((rule, start, end));
             }
             for &marker in &targets.markers {
-                if &data[hit.start..hit.end] == MARKERS[marker].as_bytes() {
+                if data[hit.start..hit.end] == *self.markers[marker] {
                     marker_hits.push(MarkerHit {
                         marker,
                         start: hit.start,

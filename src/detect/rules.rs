@@ -1,70 +1,17 @@
 //! Signature rules: data in `signatures/*.toml` (embedded at build time) plus user files given
 //! with `--rules`. Each rule carries its own examples and negative examples.
 
-use std::fmt;
 use std::path::Path;
-use std::str::FromStr;
 
 use anyhow::{Context, Result, anyhow, bail};
 use regex::bytes::Regex;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use super::decode::Decoder;
+use super::decoder::Decoder;
+use super::severity::Severity;
 use super::validate::Validator;
 
 include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
-
-/// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Severity {
-    pub const ALL: [Severity; 5] = [
-        Severity::Critical,
-        Severity::High,
-        Severity::Medium,
-        Severity::Low,
-        Severity::Info,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Severity {
-    type Err = anyhow::Error;
-
-    fn from_str(text: &str) -> Result<Self> {
-        Ok(match text.to_ascii_lowercase().as_str() {
-            "info" => Severity::Info,
-            "low" => Severity::Low,
-            "medium" => Severity::Medium,
-            "high" => Severity::High,
-            "critical" => Severity::Critical,
-            _ => bail!("unknown severity {text:?} (expected critical, high, medium, low or info)"),
-        })
-    }
-}
 
 /// A rule as written in a TOML file.
 #[derive(Clone, Debug, Deserialize)]
@@ -429,12 +376,5 @@ decoder = "pkcs12"
         let neither = decoder.replace("decoder = \"pkcs12\"", "keywords = [\"abc\"]");
         let err = parse_rule_file(&neither, "d.toml").unwrap_err().to_string();
         assert!(err.ends_with("rule demo-structure: has no regex"), "{err}");
-    }
-
-    #[test]
-    fn severity_orders() {
-        assert!(Severity::Critical > Severity::High);
-        assert!(Severity::Info < Severity::Low);
-        assert_eq!("HIGH".parse::<Severity>().unwrap(), Severity::High);
     }
 }

@@ -6,10 +6,11 @@ use std::ops::Range;
 
 use super::yaml::{Node, Scalar};
 use super::{
-    Decoder, FileMatch, Level, Mapping, Scanner, add_details, at_least, credible_value,
-    decode_base64, decoder_match, drop_inside, map_into, push_or_enrich, secret_looking_name,
+    FileMatch, Level, Mapping, Scanner, add_details, at_least, credible_value, decode_base64,
+    decoder_match, drop_inside, map_into, push_or_enrich, secret_looking_name,
 };
-use crate::detect::Severity;
+use crate::detect::decoder::Decoder;
+use crate::detect::severity::Severity;
 use crate::detect::validate::is_placeholder;
 
 /// `auth-provider.config` keys that hold credentials.
