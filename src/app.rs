@@ -9,9 +9,10 @@ use std::time::{Instant, SystemTime};
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::cli::{Cli, ColorChoice, Command, Format, ListFormat, RulesCommand, ScanArgs};
-use crate::detect::rules::{builtin_rules, load_user_rules};
+use crate::detect::Severity;
+use crate::detect::rules::load_user_rules;
+use crate::detect::selection::RuleSelection;
 use crate::detect::selftest::check_rules;
-use crate::detect::{Detector, Rule, Severity};
 use crate::progress::TerminalProgress;
 use crate::report::baseline::Baseline;
 use crate::report::date::Date;
@@ -20,7 +21,8 @@ use crate::report::ignore::IgnoreList;
 use crate::report::ruledoc::RuleDoc;
 use crate::report::text::{Style, TextOptions};
 use crate::report::{Report, gitlab, json, sarif, suppress, text};
-use crate::scan::{ScanOptions, Scanner};
+use crate::ruleset::scanner_for;
+use crate::scan::ScanOptions;
 use crate::source::platform::PlatformFilter;
 use crate::source::reference::ResolveOptions;
 use crate::source::registry::RegistryOptions;
@@ -35,28 +37,6 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Rules(RulesCommand::Check { files }) => check_rule_files(&files),
         Command::Serve(args) => crate::serve::run(args),
     }
-}
-
-/// The rules in effect: built-in, plus user files, less disabled ones.
-pub fn select_rules(
-    user: &[std::path::PathBuf],
-    disable: &[String],
-    enable_only: &[String],
-) -> Result<Vec<Rule>> {
-    let mut rules = builtin_rules()?;
-    for path in user {
-        rules.extend(load_user_rules(path)?);
-    }
-    for id in disable.iter().chain(enable_only) {
-        if !rules.iter().any(|rule| &rule.id == id) {
-            bail!("unknown rule id {id:?} (see `stowaway rules list`)");
-        }
-    }
-    rules.retain(|rule| !disable.contains(&rule.id));
-    if !enable_only.is_empty() {
-        rules.retain(|rule| enable_only.contains(&rule.id));
-    }
-    Ok(rules)
 }
 
 fn parse_fail_on(text: &str) -> Result<Option<Severity>> {
@@ -80,10 +60,13 @@ fn scan(args: ScanArgs) -> Result<u8> {
         .as_deref()
         .map(|p| p.parse::<PlatformFilter>().context("--platform"))
         .transpose()?;
-    let rules = select_rules(&args.rules, &args.disable_rule, &args.enable_only)?;
-    let detector = Arc::new(Detector::new(rules)?);
-    let scanner = Scanner::new(
-        detector,
+    let selection = RuleSelection {
+        user_files: args.rules.clone(),
+        disable: args.disable_rule.clone(),
+        enable_only: args.enable_only.clone(),
+    };
+    let scanner = scanner_for(
+        &selection,
         ScanOptions {
             show_secrets: args.show_secrets,
             threads: args.threads,
@@ -95,7 +78,6 @@ fn scan(args: ScanArgs) -> Result<u8> {
         Some(cache) => scanner.with_cache(Arc::clone(cache) as Arc<dyn crate::scan::LayerCache>),
         None => scanner,
     };
-    let rules_digest = crate::detect::rules::rules_digest(scanner.detector().rules());
     let rule_docs = RuleDoc::all(scanner.detector().rules());
     if let Some(ignore) = &ignore
         && !args.quiet
@@ -132,7 +114,12 @@ fn scan(args: ScanArgs) -> Result<u8> {
                 bar.finish();
             }
             if let Some(cache) = &cache {
-                crate::cache::store_image_report(cache, &rules_digest, &report, args.show_secrets);
+                crate::cache::store_image_report(
+                    cache,
+                    scanner.detector().rules_digest(),
+                    &report,
+                    args.show_secrets,
+                );
             }
             reports.push(report);
         }
@@ -223,7 +210,11 @@ fn write_output(
 }
 
 fn list_rules(format: ListFormat, user: &[std::path::PathBuf]) -> Result<u8> {
-    let rules = select_rules(user, &[], &[])?;
+    let selection = RuleSelection {
+        user_files: user.to_vec(),
+        ..RuleSelection::default()
+    };
+    let rules = selection.rules()?;
     write_output(None, |out| {
         match format {
             ListFormat::Json => {

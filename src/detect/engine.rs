@@ -5,7 +5,7 @@ use anyhow::{Result, bail};
 
 use super::decoder::Decoder;
 use super::keywords::{KeywordHit, KeywordSearcher};
-use super::rules::Rule;
+use super::rules::{Rule, rules_digest};
 use super::severity::Severity;
 use super::validate::{Verdict, is_placeholder, shannon_entropy};
 
@@ -56,6 +56,8 @@ pub struct Detector {
     decoder_rules: Vec<(Decoder, usize)>,
     /// The markers the detector was built with, exact case, by index.
     markers: Vec<Box<[u8]>>,
+    /// [`rules_digest`] of `rules`, computed once: the rules never change after building.
+    rules_digest: String,
 }
 
 impl Detector {
@@ -98,6 +100,7 @@ impl Detector {
             .filter_map(|(index, rule)| rule.decoder.map(|decoder| (decoder, index)))
             .collect();
         Ok(Detector {
+            rules_digest: rules_digest(&rules),
             rules,
             keywords,
             targets,
@@ -111,6 +114,12 @@ impl Detector {
 
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// A digest of the rules, part of every cache key: results cached under other rules are
+    /// never read back.
+    pub fn rules_digest(&self) -> &str {
+        &self.rules_digest
     }
 
     /// The rule a decoder reports its findings under, if that rule is loaded.

@@ -6,6 +6,7 @@ pub mod engine;
 pub mod file;
 pub mod keywords;
 pub mod rules;
+pub mod selection;
 pub mod selftest;
 pub mod severity;
 pub mod validate;

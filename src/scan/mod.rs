@@ -164,7 +164,7 @@ impl Scanner {
             .thread_name(|i| format!("stowaway-detect-{i}"))
             .build()
             .context("cannot start worker threads")?;
-        let rules_digest = crate::detect::rules::rules_digest(detector.rules());
+        let rules_digest = detector.rules_digest().to_string();
         Ok(Scanner {
             detector,
             options: ScanOptions { threads, ..options },

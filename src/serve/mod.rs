@@ -29,8 +29,9 @@ use oci_client::Reference;
 
 use crate::cache::{self, Cache};
 use crate::cli::ServeArgs;
-use crate::detect::Detector;
-use crate::scan::{ScanOptions, Scanner};
+use crate::detect::selection::RuleSelection;
+use crate::ruleset::scanner_for;
+use crate::scan::ScanOptions;
 use crate::source::reference::ResolveOptions;
 use crate::source::registry::RegistryOptions;
 use admission::{AdmissionRequest, denial_text, warning};
@@ -85,10 +86,13 @@ pub fn run(args: ServeArgs) -> Result<u8> {
     };
     let cache = Arc::new(Cache::open(&cache_dir)?);
 
-    let rules = crate::app::select_rules(&args.rules, &args.disable_rule, &[])?;
-    let detector = Arc::new(Detector::new(rules)?);
-    let scanner = Scanner::new(
-        detector,
+    let selection = RuleSelection {
+        user_files: args.rules.clone(),
+        disable: args.disable_rule.clone(),
+        ..RuleSelection::default()
+    };
+    let scanner = scanner_for(
+        &selection,
         ScanOptions {
             show_secrets: false,
             threads: args.threads,
