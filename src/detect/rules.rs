@@ -22,6 +22,9 @@ pub struct RuleSpec {
     #[serde(default)]
     pub description: String,
     pub severity: String,
+    /// `"generic"` for a catch-all rule (see [`RuleCategory`]); specific when left out.
+    #[serde(default)]
+    pub category: RuleCategory,
     #[serde(default)]
     pub keywords: Vec<String>,
     /// Required unless `decoder` is set.
@@ -57,6 +60,18 @@ pub struct RuleSpec {
     pub negative_examples: Vec<String>,
 }
 
+/// Whether a rule looks for one kind of credential or for any value under a credential-like
+/// name. When rules of both kinds match the same secret, the specific one names it better.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleCategory {
+    /// A credential of one kind (an AWS key, a GitHub token): the default.
+    #[default]
+    Specific,
+    /// Any value assigned to a credential-like name (`password = …`, `SECRET_KEY=…`).
+    Generic,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RuleFile {
@@ -88,6 +103,7 @@ pub struct Rule {
     pub name: String,
     pub description: String,
     pub severity: Severity,
+    pub category: RuleCategory,
     /// Lowercase keywords that feed the prefilter.
     pub keywords: Vec<String>,
     pub regex: Regex,
@@ -118,6 +134,12 @@ impl Rule {
     /// finds must be confirmed with the whole look-back.
     pub fn narrowed(&self) -> bool {
         self.window_before < self.window || self.single_line
+    }
+
+    /// Whether the rule is a catch-all (`password = …`) that a specific rule matching the
+    /// same secret takes precedence over.
+    pub fn is_generic(&self) -> bool {
+        self.category == RuleCategory::Generic
     }
 
     /// Compiles a rule, checking everything that can be checked without running it.
@@ -215,6 +237,7 @@ impl Rule {
             name: spec.name,
             description: spec.description,
             severity,
+            category: spec.category,
             keywords,
             regex,
             decoder,
@@ -376,5 +399,24 @@ decoder = "pkcs12"
         let neither = decoder.replace("decoder = \"pkcs12\"", "keywords = [\"abc\"]");
         let err = parse_rule_file(&neither, "d.toml").unwrap_err().to_string();
         assert!(err.ends_with("rule demo-structure: has no regex"), "{err}");
+    }
+
+    #[test]
+    fn category_is_specific_unless_the_rule_says_generic() {
+        let rules = parse_rule_file(GOOD, "good.toml").unwrap();
+        assert_eq!(rules[0].category, RuleCategory::Specific);
+        assert!(!rules[0].is_generic());
+        let generic = GOOD.replace(
+            "severity = \"high\"",
+            "severity = \"high\"\ncategory = \"generic\"",
+        );
+        assert!(parse_rule_file(&generic, "g.toml").unwrap()[0].is_generic());
+        let unknown = GOOD.replace(
+            "severity = \"high\"",
+            "severity = \"high\"\ncategory = \"vague\"",
+        );
+        let err = parse_rule_file(&unknown, "u.toml").unwrap_err().to_string();
+        assert!(err.starts_with("u.toml: line 7:"), "{err}");
+        assert!(err.contains("unknown variant `vague`"), "{err}");
     }
 }

@@ -682,7 +682,7 @@ fn add_hard_link_names(walked: &[WalkedLayer], raw: &mut Vec<RawFinding>) {
 /// then a specific rule over a generic one. Exact duplicates (the same match found twice,
 /// e.g. through a build-arg and its raw history line) collapse too.
 fn keep_most_specific(mut raw: Vec<RawFinding>, detector: &Detector) -> Vec<RawFinding> {
-    let generic = |f: &RawFinding| detector.rules()[f.rule].id.starts_with("generic");
+    let generic = |f: &RawFinding| detector.rules()[f.rule].is_generic();
     raw.sort_by(|a, b| {
         (a.layer, &a.path, a.history_index, &a.field, a.offset).cmp(&(
             b.layer,
