@@ -1,4 +1,9 @@
 //! Detection: rules (data), the prefilter + regex engine, validators and decoders.
+//!
+//! Its modules use each other in one direction only: `severity`, `decoder` and `keywords` use
+//! none of the others; `validate` uses `severity`; `rules` uses `validate` and the names;
+//! `engine` runs the rules; `decode` opens what the engine cannot see; `file` puts the engine
+//! and the decoders together for whole files; `selection` and `selftest` work on rules.
 
 pub mod decode;
 pub mod decoder;
