@@ -8,19 +8,23 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result, anyhow, bail};
 
+use crate::cache::Cache;
 use crate::cli::{Cli, ColorChoice, Command, Format, ListFormat, RulesCommand, ScanArgs};
-use crate::detect::rules::{builtin_rules, load_user_rules};
+use crate::detect::Severity;
+use crate::detect::rules::load_user_rules;
+use crate::detect::selection::RuleSelection;
 use crate::detect::selftest::check_rules;
-use crate::detect::{Detector, Rule, Severity};
 use crate::progress::TerminalProgress;
 use crate::report::baseline::Baseline;
 use crate::report::date::Date;
 use crate::report::gitlab::ScanTimes;
 use crate::report::ignore::IgnoreList;
+use crate::report::model::ImageReport;
 use crate::report::ruledoc::RuleDoc;
 use crate::report::text::{Style, TextOptions};
 use crate::report::{Report, gitlab, json, sarif, suppress, text};
-use crate::scan::{ScanOptions, Scanner};
+use crate::ruleset::scanner_for;
+use crate::scan::{LayerCache, ScanOptions, Scanner};
 use crate::source::platform::PlatformFilter;
 use crate::source::reference::ResolveOptions;
 use crate::source::registry::RegistryOptions;
@@ -35,28 +39,6 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Rules(RulesCommand::Check { files }) => check_rule_files(&files),
         Command::Serve(args) => crate::serve::run(args),
     }
-}
-
-/// The rules in effect: built-in, plus user files, less disabled ones.
-pub fn select_rules(
-    user: &[std::path::PathBuf],
-    disable: &[String],
-    enable_only: &[String],
-) -> Result<Vec<Rule>> {
-    let mut rules = builtin_rules()?;
-    for path in user {
-        rules.extend(load_user_rules(path)?);
-    }
-    for id in disable.iter().chain(enable_only) {
-        if !rules.iter().any(|rule| &rule.id == id) {
-            bail!("unknown rule id {id:?} (see `stowaway rules list`)");
-        }
-    }
-    rules.retain(|rule| !disable.contains(&rule.id));
-    if !enable_only.is_empty() {
-        rules.retain(|rule| enable_only.contains(&rule.id));
-    }
-    Ok(rules)
 }
 
 fn parse_fail_on(text: &str) -> Result<Option<Severity>> {
@@ -80,10 +62,46 @@ fn scan(args: ScanArgs) -> Result<u8> {
         .as_deref()
         .map(|p| p.parse::<PlatformFilter>().context("--platform"))
         .transpose()?;
-    let rules = select_rules(&args.rules, &args.disable_rule, &args.enable_only)?;
-    let detector = Arc::new(Detector::new(rules)?);
-    let scanner = Scanner::new(
-        detector,
+    let (scanner, cache) = cached_scanner(&args)?;
+    let rule_docs = RuleDoc::all(scanner.detector().rules());
+    if let Some(ignore) = &ignore
+        && !args.quiet
+    {
+        warn_about_ignore_list(ignore, today, &rule_docs);
+    }
+    let resolve_options = resolve_options(&args, platform)?;
+    let mut reports = scan_images(&args, &scanner, &resolve_options, cache.as_deref())?;
+    let (by_baseline, by_ignore) = suppress(
+        &mut reports,
+        ignore.as_ref(),
+        baseline.as_ref(),
+        today,
+        &args,
+    )?;
+    let mut report = Report::new(reports, started.elapsed().as_millis() as u64);
+    report.record_suppressed(by_baseline, by_ignore);
+    write_report(&report, &rule_docs, start_time, &args)?;
+    if args.output.is_some() && !args.quiet {
+        eprintln!("{}", text::summary(&report, Style::new(false)));
+    }
+    Ok(match fail_on {
+        // Writing a baseline accepts the findings it records.
+        _ if args.write_baseline.is_some() => 0,
+        Some(threshold) if report.count_at_or_above(threshold) > 0 => args.exit_code,
+        _ => 0,
+    })
+}
+
+/// The scanner for the selected rules, reading and filling the layer cache unless
+/// `--no-cache`; the cache is returned too, for whole-image reports.
+fn cached_scanner(args: &ScanArgs) -> Result<(Scanner, Option<Arc<Cache>>)> {
+    let selection = RuleSelection {
+        user_files: args.rules.clone(),
+        disable: args.disable_rule.clone(),
+        enable_only: args.enable_only.clone(),
+    };
+    let scanner = scanner_for(
+        &selection,
         ScanOptions {
             show_secrets: args.show_secrets,
             threads: args.threads,
@@ -92,35 +110,48 @@ fn scan(args: ScanArgs) -> Result<u8> {
     )?;
     let cache = crate::cache::open_for_scan(args.cache_dir.as_deref(), args.no_cache, args.quiet);
     let scanner = match &cache {
-        Some(cache) => scanner.with_cache(Arc::clone(cache) as Arc<dyn crate::scan::LayerCache>),
+        Some(cache) => scanner.with_cache(Arc::clone(cache) as Arc<dyn LayerCache>),
         None => scanner,
     };
-    let rules_digest = crate::detect::rules::rules_digest(scanner.detector().rules());
-    let rule_docs = RuleDoc::all(scanner.detector().rules());
-    if let Some(ignore) = &ignore
-        && !args.quiet
-    {
-        let known: Vec<&str> = rule_docs.iter().map(|doc| doc.id.as_str()).collect();
-        for warning in ignore.warnings(today, &known) {
-            eprintln!("stowaway: warning: {warning}");
-        }
+    Ok((scanner, cache))
+}
+
+/// Entries of the ignore list that expired or name no loaded rule.
+fn warn_about_ignore_list(ignore: &IgnoreList, today: Date, rule_docs: &[RuleDoc]) {
+    let known: Vec<&str> = rule_docs.iter().map(|doc| doc.id.as_str()).collect();
+    for warning in ignore.warnings(today, &known) {
+        eprintln!("stowaway: warning: {warning}");
     }
-    let resolve_options = ResolveOptions {
+}
+
+/// How IMAGE arguments are resolved; reads the password from standard input when `--username`
+/// is given.
+fn resolve_options(args: &ScanArgs, platform: Option<PlatformFilter>) -> Result<ResolveOptions> {
+    Ok(ResolveOptions {
         platform: platform.clone(),
         registry: RegistryOptions {
-            credentials: read_credentials(&args)?,
+            credentials: read_credentials(args)?,
             plain_http: args.plain_http,
             ca_certs: args.ca_cert.clone(),
             platform,
             all_platforms: args.all_platforms,
             auth_environment: None,
         },
-    };
-    let show_progress = !args.quiet && io::stderr().is_terminal();
+    })
+}
 
+/// Scans every image the arguments resolve to, in order, with a progress bar on a terminal;
+/// each image's report is cached under the rules digest.
+fn scan_images(
+    args: &ScanArgs,
+    scanner: &Scanner,
+    resolve_options: &ResolveOptions,
+    cache: Option<&Cache>,
+) -> Result<Vec<ImageReport>> {
+    let show_progress = !args.quiet && io::stderr().is_terminal();
     let mut reports = Vec::new();
     for argument in &args.images {
-        for image in resolve(argument, &resolve_options)? {
+        for image in resolve(argument, resolve_options)? {
             let progress =
                 show_progress.then(|| TerminalProgress::new(&image.reference, image.layers.len()));
             let report = match &progress {
@@ -131,17 +162,33 @@ fn scan(args: ScanArgs) -> Result<u8> {
             if let Some(bar) = progress {
                 bar.finish();
             }
-            if let Some(cache) = &cache {
-                crate::cache::store_image_report(cache, &rules_digest, &report, args.show_secrets);
+            if let Some(cache) = cache {
+                crate::cache::store_image_report(
+                    cache,
+                    scanner.detector().rules_digest(),
+                    &report,
+                    args.show_secrets,
+                );
             }
             reports.push(report);
         }
     }
-    let by_ignore = ignore
-        .as_ref()
-        .map_or(0, |list| suppress::apply_ignore(&mut reports, list, today));
+    Ok(reports)
+}
+
+/// Removes the findings the ignore list and the baseline accept, writing `--write-baseline`
+/// in between (it records what the ignore list left). Returns how many each removed:
+/// (baseline, ignore list).
+fn suppress(
+    reports: &mut [ImageReport],
+    ignore: Option<&IgnoreList>,
+    baseline: Option<&Baseline>,
+    today: Date,
+    args: &ScanArgs,
+) -> Result<(usize, usize)> {
+    let by_ignore = ignore.map_or(0, |list| suppress::apply_ignore(reports, list, today));
     if let Some(path) = &args.write_baseline {
-        let written = Baseline::from_images(&reports, args.show_secrets);
+        let written = Baseline::from_images(reports, args.show_secrets);
         written.write(path)?;
         if !args.quiet {
             eprintln!(
@@ -151,12 +198,18 @@ fn scan(args: ScanArgs) -> Result<u8> {
             );
         }
     }
-    let by_baseline = baseline.as_ref().map_or(0, |baseline| {
-        suppress::apply_baseline(&mut reports, baseline)
-    });
-    let mut report = Report::new(reports, started.elapsed().as_millis() as u64);
-    report.record_suppressed(by_baseline, by_ignore);
+    let by_baseline = baseline.map_or(0, |baseline| suppress::apply_baseline(reports, baseline));
+    Ok((by_baseline, by_ignore))
+}
 
+/// Writes the report in the chosen format to `--output` or standard output, in colour only
+/// on a terminal (or when asked).
+fn write_report(
+    report: &Report,
+    rule_docs: &[RuleDoc],
+    start_time: SystemTime,
+    args: &ScanArgs,
+) -> Result<()> {
     let to_terminal = args.output.is_none() && io::stdout().is_terminal();
     let color = match args.color {
         ColorChoice::Always => true,
@@ -165,33 +218,24 @@ fn scan(args: ScanArgs) -> Result<u8> {
     };
     write_output(args.output.as_deref(), |out| match args.format {
         Format::Text => text::write(
-            &report,
+            report,
             TextOptions {
                 style: Style::new(color),
                 verbose: args.verbose,
             },
             out,
         ),
-        Format::Json => json::write(&report, out),
-        Format::Sarif => sarif::write(&report, &rule_docs, out),
+        Format::Json => json::write(report, out),
+        Format::Sarif => sarif::write(report, rule_docs, out),
         Format::Gitlab => gitlab::write(
-            &report,
-            &rule_docs,
+            report,
+            rule_docs,
             ScanTimes {
                 start: start_time,
                 end: SystemTime::now(),
             },
             out,
         ),
-    })?;
-    if args.output.is_some() && !args.quiet {
-        eprintln!("{}", text::summary(&report, Style::new(false)));
-    }
-    Ok(match fail_on {
-        // Writing a baseline accepts the findings it records.
-        _ if args.write_baseline.is_some() => 0,
-        Some(threshold) if report.count_at_or_above(threshold) > 0 => args.exit_code,
-        _ => 0,
     })
 }
 
@@ -223,7 +267,11 @@ fn write_output(
 }
 
 fn list_rules(format: ListFormat, user: &[std::path::PathBuf]) -> Result<u8> {
-    let rules = select_rules(user, &[], &[])?;
+    let selection = RuleSelection {
+        user_files: user.to_vec(),
+        ..RuleSelection::default()
+    };
+    let rules = selection.rules()?;
     write_output(None, |out| {
         match format {
             ListFormat::Json => {

@@ -11,6 +11,7 @@ pub mod detect;
 pub mod layer;
 pub mod progress;
 pub mod report;
+pub mod ruleset;
 pub mod scan;
 pub mod serve;
 pub mod source;

@@ -34,13 +34,29 @@ fn the_rule_set_is_broad_and_well_formed() {
             rule.id
         );
         assert!(
-            !rule.references.is_empty() || rule.id.starts_with("generic"),
+            !rule.references.is_empty() || rule.is_generic(),
             "{} has no references",
             rule.id
         );
     }
     // One automaton for all keywords, and duplicate ids rejected.
     Detector::new(rules).expect("the built-in set builds");
+}
+
+/// The catch-all rules are the `generic-*` ones and declare it (`category = "generic"`): a scan
+/// prefers a specific rule's finding over theirs, and a new catch-all rule that forgot the key
+/// would compete with specific rules as their equal.
+#[test]
+fn generic_rules_say_so() {
+    for rule in builtin_rules().unwrap() {
+        assert_eq!(
+            rule.is_generic(),
+            rule.id.starts_with("generic"),
+            "{} ({})",
+            rule.id,
+            rule.source
+        );
+    }
 }
 
 /// Examples of each rule also survive being embedded in a larger file next to everything else:

@@ -3,9 +3,10 @@
 
 use anyhow::{Result, bail};
 
-use super::decode::{Decoder, MARKERS};
+use super::decoder::Decoder;
 use super::keywords::{KeywordHit, KeywordSearcher};
-use super::rules::{Rule, Severity};
+use super::rules::{Rule, rules_digest};
+use super::severity::Severity;
 use super::validate::{Verdict, is_placeholder, shannon_entropy};
 
 /// How much text after a keyword a rule's `after_keyword` test sees.
@@ -26,7 +27,7 @@ pub struct Match {
     pub details: Vec<(String, String)>,
 }
 
-/// Where one of the detector's markers (see [`Detector::new`]) occurs, exact case.
+/// Where one of the detector's markers (see [`Detector::with_markers`]) occurs, exact case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MarkerHit {
     /// Index into the markers the detector was built with.
@@ -53,13 +54,17 @@ pub struct Detector {
     /// For each decoder, the index of the rule it reports under (none when that rule is not
     /// loaded, e.g. `--disable-rule`: the decoder then still opens what it can for the others).
     decoder_rules: Vec<(Decoder, usize)>,
+    /// The markers the detector was built with, exact case, by index.
+    markers: Vec<Box<[u8]>>,
+    /// [`rules_digest`] of `rules`, computed once: the rules never change after building.
+    rules_digest: String,
 }
 
 impl Detector {
-    /// Builds the prefilter for `rules`, plus the decoders' markers (`decode::MARKERS`): exact-case
-    /// hints that a file is worth parsing, which ride on the keyword pass so that no file is
-    /// searched twice. Duplicate rule ids are an error.
-    pub fn new(rules: Vec<Rule>) -> Result<Detector> {
+    /// Builds the prefilter for `rules`, plus `markers`: exact-case hints that a file is worth
+    /// parsing (the decoders' table, see [`Detector::new`]), which ride on the keyword pass so
+    /// that no file is searched twice. Duplicate rule ids are an error.
+    pub fn with_markers(rules: Vec<Rule>, markers: &[&str]) -> Result<Detector> {
         let mut seen = std::collections::HashSet::new();
         for rule in &rules {
             if !seen.insert(rule.id.as_str()) {
@@ -80,7 +85,7 @@ impl Detector {
                 }
             }
         }
-        for (index, marker) in MARKERS.iter().enumerate() {
+        for (index, marker) in markers.iter().enumerate() {
             by_keyword
                 .entry(marker.to_ascii_lowercase())
                 .or_default()
@@ -95,15 +100,26 @@ impl Detector {
             .filter_map(|(index, rule)| rule.decoder.map(|decoder| (decoder, index)))
             .collect();
         Ok(Detector {
+            rules_digest: rules_digest(&rules),
             rules,
             keywords,
             targets,
             decoder_rules,
+            markers: markers
+                .iter()
+                .map(|marker| Box::from(marker.as_bytes()))
+                .collect(),
         })
     }
 
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// A digest of the rules, part of every cache key: results cached under other rules are
+    /// never read back.
+    pub fn rules_digest(&self) -> &str {
+        &self.rules_digest
     }
 
     /// The rule a decoder reports its findings under, if that rule is loaded.
@@ -158,7 +174,7 @@ impl Detector {
                 windows.push((rule, start, end));
             }
             for &marker in &targets.markers {
-                if &data[hit.start..hit.end] == MARKERS[marker].as_bytes() {
+                if data[hit.start..hit.end] == *self.markers[marker] {
                     marker_hits.push(MarkerHit {
                         marker,
                         start: hit.start,

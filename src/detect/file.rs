@@ -2,25 +2,20 @@
 //! (base64 `data:` of Kubernetes Secrets, docker `auths`, nested archives, key stores; see
 //! [`super::decode`]).
 
-use super::decode::{FileScan, Level, Limits, Scanner};
-use super::{Detector, Match};
+use anyhow::Result;
 
-/// A match in a file, possibly inside something the decoders opened.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FileMatch {
-    /// The match; `start`/`end` are offsets in the file's own bytes (for a decoded value: the
-    /// range of its encoded form), so line numbers point where a person would look. For a
-    /// match inside an archive member they point into that member's stored bytes (exactly for
-    /// a stored member, scaled for a compressed one).
-    pub base: Match,
-    /// Members of nested archives leading to the match, outermost first; empty for the file.
-    pub archive_path: Vec<String>,
-    /// Where the secret belongs when the decoder knows better than the rule (the `type` of the
-    /// Kubernetes Secret it came from).
-    pub kubernetes_secret_type: Option<String>,
-}
+use super::decode::{FileMatch, FileScan, Level, Limits, MARKERS, Scanner};
+use super::engine::Detector;
+use super::rules::Rule;
 
 impl Detector {
+    /// Builds the detector for `rules` with the decoders' markers, so that
+    /// [`Detector::scan_file`] knows which decoders a file calls for from the same keyword
+    /// pass that runs the rules. Duplicate rule ids are an error.
+    pub fn new(rules: Vec<Rule>) -> Result<Detector> {
+        Detector::with_markers(rules, MARKERS)
+    }
+
     /// Scans a whole file (`path` is its path in the image, for messages about what was
     /// skipped). Use [`Detector::scan_file_with_skips`] to learn what limits stopped.
     pub fn scan_file(&self, path: &str, content: &[u8]) -> Vec<FileMatch> {
@@ -52,12 +47,12 @@ impl Detector {
 
 #[cfg(test)]
 mod tests {
-    use crate::detect::Detector;
-    use crate::detect::rules::{BUILTIN_RULE_FILES, parse_rule_file};
+    use crate::detect::engine::Detector;
+    use crate::detect::rules::{BUILTIN_RULE_FILES, Rule, parse_rule_file};
     use crate::detect::selftest::check_rules;
 
     /// The decoder rules of `signatures/decoded.toml`, alone.
-    pub(crate) fn decoded_rules() -> Vec<crate::detect::Rule> {
+    pub(crate) fn decoded_rules() -> Vec<Rule> {
         let (name, text) = BUILTIN_RULE_FILES
             .iter()
             .find(|(name, _)| *name == "decoded.toml")

@@ -1,70 +1,18 @@
 //! Signature rules: data in `signatures/*.toml` (embedded at build time) plus user files given
 //! with `--rules`. Each rule carries its own examples and negative examples.
 
-use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
 use anyhow::{Context, Result, anyhow, bail};
 use regex::bytes::Regex;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use super::decode::Decoder;
+use super::decoder::Decoder;
+use super::severity::Severity;
 use super::validate::Validator;
 
 include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
-
-/// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Severity {
-    pub const ALL: [Severity; 5] = [
-        Severity::Critical,
-        Severity::High,
-        Severity::Medium,
-        Severity::Low,
-        Severity::Info,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Severity {
-    type Err = anyhow::Error;
-
-    fn from_str(text: &str) -> Result<Self> {
-        Ok(match text.to_ascii_lowercase().as_str() {
-            "info" => Severity::Info,
-            "low" => Severity::Low,
-            "medium" => Severity::Medium,
-            "high" => Severity::High,
-            "critical" => Severity::Critical,
-            _ => bail!("unknown severity {text:?} (expected critical, high, medium, low or info)"),
-        })
-    }
-}
 
 /// A rule as written in a TOML file.
 #[derive(Clone, Debug, Deserialize)]
@@ -75,6 +23,9 @@ pub struct RuleSpec {
     #[serde(default)]
     pub description: String,
     pub severity: String,
+    /// `"generic"` for a catch-all rule (see [`RuleCategory`]); specific when left out.
+    #[serde(default)]
+    pub category: RuleCategory,
     #[serde(default)]
     pub keywords: Vec<String>,
     /// Required unless `decoder` is set.
@@ -110,6 +61,18 @@ pub struct RuleSpec {
     pub negative_examples: Vec<String>,
 }
 
+/// Whether a rule looks for one kind of credential or for any value under a credential-like
+/// name. When rules of both kinds match the same secret, the specific one names it better.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleCategory {
+    /// A credential of one kind (an AWS key, a GitHub token): the default.
+    #[default]
+    Specific,
+    /// Any value assigned to a credential-like name (`password = …`, `SECRET_KEY=…`).
+    Generic,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RuleFile {
@@ -141,6 +104,7 @@ pub struct Rule {
     pub name: String,
     pub description: String,
     pub severity: Severity,
+    pub category: RuleCategory,
     /// Lowercase keywords that feed the prefilter.
     pub keywords: Vec<String>,
     pub regex: Regex,
@@ -173,101 +137,49 @@ impl Rule {
         self.window_before < self.window || self.single_line
     }
 
+    /// Whether the rule is a catch-all (`password = …`) that a specific rule matching the
+    /// same secret takes precedence over.
+    pub fn is_generic(&self) -> bool {
+        self.category == RuleCategory::Generic
+    }
+
     /// Compiles a rule, checking everything that can be checked without running it.
     pub fn compile(spec: RuleSpec, source: &str) -> Result<Rule> {
         let id = spec.id.clone();
-        let fail = |problem: String| anyhow!("{source}: rule {id}: {problem}");
-        if id.is_empty()
-            || !id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
-            return Err(fail("id must be non-empty kebab-case (a-z, 0-9, -)".into()));
-        }
+        Rule::from_spec(spec, source).map_err(|problem| anyhow!("{source}: rule {id}: {problem}"))
+    }
+
+    /// [`Rule::compile`]; a problem is described without naming the file and rule. Checks run
+    /// in field order, so that a rule with several problems reports the same one every time.
+    fn from_spec(spec: RuleSpec, source: &str) -> Result<Rule, String> {
+        check_id(&spec.id)?;
         let severity = spec
             .severity
             .parse::<Severity>()
-            .map_err(|e| fail(e.to_string()))?;
-        let decoder = spec
-            .decoder
-            .as_deref()
-            .map(|name| name.parse::<Decoder>().map_err(|e| fail(e.to_string())))
-            .transpose()?;
-        if decoder.is_none() && spec.keywords.is_empty() {
-            return Err(fail(
-                "has no keywords (they feed the prefilter; one at least)".into(),
-            ));
-        }
-        let mut keywords = Vec::new();
-        for keyword in &spec.keywords {
-            if keyword.len() < 3 {
-                return Err(fail(format!("keyword {keyword:?} is shorter than 3 bytes")));
-            }
-            keywords.push(keyword.to_ascii_lowercase());
-        }
-        let regex = match (&spec.regex, decoder) {
-            (Some(_), Some(decoder)) => {
-                return Err(fail(format!(
-                    "has both a regex and decoder {:?} (a decoder rule is matched by code)",
-                    decoder.as_str()
-                )));
-            }
-            (Some(regex), None) => {
-                Regex::new(regex).map_err(|e| fail(format!("regex does not compile: {e}")))?
-            }
-            (None, Some(_)) => Regex::new(NEVER_MATCHES).expect("the empty class compiles"),
-            (None, None) => return Err(fail("has no regex".into())),
-        };
-        let secret_group = match regex
-            .capture_names()
-            .position(|name| name == Some("secret"))
-        {
-            Some(index) => index,
-            None if regex.captures_len() > 1 => 1,
-            None => 0,
-        };
-        let window = spec.window.unwrap_or(DEFAULT_WINDOW).clamp(16, 1 << 16);
-        let window_before = match spec.window_before {
-            Some(before) if before > window => {
-                return Err(fail(format!(
-                    "window_before {before} is larger than window {window}"
-                )));
-            }
-            Some(before) => before,
-            None => window,
-        };
+            .map_err(|e| e.to_string())?;
+        let decoder = parse_name::<Decoder>(spec.decoder.as_deref())?;
+        let keywords = prefilter_keywords(&spec.keywords, decoder.is_some())?;
+        let (regex, secret_group) = compile_regex(spec.regex.as_deref(), decoder)?;
+        let (window, window_before) = windows(spec.window, spec.window_before)?;
         let after_keyword = spec
             .after_keyword
             .as_deref()
-            .map(|gate| {
-                Regex::new(&format!("^(?:{gate})"))
-                    .map_err(|e| fail(format!("after_keyword does not compile: {e}")))
-            })
+            .map(compile_after_keyword)
             .transpose()?;
-        let validator = spec
-            .validator
-            .as_deref()
-            .map(|name| name.parse::<Validator>().map_err(|e| fail(e.to_string())))
-            .transpose()?;
-        let kubernetes_secret_type = spec
-            .kubernetes_secret_type
-            .clone()
-            .unwrap_or_else(|| "Opaque".to_string());
-        if !KUBERNETES_SECRET_TYPES.contains(&kubernetes_secret_type.as_str()) {
-            return Err(fail(format!(
-                "unknown kubernetes_secret_type {kubernetes_secret_type:?}"
-            )));
-        }
+        let validator = parse_name::<Validator>(spec.validator.as_deref())?;
+        let kubernetes_secret_type =
+            kubernetes_secret_type(spec.kubernetes_secret_type.as_deref())?;
         if let Some(entropy) = spec.min_entropy
             && !(0.0..=8.0).contains(&entropy)
         {
-            return Err(fail(format!("min_entropy {entropy} is outside 0..8")));
+            return Err(format!("min_entropy {entropy} is outside 0..8"));
         }
         Ok(Rule {
             id: spec.id,
             name: spec.name,
             description: spec.description,
             severity,
+            category: spec.category,
             keywords,
             regex,
             decoder,
@@ -285,6 +197,98 @@ impl Rule {
             source: source.to_string(),
         })
     }
+}
+
+fn check_id(id: &str) -> Result<(), String> {
+    let kebab_case = id
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if id.is_empty() || !kebab_case {
+        return Err("id must be non-empty kebab-case (a-z, 0-9, -)".into());
+    }
+    Ok(())
+}
+
+/// Parses an optional name (a severity, decoder or validator).
+fn parse_name<T>(name: Option<&str>) -> Result<Option<T>, String>
+where
+    T: FromStr<Err = anyhow::Error>,
+{
+    name.map(|name| name.parse::<T>().map_err(|e| e.to_string()))
+        .transpose()
+}
+
+/// The keywords that feed the prefilter, lowercase. A regex rule needs one at least: without
+/// any its regex would never run.
+fn prefilter_keywords(keywords: &[String], decoder_rule: bool) -> Result<Vec<String>, String> {
+    if !decoder_rule && keywords.is_empty() {
+        return Err("has no keywords (they feed the prefilter; one at least)".into());
+    }
+    keywords
+        .iter()
+        .map(|keyword| {
+            if keyword.len() < 3 {
+                return Err(format!("keyword {keyword:?} is shorter than 3 bytes"));
+            }
+            Ok(keyword.to_ascii_lowercase())
+        })
+        .collect()
+}
+
+/// The rule's regex and the index of the group holding the secret: the group named `secret`,
+/// else the first group, else the whole match. A decoder rule has no regex of its own and gets
+/// one that matches nothing.
+fn compile_regex(regex: Option<&str>, decoder: Option<Decoder>) -> Result<(Regex, usize), String> {
+    let regex = match (regex, decoder) {
+        (Some(_), Some(decoder)) => {
+            return Err(format!(
+                "has both a regex and decoder {:?} (a decoder rule is matched by code)",
+                decoder.as_str()
+            ));
+        }
+        (Some(regex), None) => {
+            Regex::new(regex).map_err(|e| format!("regex does not compile: {e}"))?
+        }
+        (None, Some(_)) => Regex::new(NEVER_MATCHES).expect("the empty class compiles"),
+        (None, None) => return Err("has no regex".into()),
+    };
+    let secret_group = match regex
+        .capture_names()
+        .position(|name| name == Some("secret"))
+    {
+        Some(index) => index,
+        None if regex.captures_len() > 1 => 1,
+        None => 0,
+    };
+    Ok((regex, secret_group))
+}
+
+/// `(window, window_before)`: the window clamped to 16 bytes..64 KiB, and the look-back, which
+/// defaults to the window and may not exceed it.
+fn windows(window: Option<usize>, before: Option<usize>) -> Result<(usize, usize), String> {
+    let window = window.unwrap_or(DEFAULT_WINDOW).clamp(16, 1 << 16);
+    match before {
+        Some(before) if before > window => Err(format!(
+            "window_before {before} is larger than window {window}"
+        )),
+        Some(before) => Ok((window, before)),
+        None => Ok((window, window)),
+    }
+}
+
+/// `after_keyword`, anchored where the keyword ends.
+fn compile_after_keyword(gate: &str) -> Result<Regex, String> {
+    Regex::new(&format!("^(?:{gate})")).map_err(|e| format!("after_keyword does not compile: {e}"))
+}
+
+/// The rule's Kubernetes Secret type, `Opaque` unless it names one of
+/// [`KUBERNETES_SECRET_TYPES`].
+fn kubernetes_secret_type(named: Option<&str>) -> Result<String, String> {
+    let kind = named.unwrap_or("Opaque");
+    if !KUBERNETES_SECRET_TYPES.contains(&kind) {
+        return Err(format!("unknown kubernetes_secret_type {kind:?}"));
+    }
+    Ok(kind.to_string())
 }
 
 /// Parses one rule file's text; `source` names it in errors.
@@ -432,9 +436,69 @@ decoder = "pkcs12"
     }
 
     #[test]
-    fn severity_orders() {
-        assert!(Severity::Critical > Severity::High);
-        assert!(Severity::Info < Severity::Low);
-        assert_eq!("HIGH".parse::<Severity>().unwrap(), Severity::High);
+    fn category_is_specific_unless_the_rule_says_generic() {
+        let rules = parse_rule_file(GOOD, "good.toml").unwrap();
+        assert_eq!(rules[0].category, RuleCategory::Specific);
+        assert!(!rules[0].is_generic());
+        let generic = GOOD.replace(
+            "severity = \"high\"",
+            "severity = \"high\"\ncategory = \"generic\"",
+        );
+        assert!(parse_rule_file(&generic, "g.toml").unwrap()[0].is_generic());
+        let unknown = GOOD.replace(
+            "severity = \"high\"",
+            "severity = \"high\"\ncategory = \"vague\"",
+        );
+        let err = parse_rule_file(&unknown, "u.toml").unwrap_err().to_string();
+        assert!(err.starts_with("u.toml: line 7:"), "{err}");
+        assert!(err.contains("unknown variant `vague`"), "{err}");
+    }
+
+    #[test]
+    fn each_problem_is_reported_with_the_file_and_rule() {
+        let keywords = "keywords = [\"demo_\"]";
+        let added = |line: &str| format!("{keywords}\n{line}");
+        for (from, to, problem) in [
+            (
+                "\"demo-token\"",
+                "\"Demo_Token\"".to_string(),
+                "id must be non-empty kebab-case",
+            ),
+            (
+                "\"high\"",
+                "\"dire\"".to_string(),
+                "unknown severity \"dire\"",
+            ),
+            (
+                keywords,
+                "keywords = [\"de\"]".to_string(),
+                "keyword \"de\" is shorter than 3 bytes",
+            ),
+            (
+                keywords,
+                added("after_keyword = '('"),
+                "after_keyword does not compile",
+            ),
+            (
+                keywords,
+                added("validator = \"nope\""),
+                "unknown validator \"nope\"",
+            ),
+            (
+                keywords,
+                added("kubernetes_secret_type = \"Bogus\""),
+                "unknown kubernetes_secret_type \"Bogus\"",
+            ),
+            (
+                keywords,
+                added("min_entropy = 9.5"),
+                "min_entropy 9.5 is outside 0..8",
+            ),
+        ] {
+            let bad = GOOD.replacen(from, &to, 1);
+            let err = parse_rule_file(&bad, "bad.toml").unwrap_err().to_string();
+            assert!(err.starts_with("bad.toml: rule "), "{err}");
+            assert!(err.contains(problem), "{err}");
+        }
     }
 }

@@ -9,7 +9,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use super::{Detector, Rule};
+use super::engine::Detector;
+use super::rules::Rule;
 
 /// A problem with one rule.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use anyhow::bail;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 
-use super::rules::Severity;
+use super::severity::Severity;
 
 /// A named structural check a rule can ask for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -164,7 +164,7 @@ impl Scanner {
             .thread_name(|i| format!("stowaway-detect-{i}"))
             .build()
             .context("cannot start worker threads")?;
-        let rules_digest = crate::detect::rules::rules_digest(detector.rules());
+        let rules_digest = detector.rules_digest().to_string();
         Ok(Scanner {
             detector,
             options: ScanOptions { threads, ..options },
@@ -682,7 +682,7 @@ fn add_hard_link_names(walked: &[WalkedLayer], raw: &mut Vec<RawFinding>) {
 /// then a specific rule over a generic one. Exact duplicates (the same match found twice,
 /// e.g. through a build-arg and its raw history line) collapse too.
 fn keep_most_specific(mut raw: Vec<RawFinding>, detector: &Detector) -> Vec<RawFinding> {
-    let generic = |f: &RawFinding| detector.rules()[f.rule].id.starts_with("generic");
+    let generic = |f: &RawFinding| detector.rules()[f.rule].is_generic();
     raw.sort_by(|a, b| {
         (a.layer, &a.path, a.history_index, &a.field, a.offset).cmp(&(
             b.layer,

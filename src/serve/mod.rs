@@ -21,6 +21,7 @@ pub mod scans;
 pub mod tls;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,8 +30,9 @@ use oci_client::Reference;
 
 use crate::cache::{self, Cache};
 use crate::cli::ServeArgs;
-use crate::detect::Detector;
-use crate::scan::{ScanOptions, Scanner};
+use crate::detect::selection::RuleSelection;
+use crate::ruleset::scanner_for;
+use crate::scan::{LayerCache, ScanOptions, Scanner};
 use crate::source::reference::ResolveOptions;
 use crate::source::registry::RegistryOptions;
 use admission::{AdmissionRequest, denial_text, warning};
@@ -57,6 +59,57 @@ pub fn run(args: ServeArgs) -> Result<u8> {
         Some(path) => Policy::load(path)?,
         None => Policy::default(),
     };
+    let (addr, tls) = listen_address(&args, &policy)?;
+    let cache = Arc::new(Cache::open(&cache_dir(&args)?)?);
+    let registry = RegistryOptions {
+        plain_http: policy.plain_http,
+        ca_certs: policy.ca_certs.clone(),
+        ..RegistryOptions::default()
+    };
+    let metrics = Arc::new(Metrics::default());
+    let scans = Arc::new(Scans::new(
+        Arc::clone(&cache),
+        scanner(&args, &cache)?,
+        ResolveOptions {
+            registry: registry.clone(),
+            ..ResolveOptions::default()
+        },
+        args.queue_size,
+        Arc::clone(&metrics),
+        args.quiet,
+    ));
+    drop_other_rule_sets(&scans, args.quiet);
+    let workers = scans.start_workers(args.concurrency);
+    let server = Arc::new(Server {
+        resolver: DigestResolver::new(registry, policy.tag_cache)?,
+        policy,
+        scans: Arc::clone(&scans),
+        metrics,
+        started: Instant::now(),
+    });
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.http_threads.max(1))
+        .thread_name("stowaway-http")
+        .enable_all()
+        .build()
+        .context("cannot start the server runtime")?;
+    let served = runtime.block_on(listen_and_serve(addr, tls, Arc::clone(&server)));
+    scans.log("shutting down");
+    scans.stop();
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    drop(server);
+    wait_for_workers(workers);
+    served?;
+    Ok(0)
+}
+
+/// Where to listen, and the certificate to serve when TLS is on. Plain HTTP is refused beyond
+/// loopback unless `--insecure-listen`; an open API beyond loopback is warned about.
+fn listen_address(
+    args: &ServeArgs,
+    policy: &Policy,
+) -> Result<(SocketAddr, Option<Arc<tls::ReloadingCert>>)> {
     let addr: SocketAddr = args
         .listen
         .parse()
@@ -77,107 +130,96 @@ pub fn run(args: ServeArgs) -> Result<u8> {
             "stowaway serve: warning: POST /scan, POST /registry/events and GET /reports are open to anyone who reaches {addr}; set api_token_file in the policy to require a token"
         );
     }
-    let cache_dir = match &args.cache_dir {
-        Some(dir) => dir.clone(),
+    Ok((addr, tls))
+}
+
+/// `--cache-dir`, or the user's cache directory.
+fn cache_dir(args: &ServeArgs) -> Result<PathBuf> {
+    match &args.cache_dir {
+        Some(dir) => Ok(dir.clone()),
         None => cache::default_dir().ok_or_else(|| {
             anyhow!("no cache directory: set XDG_CACHE_HOME or HOME, or give --cache-dir")
-        })?,
-    };
-    let cache = Arc::new(Cache::open(&cache_dir)?);
+        }),
+    }
+}
 
-    let rules = crate::app::select_rules(&args.rules, &args.disable_rule, &[])?;
-    let detector = Arc::new(Detector::new(rules)?);
-    let scanner = Scanner::new(
-        detector,
-        ScanOptions {
-            show_secrets: false,
-            threads: args.threads,
-            ..ScanOptions::default()
-        },
-    )?
-    .with_cache(Arc::clone(&cache) as Arc<dyn crate::scan::LayerCache>);
-    let registry = RegistryOptions {
-        plain_http: policy.plain_http,
-        ca_certs: policy.ca_certs.clone(),
-        ..RegistryOptions::default()
+/// The scanner for the selected rules; secrets are never shown, and layers are cached.
+fn scanner(args: &ServeArgs, cache: &Arc<Cache>) -> Result<Scanner> {
+    let selection = RuleSelection {
+        user_files: args.rules.clone(),
+        disable: args.disable_rule.clone(),
+        ..RuleSelection::default()
     };
-    let metrics = Arc::new(Metrics::default());
-    let scans = Arc::new(Scans::new(
-        Arc::clone(&cache),
-        scanner,
-        ResolveOptions {
-            registry: registry.clone(),
-            ..ResolveOptions::default()
-        },
-        args.queue_size,
-        Arc::clone(&metrics),
-        args.quiet,
-    ));
-    // The server runs one rule set for its whole life: results of earlier rule sets (an
-    // upgrade, a changed --rules) can never be read again, so they are dropped at start.
-    match cache.drop_other_rule_sets(scans.rules_digest()) {
+    let options = ScanOptions {
+        show_secrets: false,
+        threads: args.threads,
+        ..ScanOptions::default()
+    };
+    Ok(scanner_for(&selection, options)?.with_cache(Arc::clone(cache) as Arc<dyn LayerCache>))
+}
+
+/// The server runs one rule set for its whole life: results of earlier rule sets (an
+/// upgrade, a changed --rules) can never be read again, so they are dropped at start.
+fn drop_other_rule_sets(scans: &Scans, quiet: bool) {
+    match scans.cache.drop_other_rule_sets(scans.rules_digest()) {
         Ok(0) => {}
-        Ok(dropped) if !args.quiet => {
+        Ok(dropped) if !quiet => {
             eprintln!("stowaway serve: dropped {dropped} cached results of earlier rule sets")
         }
         Ok(_) => {}
         Err(err) => eprintln!("stowaway serve: warning: cannot prune the cache: {err:#}"),
     }
-    let workers = scans.start_workers(args.concurrency);
-    let server = Arc::new(Server {
-        resolver: DigestResolver::new(registry, policy.tag_cache)?,
-        policy,
-        scans: Arc::clone(&scans),
-        metrics,
-        started: Instant::now(),
-    });
+}
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.http_threads.max(1))
-        .thread_name("stowaway-http")
-        .enable_all()
-        .build()
-        .context("cannot start the server runtime")?;
-    let served = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("--listen {addr}: cannot listen"))?;
-        let local = listener.local_addr()?;
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        // Tests and scripts read this line to find the port when --listen used port 0.
-        eprintln!(
-            "stowaway serve: listening on {scheme}://{local} (cache {}, rules {})",
-            cache.path().display(),
-            &scans.rules_digest()[..12.min(scans.rules_digest().len())]
-        );
-        let acceptor = match &tls {
-            Some(reloading) => {
-                let watched = Arc::clone(reloading);
-                let log_scans = Arc::clone(&scans);
-                tokio::spawn(async move {
-                    let mut tick = tokio::time::interval(CERT_POLL);
-                    loop {
-                        tick.tick().await;
-                        match watched.reload_if_changed() {
-                            Ok(true) => log_scans.log("TLS certificate reloaded"),
-                            Ok(false) => {}
-                            Err(err) => log_scans.log(&format!(
-                                "TLS certificate not reloaded (the previous one stays): {err:#}"
-                            )),
-                        }
-                    }
-                });
-                Some(tokio_rustls::TlsAcceptor::from(reloading.server_config()?))
+/// Listens on `addr` and serves until SIGTERM or SIGINT.
+async fn listen_and_serve(
+    addr: SocketAddr,
+    tls: Option<Arc<tls::ReloadingCert>>,
+    server: Arc<Server>,
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("--listen {addr}: cannot listen"))?;
+    let local = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let scans = &server.scans;
+    // Tests and scripts read this line to find the port when --listen used port 0.
+    eprintln!(
+        "stowaway serve: listening on {scheme}://{local} (cache {}, rules {})",
+        scans.cache.path().display(),
+        &scans.rules_digest()[..12.min(scans.rules_digest().len())]
+    );
+    let acceptor = match &tls {
+        Some(reloading) => {
+            watch_certificate(reloading, scans);
+            Some(tokio_rustls::TlsAcceptor::from(reloading.server_config()?))
+        }
+        None => None,
+    };
+    http::serve(listener, acceptor, server, shutdown_signal()).await
+}
+
+/// Reloads the certificate files when they change, for as long as the runtime runs.
+fn watch_certificate(reloading: &Arc<tls::ReloadingCert>, scans: &Arc<Scans>) {
+    let watched = Arc::clone(reloading);
+    let log_scans = Arc::clone(scans);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CERT_POLL);
+        loop {
+            tick.tick().await;
+            match watched.reload_if_changed() {
+                Ok(true) => log_scans.log("TLS certificate reloaded"),
+                Ok(false) => {}
+                Err(err) => log_scans.log(&format!(
+                    "TLS certificate not reloaded (the previous one stays): {err:#}"
+                )),
             }
-            None => None,
-        };
-        http::serve(listener, acceptor, Arc::clone(&server), shutdown_signal()).await
+        }
     });
-    scans.log("shutting down");
-    scans.stop();
-    runtime.shutdown_timeout(Duration::from_secs(2));
-    drop(server);
-    // Let a scan in progress finish writing (bounded), so the cache closes cleanly.
+}
+
+/// Lets a scan in progress finish writing (bounded), so the cache closes cleanly.
+fn wait_for_workers(workers: Vec<std::thread::JoinHandle<()>>) {
     let deadline = Instant::now() + Duration::from_secs(20);
     for worker in workers {
         while !worker.is_finished() && Instant::now() < deadline {
@@ -187,8 +229,6 @@ pub fn run(args: ServeArgs) -> Result<u8> {
             let _ = worker.join();
         }
     }
-    served?;
-    Ok(0)
 }
 
 async fn shutdown_signal() {

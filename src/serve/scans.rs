@@ -97,7 +97,7 @@ impl Scans {
         metrics: Arc<Metrics>,
         quiet: bool,
     ) -> Scans {
-        let rules_digest = crate::detect::rules::rules_digest(scanner.detector().rules());
+        let rules_digest = scanner.detector().rules_digest().to_string();
         let (done, _) = tokio::sync::watch::channel(0);
         Scans {
             cache,

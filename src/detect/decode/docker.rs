@@ -6,9 +6,10 @@
 
 use super::yaml::Node;
 use super::{
-    Decoder, FileMatch, Level, Mapping, Scanner, at_least, decode_base64, decoder_match,
-    drop_inside, map_into, printable, push_or_enrich,
+    FileMatch, Level, Mapping, Scanner, at_least, decode_base64, decoder_match, drop_inside,
+    map_into, printable, push_or_enrich,
 };
+use crate::detect::decoder::Decoder;
 use crate::detect::validate::is_placeholder;
 
 pub(crate) fn decode(

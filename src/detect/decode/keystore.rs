@@ -12,8 +12,9 @@
 //! A store that visibly holds only certificates is a trust store (the JDK's `cacerts`) and is
 //! not reported; a PKCS#12 whose contents are all encrypted is reported at info severity.
 
-use super::{Decoder, FileMatch, Scanner, decoder_match, plain};
-use crate::detect::Severity;
+use super::{FileMatch, Scanner, decoder_match, plain};
+use crate::detect::decoder::Decoder;
+use crate::detect::severity::Severity;
 
 const OID_DATA: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x07, 0x01];
 const OID_SIGNED_DATA: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x07, 0x02];

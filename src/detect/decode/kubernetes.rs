@@ -16,9 +16,10 @@ use std::ops::Range;
 
 use super::yaml::{Node, parse_documents};
 use super::{
-    Decoder, FileMatch, Level, Mapping, Scanner, add_details, at_least, credible_value,
-    decode_base64, decoder_match, drop_inside, map_into, printable, secret_looking_name,
+    FileMatch, Level, Mapping, Scanner, add_details, at_least, credible_value, decode_base64,
+    decoder_match, drop_inside, map_into, printable, secret_looking_name,
 };
+use crate::detect::decoder::Decoder;
 use crate::detect::validate::is_placeholder;
 
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";

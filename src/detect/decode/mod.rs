@@ -21,68 +21,12 @@ pub mod tls;
 pub mod yaml;
 
 use std::ops::Range;
-use std::str::FromStr;
 
-use anyhow::bail;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 
-use super::engine::MarkerHit;
-use super::{Detector, FileMatch, Match, Severity};
-
-/// A structural decoder a rule can be bound to (`decoder = "…"` in a rule file): the rule's
-/// matches come from this code instead of a regex.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Decoder {
-    /// Credentials in the `data:`/`stringData:` of a Kubernetes Secret manifest.
-    KubernetesSecret,
-    /// Client keys, tokens and passwords of a kubeconfig's users.
-    Kubeconfig,
-    /// `auths` of docker `config.json`, podman `auth.json`, legacy `.dockercfg`.
-    DockerConfig,
-    /// A PKCS#12 / PFX bundle holding a private key.
-    Pkcs12,
-    /// A JKS or JCEKS keystore holding a private or secret key.
-    JavaKeystore,
-    /// A PEM private key stored in the same file as a certificate.
-    TlsKeyPair,
-}
-
-impl Decoder {
-    pub const ALL: [Decoder; 6] = [
-        Decoder::KubernetesSecret,
-        Decoder::Kubeconfig,
-        Decoder::DockerConfig,
-        Decoder::Pkcs12,
-        Decoder::JavaKeystore,
-        Decoder::TlsKeyPair,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decoder::KubernetesSecret => "kubernetes-secret",
-            Decoder::Kubeconfig => "kubeconfig",
-            Decoder::DockerConfig => "docker-config",
-            Decoder::Pkcs12 => "pkcs12",
-            Decoder::JavaKeystore => "java-keystore",
-            Decoder::TlsKeyPair => "tls-key-pair",
-        }
-    }
-}
-
-impl FromStr for Decoder {
-    type Err = anyhow::Error;
-
-    fn from_str(name: &str) -> anyhow::Result<Self> {
-        match Decoder::ALL.iter().find(|d| d.as_str() == name) {
-            Some(&decoder) => Ok(decoder),
-            None => bail!(
-                "unknown decoder {name:?} (known: {})",
-                Decoder::ALL.map(|d| d.as_str()).join(", ")
-            ),
-        }
-    }
-}
+use super::engine::{Detector, MarkerHit, Match};
+use super::severity::Severity;
 
 /// How far the decoders go into one top-level file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,6 +59,21 @@ pub struct Skipped {
     pub reason: String,
     /// What: the file and the archive members leading to it (`a.jar!/lib/b.jar`).
     pub what: String,
+}
+
+/// A match in a file, possibly inside something the decoders opened.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileMatch {
+    /// The match; `start`/`end` are offsets in the file's own bytes (for a decoded value: the
+    /// range of its encoded form), so line numbers point where a person would look. For a
+    /// match inside an archive member they point into that member's stored bytes (exactly for
+    /// a stored member, scaled for a compressed one).
+    pub base: Match,
+    /// Members of nested archives leading to the match, outermost first; empty for the file.
+    pub archive_path: Vec<String>,
+    /// Where the secret belongs when the decoder knows better than the rule (the `type` of the
+    /// Kubernetes Secret it came from).
+    pub kubernetes_secret_type: Option<String>,
 }
 
 /// The result of scanning a whole file.
@@ -494,13 +453,5 @@ mod tests {
         assert!(!credible_value(b"abc"));
         assert_eq!(decode_base64("cGFz\ncw=="), Some(b"pass".to_vec()));
         assert_eq!(decode_base64("not base64!"), None);
-    }
-
-    #[test]
-    fn decoder_names_round_trip() {
-        for decoder in Decoder::ALL {
-            assert_eq!(decoder.as_str().parse::<Decoder>().unwrap(), decoder);
-        }
-        assert!("nope".parse::<Decoder>().is_err());
     }
 }

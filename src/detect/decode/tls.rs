@@ -6,9 +6,11 @@ use std::ops::Range;
 
 use memchr::memmem;
 
-use super::{Decoder, FileMatch, add_details, plain};
+use super::{FileMatch, add_details, plain};
+use crate::detect::decoder::Decoder;
+use crate::detect::engine::{Detector, Match};
+use crate::detect::severity::Severity;
 use crate::detect::validate::pem_body;
-use crate::detect::{Detector, Match, Severity};
 
 const BEGIN_CERTIFICATE: &[u8] = b"-----BEGIN CERTIFICATE-----";
 const END_CERTIFICATE: &[u8] = b"-----END CERTIFICATE-----";

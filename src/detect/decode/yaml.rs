@@ -124,10 +124,7 @@ fn parse_from(
 ) -> Result<(), usize> {
     let input = &text[start..];
     let mut offsets = CharOffsets::new(input);
-    let mut stack: Vec<Frame> = Vec::new();
-    // Collections opened past MAX_DEPTH whose events are being skipped.
-    let mut skipping = 0usize;
-    let mut root: Option<Node> = None;
+    let mut tree = TreeBuilder::default();
     let mut document_start = start;
     for event in Parser::new_from_str(input) {
         let Ok((event, span)) = event else {
@@ -137,50 +134,29 @@ fn parse_from(
             return Ok(());
         }
         let node = match event {
-            Event::SequenceStart(..) | Event::MappingStart(..) => {
-                if skipping > 0 || stack.len() >= MAX_DEPTH {
-                    skipping += 1;
-                } else if matches!(event, Event::SequenceStart(..)) {
-                    stack.push(Frame::Seq(Vec::new()));
-                } else {
-                    stack.push(Frame::Map(Vec::new(), None));
-                }
+            Event::SequenceStart(..) => {
+                tree.open(Frame::Seq(Vec::new()));
                 continue;
             }
-            Event::SequenceEnd | Event::MappingEnd => {
-                if skipping > 0 {
-                    skipping -= 1;
-                    if skipping > 0 {
-                        continue;
-                    }
-                    Node::Other
-                } else {
-                    match stack.pop() {
-                        Some(Frame::Seq(items)) => Node::Seq(items),
-                        Some(Frame::Map(pairs, _)) => Node::Map(pairs),
-                        None => continue,
-                    }
-                }
+            Event::MappingStart(..) => {
+                tree.open(Frame::Map(Vec::new(), None));
+                continue;
             }
+            Event::SequenceEnd | Event::MappingEnd => match tree.close() {
+                Some(node) => node,
+                None => continue,
+            },
             Event::Scalar(value, style, _, _) => {
-                if skipping > 0 {
+                if tree.skipping() {
                     continue;
                 }
-                let mut begin = start + offsets.byte(span.start.index());
-                let mut end = start + offsets.byte(span.end.index());
-                if matches!(style, ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted)
-                    && end >= begin + 2
-                {
-                    begin += 1;
-                    end -= 1;
-                }
-                Node::Scalar(Scalar {
-                    value: value.into_owned(),
-                    span: begin..end.max(begin),
-                })
+                let quoted = matches!(style, ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted);
+                let begin = start + offsets.byte(span.start.index());
+                let end = start + offsets.byte(span.end.index());
+                Node::Scalar(scalar(value.into_owned(), quoted, begin..end))
             }
             Event::Alias(_) => {
-                if skipping > 0 {
+                if tree.skipping() {
                     continue;
                 }
                 Node::Other
@@ -190,16 +166,80 @@ fn parse_from(
                 continue;
             }
             Event::DocumentEnd => {
-                if let Some(done) = root.take() {
+                if let Some(done) = tree.finish_document() {
                     documents.push(done);
                 }
-                stack.clear();
                 continue;
             }
             _ => continue,
         };
         *budget = budget.saturating_sub(1);
-        match stack.last_mut() {
+        tree.add(node);
+    }
+    if let Some(done) = tree.finish_document() {
+        documents.push(done);
+    }
+    Ok(())
+}
+
+/// A scalar whose text spans `text` in the input; the span of a quoted scalar leaves its
+/// quotes out.
+fn scalar(value: String, quoted: bool, text: Range<usize>) -> Scalar {
+    let (mut begin, mut end) = (text.start, text.end);
+    if quoted && end >= begin + 2 {
+        begin += 1;
+        end -= 1;
+    }
+    Scalar {
+        value,
+        span: begin..end.max(begin),
+    }
+}
+
+/// The document tree being built from parser events, with an explicit stack instead of
+/// recursion.
+#[derive(Default)]
+struct TreeBuilder {
+    /// The collections open around the current event, innermost last.
+    stack: Vec<Frame>,
+    /// Collections opened past MAX_DEPTH whose events are being skipped.
+    skipping: usize,
+    /// The document's top node, once complete.
+    root: Option<Node>,
+}
+
+impl TreeBuilder {
+    /// Whether events are inside a collection past [`MAX_DEPTH`], and so dropped.
+    fn skipping(&self) -> bool {
+        self.skipping > 0
+    }
+
+    /// A collection starts; past [`MAX_DEPTH`] its events are skipped.
+    fn open(&mut self, frame: Frame) {
+        if self.skipping > 0 || self.stack.len() >= MAX_DEPTH {
+            self.skipping += 1;
+        } else {
+            self.stack.push(frame);
+        }
+    }
+
+    /// A collection ends: the node it makes, [`Node::Other`] for the outermost skipped one,
+    /// nothing inside a skipped one.
+    fn close(&mut self) -> Option<Node> {
+        if self.skipping > 0 {
+            self.skipping -= 1;
+            return (self.skipping == 0).then_some(Node::Other);
+        }
+        match self.stack.pop()? {
+            Frame::Seq(items) => Some(Node::Seq(items)),
+            Frame::Map(pairs, _) => Some(Node::Map(pairs)),
+        }
+    }
+
+    /// Puts a complete node where it belongs: in the innermost collection (as a mapping's key
+    /// or value), or as the document's root.
+    fn add(&mut self, node: Node) {
+        match self.stack.last_mut() {
             Some(Frame::Seq(items)) => items.push(node),
             Some(Frame::Map(pairs, key)) => match key.take() {
                 Some(key) => pairs.push((key, node)),
@@ -210,13 +250,15 @@ fn parse_from(
                     })
                 }
             },
-            None => root = Some(node),
+            None => self.root = Some(node),
         }
     }
-    if let Some(done) = root.take() {
-        documents.push(done);
+
+    /// The document's root, if complete; the builder is then ready for the next document.
+    fn finish_document(&mut self) -> Option<Node> {
+        self.stack.clear();
+        self.root.take()
     }
-    Ok(())
 }
 
 /// Converts the parser's character indices into byte offsets.
