@@ -79,8 +79,9 @@ pub trait LayerCache: Send + Sync {
     fn put(&self, key: &str, value: Vec<u8>);
 }
 
-/// Version of the cached-layer encoding, part of the key.
-const CACHE_FORMAT: u32 = 1;
+/// Version of the cached-layer encoding, part of the key. 2: `WalkedLayer` no longer records
+/// symlinks.
+const CACHE_FORMAT: u32 = 2;
 
 /// What walking and matching the layers of one image produced.
 struct LayersScan {
