@@ -31,13 +31,10 @@ pub fn where_found(image: &ImageReport, finding: &Finding) -> String {
                 .and_then(|layer| layer.created_by.as_deref())
                 .map(|created_by| format!(": {}", one_line(created_by, 100)))
                 .unwrap_or_default();
-            let field = location.field.as_deref().unwrap_or("created_by");
+            let field = location.field_or("created_by");
             format!("history step {index} ({field}{step})")
         }
-        LocationKind::Config => format!(
-            "config {}",
-            location.field.as_deref().unwrap_or("(unknown field)")
-        ),
+        LocationKind::Config => format!("config {}", location.field_or("(unknown field)")),
     }
 }
 

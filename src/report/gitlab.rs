@@ -247,7 +247,7 @@ fn vulnerability(image: &ImageReport, finding: &Finding, doc: &RuleDoc) -> Value
                     format!(
                         "{} ({})",
                         location.history_index.unwrap_or_default(),
-                        location.field.as_deref().unwrap_or("created_by")
+                        location.field_or("created_by")
                     ),
                 ),
             );
@@ -255,7 +255,7 @@ fn vulnerability(image: &ImageReport, finding: &Finding, doc: &RuleDoc) -> Value
         LocationKind::Config => {
             details.insert(
                 "config_field".into(),
-                text_detail("Config field", location.field.clone().unwrap_or_default()),
+                text_detail("Config field", location.field_or("")),
             );
         }
     }

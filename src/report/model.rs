@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::field::ConfigField;
+
 use crate::detect::Severity;
 use crate::layer::{Compression, Status};
 
@@ -112,10 +114,18 @@ pub struct Location {
     pub history_index: Option<usize>,
     /// Config field (`Env DB_PASSWORD`, `Labels x`, `Cmd`) or history field (`created_by`,
     /// `build-arg NPM_TOKEN`).
-    pub field: Option<String>,
+    pub field: Option<ConfigField>,
 }
 
 impl Location {
+    /// The field's report wording (`Env DB_PASSWORD`), or `default` when the location names no
+    /// field.
+    pub fn field_or(&self, default: &str) -> String {
+        self.field
+            .as_ref()
+            .map_or_else(|| default.to_string(), ConfigField::to_string)
+    }
+
     /// A stable, readable URI-reference for the location, used by the SARIF and GitLab printers
     /// and in baselines: `layer/<index>/<path>` for files (members of nested archives appended
     /// as `!/<member>`), `history/<index>` for history steps and `config/<field>` for config
@@ -143,8 +153,10 @@ impl Location {
                 format!("history/{}", self.history_index.unwrap_or_default())
             }
             LocationKind::Config => {
-                let field = self.field.as_deref().unwrap_or("unknown");
-                let field = field.trim().replacen(' ', "/", 1);
+                let field = self
+                    .field
+                    .as_ref()
+                    .map_or("unknown".into(), ConfigField::uri_path);
                 format!("config/{}", encode_uri_path(&field))
             }
         }

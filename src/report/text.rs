@@ -150,7 +150,7 @@ fn write_image(image: &ImageReport, options: TextOptions, out: &mut dyn Write) -
         writeln!(out, "  {}", style.paint("1", "History"))?;
         for (index, findings) in &history {
             for finding in findings {
-                let field = finding.location.field.as_deref().unwrap_or("created_by");
+                let field = finding.location.field_or("created_by");
                 write_finding(finding, &format!("step {index} {field}"), options, out)?;
             }
         }
@@ -159,8 +159,7 @@ fn write_image(image: &ImageReport, options: TextOptions, out: &mut dyn Write) -
     if !config.is_empty() {
         writeln!(out, "  {}", style.paint("1", "Config"))?;
         for finding in config {
-            let field = finding.location.field.as_deref().unwrap_or_default();
-            write_finding(finding, field, options, out)?;
+            write_finding(finding, &finding.location.field_or(""), options, out)?;
         }
         writeln!(out)?;
     }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::detect::{Detector, FileMatch, Severity};
 use crate::layer::{FileChunk, Status, Timeline, WalkedLayer, walk_layer_with_progress};
+use crate::report::field::ConfigField;
 use crate::report::model::{
     Finding, ImageReport, ImageStats, LayerReport, Location, LocationKind, SkipRecord,
 };
@@ -141,7 +142,7 @@ struct RawFinding {
     layer: Option<usize>,
     path: Option<Arc<str>>,
     history_index: Option<usize>,
-    field: Option<String>,
+    field: Option<ConfigField>,
     /// Members of nested archives leading to the secret.
     archive_path: Vec<String>,
     /// The Kubernetes Secret type a decoder learned (overrides the rule's).
@@ -483,7 +484,7 @@ impl Scanner {
                         .as_deref()
                         .unwrap_or(&rule.kubernetes_secret_type),
                     kind,
-                    f.field.as_deref(),
+                    f.field.as_ref(),
                     status,
                 ),
                 location,
@@ -723,15 +724,11 @@ fn keep_most_specific(mut raw: Vec<RawFinding>, detector: &Detector) -> Vec<RawF
     // a parsed build-arg: keep the build-arg one, which names the argument.
     let build_arg_secrets: HashSet<(usize, String)> = kept
         .iter()
-        .filter(|f| {
-            f.field
-                .as_deref()
-                .is_some_and(|x| x.starts_with("build-arg "))
-        })
+        .filter(|f| matches!(f.field, Some(ConfigField::BuildArg(_))))
         .filter_map(|f| Some((f.history_index?, f.secret.key())))
         .collect();
-    kept.retain(|f| match (f.history_index, f.field.as_deref()) {
-        (Some(history), Some("created_by")) => {
+    kept.retain(|f| match (f.history_index, &f.field) {
+        (Some(history), Some(ConfigField::CreatedBy)) => {
             !build_arg_secrets.contains(&(history, f.secret.key()))
         }
         _ => true,
