@@ -162,12 +162,23 @@ pub fn sentence(image: &ImageReport, finding: &Finding) -> String {
     text
 }
 
-/// `sha256:0123456789ab` (algorithm and 12 hex digits).
+/// `sha256:0123456789ab` (algorithm and 12 hex digits): enough to recognise a digest in a
+/// message that also names the image.
 pub fn short_digest(digest: &str) -> String {
     match digest.split_once(':') {
-        Some((algorithm, hex)) => format!("{algorithm}:{}", &hex[..hex.len().min(12)]),
-        None => digest[..digest.len().min(12)].to_string(),
+        Some((algorithm, _)) => format!("{algorithm}:{}", short_hex(digest)),
+        None => short_hex(digest).to_string(),
     }
+}
+
+/// `0123456789ab`: the first 12 hex digits of a digest, without its algorithm, for the text
+/// report's columns (as `docker images` shows image IDs).
+pub fn short_hex(digest: &str) -> &str {
+    let hex = digest.split_once(':').map_or(digest, |(_, hex)| hex);
+    // By characters, so that a malformed digest cannot split one.
+    hex.char_indices()
+        .nth(12)
+        .map_or(hex, |(end, _)| &hex[..end])
 }
 
 /// Whitespace collapsed, cut at `max` characters.
@@ -185,6 +196,16 @@ mod tests {
     use super::*;
     use crate::report::field::ConfigField;
     use crate::report::sample::{file_location, finding, leaky_report};
+
+    #[test]
+    fn digests_shorten_to_twelve_hex_digits() {
+        let digest = "sha256:0123456789abcdef0123";
+        assert_eq!(short_digest(digest), "sha256:0123456789ab");
+        assert_eq!(short_hex(digest), "0123456789ab");
+        assert_eq!(short_digest("sha256:ff"), "sha256:ff");
+        assert_eq!(short_digest("0123456789abcdef"), "0123456789ab");
+        assert_eq!(short_hex("sha256:0123456789ab\u{e9}cd"), "0123456789ab");
+    }
 
     #[test]
     fn short_places_count_layers_from_one_and_say_what_still_ships() {

@@ -6,6 +6,7 @@ use std::io::Write;
 
 use anyhow::Result;
 
+use super::describe::short_hex;
 use super::model::{Finding, ImageReport, LocationKind, Report};
 use crate::detect::Severity;
 use crate::layer::Status;
@@ -58,11 +59,6 @@ pub fn write(report: &Report, options: TextOptions, out: &mut dyn Write) -> Resu
     Ok(())
 }
 
-fn short(digest: &str) -> &str {
-    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-    &hex[..hex.len().min(12)]
-}
-
 fn write_image(image: &ImageReport, options: TextOptions, out: &mut dyn Write) -> Result<()> {
     let style = options.style;
     let platform = image.platform.as_deref().unwrap_or("unknown platform");
@@ -70,12 +66,12 @@ fn write_image(image: &ImageReport, options: TextOptions, out: &mut dyn Write) -
     let manifest = image
         .manifest_digest
         .as_deref()
-        .map(|d| format!("manifest {}  ", short(d)))
+        .map(|d| format!("manifest {}  ", short_hex(d)))
         .unwrap_or_default();
     writeln!(
         out,
         "  {manifest}config {}  {} layers, {} files, {}",
-        short(&image.config_digest),
+        short_hex(&image.config_digest),
         image.stats.layers,
         image.stats.files,
         human_bytes(image.stats.content_bytes)
@@ -118,7 +114,7 @@ fn write_image(image: &ImageReport, options: TextOptions, out: &mut dyn Write) -
             .diff_id
             .as_deref()
             .or(layer.digest.as_deref())
-            .map(short)
+            .map(short_hex)
             .unwrap_or("");
         writeln!(
             out,
