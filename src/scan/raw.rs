@@ -110,6 +110,17 @@ pub(super) mod tests {
         }
     }
 
+    /// A raw finding of rule 0 with `secret`, in `field` of history step `history`.
+    pub fn in_history(history: usize, field: ConfigField, offset: u64, secret: &str) -> RawFinding {
+        RawFinding {
+            layer: None,
+            path: None,
+            history_index: Some(history),
+            field: Some(field),
+            ..in_file(0, "", offset, secret)
+        }
+    }
+
     #[test]
     fn sealing_hides_the_secret_and_keeps_its_identity() {
         let raw = SecretText::Raw("AKIAQX3ZEXAMPLEKEY12".into());
