@@ -18,7 +18,7 @@ pub struct LayerChanges {
 }
 
 /// The fate of a file in the final image.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Still in the final filesystem.

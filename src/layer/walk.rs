@@ -31,8 +31,6 @@ pub struct FileChunk {
     pub lines_before: u64,
     /// Matches starting at or past this offset in `content` belong to the next chunk.
     pub report_before: usize,
-    /// Size of the whole file.
-    pub file_size: u64,
 }
 
 /// A hard link: `path` names the same content as `target` (an earlier entry of the layer).
@@ -48,7 +46,6 @@ pub struct WalkedLayer {
     pub compression: Option<Compression>,
     pub changes: LayerChanges,
     pub hard_links: Vec<HardLink>,
-    pub symlinks: Vec<(String, String)>,
     /// Regular files walked.
     pub files: u64,
     /// Uncompressed bytes of file content.
@@ -182,7 +179,9 @@ enum EntryAction {
     Whiteout(String),
     Opaque(String),
     HardLink(String),
-    Symlink(String),
+    /// A symlink occupies its path (overwrite semantics); where it points does not matter, as
+    /// its target is scanned under its own name.
+    Symlink,
     /// Devices, fifos: they occupy the path (overwrite semantics) but hold no content.
     Other,
 }
@@ -212,7 +211,11 @@ fn classify<R: Read>(entry: &tar::Entry<'_, R>, path: &str) -> Result<EntryActio
         }
         tar::EntryType::Directory => EntryAction::Dir,
         tar::EntryType::Link => EntryAction::HardLink(normalise_path(&link()?)),
-        tar::EntryType::Symlink => EntryAction::Symlink(link()?),
+        tar::EntryType::Symlink => {
+            // A symlink without a target is a corrupt entry, as for hard links.
+            link()?;
+            EntryAction::Symlink
+        }
         _ => EntryAction::Other,
     })
 }
@@ -254,11 +257,7 @@ fn record(walked: &mut WalkedLayer, path: &str, action: EntryAction) -> bool {
                 target,
             });
         }
-        EntryAction::Symlink(target) => {
-            walked.changes.written.insert(path.to_string(), false);
-            walked.symlinks.push((path.to_string(), target));
-        }
-        EntryAction::Other => {
+        EntryAction::Symlink | EntryAction::Other => {
             walked.changes.written.insert(path.to_string(), false);
         }
     }
@@ -345,7 +344,6 @@ fn read_chunks(
             file_offset,
             lines_before,
             report_before,
-            file_size: size,
         })?;
         lines_before += lines_here;
         if last {
@@ -416,7 +414,6 @@ fn slice_chunks(
             file_offset: 0,
             lines_before: 0,
             report_before: size,
-            file_size: size as u64,
         });
     }
     let mut start = 0usize;
@@ -437,7 +434,6 @@ fn slice_chunks(
             file_offset: start as u64,
             lines_before,
             report_before,
-            file_size: size as u64,
         })?;
         if last {
             return Ok(());

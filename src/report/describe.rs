@@ -1,8 +1,9 @@
-//! Plain-language sentences about findings, shared by the SARIF and GitLab printers and by
-//! baselines. They use the finding's `secret` as the report holds it (redacted unless
-//! `--show-secrets`), and the history steps as the report holds them (redacted too).
+//! Plain-language sentences about findings, shared by the SARIF and GitLab printers, by
+//! baselines and by the server's admission denials. They use the finding's `secret` as the
+//! report holds it (redacted unless `--show-secrets`), and the history steps as the report
+//! holds them (redacted too).
 
-use super::model::{Finding, ImageReport, LocationKind};
+use super::model::{Finding, ImageReport, Location, LocationKind};
 use crate::layer::Status;
 
 /// Where the finding is, in words: `/root/.aws/credentials line 3 of layer 1/6 (sha256:…,
@@ -31,14 +32,57 @@ pub fn where_found(image: &ImageReport, finding: &Finding) -> String {
                 .and_then(|layer| layer.created_by.as_deref())
                 .map(|created_by| format!(": {}", one_line(created_by, 100)))
                 .unwrap_or_default();
-            let field = location.field.as_deref().unwrap_or("created_by");
+            let field = location.field_or("created_by");
             format!("history step {index} ({field}{step})")
         }
-        LocationKind::Config => format!(
-            "config {}",
-            location.field.as_deref().unwrap_or("(unknown field)")
-        ),
+        LocationKind::Config => config_words(location),
     }
+}
+
+/// Where the finding is, in a few words for one-line messages (the server's admission
+/// denials, which carry no layer list): `layer 2 (sha256:0123456789ab) root/.aws/credentials
+/// (deleted in layer 3, still shipped)`, `history step 7`, `config Env DB_PASSWORD`. Layers
+/// count from 1, as in [`layer_words`] and the text report; history steps keep their index,
+/// as in `history/<n>` URIs; archive members follow as in URIs (`app.jar!/config.yaml`).
+pub fn short_place(finding: &Finding) -> String {
+    let location = &finding.location;
+    let mut place = match location.kind {
+        LocationKind::History => format!(
+            "history step {}",
+            location.history_index.unwrap_or_default()
+        ),
+        LocationKind::Config => config_words(location),
+        LocationKind::LayerFile => {
+            let mut text = format!("layer {}", location.layer_index.unwrap_or_default() + 1);
+            if let Some(digest) = &location.layer_digest {
+                text.push_str(&format!(" ({})", short_digest(digest)));
+            }
+            if let Some(path) = &location.path {
+                text.push(' ');
+                text.push_str(path);
+            }
+            for member in &location.archive_path {
+                text.push_str("!/");
+                text.push_str(member.trim_start_matches('/'));
+            }
+            text
+        }
+    };
+    if let (Status::Deleted | Status::Overwritten, Some(layer)) =
+        (finding.status, finding.removed_in_layer)
+    {
+        place.push_str(&format!(
+            " ({} in layer {}, still shipped)",
+            finding.status.as_str(),
+            layer + 1
+        ));
+    }
+    place
+}
+
+/// `config Env DB_PASSWORD`.
+fn config_words(location: &Location) -> String {
+    format!("config {}", location.field_or("(unknown field)"))
 }
 
 /// `layer 1/6 (sha256:0123456789ab, step 2: COPY …)` for the layer at 0-based `index`.
@@ -118,12 +162,23 @@ pub fn sentence(image: &ImageReport, finding: &Finding) -> String {
     text
 }
 
-/// `sha256:0123456789ab` (algorithm and 12 hex digits).
+/// `sha256:0123456789ab` (algorithm and 12 hex digits): enough to recognise a digest in a
+/// message that also names the image.
 pub fn short_digest(digest: &str) -> String {
     match digest.split_once(':') {
-        Some((algorithm, hex)) => format!("{algorithm}:{}", &hex[..hex.len().min(12)]),
-        None => digest[..digest.len().min(12)].to_string(),
+        Some((algorithm, _)) => format!("{algorithm}:{}", short_hex(digest)),
+        None => short_hex(digest).to_string(),
     }
+}
+
+/// `0123456789ab`: the first 12 hex digits of a digest, without its algorithm, for the text
+/// report's columns (as `docker images` shows image IDs).
+pub fn short_hex(digest: &str) -> &str {
+    let hex = digest.split_once(':').map_or(digest, |(_, hex)| hex);
+    // By characters, so that a malformed digest cannot split one.
+    hex.char_indices()
+        .nth(12)
+        .map_or(hex, |(end, _)| &hex[..end])
 }
 
 /// Whitespace collapsed, cut at `max` characters.
@@ -133,5 +188,64 @@ pub fn one_line(text: &str, max: usize) -> String {
         format!("{}…", flat.chars().take(max).collect::<String>())
     } else {
         flat
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::field::ConfigField;
+    use crate::report::sample::{file_location, finding, leaky_report};
+
+    #[test]
+    fn digests_shorten_to_twelve_hex_digits() {
+        let digest = "sha256:0123456789abcdef0123";
+        assert_eq!(short_digest(digest), "sha256:0123456789ab");
+        assert_eq!(short_hex(digest), "0123456789ab");
+        assert_eq!(short_digest("sha256:ff"), "sha256:ff");
+        assert_eq!(short_digest("0123456789abcdef"), "0123456789ab");
+        assert_eq!(short_hex("sha256:0123456789ab\u{e9}cd"), "0123456789ab");
+    }
+
+    #[test]
+    fn short_places_count_layers_from_one_and_say_what_still_ships() {
+        let report = leaky_report();
+        let findings = &report.images[0].findings;
+        let digest = short_digest(findings[0].location.layer_digest.as_deref().unwrap());
+        assert_eq!(
+            short_place(&findings[0]),
+            format!("layer 1 ({digest}) root/.aws/credentials (deleted in layer 2, still shipped)")
+        );
+        assert_eq!(short_place(&findings[1]), "history step 0");
+        assert_eq!(short_place(&findings[2]), "config Env DB_PASSWORD");
+
+        let mut nested = file_location(2, "app/app.jar", 1);
+        nested.archive_path = vec!["BOOT-INF/lib/x.jar".into(), "/conf.yaml".into()];
+        nested.layer_digest = None;
+        let overwritten = finding(
+            "r",
+            crate::detect::Severity::High,
+            "00",
+            nested,
+            Status::Overwritten,
+            Some(4),
+        );
+        assert_eq!(
+            short_place(&overwritten),
+            "layer 3 app/app.jar!/BOOT-INF/lib/x.jar!/conf.yaml (overwritten in layer 5, still shipped)"
+        );
+    }
+
+    #[test]
+    fn where_found_names_history_fields_and_config_fields() {
+        let report = leaky_report();
+        let image = &report.images[0];
+        assert!(
+            where_found(image, &image.findings[1]).starts_with("history step 0 (build-arg AWS_KEY")
+        );
+        let mut config = image.findings[2].clone();
+        assert_eq!(where_found(image, &config), "config Env DB_PASSWORD");
+        config.location.field = Some(ConfigField::Author);
+        assert_eq!(where_found(image, &config), "config author");
     }
 }

@@ -197,18 +197,47 @@ fn text_detail(name: &str, value: impl Into<String>) -> Value {
 
 fn vulnerability(image: &ImageReport, finding: &Finding, doc: &RuleDoc) -> Value {
     let location = &finding.location;
-    let mut identifiers = vec![json!({
-        "type": RULE_IDENTIFIER_TYPE,
-        "name": format!("stowaway rule {}", doc.id),
-        "value": doc.id,
-    })];
-    identifiers.push(json!({
-        "type": "cwe",
-        "name": CWE_NAME,
-        "value": CWE_ID,
-        "url": CWE_URL,
-    }));
+    let identifiers = vec![
+        json!({
+            "type": RULE_IDENTIFIER_TYPE,
+            "name": format!("stowaway rule {}", doc.id),
+            "value": doc.id,
+        }),
+        json!({
+            "type": "cwe",
+            "name": CWE_NAME,
+            "value": CWE_ID,
+            "url": CWE_URL,
+        }),
+    ];
+    let mut value = json!({
+        "id": vulnerability_id(image, finding),
+        "name": truncate(doc.name.clone(), 255),
+        "description": truncate(format!("{} {}", doc.summary(), sentence(image, finding)), 1_000_000),
+        "severity": severity(finding.severity),
+        "solution": truncate(
+            format!("{} {}", finding.remediation.rotate, finding.remediation.instead),
+            7000,
+        ),
+        "identifiers": identifiers,
+        "location": {
+            "file": location.uri(),
+            "start_line": location.line.unwrap_or(1).max(1),
+            "commit": { "sha": commit_sha(image) },
+        },
+        "details": details(image, finding),
+    });
+    let links: Vec<Value> = doc.links().map(|url| json!({ "url": url })).collect();
+    if !links.is_empty() {
+        value["links"] = json!(links);
+    }
+    value
+}
 
+/// `details`: the image, where in it the finding is, its status, its Secret type and its
+/// fingerprint, as named text fields.
+fn details(image: &ImageReport, finding: &Finding) -> serde_json::Map<String, Value> {
+    let location = &finding.location;
     let mut details = serde_json::Map::new();
     details.insert(
         "image".into(),
@@ -247,7 +276,7 @@ fn vulnerability(image: &ImageReport, finding: &Finding, doc: &RuleDoc) -> Value
                     format!(
                         "{} ({})",
                         location.history_index.unwrap_or_default(),
-                        location.field.as_deref().unwrap_or("created_by")
+                        location.field_or("created_by")
                     ),
                 ),
             );
@@ -255,27 +284,11 @@ fn vulnerability(image: &ImageReport, finding: &Finding, doc: &RuleDoc) -> Value
         LocationKind::Config => {
             details.insert(
                 "config_field".into(),
-                text_detail("Config field", location.field.clone().unwrap_or_default()),
+                text_detail("Config field", location.field_or("")),
             );
         }
     }
-    let status = match (finding.status, finding.removed_in_layer) {
-        (Status::Present, _) => "present".to_string(),
-        (status, Some(layer)) => format!(
-            "{} in layer {}, still shipped in layer {}",
-            serde_json::to_value(status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
-            layer + 1,
-            location.layer_index.unwrap_or_default() + 1
-        ),
-        (status, None) => serde_json::to_value(status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
-    };
-    details.insert("status".into(), text_detail("Status", status));
+    details.insert("status".into(), text_detail("Status", status_text(finding)));
     details.insert(
         "kubernetes_secret_type".into(),
         text_detail(
@@ -287,29 +300,21 @@ fn vulnerability(image: &ImageReport, finding: &Finding, doc: &RuleDoc) -> Value
         "fingerprint".into(),
         json!({ "name": "Fingerprint", "type": "value", "value": finding.fingerprint }),
     );
+    details
+}
 
-    let mut value = json!({
-        "id": vulnerability_id(image, finding),
-        "name": truncate(doc.name.clone(), 255),
-        "description": truncate(format!("{} {}", doc.summary(), sentence(image, finding)), 1_000_000),
-        "severity": severity(finding.severity),
-        "solution": truncate(
-            format!("{} {}", finding.remediation.rotate, finding.remediation.instead),
-            7000,
+/// `present`, or `deleted in layer 3, still shipped in layer 2` (layers counted from 1).
+fn status_text(finding: &Finding) -> String {
+    match (finding.status, finding.removed_in_layer) {
+        (Status::Present, _) => "present".to_string(),
+        (status, Some(layer)) => format!(
+            "{} in layer {}, still shipped in layer {}",
+            status.as_str(),
+            layer + 1,
+            finding.location.layer_index.unwrap_or_default() + 1
         ),
-        "identifiers": identifiers,
-        "location": {
-            "file": location.uri(),
-            "start_line": location.line.unwrap_or(1).max(1),
-            "commit": { "sha": commit_sha(image) },
-        },
-        "details": details,
-    });
-    let links: Vec<Value> = doc.links().map(|url| json!({ "url": url })).collect();
-    if !links.is_empty() {
-        value["links"] = json!(links);
+        (status, None) => status.as_str().to_string(),
     }
-    value
 }
 
 #[cfg(test)]

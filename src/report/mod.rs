@@ -4,6 +4,7 @@
 pub mod baseline;
 pub mod date;
 pub mod describe;
+pub mod field;
 pub mod gitlab;
 pub mod ignore;
 pub mod json;

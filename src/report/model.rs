@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use super::field::ConfigField;
 
 use crate::detect::Severity;
 use crate::layer::{Compression, Status};
@@ -11,7 +13,7 @@ use crate::layer::{Compression, Status};
 /// Version of the JSON report layout; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     pub schema_version: u32,
     pub tool: Tool,
@@ -19,7 +21,7 @@ pub struct Report {
     pub stats: Stats,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Tool {
     pub name: String,
     pub version: String,
@@ -34,7 +36,7 @@ impl Default for Tool {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ImageReport {
     pub reference: String,
     pub manifest_digest: Option<String>,
@@ -44,13 +46,13 @@ pub struct ImageReport {
     pub findings: Vec<Finding>,
     /// What was not scanned and why (archive limits, unreadable members): counted, never
     /// dropped silently.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<SkipRecord>,
     pub stats: ImageStats,
 }
 
 /// Something left unscanned inside a layer, with the reason.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkipRecord {
     pub layer_index: usize,
     /// The file, and the archive members leading to it (`app.jar!/lib/x.jar`).
@@ -58,7 +60,7 @@ pub struct SkipRecord {
     pub reason: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LayerReport {
     pub index: usize,
     pub digest: Option<String>,
@@ -75,11 +77,11 @@ pub struct LayerReport {
     /// The history step that made the layer (secrets found in it are redacted here too).
     pub created_by: Option<String>,
     /// Why the layer was not scanned, when it was not.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Finding {
     pub rule_id: String,
     pub rule_name: String,
@@ -93,12 +95,12 @@ pub struct Finding {
     pub status: Status,
     pub removed_in_layer: Option<usize>,
     pub remediation: Remediation,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub details: BTreeMap<String, String>,
 }
 
 /// Where a secret was found.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Location {
     pub kind: LocationKind,
     pub layer_index: Option<usize>,
@@ -107,15 +109,23 @@ pub struct Location {
     pub line: Option<u64>,
     pub column: Option<u64>,
     /// The chain of members inside nested archives (outermost first).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub archive_path: Vec<String>,
     pub history_index: Option<usize>,
     /// Config field (`Env DB_PASSWORD`, `Labels x`, `Cmd`) or history field (`created_by`,
     /// `build-arg NPM_TOKEN`).
-    pub field: Option<String>,
+    pub field: Option<ConfigField>,
 }
 
 impl Location {
+    /// The field's report wording (`Env DB_PASSWORD`), or `default` when the location names no
+    /// field.
+    pub fn field_or(&self, default: &str) -> String {
+        self.field
+            .as_ref()
+            .map_or_else(|| default.to_string(), ConfigField::to_string)
+    }
+
     /// A stable, readable URI-reference for the location, used by the SARIF and GitLab printers
     /// and in baselines: `layer/<index>/<path>` for files (members of nested archives appended
     /// as `!/<member>`), `history/<index>` for history steps and `config/<field>` for config
@@ -143,8 +153,10 @@ impl Location {
                 format!("history/{}", self.history_index.unwrap_or_default())
             }
             LocationKind::Config => {
-                let field = self.field.as_deref().unwrap_or("unknown");
-                let field = field.trim().replacen(' ', "/", 1);
+                let field = self
+                    .field
+                    .as_ref()
+                    .map_or("unknown".into(), ConfigField::uri_path);
                 format!("config/{}", encode_uri_path(&field))
             }
         }
@@ -186,7 +198,7 @@ fn encode_uri_path(text: &str) -> String {
     out
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LocationKind {
     #[default]
@@ -196,7 +208,7 @@ pub enum LocationKind {
 }
 
 /// Where the secret belongs instead, and what to do now.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Remediation {
     /// The Kubernetes Secret type that fits this credential.
     pub kubernetes_secret_type: String,
@@ -206,7 +218,7 @@ pub struct Remediation {
     pub rotate: String,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ImageStats {
     pub layers: usize,
     pub layers_skipped: usize,
@@ -224,7 +236,7 @@ pub struct ImageStats {
     pub deleted_but_shipped: usize,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Stats {
     pub images: usize,
     pub layers: usize,

@@ -1,6 +1,7 @@
 //! Where a leaked secret belongs instead. Kubernetes Secrets exist so that nothing of this kind
 //! is baked into images; the advice names the Secret type that fits and how to wire it.
 
+use super::field::ConfigField;
 use super::model::{LocationKind, Remediation};
 use crate::layer::Status;
 
@@ -8,12 +9,12 @@ use crate::layer::Status;
 pub fn remediation(
     kubernetes_secret_type: &str,
     kind: LocationKind,
-    field: Option<&str>,
+    field: Option<&ConfigField>,
     status: Status,
 ) -> Remediation {
     let secret = format!("a Kubernetes Secret of type {kubernetes_secret_type}");
     let instead = match kind {
-        LocationKind::History if field.is_some_and(|f| f.starts_with("build-arg")) => {
+        LocationKind::History if matches!(field, Some(ConfigField::BuildArg(_))) => {
             "Build arguments are recorded in the image history. Pass build-time credentials \
              as a BuildKit secret mount (RUN --mount=type=secret,id=…) instead of ARG."
                 .to_string()

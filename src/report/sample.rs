@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use super::field::ConfigField;
 use super::model::{
     Finding, ImageReport, ImageStats, LayerReport, Location, LocationKind, Remediation, Report,
 };
@@ -122,7 +123,7 @@ pub fn leaky_report() -> Report {
                 history_index: Some(0),
                 line: Some(1),
                 column: Some(12),
-                field: Some("build-arg AWS_KEY".into()),
+                field: Some(ConfigField::BuildArg("AWS_KEY".into())),
                 ..Location::default()
             },
             Status::Present,
@@ -134,7 +135,7 @@ pub fn leaky_report() -> Report {
             "fedcba9876543210fedcba9876543210",
             Location {
                 kind: LocationKind::Config,
-                field: Some("Env DB_PASSWORD".into()),
+                field: Some(ConfigField::env("DB_PASSWORD")),
                 line: Some(1),
                 column: Some(13),
                 ..Location::default()

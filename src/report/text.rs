@@ -6,6 +6,7 @@ use std::io::Write;
 
 use anyhow::Result;
 
+use super::describe::{one_line, short_hex};
 use super::model::{Finding, ImageReport, LocationKind, Report};
 use crate::detect::Severity;
 use crate::layer::Status;
@@ -58,24 +59,50 @@ pub fn write(report: &Report, options: TextOptions, out: &mut dyn Write) -> Resu
     Ok(())
 }
 
-fn short(digest: &str) -> &str {
-    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-    &hex[..hex.len().min(12)]
+fn write_image(image: &ImageReport, options: TextOptions, out: &mut dyn Write) -> Result<()> {
+    write_image_header(image, options.style, out)?;
+    if image.findings.is_empty() {
+        writeln!(out, "  no secrets found\n")?;
+        return Ok(());
+    }
+    writeln!(out)?;
+    let groups = FindingGroups::of(image);
+    for (index, findings) in &groups.by_layer {
+        write_layer(image, *index, findings, options, out)?;
+    }
+    if !groups.history.is_empty() {
+        writeln!(out, "  {}", options.style.paint("1", "History"))?;
+        for (index, findings) in &groups.history {
+            for finding in findings {
+                let field = finding.location.field_or("created_by");
+                write_finding(finding, &format!("step {index} {field}"), options, out)?;
+            }
+        }
+        writeln!(out)?;
+    }
+    if !groups.config.is_empty() {
+        writeln!(out, "  {}", options.style.paint("1", "Config"))?;
+        for finding in &groups.config {
+            write_finding(finding, &finding.location.field_or(""), options, out)?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
 }
 
-fn write_image(image: &ImageReport, options: TextOptions, out: &mut dyn Write) -> Result<()> {
-    let style = options.style;
+/// The image's reference, platform, digests and sizes, and the layers not scanned.
+fn write_image_header(image: &ImageReport, style: Style, out: &mut dyn Write) -> Result<()> {
     let platform = image.platform.as_deref().unwrap_or("unknown platform");
     writeln!(out, "{}  {platform}", style.paint("1", &image.reference))?;
     let manifest = image
         .manifest_digest
         .as_deref()
-        .map(|d| format!("manifest {}  ", short(d)))
+        .map(|d| format!("manifest {}  ", short_hex(d)))
         .unwrap_or_default();
     writeln!(
         out,
         "  {manifest}config {}  {} layers, {} files, {}",
-        short(&image.config_digest),
+        short_hex(&image.config_digest),
         image.stats.layers,
         image.stats.files,
         human_bytes(image.stats.content_bytes)
@@ -89,81 +116,84 @@ fn write_image(image: &ImageReport, options: TextOptions, out: &mut dyn Write) -
             layer.skipped.as_deref().unwrap_or_default()
         )?;
     }
-    if image.findings.is_empty() {
-        writeln!(out, "  no secrets found\n")?;
-        return Ok(());
-    }
-    writeln!(out)?;
+    Ok(())
+}
 
-    let mut by_layer: BTreeMap<usize, Vec<&Finding>> = BTreeMap::new();
-    let mut history: BTreeMap<usize, Vec<&Finding>> = BTreeMap::new();
-    let mut config: Vec<&Finding> = Vec::new();
-    for finding in &image.findings {
-        match finding.location.kind {
-            LocationKind::LayerFile => by_layer
-                .entry(finding.location.layer_index.unwrap_or_default())
-                .or_default()
-                .push(finding),
-            LocationKind::History => history
-                .entry(finding.location.history_index.unwrap_or_default())
-                .or_default()
-                .push(finding),
-            LocationKind::Config => config.push(finding),
-        }
-    }
-    let total_layers = image.layers.len();
-    for (index, findings) in &by_layer {
-        let layer = &image.layers[*index];
-        let digest = layer
-            .diff_id
-            .as_deref()
-            .or(layer.digest.as_deref())
-            .map(short)
-            .unwrap_or("");
-        writeln!(
-            out,
-            "  {} {digest}",
-            style.paint("1", &format!("Layer {}/{total_layers}", index + 1))
-        )?;
-        if let Some(created_by) = &layer.created_by {
-            let step = layer
-                .history_index
-                .map(|h| format!("step {h}: "))
-                .unwrap_or_default();
-            writeln!(
-                out,
-                "    {}",
-                style.paint("2", &format!("{step}{}", one_line(created_by, 110)))
-            )?;
-        }
-        for finding in findings {
-            let location = format!(
-                "/{}:{}",
-                finding.location.path.as_deref().unwrap_or_default(),
-                finding.location.line.unwrap_or(1)
-            );
-            write_finding(finding, &location, options, out)?;
-        }
-        writeln!(out)?;
-    }
-    if !history.is_empty() {
-        writeln!(out, "  {}", style.paint("1", "History"))?;
-        for (index, findings) in &history {
-            for finding in findings {
-                let field = finding.location.field.as_deref().unwrap_or("created_by");
-                write_finding(finding, &format!("step {index} {field}"), options, out)?;
+/// An image's findings in the order the text report shows them: by layer, then by history
+/// step, then the config's.
+struct FindingGroups<'a> {
+    by_layer: BTreeMap<usize, Vec<&'a Finding>>,
+    history: BTreeMap<usize, Vec<&'a Finding>>,
+    config: Vec<&'a Finding>,
+}
+
+impl<'a> FindingGroups<'a> {
+    fn of(image: &'a ImageReport) -> FindingGroups<'a> {
+        let mut groups = FindingGroups {
+            by_layer: BTreeMap::new(),
+            history: BTreeMap::new(),
+            config: Vec::new(),
+        };
+        for finding in &image.findings {
+            match finding.location.kind {
+                LocationKind::LayerFile => groups
+                    .by_layer
+                    .entry(finding.location.layer_index.unwrap_or_default())
+                    .or_default()
+                    .push(finding),
+                LocationKind::History => groups
+                    .history
+                    .entry(finding.location.history_index.unwrap_or_default())
+                    .or_default()
+                    .push(finding),
+                LocationKind::Config => groups.config.push(finding),
             }
         }
-        writeln!(out)?;
+        groups
     }
-    if !config.is_empty() {
-        writeln!(out, "  {}", style.paint("1", "Config"))?;
-        for finding in config {
-            let field = finding.location.field.as_deref().unwrap_or_default();
-            write_finding(finding, field, options, out)?;
-        }
-        writeln!(out)?;
+}
+
+/// One layer's heading (`Layer 2/6 0123456789ab`, the step that made it) and its findings.
+fn write_layer(
+    image: &ImageReport,
+    index: usize,
+    findings: &[&Finding],
+    options: TextOptions,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let style = options.style;
+    let layer = &image.layers[index];
+    let digest = layer
+        .diff_id
+        .as_deref()
+        .or(layer.digest.as_deref())
+        .map(short_hex)
+        .unwrap_or("");
+    writeln!(
+        out,
+        "  {} {digest}",
+        style.paint("1", &format!("Layer {}/{}", index + 1, image.layers.len()))
+    )?;
+    if let Some(created_by) = &layer.created_by {
+        let step = layer
+            .history_index
+            .map(|h| format!("step {h}: "))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "    {}",
+            style.paint("2", &format!("{step}{}", one_line(created_by, 110)))
+        )?;
     }
+    for finding in findings {
+        let location = format!(
+            "/{}:{}",
+            finding.location.path.as_deref().unwrap_or_default(),
+            finding.location.line.unwrap_or(1)
+        );
+        write_finding(finding, &location, options, out)?;
+    }
+    writeln!(out)?;
     Ok(())
 }
 
@@ -309,15 +339,6 @@ fn suppressed_words(stats: &super::model::Stats) -> String {
         (baseline, ignore) => {
             format!("{baseline} suppressed by baseline, {ignore} by ignore file")
         }
-    }
-}
-
-fn one_line(text: &str, max: usize) -> String {
-    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() > max {
-        format!("{}…", flat.chars().take(max).collect::<String>())
-    } else {
-        flat
     }
 }
 

@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use crate::report::field::{ConfigField, ConfigSection, ContainerField};
 use crate::source::ImageConfig;
 
 /// One piece of config text to scan.
@@ -13,7 +14,7 @@ pub struct TextItem {
     /// `Some(i)` for `history[i]`, `None` for the config proper.
     pub history_index: Option<usize>,
     /// Which field: `created_by`, `build-arg NPM_TOKEN`, `Env DB_PASSWORD`, `Labels x`, `Cmd`…
-    pub field: String,
+    pub field: ConfigField,
     pub text: String,
 }
 
@@ -21,45 +22,43 @@ pub struct TextItem {
 pub fn text_items(config: &ImageConfig) -> Vec<TextItem> {
     let mut items = Vec::new();
     for (index, entry) in config.history.iter().enumerate() {
-        let history = |field: String, text: String| TextItem {
+        let history = |field: ConfigField, text: String| TextItem {
             history_index: Some(index),
             field,
             text,
         };
         if let Some(created_by) = &entry.created_by {
-            items.push(history("created_by".into(), created_by.clone()));
+            items.push(history(ConfigField::CreatedBy, created_by.clone()));
             for (key, value) in build_args(created_by) {
-                items.push(history(
-                    format!("build-arg {key}"),
-                    format!("{key}={value}"),
-                ));
+                let text = format!("{key}={value}");
+                items.push(history(ConfigField::BuildArg(key), text));
             }
         }
         if let Some(comment) = &entry.comment {
-            items.push(history("comment".into(), comment.clone()));
+            items.push(history(ConfigField::Comment, comment.clone()));
         }
         if let Some(author) = &entry.author {
-            items.push(history("author".into(), author.clone()));
+            items.push(history(ConfigField::Author, author.clone()));
         }
     }
-    for section in ["config", "container_config"] {
-        let Some(body) = config.raw.get(section) else {
-            continue;
-        };
-        let prefix = if section == "config" {
-            ""
-        } else {
-            "container_config."
-        };
-        collect_container_config(body, prefix, &mut items);
+    for (name, section) in [
+        ("config", ConfigSection::Config),
+        ("container_config", ConfigSection::ContainerConfig),
+    ] {
+        if let Some(body) = config.raw.get(name) {
+            collect_container_config(body, section, &mut items);
+        }
     }
-    for field in ["author", "comment"] {
-        if let Some(text) = config.raw.get(field).and_then(Value::as_str)
+    for (name, field) in [
+        ("author", ConfigField::Author),
+        ("comment", ConfigField::Comment),
+    ] {
+        if let Some(text) = config.raw.get(name).and_then(Value::as_str)
             && !text.is_empty()
         {
             items.push(TextItem {
                 history_index: None,
-                field: field.to_string(),
+                field,
                 text: text.to_string(),
             });
         }
@@ -67,12 +66,12 @@ pub fn text_items(config: &ImageConfig) -> Vec<TextItem> {
     items
 }
 
-fn collect_container_config(body: &Value, prefix: &str, items: &mut Vec<TextItem>) {
-    let mut push = |field: String, text: String| {
+fn collect_container_config(body: &Value, section: ConfigSection, items: &mut Vec<TextItem>) {
+    let mut push = |field: ContainerField, text: String| {
         if !text.is_empty() {
             items.push(TextItem {
                 history_index: None,
-                field,
+                field: ConfigField::Container(section, field),
                 text,
             });
         }
@@ -80,23 +79,27 @@ fn collect_container_config(body: &Value, prefix: &str, items: &mut Vec<TextItem
     if let Some(Value::Array(env)) = body.get("Env") {
         for entry in env.iter().filter_map(Value::as_str) {
             let name = entry.split_once('=').map_or(entry, |(name, _)| name);
-            push(format!("{prefix}Env {name}"), entry.to_string());
+            push(ContainerField::Env(name.to_string()), entry.to_string());
         }
     }
     if let Some(Value::Object(labels)) = body.get("Labels") {
         for (key, value) in labels {
             if let Some(value) = value.as_str() {
-                push(format!("{prefix}Labels {key}"), format!("{key}={value}"));
+                push(ContainerField::Label(key.clone()), format!("{key}={value}"));
             }
         }
     }
-    for field in ["Cmd", "Entrypoint", "OnBuild"] {
-        if let Some(text) = joined(body.get(field)) {
-            push(format!("{prefix}{field}"), text);
+    for (name, field) in [
+        ("Cmd", ContainerField::Cmd),
+        ("Entrypoint", ContainerField::Entrypoint),
+        ("OnBuild", ContainerField::OnBuild),
+    ] {
+        if let Some(text) = joined(body.get(name)) {
+            push(field, text);
         }
     }
     if let Some(text) = joined(body.pointer("/Healthcheck/Test")) {
-        push(format!("{prefix}Healthcheck"), text);
+        push(ContainerField::Healthcheck, text);
     }
 }
 
@@ -167,7 +170,10 @@ mod tests {
             "history": [{"created_by": "|1 TOKEN=zzz /bin/sh -c make"}]
         });
         let config = ImageConfig::parse(json.to_string().as_bytes(), "config").unwrap();
-        let fields: Vec<String> = text_items(&config).into_iter().map(|i| i.field).collect();
+        let fields: Vec<String> = text_items(&config)
+            .into_iter()
+            .map(|i| i.field.to_string())
+            .collect();
         for expected in [
             "created_by",
             "build-arg TOKEN",

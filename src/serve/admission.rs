@@ -6,6 +6,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::detect::Severity;
+use crate::report::Report;
+use crate::report::describe::{short_digest, short_place};
 
 /// The API version this webhook speaks.
 pub const API_VERSION: &str = "admission.k8s.io/v1";
@@ -212,110 +214,34 @@ pub struct ReportSummary {
 pub struct FindingLine {
     pub rule_id: String,
     pub severity: Severity,
-    /// `layer 2 (sha256:1234abcd…) /root/.aws/credentials (deleted in layer 3)`
+    /// `layer 2 (sha256:1234abcd…) root/.aws/credentials (deleted in layer 3, still shipped)`
+    /// (see [`short_place`]).
     pub place: String,
 }
 
-#[derive(Deserialize)]
-struct StoredReport {
-    #[serde(default)]
-    images: Vec<StoredImage>,
-}
-
-#[derive(Deserialize)]
-struct StoredImage {
-    #[serde(default)]
-    findings: Vec<StoredFinding>,
-}
-
-#[derive(Deserialize)]
-struct StoredFinding {
-    rule_id: String,
-    severity: Severity,
-    #[serde(default)]
-    location: StoredLocation,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    removed_in_layer: Option<usize>,
-}
-
-#[derive(Default, Deserialize)]
-struct StoredLocation {
-    #[serde(default)]
-    kind: String,
-    layer_index: Option<usize>,
-    layer_digest: Option<String>,
-    path: Option<String>,
-    #[serde(default)]
-    archive_path: Vec<String>,
-    history_index: Option<usize>,
-    field: Option<String>,
+impl ReportSummary {
+    /// The findings of every image of `report`, worst first, so a truncated list keeps what
+    /// matters.
+    pub fn of(report: &Report) -> ReportSummary {
+        let mut findings: Vec<FindingLine> = report
+            .images
+            .iter()
+            .flat_map(|image| &image.findings)
+            .map(|finding| FindingLine {
+                rule_id: finding.rule_id.clone(),
+                severity: finding.severity,
+                place: short_place(finding),
+            })
+            .collect();
+        findings.sort_by_key(|finding| std::cmp::Reverse(finding.severity));
+        ReportSummary { findings }
+    }
 }
 
 /// Reads the findings of a stored report (the JSON report format).
 pub fn summarize(report_json: &[u8]) -> Result<ReportSummary, serde_json::Error> {
-    let report: StoredReport = serde_json::from_slice(report_json)?;
-    let mut findings = Vec::new();
-    for image in report.images {
-        for finding in image.findings {
-            findings.push(FindingLine {
-                place: describe_place(&finding),
-                rule_id: finding.rule_id,
-                severity: finding.severity,
-            });
-        }
-    }
-    // Worst first, so a truncated list keeps what matters.
-    findings.sort_by_key(|finding| std::cmp::Reverse(finding.severity));
-    Ok(ReportSummary { findings })
-}
-
-fn describe_place(finding: &StoredFinding) -> String {
-    let location = &finding.location;
-    let mut place = match location.kind.as_str() {
-        "history" => format!(
-            "history step {}",
-            location.history_index.unwrap_or_default()
-        ),
-        "config" => format!("config {}", location.field.as_deref().unwrap_or("field")),
-        _ => {
-            // Layers count from 1 in messages, as in the text report ("layer 1/6");
-            // history steps keep their index, as in `history/<n>` URIs.
-            let mut text = format!("layer {}", location.layer_index.unwrap_or_default() + 1);
-            if let Some(digest) = &location.layer_digest {
-                text.push_str(&format!(" ({})", short_digest(digest)));
-            }
-            if let Some(path) = &location.path {
-                text.push(' ');
-                text.push_str(path);
-            }
-            for member in &location.archive_path {
-                text.push_str("!/");
-                text.push_str(member.trim_start_matches('/'));
-            }
-            text
-        }
-    };
-    match (finding.status.as_deref(), finding.removed_in_layer) {
-        (Some("deleted"), Some(layer)) => {
-            place.push_str(&format!(" (deleted in layer {}, still shipped)", layer + 1))
-        }
-        (Some("overwritten"), Some(layer)) => place.push_str(&format!(
-            " (overwritten in layer {}, still shipped)",
-            layer + 1
-        )),
-        _ => {}
-    }
-    place
-}
-
-/// `sha256:0123456789ab` — enough to recognise a digest in a message.
-pub fn short_digest(digest: &str) -> String {
-    match digest.split_once(':') {
-        Some((algorithm, hex)) => format!("{algorithm}:{}", &hex[..hex.len().min(12)]),
-        None => digest.chars().take(19).collect(),
-    }
+    let report: Report = serde_json::from_slice(report_json)?;
+    Ok(ReportSummary::of(&report))
 }
 
 /// Findings listed per image in a denial message; the rest are counted.
@@ -374,6 +300,10 @@ pub fn warning(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::Status;
+    use crate::report::field::ConfigField;
+    use crate::report::model::{Location, LocationKind};
+    use crate::report::sample;
 
     fn review(kind: &str, object: Value) -> Vec<u8> {
         serde_json::to_vec(&json!({
@@ -468,14 +398,36 @@ mod tests {
 
     #[test]
     fn summarizes_reports_and_writes_denials() {
-        let report = json!({"images": [{"findings": [
-            {"rule_id": "generic-password", "severity": "medium",
-             "location": {"kind": "config", "field": "Env DB_PASSWORD"}},
-            {"rule_id": "aws-access-key-id", "severity": "critical", "status": "deleted",
-             "removed_in_layer": 2,
-             "location": {"kind": "layer-file", "layer_index": 1,
-                          "layer_digest": "sha256:0123456789abcdef0123", "path": "/root/.aws/credentials"}}
-        ]}]});
+        // A stored report is a whole JSON report, as the CLI and the server write it.
+        let findings = vec![
+            sample::finding(
+                "generic-password",
+                Severity::Medium,
+                "fedcba9876543210fedcba9876543210",
+                Location {
+                    kind: LocationKind::Config,
+                    field: Some(ConfigField::env("DB_PASSWORD")),
+                    ..Location::default()
+                },
+                Status::Present,
+                None,
+            ),
+            sample::finding(
+                "aws-access-key-id",
+                Severity::Critical,
+                "0123456789abcdef0123456789abcdef",
+                Location {
+                    kind: LocationKind::LayerFile,
+                    layer_index: Some(1),
+                    layer_digest: Some("sha256:0123456789abcdef0123".into()),
+                    path: Some("/root/.aws/credentials".into()),
+                    ..Location::default()
+                },
+                Status::Deleted,
+                Some(2),
+            ),
+        ];
+        let report = Report::new(vec![sample::image("app:1", findings)], 0);
         let summary = summarize(&serde_json::to_vec(&report).unwrap()).unwrap();
         assert_eq!(summary.findings[0].rule_id, "aws-access-key-id");
         let text = denial_text(

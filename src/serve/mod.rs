@@ -187,7 +187,7 @@ async fn listen_and_serve(
     eprintln!(
         "stowaway serve: listening on {scheme}://{local} (cache {}, rules {})",
         scans.cache.path().display(),
-        &scans.rules_digest()[..12.min(scans.rules_digest().len())]
+        crate::report::describe::short_hex(scans.rules_digest())
     );
     let acceptor = match &tls {
         Some(reloading) => {
@@ -258,28 +258,39 @@ impl Server {
     /// Decides one admission request; returns the AdmissionReview response.
     pub async fn decide(self: &Arc<Self>, request: &AdmissionRequest) -> serde_json::Value {
         let policy = &self.policy;
-        let allow = |warnings: &[String]| {
-            inc(&self.metrics.admissions_allowed);
-            admission::response(&request.uid, true, None, warnings)
-        };
         if !request.supported_kind {
-            return allow(&[warning(&format!(
-                "stowaway: kind {} runs no containers; nothing checked",
-                request.kind
-            ))]);
+            return self.allow(
+                request,
+                &[warning(&format!(
+                    "stowaway: kind {} runs no containers; nothing checked",
+                    request.kind
+                ))],
+            );
         }
         if request.images.is_empty() || policy.namespace_exempt(&request.namespace) {
-            return allow(&[]);
+            return self.allow(request, &[]);
         }
         let deadline = tokio::time::Instant::now() + policy.time_budget;
+        // Subscribed before the lookups, so that no scan finishing meanwhile goes unnoticed.
         let mut finished = self.scans.subscribe();
+        let mut states = self.image_states(&request.images, deadline).await;
+        self.wait_for_scans(&mut states, &mut finished, deadline)
+            .await;
+        self.verdict(request, &states)
+    }
 
-        // Images whose digest is known (named, or a recent tag lookup) are decided at once
-        // from the cache; the others are looked up in their registry, each in a task of its
-        // own that goes on (and queues the scan) if the budget runs out first.
-        let mut states = Vec::with_capacity(request.images.len());
+    /// What is known about each image. Images whose digest is known (named, or a recent tag
+    /// lookup) are decided at once from the cache; the others are looked up in their
+    /// registry, each in a task of its own that goes on (and queues the scan) if the budget
+    /// runs out first.
+    async fn image_states(
+        self: &Arc<Self>,
+        images: &[String],
+        deadline: tokio::time::Instant,
+    ) -> Vec<ImageState> {
+        let mut states = Vec::with_capacity(images.len());
         let mut lookups = Vec::new();
-        for (index, image) in request.images.iter().enumerate() {
+        for (index, image) in images.iter().enumerate() {
             let reference: Reference = match image.parse() {
                 Ok(reference) => reference,
                 Err(err) => {
@@ -289,7 +300,7 @@ impl Server {
                     continue;
                 }
             };
-            if policy.image_exempt(&[image, &reference.whole()]) {
+            if self.policy.image_exempt(&[image, &reference.whole()]) {
                 states.push(ImageState::Exempt);
                 continue;
             }
@@ -321,8 +332,16 @@ impl Server {
                 states[index] = state;
             }
         }
+        states
+    }
 
-        // Wait for queued scans until they are done or the budget is spent.
+    /// Waits for queued scans until they are done or the budget is spent.
+    async fn wait_for_scans(
+        &self,
+        states: &mut [ImageState],
+        finished: &mut tokio::sync::watch::Receiver<u64>,
+        deadline: tokio::time::Instant,
+    ) {
         loop {
             let waiting = states
                 .iter()
@@ -337,17 +356,22 @@ impl Server {
             if !woke {
                 break;
             }
-            for state in &mut states {
+            for state in states.iter_mut() {
                 if let ImageState::Pending { reference, digest } = state {
                     let (reference, digest) = (reference.clone(), digest.clone());
                     *state = self.state_of(reference, digest);
                 }
             }
         }
+    }
 
+    /// The response for what is known of the images: denied when one has findings at or
+    /// above the threshold, else allowed, unless an image is unknown and the policy says so.
+    fn verdict(&self, request: &AdmissionRequest, states: &[ImageState]) -> serde_json::Value {
+        let policy = &self.policy;
         let mut denials = Vec::new();
         let mut unknown = Vec::new();
-        for (image, state) in request.images.iter().zip(&states) {
+        for (image, state) in request.images.iter().zip(states) {
             match state {
                 ImageState::Exempt => {}
                 ImageState::Known { digest, summary } => {
@@ -368,10 +392,6 @@ impl Server {
         if !unknown.is_empty() {
             inc(&self.metrics.admissions_unknown);
         }
-        let deny = |message: String| {
-            inc(&self.metrics.admissions_denied);
-            admission::response(&request.uid, false, Some((403, &message)), &[])
-        };
         if !denials.is_empty() {
             let mut message = format!(
                 "stowaway: secrets found in {} image{} of {} {}:\n{}",
@@ -385,10 +405,10 @@ impl Server {
                 message.push_str(&format!("\nalso: {line}"));
             }
             message.push_str("\nRemove the secret from the image (deleting it in a later layer is not enough), rotate it, and supply it at run time (a Kubernetes Secret).");
-            return deny(message);
+            return self.deny(request, message);
         }
         if unknown.is_empty() {
-            return allow(&[]);
+            return self.allow(request, &[]);
         }
         match policy.on_unknown {
             OnUnknown::Allow => {
@@ -400,13 +420,26 @@ impl Server {
                         ))
                     })
                     .collect();
-                allow(&warnings)
+                self.allow(request, &warnings)
             }
-            OnUnknown::Deny => deny(format!(
-                "stowaway: denied by policy (on_unknown = \"deny\"): {}; the scan continues, retry shortly",
-                unknown.join("; ")
-            )),
+            OnUnknown::Deny => self.deny(
+                request,
+                format!(
+                    "stowaway: denied by policy (on_unknown = \"deny\"): {}; the scan continues, retry shortly",
+                    unknown.join("; ")
+                ),
+            ),
         }
+    }
+
+    fn allow(&self, request: &AdmissionRequest, warnings: &[String]) -> serde_json::Value {
+        inc(&self.metrics.admissions_allowed);
+        admission::response(&request.uid, true, None, warnings)
+    }
+
+    fn deny(&self, request: &AdmissionRequest, message: String) -> serde_json::Value {
+        inc(&self.metrics.admissions_denied);
+        admission::response(&request.uid, false, Some((403, &message)), &[])
     }
 
     /// Looks a digest up; queues a scan when nothing is known.

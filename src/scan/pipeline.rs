@@ -1,0 +1,346 @@
+//! The concurrent part of a scan: walker threads take layers off a shared queue and send their
+//! files, chunk by chunk, through a bounded channel to the detector on the rayon pool. A byte
+//! budget bounds the content in flight. When one layer fails, the other walkers stop early
+//! ([`Aborted`]) and the first failure is the scan's error.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use anyhow::{Context, Result, anyhow};
+use rayon::prelude::*;
+
+use super::budget::ByteBudget;
+use super::raw::{RawFinding, SecretText};
+use super::{Progress, Scanner};
+use crate::detect::{Detector, FileMatch};
+use crate::layer::{FileChunk, WalkedLayer, walk_layer_with_progress};
+use crate::report::model::SkipRecord;
+use crate::source::Image;
+
+/// Chunks waiting between the walkers and the detector (their bytes count against the budget).
+const CHANNEL_CHUNKS: usize = 256;
+
+/// What walking and matching the layers of one image produced.
+pub(super) struct LayersScan {
+    pub walked: Vec<WalkedLayer>,
+    pub raw: Vec<RawFinding>,
+    pub skipped: Vec<SkipRecord>,
+    /// Layers served from the cache.
+    pub from_cache: usize,
+}
+
+/// Why a walker gave up its layer: another layer failed and the scan is abandoned. Not a
+/// failure of this layer, so never the scan's error.
+#[derive(Debug)]
+struct Aborted;
+
+impl fmt::Display for Aborted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("scan aborted: another layer failed")
+    }
+}
+
+impl std::error::Error for Aborted {}
+
+/// Whether `err` is (or was caused by) [`Aborted`], under whatever context the walk added.
+fn is_aborted(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| cause.is::<Aborted>())
+}
+
+/// The layers to walk and what the walker threads share.
+struct WalkQueue<'a> {
+    image: &'a Image,
+    progress: &'a dyn Progress,
+    budget: &'a ByteBudget,
+    /// Indexes of the layers to walk (those not served from the cache).
+    to_walk: &'a [usize],
+    next: AtomicUsize,
+    /// Set when a layer failed: walkers stop taking layers and abandon the ones they walk.
+    failed: AtomicBool,
+}
+
+/// What one walker thread did: the layers it walked or that failed, by index. Layers it
+/// abandoned because another failed are left out.
+type WalkerResults = Vec<(usize, Result<WalkedLayer>)>;
+
+impl WalkQueue<'_> {
+    /// The next layer to walk, or `None` when all are taken or one failed.
+    fn take(&self) -> Option<usize> {
+        let position = self.next.fetch_add(1, Ordering::SeqCst);
+        if position >= self.to_walk.len() || self.failed.load(Ordering::SeqCst) {
+            return None;
+        }
+        Some(self.to_walk[position])
+    }
+
+    /// One walker thread: walks layers until none is left, sending their chunks to `sender`.
+    fn run(&self, sender: SyncSender<(usize, FileChunk)>) -> WalkerResults {
+        let mut results = Vec::new();
+        while let Some(index) = self.take() {
+            let result = self.walk(index, &sender);
+            if result.is_err() {
+                self.failed.store(true, Ordering::SeqCst);
+            }
+            self.progress.layer_done(index);
+            match result {
+                Err(err) if is_aborted(&err) => {}
+                result => results.push((index, result)),
+            }
+        }
+        results
+    }
+
+    fn walk(&self, index: usize, sender: &SyncSender<(usize, FileChunk)>) -> Result<WalkedLayer> {
+        let layer = &self.image.layers[index];
+        self.progress.layer_started(index, layer.size);
+        let on_stored = |bytes| self.progress.stored(index, bytes);
+        walk_layer_with_progress(layer, &on_stored, &mut |chunk| {
+            if self.failed.load(Ordering::SeqCst) {
+                return Err(Aborted.into());
+            }
+            self.progress.scanned(index, chunk.report_before as u64);
+            self.budget.acquire(chunk.content.heap_len());
+            sender
+                .send((index, chunk))
+                .map_err(|_| anyhow!("detector stopped"))
+        })
+        .with_context(|| layer_name(self.image, index))
+    }
+}
+
+impl Scanner {
+    /// Walks every layer (or reads it from the cache) and matches its files. Returns each
+    /// layer's walk and the matches.
+    pub(super) fn scan_layers(&self, image: &Image, progress: &dyn Progress) -> Result<LayersScan> {
+        let layer_count = image.layers.len();
+        let mut cached: Vec<_> = (0..layer_count)
+            .map(|index| self.cached_layer(image, index))
+            .collect();
+        let from_cache = cached.iter().filter(|c| c.is_some()).count();
+        let to_walk: Vec<usize> = (0..layer_count).filter(|&i| cached[i].is_none()).collect();
+
+        let budget = ByteBudget::new(self.options.memory_budget);
+        let queue = WalkQueue {
+            image,
+            progress,
+            budget: &budget,
+            to_walk: &to_walk,
+            next: AtomicUsize::new(0),
+            failed: AtomicBool::new(false),
+        };
+        let (sender, receiver) = sync_channel::<(usize, FileChunk)>(CHANNEL_CHUNKS);
+        let walkers = self.options.threads.clamp(1, to_walk.len().max(1));
+        let (results, (mut raw, mut skipped)) = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..walkers)
+                .map(|_| {
+                    let sender = sender.clone();
+                    let queue = &queue;
+                    scope.spawn(move || queue.run(sender))
+                })
+                .collect();
+            // The detector's input ends when the last walker drops its sender.
+            drop(sender);
+            let matched = self.match_chunks(receiver, &budget);
+            let results: WalkerResults = handles
+                .into_iter()
+                .flat_map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect();
+            (results, matched)
+        });
+        let mut fresh = walked_by_index(results, layer_count)?;
+
+        let mut layers = Vec::with_capacity(layer_count);
+        for index in 0..layer_count {
+            match (cached[index].take(), fresh[index].take()) {
+                (Some(hit), _) => {
+                    raw.extend(hit.findings);
+                    skipped.extend(hit.skipped);
+                    layers.push(hit.walked);
+                }
+                (None, Some(walked)) => {
+                    self.store_layer(image, index, &walked, &raw, &skipped);
+                    layers.push(walked);
+                }
+                (None, None) => {
+                    return Err(anyhow!("internal error: layer {index} was not walked"));
+                }
+            }
+        }
+        skipped.sort_by(|a, b| (a.layer_index, &a.what).cmp(&(b.layer_index, &b.what)));
+        Ok(LayersScan {
+            walked: layers,
+            raw,
+            skipped,
+            from_cache,
+        })
+    }
+
+    /// Matches every chunk the walkers send, on the rayon pool, releasing each chunk's bytes
+    /// from the budget once matched.
+    fn match_chunks(
+        &self,
+        receiver: Receiver<(usize, FileChunk)>,
+        budget: &ByteBudget,
+    ) -> (Vec<RawFinding>, Vec<SkipRecord>) {
+        let detector = &self.detector;
+        self.pool.install(|| {
+            receiver
+                .into_iter()
+                .par_bridge()
+                .map(|(layer, chunk)| {
+                    let found = match_chunk(detector, layer, &chunk);
+                    budget.release(chunk.content.heap_len());
+                    found
+                })
+                .reduce(
+                    || (Vec::new(), Vec::new()),
+                    |mut all, (findings, skipped)| {
+                        all.0.extend(findings);
+                        all.1.extend(skipped);
+                        all
+                    },
+                )
+        })
+    }
+}
+
+/// The walkers' results by layer index, or the error of the lowest failed layer (the cause:
+/// the walkers of other layers only stopped because of it).
+fn walked_by_index(results: WalkerResults, layer_count: usize) -> Result<Vec<Option<WalkedLayer>>> {
+    let mut walked: Vec<Option<WalkedLayer>> = (0..layer_count).map(|_| None).collect();
+    let mut failure: Option<(usize, anyhow::Error)> = None;
+    for (index, result) in results {
+        match result {
+            Ok(layer) => walked[index] = Some(layer),
+            Err(err) if failure.as_ref().is_none_or(|(first, _)| index < *first) => {
+                failure = Some((index, err));
+            }
+            Err(_) => {}
+        }
+    }
+    match failure {
+        Some((_, err)) => Err(err),
+        None => Ok(walked),
+    }
+}
+
+/// `layer 3 (sha256:…)`: the layer an error happened in.
+fn layer_name(image: &Image, index: usize) -> String {
+    let digest = image.layers[index]
+        .digest
+        .as_ref()
+        .or(image.layers[index].diff_id.as_ref())
+        .map(|d| format!(" ({d})"))
+        .unwrap_or_default();
+    format!("layer {index}{digest}")
+}
+
+/// Runs the detector on one chunk and keeps the matches this chunk owns. A chunk that holds a
+/// whole file also goes through the decoders (they need the file entire).
+fn match_chunk(
+    detector: &Detector,
+    layer: usize,
+    chunk: &FileChunk,
+) -> (Vec<RawFinding>, Vec<SkipRecord>) {
+    let whole_file = chunk.file_offset == 0 && chunk.report_before == chunk.content.len();
+    let mut skipped = Vec::new();
+    let matches: Vec<FileMatch> = if whole_file {
+        let scan = detector.scan_file_with_skips(&chunk.path, &chunk.content);
+        skipped = scan
+            .skipped
+            .into_iter()
+            .map(|skip| SkipRecord {
+                layer_index: layer,
+                what: skip.what,
+                reason: skip.reason,
+            })
+            .collect();
+        scan.matches
+    } else {
+        detector
+            .scan(&chunk.content)
+            .into_iter()
+            .map(|base| FileMatch {
+                base,
+                archive_path: Vec::new(),
+                kubernetes_secret_type: None,
+            })
+            .collect()
+    };
+    let mut matches: Vec<FileMatch> = matches
+        .into_iter()
+        .filter(|m| m.base.start < chunk.report_before)
+        .collect();
+    matches.sort_by_key(|m| m.base.start);
+    let mut found = Vec::new();
+    // Line numbers are counted incrementally over the sorted matches.
+    let mut counted_to = 0usize;
+    let mut lines = chunk.lines_before;
+    let mut line_start = 0usize;
+    for FileMatch {
+        base: m,
+        archive_path,
+        kubernetes_secret_type,
+    } in matches
+    {
+        for position in memchr::memchr_iter(b'\n', &chunk.content[counted_to..m.start]) {
+            lines += 1;
+            line_start = counted_to + position + 1;
+        }
+        counted_to = m.start;
+        found.push(RawFinding {
+            rule: m.rule,
+            secret: SecretText::Raw(String::from_utf8_lossy(&m.secret).into_owned()),
+            severity: m.severity,
+            details: m.details,
+            layer: Some(layer),
+            path: Some(std::sync::Arc::clone(&chunk.path)),
+            history_index: None,
+            field: None,
+            archive_path,
+            kubernetes_secret_type,
+            offset: chunk.file_offset + m.start as u64,
+            length: (m.end - m.start) as u64,
+            line: lines + 1,
+            column: (m.start - line_start) as u64 + 1,
+        });
+    }
+    (found, skipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_abort_is_recognised_under_any_context() {
+        let err = Err::<(), _>(anyhow::Error::from(Aborted))
+            .context("reading app.jar from the layer")
+            .context("layer 2 (sha256:aa)")
+            .unwrap_err();
+        assert!(is_aborted(&err));
+        assert!(!is_aborted(&anyhow!("truncated layer")));
+        // Its words no longer matter.
+        assert!(!is_aborted(&anyhow!("scan aborted")));
+    }
+
+    #[test]
+    fn the_lowest_failed_layer_is_the_error() {
+        let results: WalkerResults = vec![
+            (2, Err(anyhow!("layer 2 broke"))),
+            (0, Ok(WalkedLayer::default())),
+            (1, Err(anyhow!("layer 1 broke"))),
+        ];
+        let err = walked_by_index(results, 3).unwrap_err();
+        assert_eq!(err.to_string(), "layer 1 broke");
+
+        let results: WalkerResults = vec![(1, Ok(WalkedLayer::default()))];
+        let walked = walked_by_index(results, 3).unwrap();
+        assert!(walked[0].is_none() && walked[1].is_some() && walked[2].is_none());
+    }
+}
