@@ -5,13 +5,13 @@
 //! [`scan`] puts them together and builds the [`report`], which printers render.
 
 pub mod app;
-pub mod cache;
+pub(crate) mod cache;
 pub mod cli;
 pub mod detect;
 pub mod layer;
-pub mod progress;
+pub(crate) mod progress;
 pub mod report;
 pub mod ruleset;
 pub mod scan;
-pub mod serve;
+pub(crate) mod serve;
 pub mod source;

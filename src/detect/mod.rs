@@ -5,16 +5,16 @@
 //! `engine` runs the rules; `decode` opens what the engine cannot see; `file` puts the engine
 //! and the decoders together for whole files; `selection` and `selftest` work on rules.
 
-pub mod decode;
-pub mod decoder;
-pub mod engine;
-pub mod file;
-pub mod keywords;
+pub(crate) mod decode;
+pub(crate) mod decoder;
+pub(crate) mod engine;
+pub(crate) mod file;
+pub(crate) mod keywords;
 pub mod rules;
-pub mod selection;
+pub(crate) mod selection;
 pub mod selftest;
-pub mod severity;
-pub mod validate;
+pub(crate) mod severity;
+pub(crate) mod validate;
 
 // Paths for code outside `detect`; modules inside it import from the defining module, so that
 // these re-exports add no edge between siblings.

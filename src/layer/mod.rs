@@ -1,8 +1,8 @@
 //! Layers: compression sniffing, tar walking and whiteout semantics.
 
-pub mod compression;
-pub mod timeline;
-pub mod walk;
+pub(crate) mod compression;
+pub(crate) mod timeline;
+pub(crate) mod walk;
 
 pub use compression::Compression;
 pub use timeline::{LayerChanges, Status, Timeline};

@@ -1,21 +1,21 @@
 //! Reports: the finding model, redaction, remediation advice, one printer per format (text,
 //! json, sarif, gitlab), and suppression of accepted findings (baselines and ignore files).
 
-pub mod baseline;
-pub mod date;
-pub mod describe;
-pub mod field;
-pub mod gitlab;
-pub mod ignore;
-pub mod json;
+pub(crate) mod baseline;
+pub(crate) mod date;
+pub(crate) mod describe;
+pub(crate) mod field;
+pub(crate) mod gitlab;
+pub(crate) mod ignore;
+pub(crate) mod json;
 pub mod model;
-pub mod redact;
-pub mod remediation;
-pub mod ruledoc;
+pub(crate) mod redact;
+pub(crate) mod remediation;
+pub(crate) mod ruledoc;
 #[cfg(test)]
 pub(crate) mod sample;
-pub mod sarif;
-pub mod suppress;
-pub mod text;
+pub(crate) mod sarif;
+pub(crate) mod suppress;
+pub(crate) mod text;
 
 pub use model::{Finding, ImageReport, Report};

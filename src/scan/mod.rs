@@ -9,7 +9,7 @@
 
 mod assemble;
 mod budget;
-pub mod config_items;
+pub(crate) mod config_items;
 mod layer_cache;
 mod pipeline;
 mod raw;

@@ -72,8 +72,6 @@ pub struct Policy {
     /// The longest an admission waits for tag lookups and scans before `on_unknown` decides.
     pub time_budget: Duration,
     pub exempt_namespaces: Vec<String>,
-    /// The exempt-image globs as written (for messages).
-    pub exempt_image_patterns: Vec<String>,
     exempt_images: GlobSet,
     /// How long a tag → digest lookup is reused.
     pub tag_cache: Duration,
@@ -156,7 +154,6 @@ impl Policy {
             on_unknown: file.on_unknown.unwrap_or(OnUnknown::Allow),
             time_budget,
             exempt_namespaces: file.exempt_namespaces,
-            exempt_image_patterns: file.exempt_images,
             exempt_images,
             tag_cache: Duration::from_secs(file.tag_cache_seconds.unwrap_or(10)),
             plain_http: file.registry.plain_http,

@@ -138,7 +138,6 @@ async fn registry_events(
         let job = Job {
             reference: image.reference,
             digest: Some(image.digest),
-            origin: "registry-event",
         };
         match server.scans.enqueue(job) {
             Enqueued::Queued => queued += 1,
@@ -258,7 +257,6 @@ async fn scan(State(server): State<Arc<Server>>, headers: HeaderMap, body: Bytes
             None => reference.whole(),
         },
         digest: digest.clone(),
-        origin: "api",
     };
     let outcome = server.scans.enqueue(job);
     let status = match outcome {

@@ -452,7 +452,6 @@ impl Server {
                 let job = Job {
                     reference: by_digest(&reference, &digest),
                     digest: Some(digest.clone()),
-                    origin: "admission",
                 };
                 match self.scans.enqueue(job) {
                     Enqueued::Queued | Enqueued::AlreadyPending => {

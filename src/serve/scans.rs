@@ -32,8 +32,6 @@ pub struct Job {
     pub reference: String,
     /// The manifest digest, when known.
     pub digest: Option<String>,
-    /// Who asked (for the log): `admission`, `registry-event`, `api`.
-    pub origin: &'static str,
 }
 
 impl Job {

@@ -97,8 +97,10 @@ impl ReloadingCert {
         Ok(true)
     }
 
-    /// The certificate chain in use (first: the end-entity certificate).
-    pub fn chain(&self) -> Vec<CertificateDer<'static>> {
+    /// The certificate chain in use (first: the end-entity certificate); the tests watch it
+    /// change on renewal.
+    #[cfg(test)]
+    fn chain(&self) -> Vec<CertificateDer<'static>> {
         self.current.read().unwrap().cert.clone()
     }
 

@@ -2,17 +2,17 @@
 //! scanner the same [`Image`] shape, built by [`Image::from_manifest`]; nothing downstream
 //! knows where the bytes came from.
 
-pub mod bytes;
-pub mod config;
-pub mod digest;
-pub mod docker_archive;
-pub mod image;
-pub mod name;
-pub mod oci_layout;
-pub mod platform;
+pub(crate) mod bytes;
+pub(crate) mod config;
+pub(crate) mod digest;
+pub(crate) mod docker_archive;
+pub(crate) mod image;
+pub(crate) mod name;
+pub(crate) mod oci_layout;
+pub(crate) mod platform;
 pub mod reference;
 pub mod registry;
-pub mod store;
+pub(crate) mod store;
 
 pub use bytes::{Content, MappedBytes};
 pub use config::ImageConfig;

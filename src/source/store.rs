@@ -15,7 +15,6 @@ pub enum LocalStore {
     Dir(PathBuf),
     /// A tarball mapped once; `entries` maps each normalised member name to its bytes.
     Tar {
-        path: PathBuf,
         entries: HashMap<String, MappedBytes>,
     },
 }
@@ -26,10 +25,7 @@ impl LocalStore {
     pub fn open_tar(path: &Path) -> Result<LocalStore> {
         let mapped = MappedBytes::map_file(path)?;
         let entries = index_tar(&mapped)?;
-        Ok(LocalStore::Tar {
-            path: path.to_path_buf(),
-            entries,
-        })
+        Ok(LocalStore::Tar { entries })
     }
 
     /// The file `name` (a path relative to the image root, such as `index.json`).
@@ -54,14 +50,6 @@ impl LocalStore {
         match self {
             LocalStore::Dir(dir) => dir.join(name).is_file(),
             LocalStore::Tar { entries, .. } => entries.contains_key(normalise(name)),
-        }
-    }
-
-    /// The path of the directory or tarball, for messages.
-    pub fn path(&self) -> &Path {
-        match self {
-            LocalStore::Dir(dir) => dir,
-            LocalStore::Tar { path, .. } => path,
         }
     }
 }
