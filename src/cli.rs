@@ -9,10 +9,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Parser, Debug)]
 #[command(name = "stowaway", version, about, long_about = None)]
 pub struct Cli {
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The subcommands of `stowaway`; each variant's doc comment is its line in `stowaway --help`.
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Scan images for secrets.
@@ -25,6 +27,7 @@ pub enum Command {
     Serve(ServeArgs),
 }
 
+/// `stowaway scan`: what to scan, how to report it and when to fail.
 #[derive(Args, Debug)]
 #[command(after_help = "IMAGE forms:
   docker-archive:PATH[:REF]   a `docker save` tarball (legacy or Docker 25+ layout)
@@ -221,6 +224,7 @@ pub struct ServeArgs {
     pub quiet: bool,
 }
 
+/// The subcommands of `stowaway rules`.
 #[derive(Subcommand, Debug)]
 pub enum RulesCommand {
     /// List the rules in effect.
@@ -241,6 +245,7 @@ pub enum RulesCommand {
     },
 }
 
+/// The report formats of `scan --format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// Findings grouped by layer, for people.
@@ -263,15 +268,22 @@ fn parse_exit_code(text: &str) -> Result<u8, String> {
     }
 }
 
+/// The output formats of `rules list --format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ListFormat {
+    /// One rule a line (id, severity, name), for people.
     Text,
+    /// Every rule in full (description, keywords, validator, references), for scripts.
     Json,
 }
 
+/// When text output is coloured (`scan --color`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
+    /// Colour when the report goes to a terminal and NO_COLOR is unset.
     Auto,
+    /// Colour even when writing to a file or a pipe.
     Always,
+    /// No colour.
     Never,
 }

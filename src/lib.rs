@@ -4,6 +4,8 @@
 //! [`layer`] walks every layer on its own and records whiteouts; [`detect`] matches signatures;
 //! [`scan`] puts them together and builds the [`report`], which printers render.
 
+#![warn(missing_docs)]
+
 pub mod app;
 pub(crate) mod cache;
 pub mod cli;

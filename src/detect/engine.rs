@@ -19,7 +19,10 @@ pub struct Match {
     pub rule: usize,
     /// Byte range of the secret in the scanned buffer.
     pub start: usize,
+    /// End of that range (exclusive).
     pub end: usize,
+    /// The secret's bytes, in the clear (the capture group the rule names, not the whole
+    /// match); redacted only when the report is built.
     pub secret: Vec<u8>,
     /// Severity after validation (an encrypted key is less severe than its rule says).
     pub severity: Severity,
@@ -112,6 +115,7 @@ impl Detector {
         })
     }
 
+    /// The rules in the order they were given: a [`Match::rule`] indexes this slice.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }

@@ -18,20 +18,30 @@ include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
+    /// Unique, kebab-case identifier (`aws-access-key-id`): what reports, ignore files and
+    /// `--disable-rule` name the rule by.
     pub id: String,
+    /// Human-readable name, shown next to each finding.
     pub name: String,
+    /// What the credential is and why it matters; may be left out, but `rules check` asks
+    /// for one.
     #[serde(default)]
     pub description: String,
+    /// `info`, `low`, `medium`, `high` or `critical` (any case); checked when compiling.
     pub severity: String,
     /// `"generic"` for a catch-all rule (see [`RuleCategory`]); specific when left out.
     #[serde(default)]
     pub category: RuleCategory,
+    /// Literal strings (3 bytes or longer, any case) whose presence lets the regex run
+    /// nearby; a regex rule needs one at least.
     #[serde(default)]
     pub keywords: Vec<String>,
-    /// Required unless `decoder` is set.
+    /// The pattern (Rust `regex` syntax, over bytes) that matches the secret: the group named
+    /// `secret`, else the first group, else the whole match. Required unless `decoder` is
+    /// set.
     pub regex: Option<String>,
     /// Names the decoder that finds this rule's matches by structure (see
-    /// [`Decoder`]); such a rule has no regex and stays out of the keyword prefilter.
+    /// `Decoder`); such a rule has no regex and stays out of the keyword prefilter.
     pub decoder: Option<String>,
     /// Bytes of context on each side of a keyword hit that the regex sees.
     pub window: Option<usize>,
@@ -50,13 +60,25 @@ pub struct RuleSpec {
     /// that occurrence to open a window: a cheap necessary condition (`key = ` after `token`)
     /// that spares the rule's regex the many mentions of a common word in prose and code.
     pub after_keyword: Option<String>,
+    /// Least Shannon entropy, in bits per byte (0 to 8), a secret must have to be reported;
+    /// no minimum when left out.
     pub min_entropy: Option<f64>,
+    /// Name of the check a candidate must pass (`jwt`, `github-checksum`,
+    /// `pem-private-key`, `openssh-private-key`, `base64-json`); none when left out.
     pub validator: Option<String>,
+    /// The Kubernetes Secret type the credential belongs in (one of
+    /// [`KUBERNETES_SECRET_TYPES`]); `Opaque` when left out.
     pub kubernetes_secret_type: Option<String>,
+    /// Where to read about the credential or how to revoke it; SARIF and GitLab reports
+    /// link the `http(s)://` ones.
     #[serde(default)]
     pub references: Vec<String>,
+    /// Text the rule must find a secret in (for a decoder rule, whole files, `base64:…` for
+    /// binary ones); checked by the self-test and `rules check`.
     #[serde(default)]
     pub examples: Vec<String>,
+    /// Text the rule must find nothing in (placeholders, near misses); checked like
+    /// `examples`.
     #[serde(default)]
     pub negative_examples: Vec<String>,
 }
@@ -100,19 +122,27 @@ const NEVER_MATCHES: &str = r"(?-u:[^\x00-\xFF])";
 /// A compiled rule.
 #[derive(Clone, Debug)]
 pub struct Rule {
+    /// The `id` key: unique and kebab-case; findings carry it as `rule_id`.
     pub id: String,
+    /// The `name` key.
     pub name: String,
+    /// The `description` key; empty when the file leaves it out.
     pub description: String,
+    /// The `severity` key, parsed; a validator may lower or raise it per match.
     pub severity: Severity,
+    /// The `category` key: specific unless the file says `"generic"`.
     pub category: RuleCategory,
     /// Lowercase keywords that feed the prefilter.
     pub keywords: Vec<String>,
+    /// The `regex` key, compiled; for a decoder rule, a regex that matches nothing.
     pub regex: Regex,
     /// Set for a rule matched by a decoder (by structure) rather than by its regex; its regex
     /// then matches nothing and its keywords do not feed the prefilter.
     pub decoder: Option<Decoder>,
     /// Index of the capture group holding the secret.
     pub secret_group: usize,
+    /// The `window` key: bytes of context on each side of a keyword hit that the regex
+    /// sees, [`DEFAULT_WINDOW`] when left out, clamped to 16 bytes..64 KiB.
     pub window: usize,
     /// [`RuleSpec::window_before`]; equal to `window` when not set.
     pub window_before: usize,
@@ -120,11 +150,18 @@ pub struct Rule {
     pub single_line: bool,
     /// [`RuleSpec::after_keyword`], anchored at the start.
     pub after_keyword: Option<Regex>,
+    /// The `min_entropy` key: least Shannon entropy of a secret, in bits per byte.
     pub min_entropy: Option<f64>,
+    /// The `validator` key, parsed.
     pub validator: Option<Validator>,
+    /// The `kubernetes_secret_type` key: one of [`KUBERNETES_SECRET_TYPES`], `Opaque` when
+    /// left out. A decoder may know better for one finding.
     pub kubernetes_secret_type: String,
+    /// The `references` key: URLs about the credential.
     pub references: Vec<String>,
+    /// The `examples` key: text the rule must match (see [`super::selftest`]).
     pub examples: Vec<String>,
+    /// The `negative_examples` key: text the rule must not match.
     pub negative_examples: Vec<String>,
     /// Which file the rule came from, for messages.
     pub source: String,

@@ -15,8 +15,11 @@ use super::rules::Rule;
 /// A problem with one rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleProblem {
+    /// The file the rule came from (`signatures/cloud.toml`, or a user file's path).
     pub source: String,
+    /// The rule's `id`.
     pub rule_id: String,
+    /// What is wrong, in words (`example 2 is not matched …`); example numbers count from 1.
     pub problem: String,
 }
 

@@ -11,14 +11,22 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Not a secret on its own but worth knowing (a certificate, an AWS IAM unique id).
     Info,
+    /// A credential with little reach: test-mode and sandbox keys, client-side tokens.
     Low,
+    /// A credential of limited or uncertain reach: short-lived tokens, encrypted private
+    /// keys, values under credential-like names (the generic rules).
     Medium,
+    /// A working credential to a service.
     High,
+    /// A credential with broad reach: cloud account and admin keys, unencrypted private
+    /// keys.
     Critical,
 }
 
 impl Severity {
+    /// Every severity, most severe first: the order reports list counts in.
     pub const ALL: [Severity; 5] = [
         Severity::Critical,
         Severity::High,
@@ -27,6 +35,7 @@ impl Severity {
         Severity::Info,
     ];
 
+    /// The lowercase name used in rule files, flags (`--fail-on`) and every report format.
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Info => "info",

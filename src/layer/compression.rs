@@ -11,8 +11,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
+    /// A plain tar (Docker's `layer.tar`, uncompressed OCI layers); walked in place when mapped.
     None,
+    /// gzip, possibly several members concatenated.
     Gzip,
+    /// Zstandard.
     Zstd,
 }
 

@@ -31,6 +31,7 @@ pub enum Status {
 }
 
 impl Status {
+    /// The lowercase word reports use (`present`, `deleted`, `overwritten`), as in the JSON.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Present => "present",
@@ -47,6 +48,8 @@ pub struct Timeline {
 }
 
 impl Timeline {
+    /// The timeline of an image whose layers changed files as `layers` says, lowest (layer 0)
+    /// first.
     pub fn new(layers: Vec<LayerChanges>) -> Timeline {
         Timeline { layers }
     }

@@ -23,7 +23,11 @@ pub const CHUNK_OVERLAP: usize = 64 << 10;
 /// `report_before`, so the overlap between chunks yields no duplicates.
 #[derive(Clone, Debug)]
 pub struct FileChunk {
+    /// The file's path in the layer, normalised (see `normalise_path`): no leading `/`.
     pub path: Arc<str>,
+    /// The bytes of this piece: the last `CHUNK_OVERLAP` bytes of the previous chunk, then
+    /// up to `CHUNK_SIZE` new ones. An archive up to `WHOLE_ARCHIVE_LIMIT` comes whole, in
+    /// one chunk, for the decoders to open.
     pub content: Content,
     /// Offset of `content[0]` in the file.
     pub file_offset: u64,
@@ -36,15 +40,21 @@ pub struct FileChunk {
 /// A hard link: `path` names the same content as `target` (an earlier entry of the layer).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HardLink {
+    /// The link's own path in the layer, normalised like every member name.
     pub path: String,
+    /// The path it links to, normalised; its findings are reported under `path` too.
     pub target: String,
 }
 
 /// What walking a layer found. Serializable, so a layer's result can be cached by digest.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct WalkedLayer {
+    /// How the blob was stored, sniffed from its first bytes; `None` when the layer was
+    /// skipped.
     pub compression: Option<Compression>,
+    /// What the layer wrote, deleted and hid, for the [`Timeline`](super::timeline::Timeline).
     pub changes: LayerChanges,
+    /// The layer's hard links, in tar order.
     pub hard_links: Vec<HardLink>,
     /// Regular files walked.
     pub files: u64,

@@ -13,17 +13,27 @@ use crate::layer::{Compression, Status};
 /// Version of the JSON report layout; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// The whole result of one run: the top-level object of `--format json`, and what the cache
+/// stores per image and the server reads back.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
+    /// Layout version of this JSON ([`SCHEMA_VERSION`]); readers should check it first.
     pub schema_version: u32,
+    /// The program that wrote the report.
     pub tool: Tool,
+    /// One entry per image scanned, in the order of the IMAGE arguments (an argument that
+    /// resolves to several platforms gives one entry per platform).
     pub images: Vec<ImageReport>,
+    /// Totals over all `images`, plus what was suppressed and how long the run took.
     pub stats: Stats,
 }
 
+/// Which program, and which version of it, wrote a report.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Tool {
+    /// Always `stowaway`.
     pub name: String,
+    /// The crate version (`CARGO_PKG_VERSION`) of the binary that wrote the report.
     pub version: String,
 }
 
@@ -36,36 +46,61 @@ impl Default for Tool {
     }
 }
 
+/// The result for one image (one platform of a multi-platform image).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ImageReport {
+    /// The IMAGE argument made specific, naming the source kind and what was picked from it
+    /// (`docker-archive:app.tar:example.com/app:1.0`).
     pub reference: String,
+    /// `sha256:<hex>` digest of the image manifest; `null` when the source has no manifest
+    /// blob (a legacy `docker save` archive).
     pub manifest_digest: Option<String>,
+    /// `sha256:<hex>` digest of the image config blob; identifies the image's content.
     pub config_digest: String,
+    /// `os/arch[/variant]` (`linux/arm64/v8`) from the config, else from the index entry;
+    /// `null` when neither names one.
     pub platform: Option<String>,
+    /// Every layer of the image, lowest (base) first; `layers[i].index == i`.
     pub layers: Vec<LayerReport>,
+    /// What was found, sorted by location (layer files by layer and path, then history, then
+    /// config), then rule, then fingerprint, so two reports of one image diff cleanly.
+    /// Suppressed findings are not listed.
     pub findings: Vec<Finding>,
     /// What was not scanned and why (archive limits, unreadable members): counted, never
     /// dropped silently.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<SkipRecord>,
+    /// This image's counts, after suppression.
     pub stats: ImageStats,
 }
 
 /// Something left unscanned inside a layer, with the reason.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkipRecord {
+    /// The layer holding the file, counting from 0 like [`LayerReport::index`].
     pub layer_index: usize,
     /// The file, and the archive members leading to it (`app.jar!/lib/x.jar`).
     pub what: String,
+    /// Why it was not scanned, in words (`archive nesting deeper than 3`, a size limit, a
+    /// read error).
     pub reason: String,
 }
 
+/// One layer of an image, as the image describes it and as the scan saw it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LayerReport {
+    /// Position in the image, counting from 0 at the base layer: the number every
+    /// `layer_index` in the report refers to.
     pub index: usize,
+    /// `sha256:<hex>` digest of the stored (usually compressed) blob; `null` when no
+    /// descriptor names one (a legacy `docker save` archive names layers by path).
     pub digest: Option<String>,
+    /// `sha256:<hex>` digest of the uncompressed tar, from the config's `rootfs.diff_ids`.
     pub diff_id: Option<String>,
+    /// The media type the manifest gives the layer; `null` when the source has none.
     pub media_type: Option<String>,
+    /// How the blob was actually stored (`none`, `gzip`, `zstd`), sniffed from its bytes
+    /// rather than taken from the media type; `null` when the layer was not read (skipped).
     pub compression: Option<Compression>,
     /// Stored (compressed) size in bytes.
     pub size: u64,
@@ -73,6 +108,9 @@ pub struct LayerReport {
     pub files: u64,
     /// Uncompressed bytes of file content scanned.
     pub content_bytes: u64,
+    /// The entry of the config's `history` array that made this layer, counting from 0 over
+    /// all entries (steps with `empty_layer` included); `null` when the history is shorter
+    /// than the layer list.
     pub history_index: Option<usize>,
     /// The history step that made the layer (secrets found in it are redacted here too).
     pub created_by: Option<String>,
@@ -81,20 +119,34 @@ pub struct LayerReport {
     pub skipped: Option<String>,
 }
 
+/// One secret found in one place.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Finding {
+    /// The `id` of the signature that matched (`aws-access-key-id`); see `stowaway rules list`.
     pub rule_id: String,
+    /// The signature's human-readable `name`.
     pub rule_name: String,
+    /// `info`, `low`, `medium`, `high` or `critical`: the rule's severity, unless its
+    /// validator or a decoder judged this match differently.
     pub severity: Severity,
     /// Redacted unless `--show-secrets`.
     pub secret: String,
     /// Stable hash of rule and secret, for baselines: the same leaked key matches wherever it
     /// moves.
     pub fingerprint: String,
+    /// Where the secret is.
     pub location: Location,
+    /// `present`, `deleted` or `overwritten`: whether the file is still visible in the final
+    /// filesystem. Deleted and overwritten secrets still ship in the layer that added them.
+    /// History and config findings are always `present`.
     pub status: Status,
+    /// The layer (counting from 0) that deleted or overwrote the file; `null` while the file
+    /// is `present`.
     pub removed_in_layer: Option<usize>,
+    /// What to do about the secret.
     pub remediation: Remediation,
+    /// Facts a validator or decoder learned about the secret (`username`, `encrypted`,
+    /// `account`), by name; omitted from the JSON when empty.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub details: BTreeMap<String, String>,
 }
@@ -102,15 +154,30 @@ pub struct Finding {
 /// Where a secret was found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Location {
+    /// Which of the three places the secret is in; says which other fields are set.
     pub kind: LocationKind,
+    /// The layer holding the file, counting from 0 like [`LayerReport::index`]; `null` for
+    /// history and config findings.
     pub layer_index: Option<usize>,
+    /// That layer's `diff_id` (else its blob `digest`), so the layer can be found without the
+    /// rest of the report; `null` when `layer_index` is.
     pub layer_digest: Option<String>,
+    /// The file's path inside the layer, as the tar names it without a leading `/` or `./`
+    /// (`root/.aws/credentials`); for a file inside an archive, the outermost archive (the
+    /// members are in `archive_path`). `null` for history and config findings.
     pub path: Option<String>,
+    /// Line of the match, counting from 1: in the file for `layer-file`, in the text of the
+    /// history or config field otherwise. For a secret inside an archive member, where that
+    /// member's stored bytes sit in the outer file (approximate when it is compressed).
     pub line: Option<u64>,
+    /// Column of the match on that line, counting from 1, in bytes (not characters).
     pub column: Option<u64>,
     /// The chain of members inside nested archives (outermost first).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub archive_path: Vec<String>,
+    /// The config `history` entry (counting from 0, `empty_layer` steps included): the step
+    /// holding a `history` finding, or the step that made the layer of a `layer-file`
+    /// finding. `null` for config findings and when the history does not cover the layer.
     pub history_index: Option<usize>,
     /// Config field (`Env DB_PASSWORD`, `Labels x`, `Cmd`) or history field (`created_by`,
     /// `build-arg NPM_TOKEN`).
@@ -198,12 +265,17 @@ fn encode_uri_path(text: &str) -> String {
     out
 }
 
+/// The kind of place a secret was found in; `kind` in the JSON.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LocationKind {
+    /// `layer-file`: the content of a file in a layer (`layer_index`, `path` are set).
     #[default]
     LayerFile,
+    /// `history`: a `history` entry of the image config (`history_index`, `field` are set).
     History,
+    /// `config`: a field of the image config outside the history, such as `Env` or `Labels`
+    /// (`field` is set).
     Config,
 }
 
@@ -218,37 +290,61 @@ pub struct Remediation {
     pub rotate: String,
 }
 
+/// The counts for one image.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ImageStats {
+    /// Layers in the image, scanned or not.
     pub layers: usize,
+    /// Layers not scanned at all (see [`LayerReport::skipped`]).
     pub layers_skipped: usize,
     /// Layers whose results came from the layer cache instead of a scan.
     pub layers_from_cache: usize,
     /// Files or archive members not scanned (see `skipped`).
     pub items_skipped: usize,
+    /// Regular files walked, over all layers (hard links and symlinks not counted).
     pub files: u64,
+    /// Uncompressed bytes of file content scanned, over all layers.
     pub content_bytes: u64,
+    /// Bytes of stored (usually compressed) layer blobs read; for a registry image, about
+    /// what was downloaded.
     pub stored_bytes: u64,
+    /// Number of entries in `findings` (suppressed findings not counted).
     pub findings: usize,
+    /// Findings per severity, keyed by severity name (`"high": 2`); severities with no
+    /// finding are left out.
     pub by_severity: BTreeMap<Severity, usize>,
     /// Findings whose file a later layer deleted or overwrote: invisible in a container, still
     /// in the image.
     pub deleted_but_shipped: usize,
 }
 
+/// Totals over every image of a report; each count is the sum of the [`ImageStats`] field
+/// of the same name unless said otherwise.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Stats {
+    /// Images in the report (one per platform scanned).
     pub images: usize,
+    /// Layers over all images; a layer shared by two images counts twice.
     pub layers: usize,
+    /// Layers not scanned at all.
     pub layers_skipped: usize,
+    /// Layers whose results came from the layer cache instead of a scan.
     pub layers_from_cache: usize,
+    /// Files or archive members not scanned (see [`ImageReport::skipped`]).
     pub items_skipped: usize,
+    /// Regular files walked.
     pub files: u64,
+    /// Uncompressed bytes of file content scanned.
     pub content_bytes: u64,
+    /// Bytes of stored (usually compressed) layer blobs read.
     pub stored_bytes: u64,
+    /// Findings reported, after suppression.
     pub findings: usize,
+    /// Reported findings per severity name; severities with no finding are absent.
     pub by_severity: BTreeMap<Severity, usize>,
+    /// Reported findings whose file a later layer deleted or overwrote.
     pub deleted_but_shipped: usize,
+    /// Layers holding at least one reported finding in a file, counted per image.
     pub layers_with_findings: usize,
     /// Findings suppressed by the baseline and the ignore file together (not in `findings`,
     /// not in the counts above).
@@ -257,6 +353,8 @@ pub struct Stats {
     pub suppressed_by_baseline: usize,
     /// Findings suppressed because an ignore-file entry covers them.
     pub suppressed_by_ignore: usize,
+    /// Wall-clock time of the run in milliseconds, up to building the report (writing it is
+    /// not included).
     pub duration_ms: u64,
 }
 
@@ -300,7 +398,7 @@ impl Report {
     }
 
     /// Records how many findings the baseline and the ignore file took out of the report
-    /// (see [`super::suppress`]).
+    /// (see `report::suppress`).
     pub fn record_suppressed(&mut self, by_baseline: usize, by_ignore: usize) {
         self.stats.suppressed_by_baseline = by_baseline;
         self.stats.suppressed_by_ignore = by_ignore;

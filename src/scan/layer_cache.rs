@@ -15,7 +15,11 @@ use crate::source::{Image, Layer};
 /// are opaque bytes. Secrets are stored sealed (redacted, with their fingerprint), never in the
 /// clear.
 pub trait LayerCache: Send + Sync {
+    /// The value stored under `key`, or `None` when there is none or it cannot be read (a
+    /// miss only costs a rescan).
     fn get(&self, key: &str) -> Option<Vec<u8>>;
+    /// Stores `value` under `key`, replacing any earlier value; failures are swallowed, as a
+    /// result that was not cached is only scanned again.
     fn put(&self, key: &str, value: Vec<u8>);
 }
 

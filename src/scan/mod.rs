@@ -2,10 +2,10 @@
 //! their files are matched by the detector on the rayon pool, and the config and history text
 //! is matched too. Results are tied to the timeline and turned into the report.
 //!
-//! - [`pipeline`]: the walker threads, the channel to the detector and the byte budget;
-//! - [`layer_cache`]: per-layer results kept across scans (secrets sealed);
-//! - [`config_items`]: the config and history text worth scanning;
-//! - [`assemble`]: raw matches to findings: merged, de-duplicated, located, sorted, counted.
+//! - `pipeline`: the walker threads, the channel to the detector and the byte budget;
+//! - `layer_cache`: per-layer results kept across scans (secrets sealed);
+//! - `config_items`: the config and history text worth scanning;
+//! - `assemble`: raw matches to findings: merged, de-duplicated, located, sorted, counted.
 
 mod assemble;
 mod budget;
@@ -55,6 +55,8 @@ pub trait Progress: Send + Sync {
     fn stored(&self, _layer: usize, _bytes: u64) {}
     /// Uncompressed bytes of a layer's files were handed to the detector.
     fn scanned(&self, _layer: usize, _bytes: u64) {}
+    /// A walker has finished reading a layer, or given up on it after an error; the detector
+    /// may still be matching its last chunks. Layers served from the cache get no calls.
     fn layer_done(&self, _layer: usize) {}
 }
 
@@ -73,6 +75,9 @@ pub struct Scanner {
 }
 
 impl Scanner {
+    /// A scanner with `detector`'s rules and its own pool of `options.threads` detector
+    /// threads (one per CPU when 0), without a layer cache (see [`Scanner::with_cache`]).
+    /// Fails only when the threads cannot be started.
     pub fn new(detector: Arc<Detector>, options: ScanOptions) -> Result<Scanner> {
         let threads = if options.threads == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
@@ -101,6 +106,7 @@ impl Scanner {
         self
     }
 
+    /// The rule set this scanner matches with.
     pub fn detector(&self) -> &Detector {
         &self.detector
     }
@@ -110,6 +116,8 @@ impl Scanner {
         self.scan_image_with_progress(image, &NoProgress)
     }
 
+    /// [`Scanner::scan_image`], telling `progress` how far the layers are as they are read and
+    /// matched.
     pub fn scan_image_with_progress(
         &self,
         image: &Image,

@@ -91,7 +91,9 @@ impl fmt::Debug for MappedBytes {
 /// compressed stream.
 #[derive(Clone, Debug)]
 pub enum Content {
+    /// A view of a mapped local file (an uncompressed layer): no copy, no heap.
     Mapped(MappedBytes),
+    /// Bytes read into memory (decompressed or streamed), shared between chunk holders.
     Owned(Arc<Vec<u8>>),
 }
 

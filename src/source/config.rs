@@ -11,8 +11,13 @@ use super::Digest;
 
 /// The parts of the config the scanner needs, plus the raw JSON for text extraction.
 pub struct ImageConfig {
+    /// The whole config JSON as parsed, for the config and history text worth scanning.
     pub raw: Value,
+    /// `rootfs.diff_ids`: the digest of each layer's uncompressed tar, lowest layer first;
+    /// one per layer of the manifest.
     pub diff_ids: Vec<Digest>,
+    /// The `history` array in order, `empty_layer` steps included: a report's
+    /// `history_index` counts entries of this list from 0.
     pub history: Vec<HistoryEntry>,
 }
 

@@ -35,6 +35,8 @@ impl Digest {
         &self.0["sha256:".len()..]
     }
 
+    /// The whole digest, `sha256:<64 lowercase hex digits>`, as manifests and reports
+    /// write it.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -21,10 +21,15 @@ pub struct Image {
     pub reference: String,
     /// Digest of the manifest, when the source has one (a legacy `docker save` has none).
     pub manifest_digest: Option<Digest>,
+    /// Digest of the config blob: checked against its bytes, or computed from them when the
+    /// source names the config by path only (a legacy `docker save`).
     pub config_digest: Digest,
     /// `os/arch[/variant]` from the config.
     pub platform: Option<String>,
+    /// The parsed config: diff_ids, history and the raw JSON whose text is scanned.
     pub config: ImageConfig,
+    /// The layers, lowest (base) first: `layers[i]` is layer `i` of the report and pairs
+    /// with `config.diff_ids[i]`.
     pub layers: Vec<Layer>,
 }
 
@@ -34,9 +39,12 @@ pub struct Layer {
     pub digest: Option<Digest>,
     /// Digest of the uncompressed tar, from the config's `rootfs.diff_ids`.
     pub diff_id: Option<Digest>,
+    /// The media type the manifest gives the layer (it may lie about compression; the walk
+    /// sniffs it), when the source has one.
     pub media_type: Option<String>,
     /// Size of the stored blob in bytes.
     pub size: u64,
+    /// Where the stored bytes are, and how to read them.
     pub blob: LayerBlob,
 }
 
@@ -79,6 +87,8 @@ impl Layer {
 pub struct LayerDescriptor {
     /// Digest of the stored blob; a legacy `docker save` names layers by path only.
     pub digest: Option<Digest>,
+    /// The descriptor's `mediaType`; `None` in a `docker save` archive without an OCI
+    /// manifest for the image (the legacy layout).
     pub media_type: Option<String>,
     /// Size of the stored blob, when the manifest says; otherwise the size of the blob opened.
     pub size: Option<u64>,
@@ -120,9 +130,11 @@ pub struct ManifestView {
     pub digest: Option<Digest>,
     /// Where the layer list comes from.
     pub listed_in: LayerList,
+    /// Digest of the config blob the manifest names.
     pub config_digest: Digest,
     /// How messages name the config blob: `config sha256:…`, or `config <member>.json`.
     pub config_name: String,
+    /// The layers the manifest lists, lowest first.
     pub layers: Vec<LayerDescriptor>,
     /// The platform an index gave for this manifest, used when the config names none.
     pub index_platform: Option<String>,

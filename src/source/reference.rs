@@ -14,15 +14,35 @@ use super::{Image, docker_archive, oci_layout};
 pub enum ImageArg {
     /// `docker-archive:PATH[:REF]`
     DockerArchive {
+        /// The `docker save` tarball.
         path: PathBuf,
+        /// Which image of a multi-image archive: one of its `RepoTags` (`app:1.0`); every
+        /// image when `None`.
         reference: Option<String>,
     },
     /// `oci:PATH[:TAG]`
-    OciLayout { path: PathBuf, tag: Option<String> },
+    OciLayout {
+        /// The layout directory (it holds `oci-layout` and `index.json`).
+        path: PathBuf,
+        /// Which images of the layout: those whose index entry names this tag
+        /// (`org.opencontainers.image.ref.name`); every image when `None`.
+        tag: Option<String>,
+    },
     /// `oci-archive:PATH[:TAG]`
-    OciArchive { path: PathBuf, tag: Option<String> },
+    OciArchive {
+        /// The tarball holding an OCI layout.
+        path: PathBuf,
+        /// Which images of the layout, as for [`ImageArg::OciLayout`].
+        tag: Option<String>,
+    },
     /// An existing path whose kind is detected from its content, with an optional `:TAG`.
-    LocalPath { path: PathBuf, tag: Option<String> },
+    LocalPath {
+        /// A `docker save` tarball, an OCI layout directory or an OCI layout tarball.
+        path: PathBuf,
+        /// What follows `PATH:` when the whole argument is not an existing path; selects
+        /// images as `reference` or `tag` does for the kind detected.
+        tag: Option<String>,
+    },
     /// `docker://REF` or a bare reference such as `alpine:3.20`.
     Registry(String),
 }
@@ -106,6 +126,9 @@ fn looks_like_path(text: &str) -> bool {
 /// Options that shape how arguments turn into images.
 #[derive(Clone, Default)]
 pub struct ResolveOptions {
+    /// `--platform`: only images of this platform, from local sources and registries alike.
+    /// When `None`, a local source gives every image and a registry index the host's
+    /// platform (else `linux/amd64`).
     pub platform: Option<PlatformFilter>,
     /// How to reach registries (credentials, TLS, platforms of multi-arch images).
     pub registry: super::registry::RegistryOptions,

@@ -79,7 +79,10 @@ pub struct FileMatch {
 /// The result of scanning a whole file.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FileScan {
+    /// Every match, in the file itself and in what the decoders opened inside it.
     pub matches: Vec<FileMatch>,
+    /// What the decoders left unopened (limits, unreadable members); becomes the report's
+    /// `skipped` list.
     pub skipped: Vec<Skipped>,
 }
 

@@ -20,8 +20,16 @@ use crate::source::name;
 /// Credentials for one registry.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
+    /// No credentials: pull only what anyone may (public images).
     Anonymous,
-    Basic { username: String, password: String },
+    /// A user name and a password or token, sent in the basic-auth leg of the token exchange.
+    Basic {
+        /// The user name; `<token>` when an auth file holds an identity token without one.
+        username: String,
+        /// The password, or an identity token standing in for it. Never formatted: `Debug`
+        /// prints `****`.
+        password: String,
+    },
 }
 
 impl fmt::Debug for Credentials {
@@ -36,27 +44,38 @@ impl fmt::Debug for Credentials {
 /// Where credentials came from, for `-v` messages (never the values).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resolved {
+    /// The credentials found.
     pub credentials: Credentials,
+    /// Where from: `--username/--password-stdin`, an auth file's path, a credential helper's
+    /// program name, or `anonymous`.
     pub source: String,
 }
 
 /// What the user passed on the command line.
 #[derive(Clone, Default)]
 pub struct ExplicitCredentials {
+    /// `--username`; when set, it wins over every auth file and helper.
     pub username: Option<String>,
+    /// The line read from standard input for `--password-stdin`; required with `username`.
     pub password: Option<String>,
 }
 
 /// The environment credential lookup reads; a struct so tests can point it at temp files.
 #[derive(Clone, Debug, Default)]
 pub struct AuthEnvironment {
+    /// `$REGISTRY_AUTH_FILE`: an auth file read first of all.
     pub registry_auth_file: Option<PathBuf>,
+    /// `$XDG_RUNTIME_DIR`: podman's `containers/auth.json` is read from under it next.
     pub xdg_runtime_dir: Option<PathBuf>,
+    /// `$DOCKER_CONFIG`: the directory holding docker's `config.json`; wins over `home`.
     pub docker_config_dir: Option<PathBuf>,
+    /// `$HOME`: docker's `.docker/config.json` is read from under it when `DOCKER_CONFIG` is
+    /// unset.
     pub home: Option<PathBuf>,
 }
 
 impl AuthEnvironment {
+    /// The environment of this process; a variable set to an empty value counts as unset.
     pub fn from_process() -> AuthEnvironment {
         let var = |name: &str| {
             std::env::var_os(name)

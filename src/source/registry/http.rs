@@ -105,6 +105,9 @@ pub struct Api {
 }
 
 impl Api {
+    /// An `Api` for the registry at `host` (`host[:port]`, where requests go) that messages
+    /// call `name`: requests go through `http`, while `oci` does the token exchange with
+    /// `auth`; plain HTTP when `plain_http`. [`super::api_for`] sets one up from options.
     pub fn new(
         http: reqwest::Client,
         oci: Client,

@@ -30,12 +30,18 @@ use super::platform::{self, PlatformFilter};
 /// How to reach registries.
 #[derive(Clone, Default)]
 pub struct RegistryOptions {
+    /// `--username`/`--password-stdin`: used for every registry, before any auth file or
+    /// credential helper.
     pub credentials: ExplicitCredentials,
     /// Use plain HTTP for every registry (it is always used for localhost and 127.0.0.1).
     pub plain_http: bool,
     /// Extra CA certificates (PEM) to trust besides the system roots.
     pub ca_certs: Vec<PathBuf>,
+    /// Which platform of a multi-platform image to scan; `None` picks the host's platform,
+    /// else `linux/amd64`. Ignored with `all_platforms`.
     pub platform: Option<PlatformFilter>,
+    /// Scan every runnable platform an index lists (attestation manifests excepted), one
+    /// image each.
     pub all_platforms: bool,
     /// Where to look for auth files; `None` reads the process environment.
     pub auth_environment: Option<AuthEnvironment>,
@@ -109,7 +115,7 @@ pub fn open(text: &str, options: &RegistryOptions) -> Result<Vec<Image>> {
 /// The requests to the repository of `reference`, with its credentials, set up as [`open`]
 /// uses them (loopback registries over plain HTTP, extra CA certificates, docker config files
 /// and credential helpers), sending through `http` (from [`http_client`], shareable between
-/// repositories). Address requests with [`wire_reference`]. Runs credential helpers, so async
+/// repositories). Address requests with `wire_reference`. Runs credential helpers, so async
 /// callers call it off their runtime's threads.
 pub fn api_for(
     reference: &Reference,
