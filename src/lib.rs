@@ -1,8 +1,9 @@
 //! stowaway finds secrets leaked into container images.
 //!
-//! The pipeline (see DESIGN.md): a [`source`] resolves an IMAGE argument into [`source::Image`]s;
-//! [`layer`] walks every layer on its own and records whiteouts; [`detect`] matches signatures;
-//! [`scan`] puts them together and builds the [`report`], which printers render.
+//! The pipeline: a [`source`] resolves an IMAGE argument into [`source::Image`]s; [`layer`] walks
+//! every layer on its own and records whiteouts; [`detect`] matches signatures; [`scan`] puts
+//! them together and builds the [`report`], which printers render. `ARCHITECTURE.md` at the root
+//! of the repository is the map: the data flow, what each module owns and where to add things.
 
 #![warn(missing_docs)]
 

@@ -1,4 +1,4 @@
-//! `--format json`: the report model as it is (see DESIGN.md), pretty-printed, findings in a
+//! `--format json`: the report model as it is ([`super::model`]), pretty-printed, findings in a
 //! deterministic order so two reports diff cleanly. The same JSON, stored in the cache, reads
 //! back into the model: the server decides admissions from it.
 
