@@ -274,6 +274,18 @@ fn record(walked: &mut WalkedLayer, path: &str, action: EntryAction) -> bool {
     false
 }
 
+/// Takes a tar entry into the layer's record (what it does to lower layers, see [`record`]);
+/// for a file whose content is to be scanned, returns its path and counts its size.
+fn admit<R: Read>(walked: &mut WalkedLayer, entry: &tar::Entry<'_, R>) -> Result<Option<Arc<str>>> {
+    let path = entry_path(entry);
+    let action = classify(entry, &path)?;
+    if !record(walked, &path, action) {
+        return Ok(None);
+    }
+    walked.content_bytes += entry.size();
+    Ok(Some(Arc::from(path)))
+}
+
 fn entry_path<R: Read>(entry: &tar::Entry<'_, R>) -> String {
     normalise_path(&String::from_utf8_lossy(&entry.path_bytes()))
 }
@@ -287,14 +299,10 @@ fn walk_tar_stream<R: Read>(
     let mut walked = WalkedLayer::default();
     for entry in archive.entries().context("cannot read layer tar")? {
         let mut entry = entry.context("corrupt layer tar")?;
-        let path = entry_path(&entry);
-        let action = classify(&entry, &path)?;
-        if !record(&mut walked, &path, action) {
+        let Some(path) = admit(&mut walked, &entry)? else {
             continue;
-        }
+        };
         let size = entry.size();
-        walked.content_bytes += size;
-        let path: Arc<str> = Arc::from(path);
         read_chunks(&mut entry, size, &path, on_chunk)
             .with_context(|| format!("reading {path} from the layer"))?;
     }
@@ -378,14 +386,10 @@ fn walk_mapped_tar(
         .context("cannot read layer tar")?
     {
         let mut entry = entry.context("corrupt layer tar")?;
-        let path = entry_path(&entry);
-        let action = classify(&entry, &path)?;
-        if !record(&mut walked, &path, action) {
+        let Some(path) = admit(&mut walked, &entry)? else {
             continue;
-        }
+        };
         let size = entry.size();
-        walked.content_bytes += size;
-        let path: Arc<str> = Arc::from(path);
         if entry.header().entry_type().is_gnu_sparse() {
             // Sparse files are stored as fragments; read them as a stream.
             read_chunks(&mut entry, size, &path, on_chunk)?;

@@ -68,6 +68,20 @@ fn member(
     }
 }
 
+/// Scans a member stored as it is (uncompressed) at `stored` in `content`: its offsets map
+/// one to one.
+fn stored_member(
+    scanner: &mut Scanner,
+    name: &str,
+    content: &[u8],
+    stored: &Range<usize>,
+    level: &Level,
+    found: &mut Vec<FileMatch>,
+) {
+    let bytes = &content[stored.clone()];
+    member(scanner, name, bytes, stored, Mapping::Exact, level, found);
+}
+
 /// Takes one member from the count; false (and counted) once the limit is reached.
 fn count_member(scanner: &mut Scanner, unscanned: &mut usize) -> bool {
     if scanner.members_left == 0 {
@@ -148,16 +162,7 @@ fn zip(scanner: &mut Scanner, content: &[u8], level: &Level) -> Option<Vec<FileM
         }
         match compression {
             zip::CompressionMethod::Stored => {
-                let bytes = &content[stored.clone()];
-                member(
-                    scanner,
-                    &name,
-                    bytes,
-                    &stored,
-                    Mapping::Exact,
-                    level,
-                    &mut found,
-                );
+                stored_member(scanner, &name, content, &stored, level, &mut found);
             }
             zip::CompressionMethod::Deflated => {
                 if scanner.budget == 0 {
@@ -232,31 +237,14 @@ fn tar(scanner: &mut Scanner, content: &[u8], level: &Level) -> Option<Vec<FileM
             );
             let stored = start.min(content.len())..content.len();
             if !stored.is_empty() && count_member(scanner, &mut unscanned) {
-                let bytes = &content[stored.clone()];
-                member(
-                    scanner,
-                    &name,
-                    bytes,
-                    &stored,
-                    Mapping::Exact,
-                    level,
-                    &mut found,
-                );
+                stored_member(scanner, &name, content, &stored, level, &mut found);
             }
             break;
         };
         if bytes.is_empty() || !count_member(scanner, &mut unscanned) {
             continue;
         }
-        member(
-            scanner,
-            &name,
-            bytes,
-            &stored,
-            Mapping::Exact,
-            level,
-            &mut found,
-        );
+        stored_member(scanner, &name, content, &stored, level, &mut found);
     }
     report_unscanned(scanner, level, unscanned, 0);
     Some(found)
