@@ -119,21 +119,25 @@ impl Cache {
         })
     }
 
-    /// Removes the layer results and reports of every other rule set, and returns how many
-    /// went. Keys are `KIND/vFORMAT/RULES_DIGEST/DIGEST`; entries stored under other rules
-    /// can never be read by a process with these rules, so a long-running server that was
-    /// upgraded would otherwise keep them forever.
-    pub fn drop_other_rule_sets(&self, rules_digest: &str) -> Result<usize> {
+    /// Removes the layer results and reports that this build cannot read, and returns how many
+    /// went. Keys are `KIND/vFORMAT/RULES_DIGEST/DIGEST`; entries stored under other rules or
+    /// an older encoding can never be read by a process with these rules, so a long-running
+    /// server that was upgraded would otherwise keep them forever.
+    pub fn drop_unreadable(&self, rules_digest: &str) -> Result<usize> {
         let txn = self.db.begin_write().context("cache: begin write")?;
         let mut dropped = 0;
-        for definition in [LAYERS, REPORTS] {
+        let readable = [
+            (LAYERS, crate::scan::layer_key_prefix(rules_digest)),
+            (REPORTS, Cache::report_key(rules_digest, "")),
+        ];
+        for (definition, prefix) in readable {
             let mut table = txn.open_table(definition).context("cache: open table")?;
             let stale: Vec<String> = table
                 .iter()
                 .context("cache: read keys")?
                 .filter_map(|entry| entry.ok())
                 .map(|(key, _)| key.value().to_string())
-                .filter(|key| key.split('/').nth(2) != Some(rules_digest))
+                .filter(|key| !key.starts_with(&prefix))
                 .collect();
             for key in &stale {
                 table.remove(key.as_str()).context("cache: remove")?;
@@ -250,15 +254,20 @@ mod tests {
     }
 
     #[test]
-    fn entries_of_other_rule_sets_can_be_dropped() {
+    fn entries_of_other_rule_sets_and_encodings_can_be_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path()).unwrap();
-        cache.put("layer/v1/current/sha256:aa", b"kept".to_vec());
-        cache.put("layer/v1/old/sha256:aa", b"stale".to_vec());
+        let current = format!("{}sha256:aa", crate::scan::layer_key_prefix("current"));
+        cache.put(&current, b"kept".to_vec());
+        cache.put("layer/v0/current/sha256:aa", b"older encoding".to_vec());
+        cache.put(
+            &format!("{}sha256:aa", crate::scan::layer_key_prefix("old")),
+            b"other rules".to_vec(),
+        );
         cache.put_report("current", "sha256:bb", b"{}").unwrap();
         cache.put_report("old", "sha256:bb", b"{}").unwrap();
         cache.put_report("older", "sha256:cc", b"{}").unwrap();
-        assert_eq!(cache.drop_other_rule_sets("current").unwrap(), 3);
+        assert_eq!(cache.drop_unreadable("current").unwrap(), 4);
         assert_eq!(
             cache.counts().unwrap(),
             CacheCounts {
@@ -266,9 +275,9 @@ mod tests {
                 reports: 1
             }
         );
-        assert_eq!(cache.get("layer/v1/current/sha256:aa").unwrap(), b"kept");
+        assert_eq!(cache.get(&current).unwrap(), b"kept");
         assert!(cache.get_report("current", "sha256:bb").is_some());
-        assert_eq!(cache.drop_other_rule_sets("current").unwrap(), 0);
+        assert_eq!(cache.drop_unreadable("current").unwrap(), 0);
     }
 
     #[test]

@@ -27,12 +27,19 @@ pub trait LayerCache: Send + Sync {
 /// symlinks.
 const CACHE_FORMAT: u32 = 2;
 
+/// The start of every layer key this build reads and writes under the rule set
+/// `rules_digest`. An entry under any other prefix (other rules, an older encoding) can never be
+/// read again.
+pub(crate) fn key_prefix(rules_digest: &str) -> String {
+    format!("layer/v{CACHE_FORMAT}/{rules_digest}/")
+}
+
 /// The cache key of `layer` under the rule set `rules_digest`, or `None` when the layer has no
 /// digest to key it by. The uncompressed digest is preferred: the same content compressed
 /// differently is the same layer to the scanner.
 fn cache_key(rules_digest: &str, layer: &Layer) -> Option<String> {
     let digest = layer.diff_id.as_ref().or(layer.digest.as_ref())?;
-    Some(format!("layer/v{CACHE_FORMAT}/{rules_digest}/{digest}"))
+    Some(format!("{}{digest}", key_prefix(rules_digest)))
 }
 
 /// What the cache holds for one layer.

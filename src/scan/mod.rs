@@ -23,6 +23,7 @@ use crate::report::model::ImageReport;
 use crate::source::Image;
 use config_items::text_items;
 pub use layer_cache::LayerCache;
+pub(crate) use layer_cache::key_prefix as layer_key_prefix;
 use pipeline::LayersScan;
 use raw::{RawFinding, SecretText, line_and_column};
 

@@ -78,7 +78,7 @@ pub fn run(args: ServeArgs) -> Result<u8> {
         Arc::clone(&metrics),
         args.quiet,
     ));
-    drop_other_rule_sets(&scans, args.quiet);
+    drop_unreadable(&scans, args.quiet);
     let workers = scans.start_workers(args.concurrency);
     let server = Arc::new(Server {
         resolver: DigestResolver::new(registry, policy.tag_cache)?,
@@ -158,13 +158,15 @@ fn scanner(args: &ServeArgs, cache: &Arc<Cache>) -> Result<Scanner> {
     Ok(scanner_for(&selection, options)?.with_cache(Arc::clone(cache) as Arc<dyn LayerCache>))
 }
 
-/// The server runs one rule set for its whole life: results of earlier rule sets (an
-/// upgrade, a changed --rules) can never be read again, so they are dropped at start.
-fn drop_other_rule_sets(scans: &Scans, quiet: bool) {
-    match scans.cache.drop_other_rule_sets(scans.rules_digest()) {
+/// The server runs one rule set for its whole life: results of earlier rule sets or encodings
+/// (an upgrade, a changed --rules) can never be read again, so they are dropped at start.
+fn drop_unreadable(scans: &Scans, quiet: bool) {
+    match scans.cache.drop_unreadable(scans.rules_digest()) {
         Ok(0) => {}
         Ok(dropped) if !quiet => {
-            eprintln!("stowaway serve: dropped {dropped} cached results of earlier rule sets")
+            eprintln!(
+                "stowaway serve: dropped {dropped} cached results of earlier rule sets or formats"
+            )
         }
         Ok(_) => {}
         Err(err) => eprintln!("stowaway serve: warning: cannot prune the cache: {err:#}"),
