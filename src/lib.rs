@@ -10,6 +10,7 @@ pub mod cli;
 pub mod detect;
 pub mod layer;
 pub mod progress;
+pub mod provenance;
 pub mod report;
 pub mod scan;
 pub mod serve;

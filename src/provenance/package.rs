@@ -1,0 +1,135 @@
+//! What every database reader returns: packages, the files they own (with the recorded hash
+//! where the ecosystem records one), and a count of the records that could not be read.
+
+use serde::Serialize;
+
+use super::hash::RecordedHash;
+
+/// The package manager (or language ecosystem) that recorded a package.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Manager {
+    Dpkg,
+    Apk,
+    Rpm,
+    Pip,
+    Npm,
+    Gem,
+    Composer,
+    Maven,
+}
+
+impl Manager {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Manager::Dpkg => "dpkg",
+            Manager::Apk => "apk",
+            Manager::Rpm => "rpm",
+            Manager::Pip => "pip",
+            Manager::Npm => "npm",
+            Manager::Gem => "gem",
+            Manager::Composer => "composer",
+            Manager::Maven => "maven",
+        }
+    }
+}
+
+/// One file a package owns: its path inside the image (no leading `/`) and the hash the
+/// database recorded for it, if any (directories, symlinks and hash-less ecosystems have none).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OwnedFile {
+    pub path: String,
+    pub hash: Option<RecordedHash>,
+}
+
+/// One installed package.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Package {
+    pub manager: Manager,
+    pub name: String,
+    pub version: String,
+    /// Files listed one by one (dpkg, apk, rpm, pip).
+    pub files: Vec<OwnedFile>,
+    /// The directory the package was installed into, for ecosystems that record no file list
+    /// (npm, gem, composer, maven): every file under it belongs to the package. No trailing `/`.
+    pub root: Option<String>,
+}
+
+impl Package {
+    /// A package known only by the directory it was installed into.
+    pub fn rooted(manager: Manager, name: String, version: String, root: String) -> Package {
+        Package {
+            manager,
+            name,
+            version,
+            files: Vec::new(),
+            root: Some(root),
+        }
+    }
+}
+
+/// How much of one database was read. Bad records are skipped, never fatal; the first few
+/// reasons are kept for the report and the rest only counted, so garbage input cannot grow the
+/// report without bound.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ParseReport {
+    /// Records (packages, or file lines for per-file lists) read.
+    pub records: usize,
+    /// Records skipped.
+    pub skipped: usize,
+    /// Why, for the first [`ParseReport::KEPT_REASONS`] skipped records.
+    pub reasons: Vec<String>,
+}
+
+impl ParseReport {
+    pub const KEPT_REASONS: usize = 16;
+
+    pub fn skip(&mut self, reason: impl Into<String>) {
+        self.skipped += 1;
+        if self.reasons.len() < Self::KEPT_REASONS {
+            self.reasons.push(reason.into());
+        }
+    }
+
+    pub fn absorb(&mut self, other: ParseReport) {
+        self.records += other.records;
+        self.skipped += other.skipped;
+        for reason in other.reasons {
+            if self.reasons.len() < Self::KEPT_REASONS {
+                self.reasons.push(reason);
+            }
+        }
+    }
+}
+
+/// One package database found in the image, as read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Database {
+    pub manager: Manager,
+    /// Where it was found (`var/lib/dpkg/status`, `usr/lib/python3/site-packages/x.dist-info/RECORD`).
+    pub path: String,
+    pub packages: Vec<Package>,
+    pub report: ParseReport,
+    /// Set when the database was recognised but its format is not read (rpm's Berkeley DB), or
+    /// could not be opened at all: a sentence for the report.
+    pub not_read: Option<String>,
+}
+
+impl Database {
+    pub fn new(manager: Manager, path: &str) -> Database {
+        Database {
+            manager,
+            path: path.to_string(),
+            packages: Vec::new(),
+            report: ParseReport::default(),
+            not_read: None,
+        }
+    }
+
+    pub fn unread(manager: Manager, path: &str, why: String) -> Database {
+        Database {
+            not_read: Some(why),
+            ..Database::new(manager, path)
+        }
+    }
+}
