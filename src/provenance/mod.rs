@@ -23,12 +23,16 @@
 //! which is not "public": pip writes RECORD from whatever wheel it installed, the
 //! application's own included.
 
+pub mod apk;
+pub mod control;
+pub mod dpkg;
 pub mod fixture;
 pub mod hash;
 pub mod index;
 pub mod kind;
 pub mod package;
 pub mod paths;
+pub mod python;
 
 pub use fixture::is_test_or_example_path;
 pub use hash::{ContentHasher, HashAlgorithm, RecordedHash};
