@@ -33,6 +33,7 @@ pub mod kind;
 pub mod package;
 pub mod paths;
 pub mod python;
+pub mod rpm;
 
 pub use fixture::is_test_or_example_path;
 pub use hash::{ContentHasher, HashAlgorithm, RecordedHash};
