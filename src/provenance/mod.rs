@@ -24,17 +24,23 @@
 //! application's own included.
 
 pub mod apk;
+pub mod composer;
 pub mod control;
 pub mod dpkg;
+pub mod files;
 pub mod fixture;
+pub mod gem;
 pub mod hash;
 pub mod index;
 pub mod kind;
+pub mod maven;
+pub mod npm;
 pub mod package;
 pub mod paths;
 pub mod python;
 pub mod rpm;
 
+pub use files::DatabaseFiles;
 pub use fixture::is_test_or_example_path;
 pub use hash::{ContentHasher, HashAlgorithm, RecordedHash};
 pub use index::{InstalledPackage, Owner, ProvenanceIndex, Verdict, verify};

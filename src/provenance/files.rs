@@ -1,0 +1,179 @@
+//! The package-database files of one filesystem state (the image as it stands at some layer),
+//! kept by path, and reading them all into [`Database`]s. Layers are applied in order: a write
+//! replaces the earlier content of a path, a whiteout removes a path and everything under it.
+//! Contents are shared (`Arc`), so keeping one state per layer costs little.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::kind::{DatabaseKind, database_kind};
+use super::package::Database;
+use super::paths::{join, parent, prefix_before};
+use super::{apk, composer, dpkg, gem, maven, npm, python, rpm};
+
+/// Database files by path (canonical image paths, no leading `/`).
+#[derive(Clone, Debug, Default)]
+pub struct DatabaseFiles {
+    files: BTreeMap<String, (DatabaseKind, Arc<[u8]>)>,
+}
+
+impl DatabaseFiles {
+    pub fn new() -> DatabaseFiles {
+        DatabaseFiles::default()
+    }
+
+    /// Keeps `content` as the current content of `path` when `path` is a database file;
+    /// returns whether it was kept.
+    pub fn insert(&mut self, path: &str, content: impl Into<Arc<[u8]>>) -> bool {
+        let path = path.trim_start_matches("./").trim_start_matches('/');
+        let Some(kind) = database_kind(path) else {
+            return false;
+        };
+        self.files.insert(path.to_string(), (kind, content.into()));
+        true
+    }
+
+    /// Forgets `path` and everything under it (a whiteout of a file or a directory).
+    pub fn remove(&mut self, path: &str) {
+        let path = path
+            .trim_start_matches("./")
+            .trim_start_matches('/')
+            .trim_end_matches('/');
+        let under = format!("{path}/");
+        self.files
+            .retain(|kept, _| kept != path && !kept.starts_with(&under));
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    fn content(&self, path: &str) -> Option<&[u8]> {
+        self.files.get(path).map(|(_, content)| &**content)
+    }
+
+    /// Reads every database these files make up. Files that only complete another one (dpkg's
+    /// `info/` files, a dist-info's METADATA) are read with it, and ignored without it.
+    pub fn read(&self) -> Vec<Database> {
+        let mut databases = Vec::new();
+        let mut status_d_dirs: BTreeMap<&str, Vec<(&str, &[u8])>> = BTreeMap::new();
+        for (path, (kind, content)) in &self.files {
+            let content: &[u8] = content;
+            match kind {
+                DatabaseKind::DpkgStatus => databases.push(self.read_dpkg(path, content)),
+                DatabaseKind::DpkgStatusD => {
+                    let name = &path[parent(path).len() + 1..];
+                    status_d_dirs
+                        .entry(parent(path))
+                        .or_default()
+                        .push((name, content));
+                }
+                DatabaseKind::ApkInstalled => {
+                    let prefix = prefix_before(path, "lib/apk/db/installed").unwrap_or("");
+                    databases.push(apk::read_installed(prefix, path, content));
+                }
+                DatabaseKind::RpmSqlite => {
+                    databases.push(rpm::read_sqlite(rpm_prefix(path), path, content))
+                }
+                DatabaseKind::RpmBerkeleyDb => {
+                    databases.push(rpm::unread_database(path, rpm::UnreadFormat::BerkeleyDb))
+                }
+                DatabaseKind::RpmNdb => {
+                    databases.push(rpm::unread_database(path, rpm::UnreadFormat::Ndb))
+                }
+                DatabaseKind::PythonRecord => {
+                    let metadata = self.content(&format!("{}/METADATA", parent(path)));
+                    databases.push(python::read_record(path, content, metadata));
+                }
+                DatabaseKind::NpmPackageJson => {
+                    databases.push(npm::read_package_json(path, content))
+                }
+                DatabaseKind::Gemspec => databases.push(gem::read_gemspec(path, content)),
+                DatabaseKind::ComposerInstalled => {
+                    databases.push(composer::read_installed_json(path, content))
+                }
+                DatabaseKind::MavenPomProperties => {
+                    databases.push(maven::read_pom_properties(path, content))
+                }
+                DatabaseKind::DpkgList
+                | DatabaseKind::DpkgMd5sums
+                | DatabaseKind::DpkgStatusDMd5sums
+                | DatabaseKind::PythonMetadata => {}
+            }
+        }
+        for (dir, stanzas) in status_d_dirs {
+            let prefix = prefix_before(dir, "var/lib/dpkg/status.d").unwrap_or("");
+            let md5sums = |name: &str| self.content(&format!("{dir}/{name}"));
+            databases.push(dpkg::read_status_d(prefix, dir, &stanzas, &md5sums));
+        }
+        databases
+    }
+
+    fn read_dpkg(&self, status_path: &str, status: &[u8]) -> Database {
+        let prefix = prefix_before(status_path, "var/lib/dpkg/status").unwrap_or("");
+        let info_dir = join(prefix, "var/lib/dpkg/info").unwrap_or_default();
+        let info_file = |name: &str| self.content(&format!("{info_dir}/{name}"));
+        dpkg::read_status_database(prefix, status_path, status, &info_file)
+    }
+}
+
+fn rpm_prefix(path: &str) -> &str {
+    prefix_before(path, "var/lib/rpm/rpmdb.sqlite")
+        .or_else(|| prefix_before(path, "usr/lib/sysimage/rpm/rpmdb.sqlite"))
+        .unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provenance::package::Manager;
+
+    #[test]
+    fn keeps_only_database_files_and_applies_whiteouts() {
+        let mut files = DatabaseFiles::new();
+        assert!(!files.insert("etc/passwd", &b"root"[..]));
+        assert!(files.insert(
+            "/var/lib/dpkg/status",
+            &b"Package: a\nStatus: install ok installed\n"[..]
+        ));
+        assert!(files.insert("var/lib/dpkg/info/a.list", &b"/usr/bin/a\n"[..]));
+        assert!(files.insert("app/node_modules/x/package.json", &b"{\"name\":\"x\"}"[..]));
+        assert_eq!(files.len(), 3);
+        let databases = files.read();
+        assert_eq!(databases.len(), 2);
+        assert_eq!(databases[0].manager, Manager::Npm);
+        assert_eq!(databases[1].packages[0].files[0].path, "usr/bin/a");
+        files.remove("app/node_modules");
+        files.remove("var/lib/dpkg/info/a.list");
+        let databases = files.read();
+        assert_eq!(databases.len(), 1);
+        assert!(databases[0].packages[0].files.is_empty());
+    }
+
+    #[test]
+    fn reads_distroless_dirs_and_unread_rpm_formats() {
+        let mut files = DatabaseFiles::new();
+        files.insert(
+            "var/lib/dpkg/status.d/tzdata",
+            &b"Package: tzdata\nVersion: 1\n"[..],
+        );
+        files.insert(
+            "var/lib/dpkg/status.d/tzdata.md5sums",
+            &b"11111111111111111111111111111111  usr/share/zoneinfo/UTC\n"[..],
+        );
+        files.insert("var/lib/rpm/Packages", &b"\0\0\0\0bdb"[..]);
+        let databases = files.read();
+        assert_eq!(databases.len(), 2);
+        let note = databases[0].not_read.as_deref().unwrap();
+        assert_eq!(
+            note,
+            "rpm database in Berkeley DB format is not read: files from its packages are not known to be vendor content"
+        );
+        assert_eq!(databases[1].path, "var/lib/dpkg/status.d");
+        assert_eq!(databases[1].packages[0].files.len(), 1);
+    }
+}
