@@ -130,6 +130,7 @@ fn rpm_prefix(path: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provenance::index::ProvenanceIndex;
     use crate::provenance::package::Manager;
 
     #[test]
@@ -175,5 +176,61 @@ mod tests {
         );
         assert_eq!(databases[1].path, "var/lib/dpkg/status.d");
         assert_eq!(databases[1].packages[0].files.len(), 1);
+    }
+
+    /// Every database path a reader handles, with a small valid input for it.
+    fn samples() -> Vec<(&'static str, Vec<u8>)> {
+        vec![
+            ("var/lib/dpkg/status", b"Package: a\nStatus: install ok installed\nVersion: 1\nConffiles:\n /etc/a 0123456789abcdef0123456789abcdef\n".to_vec()),
+            ("var/lib/dpkg/info/a.list", b"/.\n/etc/a\n".to_vec()),
+            ("var/lib/dpkg/info/a.md5sums", b"0123456789abcdef0123456789abcdef  etc/a\n".to_vec()),
+            ("var/lib/dpkg/status.d/b", b"Package: b\nVersion: 2\n".to_vec()),
+            ("var/lib/dpkg/status.d/b.md5sums", b"0123456789abcdef0123456789abcdef  etc/b\n".to_vec()),
+            ("lib/apk/db/installed", b"P:c\nV:1\nF:etc\nR:c\nZ:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=\n".to_vec()),
+            ("var/lib/rpm/rpmdb.sqlite", b"SQLite format 3\0".to_vec()),
+            ("var/lib/rpm/Packages", vec![0; 16]),
+            ("var/lib/rpm/Packages.db", vec![0; 16]),
+            ("site/d-1.dist-info/RECORD", b"d.py,sha256=AAAA,1\n\"q,\"\"x\",,\n".to_vec()),
+            ("site/d-1.dist-info/METADATA", b"Name: d\nVersion: 1\n".to_vec()),
+            ("node_modules/e/package.json", br#"{"name":"e","version":"1"}"#.to_vec()),
+            ("specifications/f-1.gemspec", b"s.name = \"f\"\ns.version = \"1\"\n".to_vec()),
+            ("vendor/composer/installed.json", br#"{"packages":[{"name":"g/g","install-path":"../g/g"}]}"#.to_vec()),
+            ("x.jar!/META-INF/maven/h/h/pom.properties", b"version=1\n".to_vec()),
+        ]
+    }
+
+    #[test]
+    fn truncated_and_random_input_never_panics() {
+        let samples = samples();
+        for (path, _) in &samples {
+            assert!(database_kind(path).is_some(), "{path}");
+        }
+        // Every prefix of every valid input, all files at once (so the dpkg and dist-info
+        // pairings see truncated partners too).
+        let longest = samples.iter().map(|(_, bytes)| bytes.len()).max().unwrap();
+        for len in 0..=longest {
+            let mut files = DatabaseFiles::new();
+            for (path, bytes) in &samples {
+                files.insert(path, &bytes[..len.min(bytes.len())]);
+            }
+            ProvenanceIndex::build(&files.read());
+        }
+        // Arbitrary bytes, including NULs, invalid UTF-8 and lone quotes.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..300 {
+            let mut files = DatabaseFiles::new();
+            for (path, _) in &samples {
+                let len = (next() % (round + 1)) as usize;
+                let bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                files.insert(path, bytes);
+            }
+            ProvenanceIndex::build(&files.read());
+        }
     }
 }

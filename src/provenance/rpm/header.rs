@@ -297,20 +297,39 @@ mod tests {
     }
 
     #[test]
-    fn random_bytes_never_panic() {
+    fn random_headers_never_panic() {
         let mut state = 0x2545_f491_4f6c_dd1du64;
-        for round in 0..2000 {
-            let len = round % 200;
-            let blob: Vec<u8> = (0..len)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    state as u8
-                })
-                .collect();
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let tags = [TAG_NAME, TAG_BASENAMES, TAG_DIRINDEXES];
+        for round in 0..5000 {
+            let len = round % 300;
+            let mut blob: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            // Most rounds get a consistent il/dl and known tags with random types, offsets and
+            // counts, so the per-tag bounds checks are what is exercised, not just the lengths.
+            if len >= 8 && round % 4 != 0 {
+                let il = (next() as usize) % ((len - 8) / ENTRY_LEN + 1);
+                let dl = len - 8 - il * ENTRY_LEN;
+                blob[..4].copy_from_slice(&(il as u32).to_be_bytes());
+                blob[4..8].copy_from_slice(&(dl as u32).to_be_bytes());
+                for i in 0..il {
+                    let at = 8 + i * ENTRY_LEN;
+                    let tag = tags[(next() % 3) as usize];
+                    blob[at..at + 4].copy_from_slice(&tag.to_be_bytes());
+                    let kind = (next() % 10) as u32;
+                    blob[at + 4..at + 8].copy_from_slice(&kind.to_be_bytes());
+                    if round % 3 == 0 {
+                        let offset = (next() as usize % (dl + 1)) as u32;
+                        blob[at + 8..at + 12].copy_from_slice(&offset.to_be_bytes());
+                    }
+                }
+            }
             if let Ok(header) = Header::parse(&blob) {
-                for tag in [TAG_NAME, TAG_BASENAMES, TAG_DIRINDEXES] {
+                for tag in tags {
                     let _ = header.string(tag);
                     let _ = header.string_array(tag);
                     let _ = header.int32_array(tag);
