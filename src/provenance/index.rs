@@ -88,7 +88,8 @@ pub fn verify(owner: &Owner, content: &[u8]) -> Verdict {
 pub struct ProvenanceIndex {
     files: HashMap<Box<str>, (Arc<InstalledPackage>, Option<RecordedHash>)>,
     roots: HashMap<Box<str>, Arc<InstalledPackage>>,
-    /// Paths two packages claimed; the first claim (in manager order) was kept.
+    /// Files two packages recorded with a hash each; the first claim (in manager order) was
+    /// kept.
     conflicts: usize,
 }
 
@@ -131,7 +132,9 @@ impl ProvenanceIndex {
                     .insert(path.into(), (package.clone(), hash.cloned()));
             }
             Some(held) => {
-                if held.0 != *package {
+                // Directories are listed by every package that puts files in them, always
+                // without a hash: only two hashed claims on one path are a real conflict.
+                if held.1.is_some() && hash.is_some() && held.0 != *package {
                     self.conflicts += 1;
                 }
                 if held.1.is_none() && hash.is_some() {
@@ -230,7 +233,7 @@ impl ProvenanceIndex {
         self.roots.len()
     }
 
-    /// Paths or directories that more than one package claimed.
+    /// Files that two packages recorded with a hash each, or package directories claimed twice.
     pub fn conflicts(&self) -> usize {
         self.conflicts
     }
@@ -326,30 +329,37 @@ mod tests {
 
     #[test]
     fn hashed_claims_win_and_conflicts_are_counted() {
+        let unhashed = |path: &str| OwnedFile {
+            path: path.to_string(),
+            hash: None,
+        };
+        let pip_files = vec![
+            hashed("x", b"1", HashAlgorithm::Sha256),
+            hashed("y", b"2", HashAlgorithm::Sha256),
+        ];
+        let dpkg_files = vec![
+            unhashed("x"),
+            hashed("y", b"2", HashAlgorithm::Md5),
+            unhashed("usr"),
+        ];
         let index = ProvenanceIndex::build(&[
             database(
                 Manager::Pip,
-                vec![package(
-                    Manager::Pip,
-                    "p",
-                    vec![hashed("x", b"1", HashAlgorithm::Sha256)],
-                    None,
-                )],
+                vec![package(Manager::Pip, "p", pip_files, None)],
             ),
             database(
                 Manager::Dpkg,
-                vec![package(
-                    Manager::Dpkg,
-                    "d",
-                    vec![OwnedFile {
-                        path: "x".into(),
-                        hash: None,
-                    }],
-                    None,
-                )],
+                vec![package(Manager::Dpkg, "d", dpkg_files, None)],
+            ),
+            database(
+                Manager::Dpkg,
+                vec![package(Manager::Dpkg, "e", vec![unhashed("usr")], None)],
             ),
         ]);
+        // A hash beats no hash; between two hashes the system package manager wins.
         assert_eq!(index.lookup("x").unwrap().package.name, "p");
+        assert_eq!(index.lookup("y").unwrap().package.name, "d");
+        // Only y is a conflict: the shared directory `usr` is not.
         assert_eq!(index.conflicts(), 1);
     }
 
