@@ -54,7 +54,7 @@ pub fn read_status_database<'a>(
     database
 }
 
-/// Reads distroless's `status.d`: `stanzas` are (`<name>`, bytes) pairs of its stanza files,
+/// Reads distroless's `status.d`: `stanza_files` are its (`<name>`, bytes) stanza files,
 /// `md5sums` returns `status.d/<name>.md5sums`. `dir_path` is the `status.d` directory.
 pub fn read_status_d<'a>(
     prefix: &str,

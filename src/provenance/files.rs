@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::kind::{DatabaseKind, database_kind};
 use super::package::Database;
-use super::paths::{join, parent, prefix_before};
+use super::paths::{file_name, join, parent, prefix_before};
 use super::{apk, composer, dpkg, gem, maven, npm, python, rpm};
 
 /// Database files by path (canonical image paths, no leading `/`).
@@ -66,7 +66,7 @@ impl DatabaseFiles {
             match kind {
                 DatabaseKind::DpkgStatus => databases.push(self.read_dpkg(path, content)),
                 DatabaseKind::DpkgStatusD => {
-                    let name = &path[parent(path).len() + 1..];
+                    let name = file_name(path);
                     status_d_dirs
                         .entry(parent(path))
                         .or_default()
@@ -76,9 +76,7 @@ impl DatabaseFiles {
                     let prefix = prefix_before(path, "lib/apk/db/installed").unwrap_or("");
                     databases.push(apk::read_installed(prefix, path, content));
                 }
-                DatabaseKind::RpmSqlite => {
-                    databases.push(rpm::read_sqlite(rpm_prefix(path), path, content))
-                }
+                DatabaseKind::RpmSqlite => databases.push(self.read_rpm_sqlite(path, content)),
                 DatabaseKind::RpmBerkeleyDb => {
                     databases.push(rpm::unread_database(path, rpm::UnreadFormat::BerkeleyDb))
                 }
@@ -102,6 +100,7 @@ impl DatabaseFiles {
                 DatabaseKind::DpkgList
                 | DatabaseKind::DpkgMd5sums
                 | DatabaseKind::DpkgStatusDMd5sums
+                | DatabaseKind::RpmSqliteWal
                 | DatabaseKind::PythonMetadata => {}
             }
         }
@@ -118,6 +117,19 @@ impl DatabaseFiles {
         let info_dir = join(prefix, "var/lib/dpkg/info").unwrap_or_default();
         let info_file = |name: &str| self.content(&format!("{info_dir}/{name}"));
         dpkg::read_status_database(prefix, status_path, status, &info_file)
+    }
+
+    /// rpm closes its database with the write-ahead log checkpointed and empty; a WAL that
+    /// still holds changes (rpm stopped mid-transaction) is said not to be read.
+    fn read_rpm_sqlite(&self, path: &str, content: &[u8]) -> Database {
+        let mut database = rpm::read_sqlite(rpm_prefix(path), path, content);
+        let wal = self.content(&format!("{path}-wal")).map_or(0, <[u8]>::len);
+        if wal > 0 {
+            database.report.skip(format!(
+                "{path}-wal holds {wal} bytes of changes not checkpointed into the database; they are not read"
+            ));
+        }
+        database
     }
 }
 
@@ -167,15 +179,25 @@ mod tests {
             &b"11111111111111111111111111111111  usr/share/zoneinfo/UTC\n"[..],
         );
         files.insert("var/lib/rpm/Packages", &b"\0\0\0\0bdb"[..]);
+        files.insert(
+            "usr/lib/sysimage/rpm/rpmdb.sqlite",
+            &b"SQLite format 3\0"[..],
+        );
+        files.insert("usr/lib/sysimage/rpm/rpmdb.sqlite-wal", &[0u8; 32][..]);
         let databases = files.read();
-        assert_eq!(databases.len(), 2);
-        let note = databases[0].not_read.as_deref().unwrap();
+        assert_eq!(databases.len(), 3);
+        let wal_reason = &databases[0].report.reasons[0];
+        assert!(
+            wal_reason.contains("rpmdb.sqlite-wal holds 32 bytes"),
+            "{wal_reason}"
+        );
+        let note = databases[1].not_read.as_deref().unwrap();
         assert_eq!(
             note,
             "rpm database in Berkeley DB format is not read: files from its packages are not known to be vendor content"
         );
-        assert_eq!(databases[1].path, "var/lib/dpkg/status.d");
-        assert_eq!(databases[1].packages[0].files.len(), 1);
+        assert_eq!(databases[2].path, "var/lib/dpkg/status.d");
+        assert_eq!(databases[2].packages[0].files.len(), 1);
     }
 
     /// Every database path a reader handles, with a small valid input for it.
@@ -188,6 +210,7 @@ mod tests {
             ("var/lib/dpkg/status.d/b.md5sums", b"0123456789abcdef0123456789abcdef  etc/b\n".to_vec()),
             ("lib/apk/db/installed", b"P:c\nV:1\nF:etc\nR:c\nZ:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=\n".to_vec()),
             ("var/lib/rpm/rpmdb.sqlite", b"SQLite format 3\0".to_vec()),
+            ("var/lib/rpm/rpmdb.sqlite-wal", vec![0; 16]),
             ("var/lib/rpm/Packages", vec![0; 16]),
             ("var/lib/rpm/Packages.db", vec![0; 16]),
             ("site/d-1.dist-info/RECORD", b"d.py,sha256=AAAA,1\n\"q,\"\"x\",,\n".to_vec()),

@@ -21,6 +21,8 @@ pub enum DatabaseKind {
     ApkInstalled,
     /// `rpmdb.sqlite` in `var/lib/rpm/` or `usr/lib/sysimage/rpm/`.
     RpmSqlite,
+    /// `rpmdb.sqlite-wal` beside it: changes not yet checkpointed into the database.
+    RpmSqliteWal,
     /// `Packages` there: Berkeley DB, recognised but not read.
     RpmBerkeleyDb,
     /// `Packages.db` there: NDB, recognised but not read.
@@ -49,6 +51,7 @@ pub fn database_kind(path: &str) -> Option<DatabaseKind> {
         "status" => is_dir(dir, "var/lib/dpkg").then_some(DatabaseKind::DpkgStatus),
         "installed" => is_dir(dir, "lib/apk/db").then_some(DatabaseKind::ApkInstalled),
         "rpmdb.sqlite" => is_rpm_dir(dir).then_some(DatabaseKind::RpmSqlite),
+        "rpmdb.sqlite-wal" => is_rpm_dir(dir).then_some(DatabaseKind::RpmSqliteWal),
         "Packages" => is_rpm_dir(dir).then_some(DatabaseKind::RpmBerkeleyDb),
         "Packages.db" => is_rpm_dir(dir).then_some(DatabaseKind::RpmNdb),
         "RECORD" => dir
@@ -144,6 +147,8 @@ mod tests {
             ("lib/apk/db/installed", Some(ApkInstalled)),
             ("var/lib/rpm/rpmdb.sqlite", Some(RpmSqlite)),
             ("usr/lib/sysimage/rpm/rpmdb.sqlite", Some(RpmSqlite)),
+            ("var/lib/rpm/rpmdb.sqlite-wal", Some(RpmSqliteWal)),
+            ("var/lib/rpm/rpmdb.sqlite-shm", None),
             ("var/lib/rpm/Packages", Some(RpmBerkeleyDb)),
             ("usr/lib/sysimage/rpm/Packages.db", Some(RpmNdb)),
             (
