@@ -96,6 +96,8 @@ fn dpkg_database_written_by_dpkg() {
     fs::create_dir_all(package.join("DEBIAN")).unwrap();
     fs::create_dir_all(package.join("usr/share/stowaway-probe/test")).unwrap();
     fs::create_dir_all(package.join("etc")).unwrap();
+    fs::create_dir_all(package.join("bin")).unwrap();
+    fs::write(package.join("bin/stowaway-probe-tool"), "#!/bin/sh\n").unwrap();
     fs::write(
         package.join("DEBIAN/control"),
         "Package: stowaway-probe\nVersion: 1:1.2-3\nArchitecture: all\n\
@@ -125,6 +127,9 @@ fn dpkg_database_written_by_dpkg() {
     fs::create_dir_all(admin.join("info")).unwrap();
     fs::create_dir_all(admin.join("updates")).unwrap();
     fs::write(admin.join("status"), "").unwrap();
+    // A merged /usr, as in Debian 12 images: dpkg records /bin/…, the file lands in usr/bin/.
+    fs::create_dir_all(root.join("usr/bin")).unwrap();
+    std::os::unix::fs::symlink("usr/bin", root.join("bin")).unwrap();
     run(Command::new("dpkg")
         .arg(format!("--root={}", root.display()))
         .arg(format!("--admindir={}", admin.display()))
