@@ -149,6 +149,7 @@ mod tests {
     fn keeps_only_database_files_and_applies_whiteouts() {
         let mut files = DatabaseFiles::new();
         assert!(!files.insert("etc/passwd", &b"root"[..]));
+        assert!(files.is_empty());
         assert!(files.insert(
             "/var/lib/dpkg/status",
             &b"Package: a\nStatus: install ok installed\n"[..]
@@ -184,8 +185,15 @@ mod tests {
             &b"SQLite format 3\0"[..],
         );
         files.insert("usr/lib/sysimage/rpm/rpmdb.sqlite-wal", &[0u8; 32][..]);
+        files.insert("x/usr/lib/sysimage/rpm/Packages.db", &b"NDB"[..]);
         let databases = files.read();
-        assert_eq!(databases.len(), 3);
+        assert_eq!(databases.len(), 4);
+        let ndb = databases[2].not_read.as_deref().unwrap();
+        assert!(
+            ndb.starts_with("rpm database in NDB format is not read"),
+            "{ndb}"
+        );
+        assert_eq!(databases[2].path, "x/usr/lib/sysimage/rpm/Packages.db");
         let wal_reason = &databases[0].report.reasons[0];
         assert!(
             wal_reason.contains("rpmdb.sqlite-wal holds 32 bytes"),
@@ -196,8 +204,8 @@ mod tests {
             note,
             "rpm database in Berkeley DB format is not read: files from its packages are not known to be vendor content"
         );
-        assert_eq!(databases[2].path, "var/lib/dpkg/status.d");
-        assert_eq!(databases[2].packages[0].files.len(), 1);
+        assert_eq!(databases[3].path, "var/lib/dpkg/status.d");
+        assert_eq!(databases[3].packages[0].files.len(), 1);
     }
 
     /// Every database path a reader handles, with a small valid input for it.

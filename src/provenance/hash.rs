@@ -167,6 +167,16 @@ mod tests {
     }
 
     #[test]
+    fn algorithm_names_are_the_serialized_names() {
+        use HashAlgorithm::*;
+        for algorithm in [Md5, Sha1, Sha224, Sha256, Sha384, Sha512] {
+            let json = serde_json::to_string(&algorithm).unwrap();
+            assert_eq!(json, format!("\"{}\"", algorithm.as_str()));
+            assert_eq!(algorithm.digest(b"").len(), algorithm.digest_len());
+        }
+    }
+
+    #[test]
     fn chunked_hashing_equals_whole() {
         let content = b"hello, provenance";
         let mut hasher = HashAlgorithm::Sha256.hasher();

@@ -90,16 +90,6 @@ impl ParseReport {
             self.reasons.push(reason.into());
         }
     }
-
-    pub fn absorb(&mut self, other: ParseReport) {
-        self.records += other.records;
-        self.skipped += other.skipped;
-        for reason in other.reasons {
-            if self.reasons.len() < Self::KEPT_REASONS {
-                self.reasons.push(reason);
-            }
-        }
-    }
 }
 
 /// One package database found in the image, as read.
@@ -131,5 +121,30 @@ impl Database {
             not_read: Some(why),
             ..Database::new(manager, path)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manager_names_are_the_serialized_names() {
+        use Manager::*;
+        for manager in [Dpkg, Apk, Rpm, Pip, Npm, Gem, Composer, Maven] {
+            let json = serde_json::to_string(&manager).unwrap();
+            assert_eq!(json, format!("\"{}\"", manager.as_str()));
+        }
+    }
+
+    #[test]
+    fn report_keeps_the_first_reasons_and_counts_all() {
+        let mut report = ParseReport::default();
+        for i in 0..1000 {
+            report.skip(format!("bad record {i}"));
+        }
+        assert_eq!(report.skipped, 1000);
+        assert_eq!(report.reasons.len(), ParseReport::KEPT_REASONS);
+        assert_eq!(report.reasons[0], "bad record 0");
     }
 }
