@@ -100,6 +100,12 @@ fn parse_hash(text: &str) -> Option<RecordedHash> {
         "sha512" => HashAlgorithm::Sha512,
         _ => return None,
     };
+    // The wheel spec says urlsafe base64; Debian's dh-python writes hex. The lengths differ
+    // (64 hex digits against 43 base64 characters for SHA-256), so neither is mistaken for the
+    // other.
+    if value.len() == 2 * algorithm.digest_len() && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return RecordedHash::from_hex(algorithm, value);
+    }
     RecordedHash::new(
         algorithm,
         URL_SAFE_NO_PAD.decode(value.trim_end_matches('=')).ok()?,
@@ -173,6 +179,25 @@ mod tests {
         assert!(package.files[2].hash.as_ref().unwrap().matches(b"tool"));
         assert_eq!(package.files[3].hash, None);
         assert_eq!(db.report.skipped, 1);
+    }
+
+    #[test]
+    fn debian_writes_hex_digests() {
+        let hex = hex::encode(HashAlgorithm::Sha256.digest(b"blinker"));
+        let record = format!("blinker/__init__.py,sha256={hex},7\n");
+        let db = read_record(
+            "usr/lib/python3/dist-packages/blinker-1.5.dist-info/RECORD",
+            record.as_bytes(),
+            None,
+        );
+        assert_eq!(db.report.skipped, 0);
+        assert!(
+            db.packages[0].files[0]
+                .hash
+                .as_ref()
+                .unwrap()
+                .matches(b"blinker")
+        );
     }
 
     #[test]
