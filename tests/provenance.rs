@@ -99,6 +99,11 @@ fn dpkg_database_written_by_dpkg() {
     fs::create_dir_all(package.join("bin")).unwrap();
     fs::write(package.join("bin/stowaway-probe-tool"), "#!/bin/sh\n").unwrap();
     fs::write(
+        package.join("usr/share/stowaway-probe/diverted.txt"),
+        "shipped\n",
+    )
+    .unwrap();
+    fs::write(
         package.join("DEBIAN/control"),
         "Package: stowaway-probe\nVersion: 1:1.2-3\nArchitecture: all\n\
          Maintainer: Probe <probe@example.com>\nDescription: provenance probe\n",
@@ -130,6 +135,15 @@ fn dpkg_database_written_by_dpkg() {
     // A merged /usr, as in Debian 12 images: dpkg records /bin/…, the file lands in usr/bin/.
     fs::create_dir_all(root.join("usr/bin")).unwrap();
     std::os::unix::fs::symlink("usr/bin", root.join("bin")).unwrap();
+    // The administrator diverts one of the package's files before installing it.
+    run(Command::new("dpkg-divert")
+        .arg(format!("--root={}", root.display()))
+        .arg(format!("--admindir={}", admin.display()))
+        .args(["--local", "--rename", "--add", "--divert"])
+        .args([
+            "/usr/share/stowaway-probe/diverted.txt.distrib",
+            "/usr/share/stowaway-probe/diverted.txt",
+        ]));
     run(Command::new("dpkg")
         .arg(format!("--root={}", root.display()))
         .arg(format!("--admindir={}", admin.display()))

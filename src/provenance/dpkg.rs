@@ -2,8 +2,12 @@
 //! conffile), `info/<pkg>[:arch].list` the paths each owns, `info/<pkg>[:arch].md5sums` the
 //! MD5 of each regular file. Distroless images have no `status`: one stanza per package in
 //! `status.d/<name>`, its sums in `status.d/<name>.md5sums`, and no `.list`.
+//!
+//! `diversions` records files that `dpkg-divert` moved aside: a package's file recorded at
+//! the diverted path was installed where the diversion points instead (unless the package is
+//! the one that set up the diversion), and the original path holds someone else's file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::control::{Stanza, stanzas};
 use super::hash::{HashAlgorithm, RecordedHash};
@@ -11,14 +15,17 @@ use super::package::{Database, Manager, OwnedFile, Package, ParseReport};
 use super::paths::join;
 
 /// Reads a dpkg database whose `status` file is `status` (found at `status_path`, under root
-/// `prefix`). `info_file` returns the bytes of `var/lib/dpkg/info/<name>` when the image has it.
+/// `prefix`). `info_file` returns the bytes of `var/lib/dpkg/info/<name>` when the image has it;
+/// `diversions` is `var/lib/dpkg/diversions`, if any.
 pub fn read_status_database<'a>(
     prefix: &str,
     status_path: &str,
     status: &[u8],
     info_file: &dyn Fn(&str) -> Option<&'a [u8]>,
+    diversions: Option<&[u8]>,
 ) -> Database {
     let mut database = Database::new(Manager::Dpkg, status_path);
+    let diversions = read_diversions(prefix, diversions.unwrap_or_default(), &mut database.report);
     for stanza in stanzas(status, &mut database.report) {
         let Some((name, version, arch)) = identity(&stanza, &mut database.report) else {
             continue;
@@ -48,10 +55,67 @@ pub fn read_status_database<'a>(
             &mut files,
             &mut database.report,
         );
+        let files = apply_diversions(name, files, &diversions);
         database.report.records += 1;
         database.packages.push(package(name, version, files));
     }
     database
+}
+
+/// Where a diverted path's file went, and the package that diverted it (`:` for a local
+/// diversion made by the administrator).
+struct Diversion {
+    to: String,
+    by: String,
+}
+
+/// `diversions` holds three lines per diversion: the path, where it was diverted to, and the
+/// diverting package.
+fn read_diversions(
+    prefix: &str,
+    bytes: &[u8],
+    report: &mut ParseReport,
+) -> HashMap<String, Diversion> {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = HashMap::new();
+    for triple in lines.chunks(3) {
+        let [from, to, by] = triple else {
+            report.skip("diversions ends in an incomplete record");
+            continue;
+        };
+        match (join(prefix, from), join(prefix, to)) {
+            (Some(from), Some(to)) if !from.is_empty() && !to.is_empty() => {
+                out.insert(
+                    from,
+                    Diversion {
+                        to,
+                        by: by.to_string(),
+                    },
+                );
+            }
+            _ => report.skip(format!("diversion outside the image: {from} -> {to}")),
+        }
+    }
+    out
+}
+
+/// Re-keys `package`'s files that another package (or the administrator) diverted.
+fn apply_diversions(
+    package: &str,
+    files: BTreeMap<String, Option<RecordedHash>>,
+    diversions: &HashMap<String, Diversion>,
+) -> BTreeMap<String, Option<RecordedHash>> {
+    if diversions.is_empty() {
+        return files;
+    }
+    files
+        .into_iter()
+        .map(|(path, hash)| match diversions.get(&path) {
+            Some(diversion) if diversion.by != package => (diversion.to.clone(), hash),
+            _ => (path, hash),
+        })
+        .collect()
 }
 
 /// Reads distroless's `status.d`: `stanza_files` are its (`<name>`, bytes) stanza files,
@@ -252,7 +316,7 @@ Version: 9
     fn reads_installed_packages_with_lists_sums_and_conffiles() {
         let info = info();
         let lookup = |name: &str| info.get(name).copied();
-        let db = read_status_database("", "var/lib/dpkg/status", STATUS.as_bytes(), &lookup);
+        let db = read_status_database("", "var/lib/dpkg/status", STATUS.as_bytes(), &lookup, None);
         let names: Vec<&str> = db.packages.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["base-files", "libc6", "held"]);
         let base = &db.packages[0];
@@ -293,11 +357,40 @@ Version: 9
             "rootfs/var/lib/dpkg/status",
             STATUS.as_bytes(),
             &lookup,
+            None,
         );
         assert_eq!(
             db.packages[1].files[0].path,
             "rootfs/lib/x86_64-linux-gnu/libc.so.6"
         );
+    }
+
+    #[test]
+    fn diverted_files_are_found_where_the_diversion_put_them() {
+        let info = info();
+        let lookup = |name: &str| info.get(name).copied();
+        // libc6's file diverted by another package; base-files' os-release diverted by
+        // base-files itself (it keeps its path); a truncated last record.
+        let diversions = b"/lib/x86_64-linux-gnu/libc.so.6\n/lib/x86_64-linux-gnu/libc.so.6.distrib\nlibc-wrapper\n\
+/usr/lib/os-release\n/usr/lib/os-release.real\nbase-files\n/etc/x\n";
+        let db = read_status_database(
+            "",
+            "var/lib/dpkg/status",
+            STATUS.as_bytes(),
+            &lookup,
+            Some(diversions),
+        );
+        assert_eq!(
+            db.packages[1].files[0].path,
+            "lib/x86_64-linux-gnu/libc.so.6.distrib"
+        );
+        assert!(
+            db.packages[0]
+                .files
+                .iter()
+                .any(|f| f.path == "usr/lib/os-release")
+        );
+        assert_eq!(db.report.skipped, 3, "{:?}", db.report.reasons);
     }
 
     #[test]

@@ -97,7 +97,8 @@ impl DatabaseFiles {
                 DatabaseKind::MavenPomProperties => {
                     databases.push(maven::read_pom_properties(path, content))
                 }
-                DatabaseKind::DpkgList
+                DatabaseKind::DpkgDiversions
+                | DatabaseKind::DpkgList
                 | DatabaseKind::DpkgMd5sums
                 | DatabaseKind::DpkgStatusDMd5sums
                 | DatabaseKind::RpmSqliteWal
@@ -116,7 +117,9 @@ impl DatabaseFiles {
         let prefix = prefix_before(status_path, "var/lib/dpkg/status").unwrap_or("");
         let info_dir = join(prefix, "var/lib/dpkg/info").unwrap_or_default();
         let info_file = |name: &str| self.content(&format!("{info_dir}/{name}"));
-        dpkg::read_status_database(prefix, status_path, status, &info_file)
+        let diversions =
+            join(prefix, "var/lib/dpkg/diversions").and_then(|path| self.content(&path));
+        dpkg::read_status_database(prefix, status_path, status, &info_file, diversions)
     }
 
     /// rpm closes its database with the write-ahead log checkpointed and empty; a WAL that
@@ -213,6 +216,7 @@ mod tests {
         vec![
             ("var/lib/dpkg/status", b"Package: a\nStatus: install ok installed\nVersion: 1\nConffiles:\n /etc/a 0123456789abcdef0123456789abcdef\n".to_vec()),
             ("var/lib/dpkg/info/a.list", b"/.\n/etc/a\n".to_vec()),
+            ("var/lib/dpkg/diversions", b"/etc/a\n/etc/a.orig\nb\n".to_vec()),
             ("var/lib/dpkg/info/a.md5sums", b"0123456789abcdef0123456789abcdef  etc/a\n".to_vec()),
             ("var/lib/dpkg/status.d/b", b"Package: b\nVersion: 2\n".to_vec()),
             ("var/lib/dpkg/status.d/b.md5sums", b"0123456789abcdef0123456789abcdef  etc/b\n".to_vec()),

@@ -9,6 +9,8 @@ use super::paths::{file_name, parent, prefix_before};
 pub enum DatabaseKind {
     /// `var/lib/dpkg/status`.
     DpkgStatus,
+    /// `var/lib/dpkg/diversions`: files dpkg-divert moved aside.
+    DpkgDiversions,
     /// `var/lib/dpkg/info/<pkg>[:arch].list`: the paths a package owns.
     DpkgList,
     /// `var/lib/dpkg/info/<pkg>[:arch].md5sums`: MD5 per file.
@@ -49,6 +51,7 @@ pub fn database_kind(path: &str) -> Option<DatabaseKind> {
     let dir = parent(path);
     match name {
         "status" => is_dir(dir, "var/lib/dpkg").then_some(DatabaseKind::DpkgStatus),
+        "diversions" => is_dir(dir, "var/lib/dpkg").then_some(DatabaseKind::DpkgDiversions),
         "installed" => is_dir(dir, "lib/apk/db").then_some(DatabaseKind::ApkInstalled),
         "rpmdb.sqlite" => is_rpm_dir(dir).then_some(DatabaseKind::RpmSqlite),
         "rpmdb.sqlite-wal" => is_rpm_dir(dir).then_some(DatabaseKind::RpmSqliteWal),
@@ -136,6 +139,8 @@ mod tests {
             ("/var/lib/dpkg/status", Some(DpkgStatus)),
             ("rootfs/var/lib/dpkg/status", Some(DpkgStatus)),
             ("var/lib/dpkg/status-old", None),
+            ("var/lib/dpkg/diversions", Some(DpkgDiversions)),
+            ("var/lib/dpkg/diversions-old", None),
             ("var/lib/dpkg/info/libc6:amd64.list", Some(DpkgList)),
             ("var/lib/dpkg/info/bash.md5sums", Some(DpkgMd5sums)),
             ("var/lib/dpkg/info/bash.postinst", None),
