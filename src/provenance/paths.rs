@@ -5,6 +5,15 @@
 /// `path` in canonical form: no leading `/` or `./`, no empty or `.` components, `..` applied.
 /// `None` when `..` climbs above the root (a record that points outside the image).
 pub fn normalise(path: &str) -> Option<String> {
+    // Nearly every recorded path is already canonical once its leading `/` is gone: copy it
+    // (package databases hold ~100k paths, read again at every layer that changes them).
+    let trimmed = path.trim_start_matches('/');
+    if trimmed
+        .split('/')
+        .all(|part| !matches!(part, "" | "." | ".."))
+    {
+        return Some(trimmed.to_string());
+    }
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
         match part {
@@ -58,6 +67,12 @@ mod tests {
         assert_eq!(normalise("/usr/./bin//ls").as_deref(), Some("usr/bin/ls"));
         assert_eq!(normalise("a/b/../../c").as_deref(), Some("c"));
         assert_eq!(normalise("a/../../c"), None);
+        assert_eq!(normalise("/").as_deref(), Some(""));
+        assert_eq!(normalise("a/b/").as_deref(), Some("a/b"));
+        assert_eq!(
+            normalise("/usr/share/doc").as_deref(),
+            Some("usr/share/doc")
+        );
         assert_eq!(
             join("usr/lib/site", "../../bin/x").as_deref(),
             Some("usr/bin/x")
