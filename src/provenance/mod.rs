@@ -7,12 +7,13 @@
 //!   package database, so the walker can keep its bytes;
 //! - [`DatabaseFiles`] holds those bytes for one filesystem state (layers applied in order,
 //!   whiteouts included) and reads them into [`Database`]s: dpkg (`status`, `info/*.list`,
-//!   `info/*.md5sums`, distroless `status.d/`), apk (`lib/apk/db/installed`), rpm
+//!   `info/*.md5sums`, `diversions`, distroless `status.d/`), apk (`lib/apk/db/installed`), rpm
 //!   (`rpmdb.sqlite`; Berkeley DB and NDB recognised and reported as not read), pip
 //!   (`*.dist-info/RECORD`), and the directory-only ecosystems npm, gem, composer and maven;
 //! - [`ProvenanceIndex`] maps paths to an [`Owner`] (manager, package, version, recorded hash),
 //!   and [`Owner::verify`] says whether content is [`Verdict::Unmodified`], `Modified` or
-//!   `Unverifiable`;
+//!   `Unverifiable`; [`ProvenanceIndex::follow_directory_symlink`] makes recorded paths known
+//!   where a directory symlink (merged `/usr`) puts the files;
 //! - [`is_test_or_example_path`] (and [`Owner::is_test_or_example`]) for ecosystems without
 //!   hashes, where only a package's tests, fixtures and examples count as vendor content.
 //!
