@@ -1,5 +1,5 @@
 //! rpm's database. Since rpm 4.16 it is SQLite (`rpmdb.sqlite`), whose `Packages` table holds
-//! one [header](header) per package in its `blob` column; the file list is BASENAMES, with
+//! one [`header`] per package in its `blob` column; the file list is BASENAMES, with
 //! DIRNAMES and DIRINDEXES naming each file's directory, and FILEDIGESTS the per-file digest in
 //! the algorithm FILEDIGESTALGO names. The older Berkeley DB (`Packages`) and SUSE's NDB
 //! (`Packages.db`) are recognised and reported as not read, rather than guessed at.
