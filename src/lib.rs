@@ -13,6 +13,7 @@ pub mod cli;
 pub mod detect;
 pub mod layer;
 pub(crate) mod progress;
+pub mod provenance;
 pub mod report;
 pub mod ruleset;
 pub mod scan;

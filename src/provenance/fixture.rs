@@ -1,0 +1,102 @@
+//! Test, fixture and example paths inside a package. For ecosystems without per-file hashes
+//! (npm, gem, composer, maven) issue 11 treats only these as vendor content: a package's test
+//! suite ships its test keys to everyone, while any other file in it may have been edited.
+
+/// Directory names that hold a package's tests, fixtures or examples.
+const TEST_DIRECTORIES: &[&str] = &[
+    "test",
+    "tests",
+    "testdata",
+    "test-data",
+    "test_data",
+    "testing",
+    "__tests__",
+    "__mocks__",
+    "__fixtures__",
+    "spec",
+    "specs",
+    "fixture",
+    "fixtures",
+    "example",
+    "examples",
+    "sample",
+    "samples",
+];
+
+/// File name endings of test sources by language convention (Go, Python, JS/TS, Ruby).
+const TEST_FILE_SUFFIXES: &[&str] = &[
+    "_test.go",
+    "_test.py",
+    ".test.js",
+    ".test.mjs",
+    ".test.cjs",
+    ".test.ts",
+    ".spec.js",
+    ".spec.ts",
+    "_spec.rb",
+    "_test.rb",
+];
+
+/// Whether `relative`, a path inside a package (relative to its root), is a test, fixture or
+/// example path. Pass the path relative to the package, not the image: an application's own
+/// `test/` directory around a package must not count.
+pub fn is_test_or_example_path(relative: &str) -> bool {
+    let mut components = relative.split('/').filter(|c| !c.is_empty()).peekable();
+    while let Some(component) = components.next() {
+        let is_file = components.peek().is_none();
+        if is_file {
+            return is_test_file(component);
+        }
+        if TEST_DIRECTORIES
+            .iter()
+            .any(|dir| component.eq_ignore_ascii_case(dir))
+        {
+            return true;
+        }
+    }
+    false
+}
+
+fn is_test_file(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    TEST_FILE_SUFFIXES
+        .iter()
+        .any(|suffix| lower.ends_with(suffix))
+        || (lower.starts_with("test_") && lower.ends_with(".py"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_fixture_and_example_paths() {
+        for path in [
+            "test/key.pem",
+            "lib/tests/data/server.key",
+            "src/crypto/testdata/rsa.pem",
+            "__tests__/a.js",
+            "spec/fixtures/id_rsa",
+            "Examples/config.json",
+            "net/http/server_test.go",
+            "pkg/test_ssl.py",
+            "src/auth.spec.ts",
+        ] {
+            assert!(is_test_or_example_path(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn ordinary_paths_are_not() {
+        for path in [
+            "lib/index.js",
+            "config/secrets.json",
+            "test",
+            "contest/key.pem",
+            "latest.go",
+            "",
+        ] {
+            assert!(!is_test_or_example_path(path), "{path}");
+        }
+    }
+}
