@@ -18,3 +18,4 @@ pub mod ruleset;
 pub mod scan;
 pub(crate) mod serve;
 pub mod source;
+pub(crate) mod tar_reader;

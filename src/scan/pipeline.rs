@@ -16,6 +16,7 @@ use super::{Progress, Scanner};
 use crate::detect::{Detector, FileMatch};
 use crate::layer::{FileChunk, WalkedLayer, walk_layer_with_progress};
 use crate::report::model::SkipRecord;
+use crate::report::redact::redact_in_text;
 use crate::source::Image;
 
 /// Chunks waiting between the walkers and the detector (their bytes count against the budget).
@@ -162,7 +163,8 @@ impl Scanner {
                     skipped.extend(hit.skipped);
                     layers.push(hit.walked);
                 }
-                (None, Some(walked)) => {
+                (None, Some(mut walked)) => {
+                    skipped.extend(self.irregular_entries(index, &mut walked));
                     self.store_layer(image, index, &walked, &raw, &skipped);
                     layers.push(walked);
                 }
@@ -178,6 +180,28 @@ impl Scanner {
             skipped,
             from_cache,
         })
+    }
+
+    /// The entries of a freshly walked layer that were read differently from what their
+    /// headers say, as skipped items. Their paths are redacted as findings are: a name is
+    /// input like any other, and a misframed header's "name" may be file content.
+    fn irregular_entries(&self, index: usize, walked: &mut WalkedLayer) -> Vec<SkipRecord> {
+        std::mem::take(&mut walked.irregular)
+            .into_iter()
+            .map(|entry| {
+                let secrets: Vec<String> = self
+                    .detector
+                    .scan(entry.path.as_bytes())
+                    .into_iter()
+                    .map(|m| String::from_utf8_lossy(&m.secret).into_owned())
+                    .collect();
+                SkipRecord {
+                    layer_index: index,
+                    what: redact_in_text(&entry.path, &secrets),
+                    reason: entry.reason,
+                }
+            })
+            .collect()
     }
 
     /// Matches every chunk the walkers send, on the rayon pool, releasing each chunk's bytes
