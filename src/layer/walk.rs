@@ -599,6 +599,58 @@ mod tests {
         assert_eq!(chunks[0].report_before, data.len());
     }
 
+    fn entry(path: &str, stored: u64, sparse: Option<Vec<crate::tar_reader::Segment>>) -> Entry {
+        Entry {
+            kind: Kind::File,
+            path: path.as_bytes().to_vec(),
+            link: Vec::new(),
+            stored,
+            data_start: 0,
+            sparse,
+            anomalies: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn sparse_runs_follow_the_segments_and_keep_every_stored_byte() {
+        use crate::tar_reader::Segment;
+        let run = |file_offset, len| Run { file_offset, len };
+        let segments = vec![
+            Segment { offset: 0, len: 5 },
+            Segment {
+                offset: 1 << 50,
+                len: 5,
+            },
+        ];
+        let exact = entry("f", 10, Some(segments.clone()));
+        assert_eq!(runs(&exact), vec![run(0, 5), run(1 << 50, 5)]);
+        // Bytes the map does not account for are scanned after the last segment.
+        let more = entry("f", 12, Some(segments.clone()));
+        assert_eq!(
+            runs(&more),
+            vec![run(0, 5), run(1 << 50, 5), run((1 << 50) + 5, 2)]
+        );
+        let fewer = entry("f", 7, Some(segments));
+        assert_eq!(runs(&fewer), vec![run(0, 5), run(1 << 50, 2)]);
+        assert_eq!(runs(&entry("f", 9, None)), vec![run(0, 9)]);
+    }
+
+    #[test]
+    fn whiteout_markers_with_content_are_scanned_and_still_delete() {
+        let mut walked = WalkedLayer::default();
+        let path = admit(&mut walked, &entry("etc/.wh.key", 10, None));
+        assert_eq!(path.as_deref(), Some("etc/.wh.key"));
+        assert!(walked.changes.whiteouts.contains("etc/key"));
+        assert_eq!((walked.files, walked.content_bytes), (1, 10));
+        assert!(admit(&mut walked, &entry("etc/.wh.empty", 0, None)).is_none());
+        assert!(admit(&mut walked, &entry("dir/.wh..wh..opq", 4, None)).is_some());
+        assert!(walked.changes.opaque_dirs.contains("dir"));
+        assert!(
+            walked.changes.written.is_empty(),
+            "markers are never written"
+        );
+    }
+
     #[test]
     fn truncated_content_is_an_error() {
         let path: Arc<str> = Arc::from("f");
