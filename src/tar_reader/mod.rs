@@ -255,7 +255,15 @@ impl<I: Input> TarReader<I> {
             match raw.typeflag {
                 b'x' | b'g' => {
                     let records = match self.special(self.limits.pax)? {
-                        Some(data) => Some(pax::parse(&data).map_err(|why| corrupt(why, at))?),
+                        Some(data) => {
+                            let records = pax::parse(&data).map_err(|why| corrupt(why, at))?;
+                            if raw.typeflag == b'g' {
+                                // Go applies a global header's records to the header it
+                                // returns for it, refusing malformed sizes, ids and times.
+                                records.checked_size().map_err(|why| corrupt(why, at))?;
+                            }
+                            Some(records)
+                        }
                         None => {
                             pending
                                 .anomalies

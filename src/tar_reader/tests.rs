@@ -250,3 +250,111 @@ fn a_mapped_archive_gives_data_positions() {
     let data = |e: &Entry| &archive[e.data_start as usize..(e.data_start + e.stored) as usize];
     assert_eq!((data(&a), data(&b)), (&b"first"[..], &b"second"[..]));
 }
+
+#[test]
+fn global_headers_are_checked_as_go_checks_them() {
+    let bad = b"12 size=4x2\n";
+    let mut archive = header(b"pax_global_header", b'g', bad.len() as u64, false).to_vec();
+    archive.extend(padded(bad));
+    archive.extend(file("a", b"1"));
+    let err = format!("{:#}", entries(&archive).unwrap_err());
+    assert!(err.contains("PAX size"), "{err}");
+}
+
+#[test]
+fn negative_sizes_are_refused_unless_the_type_has_no_data() {
+    let mut dir = header(b"dir/", b'5', 0, false);
+    dir[124..136].copy_from_slice(&[0xff; 12]); // -1 in base-256
+    seal(&mut dir);
+    let mut archive = dir.to_vec();
+    archive.extend(file("a", b"1"));
+    let read = entries(&archive).unwrap();
+    assert_eq!(
+        read[0].0.anomalies,
+        vec![Anomaly::SizeOnHeaderOnlyEntry(-1)]
+    );
+    let mut regular = dir;
+    regular[156] = b'0';
+    seal(&mut regular);
+    assert!(entries(&regular).is_err());
+}
+
+#[test]
+fn unknown_types_keep_their_data_and_are_reported() {
+    let mut archive = header(b"volume", b'V', 3, false).to_vec();
+    archive.extend(padded(b"abc"));
+    let read = entries(&archive).unwrap();
+    assert_eq!(
+        (read[0].0.kind, read[0].1.as_slice()),
+        (Kind::Other, &b"abc"[..])
+    );
+    assert_eq!(read[0].0.anomalies, vec![Anomaly::UnknownType(b'V')]);
+    assert!(read[0].0.holds_file_data());
+}
+
+#[test]
+fn old_gnu_sparse_maps_continue_in_extension_blocks() {
+    let mut block = header(b"ext.img", b'S', 3, true);
+    block[386..398].copy_from_slice(&base_256(0));
+    block[398..410].copy_from_slice(&base_256(1));
+    block[482] = 1; // an extension block follows
+    block[483..495].copy_from_slice(&base_256(1 << 40));
+    seal(&mut block);
+    let mut extension = [0u8; BLOCK];
+    extension[..12].copy_from_slice(&base_256(1 << 30));
+    extension[12..24].copy_from_slice(&base_256(2));
+    let mut archive = block.to_vec();
+    archive.extend(extension);
+    archive.extend(padded(b"xyz"));
+    let read = entries(&archive).unwrap();
+    let expected = vec![
+        Segment { offset: 0, len: 1 },
+        Segment {
+            offset: 1 << 30,
+            len: 2,
+        },
+    ];
+    assert_eq!(read[0].0.sparse, Some(expected));
+    assert_eq!(read[0].1, b"xyz", "the extension block is not data");
+}
+
+#[test]
+fn sparse_maps_over_the_limit_or_off_the_data_are_reported() {
+    let records = b"22 GNU.sparse.major=1\n22 GNU.sparse.minor=0\n";
+    let mut archive = header(b"PaxHeaders/x", b'x', records.len() as u64, false).to_vec();
+    archive.extend(padded(records));
+    let map = padded(b"3\n0\n1\n");
+    let mut data = map.clone();
+    data.extend([b'1'; BLOCK]); // the map wants more lines than the limit allows
+    archive.extend(header(b"big-map", b'0', data.len() as u64, false));
+    archive.extend(padded(&data));
+    let limits = Limits {
+        sparse_map: BLOCK as u64,
+        ..LIMITS
+    };
+    let mut reader = TarReader::with_limits(StreamInput(archive.as_slice()), limits);
+    let entry = reader.next_entry().unwrap().unwrap();
+    assert_eq!(
+        (entry.sparse, entry.anomalies),
+        (None, vec![Anomaly::SparseMapOverLimit])
+    );
+
+    // A 0.1 map that accounts for fewer bytes than are stored.
+    let records = b"22 GNU.sparse.major=0\n22 GNU.sparse.minor=1\n\
+                    26 GNU.sparse.numblocks=1\n22 GNU.sparse.map=0,2\n";
+    let mut archive = header(b"PaxHeaders/x", b'x', records.len() as u64, false).to_vec();
+    archive.extend(padded(records));
+    archive.extend(header(b"short-map", b'0', 5, false));
+    archive.extend(padded(b"12345"));
+    let read = entries(&archive).unwrap();
+    assert_eq!(
+        read[0].0.anomalies,
+        vec![Anomaly::SparseDataMismatch {
+            mapped: 2,
+            stored: 5
+        }]
+    );
+    for anomaly in &read[0].0.anomalies {
+        assert!(anomaly.to_string().contains("2 bytes but 5"), "{anomaly}");
+    }
+}
