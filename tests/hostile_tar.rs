@@ -443,12 +443,16 @@ fn every_name_in_a_hard_link_chain_is_reported() {
 }
 
 /// The path of an irregular entry is input like any other: a key in it is redacted in the
-/// report's skipped items, as in findings.
+/// report's skipped items, as in findings, in a layer and in a tar nested in a file.
 #[test]
 fn irregular_entry_names_are_redacted() {
-    let key = aws_access_key_id();
+    let (key, nested_key) = (aws_access_key_id(), aws_access_key_id());
+    let mut nested = header(format!("in/{nested_key}/").as_bytes(), b'5', 512, b"").to_vec();
+    nested.extend(file("in/after.txt", b"nothing to see\n"));
+    nested.extend(end());
     let mut tar = header(format!("keys/{key}/").as_bytes(), b'5', 512, b"").to_vec();
     tar.extend(file("after.txt", b"nothing to see\n"));
+    tar.extend(file("backup.tar", &nested));
     tar.extend(end());
     let dir = tempdir();
     let layer = RawLayer::from_tar(&tar, Compression::None);
@@ -456,7 +460,16 @@ fn irregular_entry_names_are_redacted() {
     let measured = scan(dir.path());
     assert_eq!(measured.run.code, 0, "{}", measured.run.stderr);
     let items = skipped(&measured.run.json());
-    assert_eq!(items.len(), 1, "{items:?}");
-    assert!(items[0].0.starts_with("keys/AKIA*"), "{items:?}");
+    let what: BTreeSet<String> = items.iter().map(|(what, _)| what.clone()).collect();
+    assert_eq!(what.len(), 2, "{items:?}");
+    assert!(
+        what.iter().any(|w| w.starts_with("keys/AKIA*")),
+        "{items:?}"
+    );
+    assert!(
+        what.iter().any(|w| w.starts_with("backup.tar!/in/AKIA*")),
+        "{items:?}"
+    );
     assert!(!measured.run.stdout.contains(&key[4..]), "{items:?}");
+    assert!(!measured.run.stdout.contains(&nested_key[4..]), "{items:?}");
 }

@@ -183,23 +183,14 @@ impl Scanner {
     }
 
     /// The entries of a freshly walked layer that were read differently from what their
-    /// headers say, as skipped items. Their paths are redacted as findings are: a name is
-    /// input like any other, and a misframed header's "name" may be file content.
+    /// headers say, as skipped items (paths redacted, see [`redacted_name`]).
     fn irregular_entries(&self, index: usize, walked: &mut WalkedLayer) -> Vec<SkipRecord> {
         std::mem::take(&mut walked.irregular)
             .into_iter()
-            .map(|entry| {
-                let secrets: Vec<String> = self
-                    .detector
-                    .scan(entry.path.as_bytes())
-                    .into_iter()
-                    .map(|m| String::from_utf8_lossy(&m.secret).into_owned())
-                    .collect();
-                SkipRecord {
-                    layer_index: index,
-                    what: redact_in_text(&entry.path, &secrets),
-                    reason: entry.reason,
-                }
+            .map(|entry| SkipRecord {
+                layer_index: index,
+                what: redacted_name(&self.detector, &entry.path),
+                reason: entry.reason,
             })
             .collect()
     }
@@ -264,6 +255,17 @@ fn layer_name(image: &Image, index: usize) -> String {
     format!("layer {index}{digest}")
 }
 
+/// A name from a layer (a path, archive members) with any secret in it redacted as findings
+/// are: names are input like any other, and a misframed header's "name" may be file content.
+fn redacted_name(detector: &Detector, name: &str) -> String {
+    let secrets: Vec<String> = detector
+        .scan(name.as_bytes())
+        .into_iter()
+        .map(|m| String::from_utf8_lossy(&m.secret).into_owned())
+        .collect();
+    redact_in_text(name, &secrets)
+}
+
 /// Runs the detector on one chunk and keeps the matches this chunk owns. A chunk that holds a
 /// whole file also goes through the decoders (they need the file entire).
 fn match_chunk(
@@ -280,7 +282,7 @@ fn match_chunk(
             .into_iter()
             .map(|skip| SkipRecord {
                 layer_index: layer,
-                what: skip.what,
+                what: redacted_name(detector, &skip.what),
                 reason: skip.reason,
             })
             .collect();
