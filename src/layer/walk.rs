@@ -30,9 +30,11 @@ pub struct FileChunk {
     /// up to `CHUNK_SIZE` new ones. An archive up to `WHOLE_ARCHIVE_LIMIT` comes whole, in
     /// one chunk, for the decoders to open.
     pub content: Content,
-    /// Offset of `content[0]` in the file.
+    /// Offset of `content[0]` in the file. For a sparse file, its offset with the holes
+    /// counted (a segment 1 PiB in starts there), though holes are never read or handed over.
     pub file_offset: u64,
-    /// Newlines in the file before `content[0]`, for line numbers.
+    /// Newlines in the file before `content[0]`, for line numbers (holes, being zeros, hold
+    /// none: line numbers of a sparse file are exact).
     pub lines_before: u64,
     /// Matches starting at or past this offset in `content` belong to the next chunk.
     pub report_before: usize,
