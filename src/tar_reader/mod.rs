@@ -109,7 +109,7 @@ impl fmt::Display for Anomaly {
             ),
             Anomaly::SparseMapOverLimit => write!(
                 f,
-                "sparse map over the {} MiB limit: the stored data was scanned as stored",
+                "sparse map over the {} MiB limit: the data after it was scanned as stored",
                 LIMITS.sparse_map >> 20
             ),
             Anomaly::SparseDataMismatch { mapped, stored } => write!(
