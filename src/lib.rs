@@ -19,3 +19,4 @@ pub mod ruleset;
 pub mod scan;
 pub(crate) mod serve;
 pub mod source;
+pub(crate) mod tar_reader;

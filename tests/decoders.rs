@@ -1128,6 +1128,42 @@ fn tar_gzip_and_plain_gzip() {
     assert_eq!(find_secret(&found, &c).archive_path, vec!["secret.yaml"]);
 }
 
+/// A tar inside a file is read as runtimes read layers: a directory header's size hides no
+/// member, and a sparse member's stored data is scanned (its offsets are its stored bytes').
+#[test]
+fn nested_tars_are_read_as_runtimes_read_them() {
+    use support::craft::{base_256, end, file, gnu_header, header, padded, seal};
+    let detector = detector_with_password_rule();
+    let (hidden, sparse) = (secrets::password(16), secrets::password(16));
+    let mut archive = header(b"conf/", b'5', 1024, b"").to_vec();
+    archive.extend(file(
+        "conf/app.properties",
+        format!("db.password={hidden}\n").as_bytes(),
+    ));
+    let data = format!("db.password={sparse}\n").into_bytes();
+    let mut member = gnu_header(b"disk.img", b'S', data.len() as u64);
+    member[386..398].copy_from_slice(&base_256(1 << 40));
+    member[398..410].copy_from_slice(&base_256(data.len() as u64));
+    member[483..495].copy_from_slice(&base_256((1 << 40) + data.len() as u64));
+    seal(&mut member);
+    archive.extend(member);
+    archive.extend(padded(&data));
+    archive.extend(end());
+    let scan = detector.scan_file_with_skips("backup.tar", &archive);
+    check_offsets(&archive, &scan.matches);
+    assert_eq!(
+        find_secret(&scan.matches, &hidden).archive_path,
+        vec!["conf/app.properties"]
+    );
+    assert_eq!(
+        find_secret(&scan.matches, &sparse).archive_path,
+        vec!["disk.img"]
+    );
+    assert_eq!(scan.skipped.len(), 1, "{:?}", scan.skipped);
+    assert!(scan.skipped[0].reason.contains("claims 1024 data bytes"));
+    assert_eq!(scan.skipped[0].what, "backup.tar!/conf/");
+}
+
 #[test]
 fn archive_depth_is_limited_and_counted() {
     let detector = detector();

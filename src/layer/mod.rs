@@ -6,4 +6,6 @@ pub(crate) mod walk;
 
 pub use compression::Compression;
 pub use timeline::{LayerChanges, Status, Timeline};
-pub use walk::{FileChunk, HardLink, WalkedLayer, walk_layer, walk_layer_with_progress};
+pub use walk::{
+    FileChunk, HardLink, IrregularEntry, WalkedLayer, walk_layer, walk_layer_with_progress,
+};

@@ -56,6 +56,12 @@ impl Timeline {
 
     /// The status of `path` as added by layer `layer`, and the layer that removed or replaced it.
     pub fn fate(&self, layer: usize, path: &str) -> (Status, Option<usize>) {
+        // A whiteout marker that carries content: runtimes never extract it, yet its bytes
+        // ship in its own layer.
+        let name = path.rsplit('/').next().unwrap_or(path);
+        if name.starts_with(".wh.") {
+            return (Status::Deleted, Some(layer));
+        }
         for (index, changes) in self.layers.iter().enumerate().skip(layer + 1) {
             // A layer that writes the path again replaces it, even when the same layer also
             // whites it out first (that is how a replaced file is usually encoded).
@@ -140,6 +146,14 @@ mod tests {
             timeline.fate(0, "opt/app/key.pem"),
             (Status::Deleted, Some(1))
         );
+    }
+
+    #[test]
+    fn whiteout_markers_are_never_in_the_filesystem() {
+        let timeline = Timeline::new(vec![changes(&[], &["etc/key"], &[])]);
+        assert_eq!(timeline.fate(0, "etc/.wh.key"), (Status::Deleted, Some(0)));
+        assert_eq!(timeline.fate(0, ".wh..wh..opq"), (Status::Deleted, Some(0)));
+        assert_eq!(timeline.fate(0, "etc/key.wh.txt"), (Status::Present, None));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! callback in chunks (so one huge file neither fills memory nor serialises the scan), and the
 //! layer's effect on lower layers is recorded for the [`Timeline`](super::timeline::Timeline).
 
-use std::io::{BufRead, BufReader, Cursor, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -12,6 +12,7 @@ use super::compression::Compression;
 use super::timeline::LayerChanges;
 use crate::source::digest::HashingReader;
 use crate::source::{Content, Digest, Layer, LayerBlob, MappedBytes};
+use crate::tar_reader::{Entry, Kind, SliceInput, StreamInput, TarReader};
 
 /// Largest piece of one file handed to the detector at once.
 pub const CHUNK_SIZE: usize = 8 << 20;
@@ -29,9 +30,11 @@ pub struct FileChunk {
     /// up to `CHUNK_SIZE` new ones. An archive up to `WHOLE_ARCHIVE_LIMIT` comes whole, in
     /// one chunk, for the decoders to open.
     pub content: Content,
-    /// Offset of `content[0]` in the file.
+    /// Offset of `content[0]` in the file. For a sparse file, its offset with the holes
+    /// counted (a segment 1 PiB in starts there), though holes are never read or handed over.
     pub file_offset: u64,
-    /// Newlines in the file before `content[0]`, for line numbers.
+    /// Newlines in the file before `content[0]`, for line numbers (holes, being zeros, hold
+    /// none: line numbers of a sparse file are exact).
     pub lines_before: u64,
     /// Matches starting at or past this offset in `content` belong to the next chunk.
     pub report_before: usize,
@@ -64,6 +67,21 @@ pub struct WalkedLayer {
     pub stored_bytes: u64,
     /// Why the layer was not walked, when it was not (an absent foreign layer).
     pub skipped: Option<String>,
+    /// Entries read differently from what their headers say, or only in part (a size on a
+    /// directory, a name over the length limit): reported with what was not scanned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub irregular: Vec<IrregularEntry>,
+}
+
+/// An entry whose header disagrees with how runtimes (and the walk) read it, or whose
+/// metadata was too large to read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IrregularEntry {
+    /// The entry's path as read, normalised; it may hold anything, so it is redacted before
+    /// it is reported.
+    pub path: String,
+    /// What was irregular and how it was read, in words (no input bytes).
+    pub reason: String,
 }
 
 /// Walks `layer`, passing every file's content to `on_chunk`, and checks the blob's digest
@@ -186,7 +204,10 @@ fn walk_stream<R: Read + Send>(
 enum EntryAction {
     File,
     Dir,
+    /// A whiteout marker (`.wh.NAME`) deleting this path of lower layers; runtimes never
+    /// extract the marker itself, but when it carries content, that content ships too.
     Whiteout(String),
+    /// An opaque-directory marker (`.wh..wh..opq`), which may carry content like a whiteout.
     Opaque(String),
     HardLink(String),
     /// A symlink occupies its path (overwrite semantics); where it points does not matter, as
@@ -196,38 +217,28 @@ enum EntryAction {
     Other,
 }
 
-fn classify<R: Read>(entry: &tar::Entry<'_, R>, path: &str) -> Result<EntryAction> {
+fn classify(entry: &Entry, path: &str) -> EntryAction {
     let name = path.rsplit('/').next().unwrap_or(path);
     if let Some(hidden) = name.strip_prefix(".wh.") {
         let dir = path.rsplit_once('/').map(|(dir, _)| dir).unwrap_or("");
-        return Ok(if hidden == ".wh..opq" {
+        return if hidden == ".wh..opq" {
             EntryAction::Opaque(dir.to_string())
         } else if dir.is_empty() {
             EntryAction::Whiteout(hidden.to_string())
         } else {
             EntryAction::Whiteout(format!("{dir}/{hidden}"))
-        });
+        };
     }
-    let kind = entry.header().entry_type();
-    let link = || -> Result<String> {
-        let target = entry
-            .link_name_bytes()
-            .ok_or_else(|| anyhow!("link entry {path} has no target"))?;
-        Ok(String::from_utf8_lossy(&target).into_owned())
-    };
-    Ok(match kind {
-        tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-            EntryAction::File
+    match entry.kind {
+        // Types runtimes do not unpack still ship their data: scanned like files.
+        Kind::File | Kind::Other => EntryAction::File,
+        Kind::Dir => EntryAction::Dir,
+        Kind::HardLink => {
+            EntryAction::HardLink(normalise_path(&String::from_utf8_lossy(&entry.link)))
         }
-        tar::EntryType::Directory => EntryAction::Dir,
-        tar::EntryType::Link => EntryAction::HardLink(normalise_path(&link()?)),
-        tar::EntryType::Symlink => {
-            // A symlink without a target is a corrupt entry, as for hard links.
-            link()?;
-            EntryAction::Symlink
-        }
-        _ => EntryAction::Other,
-    })
+        Kind::Symlink => EntryAction::Symlink,
+        Kind::Device | Kind::Fifo => EntryAction::Other,
+    }
 }
 
 /// Tar member names as the image sees them: no leading `./` or `/`, no trailing `/`.
@@ -243,12 +254,12 @@ pub fn normalise_path(raw: &str) -> String {
     path.trim_end_matches('/').to_string()
 }
 
-/// Records a non-file entry; returns true when the entry is a regular file to scan.
-fn record(walked: &mut WalkedLayer, path: &str, action: EntryAction) -> bool {
+/// Records what an entry does to lower layers; returns true when its content is to be
+/// scanned (a regular file, or a whiteout marker that carries content).
+fn record(walked: &mut WalkedLayer, path: &str, action: EntryAction, has_content: bool) -> bool {
     match action {
         EntryAction::File => {
             walked.changes.written.insert(path.to_string(), false);
-            walked.files += 1;
             return true;
         }
         EntryAction::Dir => {
@@ -256,9 +267,11 @@ fn record(walked: &mut WalkedLayer, path: &str, action: EntryAction) -> bool {
         }
         EntryAction::Whiteout(target) => {
             walked.changes.whiteouts.insert(target);
+            return has_content;
         }
         EntryAction::Opaque(dir) => {
             walked.changes.opaque_dirs.insert(dir);
+            return has_content;
         }
         EntryAction::HardLink(target) => {
             walked.changes.written.insert(path.to_string(), false);
@@ -274,20 +287,66 @@ fn record(walked: &mut WalkedLayer, path: &str, action: EntryAction) -> bool {
     false
 }
 
-/// Takes a tar entry into the layer's record (what it does to lower layers, see [`record`]);
-/// for a file whose content is to be scanned, returns its path and counts its size.
-fn admit<R: Read>(walked: &mut WalkedLayer, entry: &tar::Entry<'_, R>) -> Result<Option<Arc<str>>> {
-    let path = entry_path(entry);
-    let action = classify(entry, &path)?;
-    if !record(walked, &path, action) {
-        return Ok(None);
+/// Takes a tar entry into the layer's record (what it does to lower layers, see [`record`],
+/// and where its header disagrees with how it was read); for content to scan, returns its
+/// path and counts it.
+fn admit(walked: &mut WalkedLayer, entry: &Entry) -> Option<Arc<str>> {
+    let path = normalise_path(&String::from_utf8_lossy(&entry.path));
+    for anomaly in &entry.anomalies {
+        walked.irregular.push(IrregularEntry {
+            path: path.clone(),
+            reason: anomaly.to_string(),
+        });
     }
-    walked.content_bytes += entry.size();
-    Ok(Some(Arc::from(path)))
+    let action = classify(entry, &path);
+    let has_content = entry.holds_file_data() && entry.stored > 0;
+    if !record(walked, &path, action, has_content) {
+        return None;
+    }
+    walked.files += 1;
+    walked.content_bytes += entry.stored;
+    Some(Arc::from(path))
 }
 
-fn entry_path<R: Read>(entry: &tar::Entry<'_, R>) -> String {
-    normalise_path(&String::from_utf8_lossy(&entry.path_bytes()))
+/// A stretch of a file's stored bytes and where it lies in the file: the whole file, or one
+/// data segment of a sparse file (its holes are never read, nor expanded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Run {
+    file_offset: u64,
+    len: u64,
+}
+
+/// The runs an entry's stored bytes make, in stored order. A sparse map that accounts for
+/// fewer bytes than are stored leaves a tail, scanned after the last segment; one that
+/// accounts for more is cut to what is stored (the reader reported either).
+fn runs(entry: &Entry) -> Vec<Run> {
+    let Some(segments) = &entry.sparse else {
+        return vec![Run {
+            file_offset: 0,
+            len: entry.stored,
+        }];
+    };
+    let mut left = entry.stored;
+    let mut runs = Vec::with_capacity(segments.len() + 1);
+    let mut end = 0;
+    for segment in segments {
+        let len = segment.len.min(left);
+        if len > 0 {
+            runs.push(Run {
+                file_offset: segment.offset,
+                len,
+            });
+        }
+        left -= len;
+        end = segment.offset + segment.len;
+    }
+    if left > 0 {
+        runs.push(Run {
+            file_offset: end,
+            len: left,
+        });
+    }
+    runs
 }
 
 /// Walks a tar read as a stream, reading file contents into memory chunk by chunk.
@@ -295,30 +354,48 @@ fn walk_tar_stream<R: Read>(
     reader: R,
     on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
 ) -> Result<WalkedLayer> {
-    let mut archive = tar::Archive::new(reader);
+    let mut tar = TarReader::new(StreamInput(reader));
     let mut walked = WalkedLayer::default();
-    for entry in archive.entries().context("cannot read layer tar")? {
-        let mut entry = entry.context("corrupt layer tar")?;
-        let Some(path) = admit(&mut walked, &entry)? else {
+    while let Some(entry) = tar.next_entry()? {
+        let Some(path) = admit(&mut walked, &entry) else {
             continue;
         };
-        let size = entry.size();
-        read_chunks(&mut entry, size, &path, on_chunk)
-            .with_context(|| format!("reading {path} from the layer"))?;
+        let mut data = tar.data();
+        let mut lines_before = 0;
+        for run in runs(&entry) {
+            lines_before = read_run(&mut data, run, lines_before, &path, on_chunk)?;
+        }
     }
     Ok(walked)
 }
 
 /// Reads a file of `size` bytes and hands it over in overlapping chunks.
+#[cfg(test)]
 fn read_chunks(
     reader: &mut dyn Read,
     size: u64,
     path: &Arc<str>,
     on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
 ) -> Result<()> {
+    let run = Run {
+        file_offset: 0,
+        len: size,
+    };
+    read_run(reader, run, 0, path, on_chunk).map(|_| ())
+}
+
+/// Reads one run of a file and hands it over in overlapping chunks; returns the newlines in
+/// the file up to its end (the line count the next run starts from).
+fn read_run(
+    reader: &mut dyn Read,
+    run: Run,
+    mut lines_before: u64,
+    path: &Arc<str>,
+    on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
+) -> Result<u64> {
+    let size = run.len;
     let mut carry: Vec<u8> = Vec::new();
     let mut consumed: u64 = 0;
-    let mut lines_before: u64 = 0;
     loop {
         let remaining = size - consumed;
         let mut fresh = remaining.min(CHUNK_SIZE as u64) as usize;
@@ -331,7 +408,8 @@ fn read_chunks(
         if buffer.len() != carry.len() + fresh {
             bail!("truncated layer: file content ends early");
         }
-        if consumed == 0 && fresh as u64 != size && wants_whole_file(&buffer, size) {
+        let whole = consumed == 0 && run.file_offset == 0 && fresh as u64 != size;
+        if whole && wants_whole_file(&buffer, size) {
             // Archives are opened by the decoders, which need the whole file at once.
             let rest = (size - fresh as u64) as usize;
             buffer.reserve(rest);
@@ -346,7 +424,7 @@ fn read_chunks(
         }
         consumed += fresh as u64;
         let last = consumed == size;
-        let file_offset = consumed - buffer.len() as u64;
+        let file_offset = run.file_offset + consumed - buffer.len() as u64;
         let report_before = if last {
             buffer.len()
         } else {
@@ -365,7 +443,7 @@ fn read_chunks(
         })?;
         lines_before += lines_here;
         if last {
-            return Ok(());
+            return Ok(lines_before);
         }
     }
 }
@@ -376,30 +454,30 @@ fn walk_mapped_tar(
     bytes: &MappedBytes,
     on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
 ) -> Result<WalkedLayer> {
-    let mut archive = tar::Archive::new(Cursor::new(&bytes[..]));
+    let mut tar = TarReader::new(SliceInput(&bytes[..]));
     let mut walked = WalkedLayer {
         compression: Some(Compression::None),
         ..WalkedLayer::default()
     };
-    for entry in archive
-        .entries_with_seek()
-        .context("cannot read layer tar")?
-    {
-        let mut entry = entry.context("corrupt layer tar")?;
-        let Some(path) = admit(&mut walked, &entry)? else {
+    while let Some(entry) = tar.next_entry()? {
+        let Some(path) = admit(&mut walked, &entry) else {
             continue;
         };
-        let size = entry.size();
-        if entry.header().entry_type().is_gnu_sparse() {
-            // Sparse files are stored as fragments; read them as a stream.
-            read_chunks(&mut entry, size, &path, on_chunk)?;
-            continue;
+        let runs = runs(&entry);
+        let mut start = entry.data_start;
+        let mut lines_before = 0;
+        for (index, run) in runs.iter().enumerate() {
+            let content = usize::try_from(start)
+                .ok()
+                .zip(usize::try_from(start + run.len).ok())
+                .and_then(|(from, to)| bytes.slice(from..to))
+                .ok_or_else(|| {
+                    anyhow!("truncated layer: file content runs past the end of the blob")
+                })?;
+            let more = index + 1 < runs.len();
+            lines_before = slice_run(content, *run, lines_before, more, &path, on_chunk)?;
+            start += run.len;
         }
-        let start = entry.raw_file_position() as usize;
-        let content = bytes
-            .slice(start..start + size as usize)
-            .ok_or_else(|| anyhow!("truncated layer: {path} ends past the end of the blob"))?;
-        slice_chunks(content, &path, on_chunk)?;
     }
     Ok(walked)
 }
@@ -414,24 +492,29 @@ fn wants_whole_file(head: &[u8], size: u64) -> bool {
         && (head.starts_with(b"PK\x03\x04") || head.starts_with(&[0x1f, 0x8b]))
 }
 
-/// Hands over a mapped file in overlapping chunks (views, not copies).
-fn slice_chunks(
+/// Hands over one run of a mapped file in overlapping chunks (views, not copies). Returns
+/// the newlines up to the run's end when `count_to_end` (another run follows), else the count
+/// at the start of its last chunk (nothing reads it).
+fn slice_run(
     content: MappedBytes,
+    run: Run,
+    mut lines_before: u64,
+    count_to_end: bool,
     path: &Arc<str>,
     on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
-) -> Result<()> {
+) -> Result<u64> {
     let size = content.len();
-    if wants_whole_file(&content, size as u64) {
-        return on_chunk(FileChunk {
+    if run.file_offset == 0 && !count_to_end && wants_whole_file(&content, size as u64) {
+        on_chunk(FileChunk {
             path: Arc::clone(path),
             content: Content::Mapped(content),
             file_offset: 0,
             lines_before: 0,
             report_before: size,
-        });
+        })?;
+        return Ok(lines_before);
     }
     let mut start = 0usize;
-    let mut lines_before = 0u64;
     loop {
         let end = (start + CHUNK_SIZE + if start == 0 { 0 } else { CHUNK_OVERLAP }).min(size);
         let last = end == size;
@@ -441,18 +524,22 @@ fn slice_chunks(
             end - start - CHUNK_OVERLAP
         };
         let view = content.slice(start..end).expect("chunk within file");
-        let lines_here = memchr::memchr_iter(b'\n', &view[..report_before]).count() as u64;
+        let lines_here = if last && !count_to_end {
+            0
+        } else {
+            memchr::memchr_iter(b'\n', &view[..report_before]).count() as u64
+        };
         on_chunk(FileChunk {
             path: Arc::clone(path),
             content: Content::Mapped(view),
-            file_offset: start as u64,
+            file_offset: run.file_offset + start as u64,
             lines_before,
             report_before,
         })?;
-        if last {
-            return Ok(());
-        }
         lines_before += lines_here;
+        if last {
+            return Ok(lines_before);
+        }
         start += report_before;
     }
 }
@@ -512,6 +599,58 @@ mod tests {
         assert_eq!(chunks.len(), 1);
         assert_eq!(chunks[0].content.len(), data.len());
         assert_eq!(chunks[0].report_before, data.len());
+    }
+
+    fn entry(path: &str, stored: u64, sparse: Option<Vec<crate::tar_reader::Segment>>) -> Entry {
+        Entry {
+            kind: Kind::File,
+            path: path.as_bytes().to_vec(),
+            link: Vec::new(),
+            stored,
+            data_start: 0,
+            sparse,
+            anomalies: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn sparse_runs_follow_the_segments_and_keep_every_stored_byte() {
+        use crate::tar_reader::Segment;
+        let run = |file_offset, len| Run { file_offset, len };
+        let segments = vec![
+            Segment { offset: 0, len: 5 },
+            Segment {
+                offset: 1 << 50,
+                len: 5,
+            },
+        ];
+        let exact = entry("f", 10, Some(segments.clone()));
+        assert_eq!(runs(&exact), vec![run(0, 5), run(1 << 50, 5)]);
+        // Bytes the map does not account for are scanned after the last segment.
+        let more = entry("f", 12, Some(segments.clone()));
+        assert_eq!(
+            runs(&more),
+            vec![run(0, 5), run(1 << 50, 5), run((1 << 50) + 5, 2)]
+        );
+        let fewer = entry("f", 7, Some(segments));
+        assert_eq!(runs(&fewer), vec![run(0, 5), run(1 << 50, 2)]);
+        assert_eq!(runs(&entry("f", 9, None)), vec![run(0, 9)]);
+    }
+
+    #[test]
+    fn whiteout_markers_with_content_are_scanned_and_still_delete() {
+        let mut walked = WalkedLayer::default();
+        let path = admit(&mut walked, &entry("etc/.wh.key", 10, None));
+        assert_eq!(path.as_deref(), Some("etc/.wh.key"));
+        assert!(walked.changes.whiteouts.contains("etc/key"));
+        assert_eq!((walked.files, walked.content_bytes), (1, 10));
+        assert!(admit(&mut walked, &entry("etc/.wh.empty", 0, None)).is_none());
+        assert!(admit(&mut walked, &entry("dir/.wh..wh..opq", 4, None)).is_some());
+        assert!(walked.changes.opaque_dirs.contains("dir"));
+        assert!(
+            walked.changes.written.is_empty(),
+            "markers are never written"
+        );
     }
 
     #[test]

@@ -114,7 +114,8 @@ impl Scanner {
 }
 
 /// A hard link names the same content as its target: report the target's findings under the
-/// link's name too (the content was scanned once).
+/// link's name too (the content was scanned once). A link to a link names the content of the
+/// file at the end of the chain.
 fn add_hard_link_names(walked: &[WalkedLayer], raw: &mut Vec<RawFinding>) {
     let mut extra = Vec::new();
     for (layer, walk) in walked.iter().enumerate() {
@@ -127,8 +128,14 @@ fn add_hard_link_names(walked: &[WalkedLayer], raw: &mut Vec<RawFinding>) {
                 by_path.entry(path).or_default().push(finding);
             }
         }
+        let links: HashMap<&str, &str> = walk
+            .hard_links
+            .iter()
+            .map(|link| (link.path.as_str(), link.target.as_str()))
+            .collect();
         for link in &walk.hard_links {
-            for finding in by_path.get(link.target.as_str()).into_iter().flatten() {
+            let content = chain_end(&links, &link.target);
+            for finding in by_path.get(content).into_iter().flatten() {
                 let mut copy = (*finding).clone();
                 copy.path = Some(Arc::from(link.path.as_str()));
                 extra.push(copy);
@@ -136,6 +143,18 @@ fn add_hard_link_names(walked: &[WalkedLayer], raw: &mut Vec<RawFinding>) {
         }
     }
     raw.extend(extra);
+}
+
+/// Follows hard links from `target` to the path that holds the content. A cycle (which no
+/// runtime can extract) stops after as many hops as there are links.
+fn chain_end<'a>(links: &HashMap<&'a str, &'a str>, mut target: &'a str) -> &'a str {
+    for _ in 0..links.len() {
+        match links.get(target) {
+            Some(next) if *next != target => target = next,
+            _ => break,
+        }
+    }
+    target
 }
 
 /// Whether `challenger` should replace `kept` where both matched the same bytes: it is more
@@ -333,6 +352,37 @@ mod tests {
         assert_eq!(link.path.as_deref(), Some("usr/bin/key-link"));
         assert_eq!(link.layer, Some(0));
         assert_eq!(link.secret, SecretText::Raw("secret-one".into()));
+    }
+
+    #[test]
+    fn every_name_in_a_hard_link_chain_gets_the_findings_of_the_file() {
+        let link = |path: &str, target: &str| HardLink {
+            path: path.into(),
+            target: target.into(),
+        };
+        let walked = vec![WalkedLayer {
+            hard_links: vec![
+                link("first-hop", "etc/key"),
+                link("second-hop", "first-hop"),
+                link("third-hop", "second-hop"),
+                // A cycle no runtime can extract ends the chain without looping.
+                link("loop-a", "loop-b"),
+                link("loop-b", "loop-a"),
+            ],
+            ..WalkedLayer::default()
+        }];
+        let mut raw = vec![in_file(0, "etc/key", 0, "secret-one")];
+        add_hard_link_names(&walked, &mut raw);
+        let mut names: Vec<&str> = raw.iter().filter_map(|f| f.path.as_deref()).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            vec!["etc/key", "first-hop", "second-hop", "third-hop"]
+        );
+        assert!(
+            raw.iter()
+                .all(|f| f.secret == SecretText::Raw("secret-one".into()))
+        );
     }
 
     #[test]

@@ -24,8 +24,9 @@ pub trait LayerCache: Send + Sync {
 }
 
 /// Version of the cached-layer encoding, part of the key. 2: `WalkedLayer` no longer records
-/// symlinks.
-const CACHE_FORMAT: u32 = 2;
+/// symlinks. 3: layers are read as Go's `archive/tar` reads them, so a layer walked before may
+/// have hidden files from the scan; irregular entries are reported as skipped.
+const CACHE_FORMAT: u32 = 3;
 
 /// The start of every layer key this build reads and writes under the rule set
 /// `rules_digest`. An entry under any other prefix (other rules, an older encoding) can never be

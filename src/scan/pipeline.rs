@@ -16,6 +16,7 @@ use super::{Progress, Scanner};
 use crate::detect::{Detector, FileMatch};
 use crate::layer::{FileChunk, WalkedLayer, walk_layer_with_progress};
 use crate::report::model::SkipRecord;
+use crate::report::redact::redact_in_text;
 use crate::source::Image;
 
 /// Chunks waiting between the walkers and the detector (their bytes count against the budget).
@@ -162,7 +163,8 @@ impl Scanner {
                     skipped.extend(hit.skipped);
                     layers.push(hit.walked);
                 }
-                (None, Some(walked)) => {
+                (None, Some(mut walked)) => {
+                    skipped.extend(self.irregular_entries(index, &mut walked));
                     self.store_layer(image, index, &walked, &raw, &skipped);
                     layers.push(walked);
                 }
@@ -178,6 +180,19 @@ impl Scanner {
             skipped,
             from_cache,
         })
+    }
+
+    /// The entries of a freshly walked layer that were read differently from what their
+    /// headers say, as skipped items (paths redacted, see [`redacted_name`]).
+    fn irregular_entries(&self, index: usize, walked: &mut WalkedLayer) -> Vec<SkipRecord> {
+        std::mem::take(&mut walked.irregular)
+            .into_iter()
+            .map(|entry| SkipRecord {
+                layer_index: index,
+                what: redacted_name(&self.detector, &entry.path),
+                reason: entry.reason,
+            })
+            .collect()
     }
 
     /// Matches every chunk the walkers send, on the rayon pool, releasing each chunk's bytes
@@ -240,6 +255,17 @@ fn layer_name(image: &Image, index: usize) -> String {
     format!("layer {index}{digest}")
 }
 
+/// A name from a layer (a path, archive members) with any secret in it redacted as findings
+/// are: names are input like any other, and a misframed header's "name" may be file content.
+fn redacted_name(detector: &Detector, name: &str) -> String {
+    let secrets: Vec<String> = detector
+        .scan(name.as_bytes())
+        .into_iter()
+        .map(|m| String::from_utf8_lossy(&m.secret).into_owned())
+        .collect();
+    redact_in_text(name, &secrets)
+}
+
 /// Runs the detector on one chunk and keeps the matches this chunk owns. A chunk that holds a
 /// whole file also goes through the decoders (they need the file entire).
 fn match_chunk(
@@ -256,7 +282,7 @@ fn match_chunk(
             .into_iter()
             .map(|skip| SkipRecord {
                 layer_index: layer,
-                what: skip.what,
+                what: redacted_name(detector, &skip.what),
                 reason: skip.reason,
             })
             .collect();

@@ -23,10 +23,13 @@
 //! * [`secrets`]: random, correctly-shaped fake credentials;
 //! * [`leak`]: [`classic_leak`], the reference leaky image, and the list of
 //!   what it planted where ([`Planted`]);
-//! * [`inspect`]: small readers used to check written fixtures.
+//! * [`inspect`]: small readers used to check written fixtures;
+//! * [`craft`]: hand-made tar bytes for hostile inputs (headers `tar::Builder`
+//!   will not write, huge layers streamed into gzip).
 //!
 //! Each test file uses only part of this, hence the crate-level `allow`s.
 
+pub mod craft;
 pub mod fault_proxy;
 pub mod image;
 pub mod inspect;

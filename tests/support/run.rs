@@ -174,3 +174,63 @@ pub fn assert_planted_found(image: &Value, spec: &ImageSpec, planted: &Planted, 
         serde_json::to_string_pretty(&unexplained).unwrap()
     );
 }
+
+/// A run with its peak resident memory and wall time.
+pub struct Measured {
+    pub run: Run,
+    pub peak_rss_mib: u64,
+    pub elapsed: std::time::Duration,
+}
+
+/// Runs `stowaway ARGS...` and samples its peak resident memory (`VmHWM` in `/proc`) until it
+/// exits. A run still going after `limit` is killed and fails the test: hostile inputs must
+/// finish, not hang.
+pub fn run_measured(args: &[&str], limit: std::time::Duration) -> Measured {
+    use std::io::Read;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let started = Instant::now();
+    let mut child = stowaway_cmd()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run stowaway");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            pipe.read_to_end(&mut text).expect("read output");
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file)
+            && let Some(line) = text.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            let kib = line.split_whitespace().nth(1).and_then(|n| n.parse().ok());
+            peak_kib = peak_kib.max(kib.unwrap_or(0));
+        }
+        if let Some(status) = child.try_wait().expect("wait for stowaway") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            child.kill().ok();
+            panic!("stowaway {args:?} still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Measured {
+        run: Run {
+            code: status.code().unwrap_or(-1),
+            stdout: stdout.join().expect("stdout reader"),
+            stderr: stderr.join().expect("stderr reader"),
+        },
+        peak_rss_mib: peak_kib >> 10,
+        elapsed: started.elapsed(),
+    }
+}

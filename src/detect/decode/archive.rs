@@ -15,6 +15,7 @@ use std::ops::Range;
 use flate2::read::MultiGzDecoder;
 
 use super::{FileMatch, Level, Mapping, Scanner, map_into};
+use crate::tar_reader::{SliceInput, TarReader};
 
 /// An archive format recognised by its magic bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,16 +200,18 @@ fn zip(scanner: &mut Scanner, content: &[u8], level: &Level) -> Option<Vec<FileM
     Some(found)
 }
 
-/// The members of an in-memory tar, scanned in place (offsets are exact).
+/// The members of an in-memory tar, scanned in place (offsets are exact). The tar is read as
+/// runtimes read layers ([`TarReader`]): a member a header-only entry's size would hide is
+/// scanned, and a sparse member's stored data is scanned as stored (its holes hold nothing).
 fn tar(scanner: &mut Scanner, content: &[u8], level: &Level) -> Option<Vec<FileMatch>> {
-    let mut archive = tar::Archive::new(content);
-    let entries = archive.entries().ok()?;
+    let mut reader = TarReader::new(SliceInput(content));
     let mut found = Vec::new();
     let mut opened = false;
     let mut unscanned = 0;
-    for entry in entries {
-        let entry = match entry {
-            Ok(entry) => entry,
+    loop {
+        let entry = match reader.next_entry() {
+            Ok(Some(entry)) => entry,
+            Ok(None) => break,
             Err(_) if !opened => return None,
             Err(_) => {
                 scanner.skip("corrupt tar archive (the rest not scanned)", &level.what);
@@ -216,17 +219,15 @@ fn tar(scanner: &mut Scanner, content: &[u8], level: &Level) -> Option<Vec<FileM
             }
         };
         opened = true;
-        let kind = entry.header().entry_type();
-        if !(kind.is_file() || kind.is_contiguous()) {
-            if kind.is_gnu_sparse() {
-                let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-                scanner.skip("sparse tar member", format!("{}!/{name}", level.what));
-            }
+        let name = String::from_utf8_lossy(&entry.path).into_owned();
+        for anomaly in &entry.anomalies {
+            scanner.skip(anomaly.to_string(), format!("{}!/{name}", level.what));
+        }
+        if !entry.holds_file_data() {
             continue;
         }
-        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let start = usize::try_from(entry.raw_file_position()).unwrap_or(usize::MAX);
-        let size = usize::try_from(entry.size()).unwrap_or(usize::MAX);
+        let start = usize::try_from(entry.data_start).unwrap_or(usize::MAX);
+        let size = usize::try_from(entry.stored).unwrap_or(usize::MAX);
         let Some(stored) = start.checked_add(size).map(|end| start..end) else {
             break;
         };
