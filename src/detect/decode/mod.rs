@@ -91,6 +91,9 @@ pub struct FileScan {
 pub(crate) struct Level {
     /// The path for messages: the file, then `!/member` per archive level.
     pub what: String,
+    /// The innermost path: the file's, or the archive member's name inside its archive; what
+    /// path-scoped rules see.
+    pub path: String,
     pub archive_depth: usize,
     pub decode_depth: usize,
 }
@@ -99,6 +102,7 @@ impl Level {
     fn member(&self, name: &str) -> Level {
         Level {
             what: format!("{}!/{name}", self.what),
+            path: name.to_string(),
             archive_depth: self.archive_depth + 1,
             decode_depth: self.decode_depth,
         }
@@ -107,6 +111,7 @@ impl Level {
     fn decoded(&self) -> Level {
         Level {
             what: self.what.clone(),
+            path: self.path.clone(),
             archive_depth: self.archive_depth,
             decode_depth: self.decode_depth + 1,
         }
@@ -168,6 +173,11 @@ impl<'d> Scanner<'d> {
         }
         let (matches, marker_hits) = self.detector.scan_marked(content);
         let mut found: Vec<FileMatch> = matches.into_iter().map(plain).collect();
+        // A decoded value is not a file: path-scoped rules read files and archive members only.
+        if level.decode_depth == 0 {
+            let by_path = self.detector.scan_path_scoped(&level.path, content);
+            found.extend(by_path.into_iter().map(plain));
+        }
         keystore::detect(self, content, &mut found);
         let markers = text_markers(content, &marker_hits);
         if markers.any_text()
