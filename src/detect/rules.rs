@@ -466,10 +466,18 @@ pub fn load_user_rules(path: &Path) -> Result<Vec<Rule>> {
     Ok(rules)
 }
 
+/// What the engine finds beyond what the rules say (which files it reads and how): part of
+/// [`rules_digest`], so that layers cached by an engine that found less are scanned again.
+/// Bump it when the engine comes to find what it did not: 2 reads UTF-16 text and runs
+/// path-scoped rules.
+const ENGINE_REVISION: &str = "engine-2";
+
 /// A digest of the rule set, so cached results are dropped when rules change.
 pub fn rules_digest(rules: &[Rule]) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
+    hasher.update(ENGINE_REVISION.as_bytes());
+    hasher.update([0]);
     for rule in rules {
         for part in [
             rule.id.as_str(),
