@@ -33,7 +33,8 @@ pub struct RuleSpec {
     #[serde(default)]
     pub category: RuleCategory,
     /// Literal strings (3 bytes or longer, any case) whose presence lets the regex run
-    /// nearby; a regex rule needs one at least.
+    /// nearby; a regex rule needs one at least. For a path-scoped rule (`path`), literals one of
+    /// which the file's path must contain.
     #[serde(default)]
     pub keywords: Vec<String>,
     /// The pattern (Rust `regex` syntax, over bytes) that matches the secret: the group named

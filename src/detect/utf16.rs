@@ -7,6 +7,9 @@
 //! nothing noticeable. Without a byte order mark only text whose first characters are ASCII is
 //! recognised (every other byte zero): that is what configuration files look like, and a
 //! looser test would take binary files of 16-bit integers for text.
+//!
+//! Only whole files are transcoded: a file large enough to be scanned in chunks (over 8 MiB,
+//! see `layer::walk`) is scanned as bytes, as any other.
 
 /// How many bytes at the start of a file the test looks at.
 const SAMPLE: usize = 64;
