@@ -213,7 +213,8 @@ impl<'d> Scanner<'d> {
     /// says which encoding it was read in.
     fn scan_utf16(&mut self, content: &[u8], encoding: Utf16, level: &Level) -> Vec<FileMatch> {
         let text = encoding.decode(content);
-        // UTF-8 text is neither an archive nor UTF-16 again: `scan` goes straight to the rules.
+        // No recursion: `sniff` let no NUL through among the first characters, so the UTF-8
+        // text starts with no zero byte and no byte order mark, and is not taken for UTF-16.
         let mut found = self.scan(text.as_bytes(), level);
         let mut offsets: Vec<usize> = found
             .iter()
