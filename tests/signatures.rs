@@ -3,7 +3,7 @@
 //! window, regex, filters, validator) and no negative example is.
 
 use stowaway::detect::rules::builtin_rules;
-use stowaway::detect::selftest::check_rules;
+use stowaway::detect::selftest::{check_rules, path_example};
 use stowaway::detect::{Detector, Severity};
 
 #[test]
@@ -68,11 +68,26 @@ fn examples_are_found_among_all_rules() {
     let detector = Detector::new(rules.clone()).unwrap();
     let mut missing = Vec::new();
     // Decoder rules parse whole documents (JSON, YAML, key stores): padding would break them.
+    // Path-scoped rules read whole files at their path: their examples are run as they are,
+    // at that path, among all rules.
     for (index, rule) in rules
         .iter()
         .enumerate()
         .filter(|(_, r)| r.decoder.is_none())
     {
+        if rule.path.is_some() {
+            for example in &rule.examples {
+                let (path, content) = path_example(example).expect("a path: line");
+                let found = detector.scan_file(path, content.as_bytes());
+                if !found
+                    .iter()
+                    .any(|m| m.base.rule == index || m.base.severity >= rule.severity)
+                {
+                    missing.push(format!("{}: {example:?}", rule.id));
+                }
+            }
+            continue;
+        }
         for example in &rule.examples {
             let padded = format!("# config\nlisten: 0.0.0.0:8080\n{example}\nlog_level: info\n");
             let found = detector.scan_file("config/app.txt", padded.as_bytes());
@@ -109,4 +124,107 @@ fn certificates_alone_are_info() {
             rule.severity
         );
     }
+}
+
+/// Text saved in UTF-16 (Windows editors, PowerShell): every rule finds in its examples, saved
+/// as UTF-16 little- and big-endian, with and without a byte order mark, exactly the secrets it
+/// finds in them as UTF-8, at the same places of the text (offsets in the UTF-16 bytes), and
+/// nothing in its negative examples.
+#[test]
+fn examples_are_found_in_utf16_as_in_utf8() {
+    fn encode(text: &str, big_endian: bool, bom: bool) -> Vec<u8> {
+        let units = bom
+            .then_some(0xFEFF_u16)
+            .into_iter()
+            .chain(text.encode_utf16());
+        units
+            .flat_map(|unit| {
+                if big_endian {
+                    unit.to_be_bytes()
+                } else {
+                    unit.to_le_bytes()
+                }
+            })
+            .collect()
+    }
+    let rules = builtin_rules().unwrap();
+    // A rule whose examples are manifests (a Kubernetes Secret) is reported in them by the
+    // decoder rule that reads the manifest: each rule runs with the decoder rules beside it.
+    let decoder_rules: Vec<_> = rules
+        .iter()
+        .filter(|r| r.decoder.is_some())
+        .cloned()
+        .collect();
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for rule in &rules {
+        let mut with_decoders = vec![rule.clone()];
+        with_decoders.extend(decoder_rules.iter().filter(|r| r.id != rule.id).cloned());
+        let detector = Detector::new(with_decoders).unwrap();
+        // In a negative example only the rule itself counts (a decoder may well report a
+        // manifest that a regex rule must not).
+        let secrets = |path: &str, bytes: &[u8], positive: bool| -> Vec<(Vec<u8>, usize, usize)> {
+            let mut found: Vec<_> = detector
+                .scan_file(path, bytes)
+                .into_iter()
+                .filter(|m| positive || m.base.rule == 0)
+                .map(|m| (m.base.secret, m.base.start, m.base.end))
+                .collect();
+            found.sort();
+            found
+        };
+        let texts = |examples: &[String]| -> Vec<(String, String)> {
+            examples
+                .iter()
+                .filter(|e| !e.starts_with("base64:"))
+                .map(|e| match path_example(e) {
+                    Some((path, content)) => (path.to_string(), content.to_string()),
+                    None => ("config/app.txt".to_string(), e.clone()),
+                })
+                .collect()
+        };
+        for (positive, examples) in [(true, &rule.examples), (false, &rule.negative_examples)] {
+            for (path, text) in texts(examples) {
+                let utf8_found = secrets(&path, text.as_bytes(), positive);
+                for (big_endian, bom) in
+                    [(false, false), (false, true), (true, false), (true, true)]
+                {
+                    let bytes = encode(&text, big_endian, bom);
+                    let found = secrets(&path, &bytes, positive);
+                    let label = format!(
+                        "{} ({}, {}BOM): {text:?}",
+                        rule.id,
+                        if big_endian { "BE" } else { "LE" },
+                        if bom { "" } else { "no " }
+                    );
+                    // Where each UTF-8 offset lies in the UTF-16 bytes.
+                    let at = |offset: usize| {
+                        let before = text.get(..offset).expect("on a character boundary");
+                        2 * usize::from(bom) + 2 * before.encode_utf16().count()
+                    };
+                    let expected: Vec<_> = utf8_found
+                        .iter()
+                        .map(|(secret, start, end)| (secret.clone(), at(*start), at(*end)))
+                        .collect();
+                    if positive && found.is_empty() {
+                        problems.push(format!("not found in UTF-16: {label}"));
+                    } else if !positive && !found.is_empty() {
+                        problems.push(format!("negative found in UTF-16: {label}"));
+                    } else if found != expected {
+                        problems.push(format!(
+                            "UTF-16 finds {found:?}, UTF-8 {expected:?}: {label}"
+                        ));
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 1000, "only {checked} encoded examples");
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }

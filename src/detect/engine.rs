@@ -5,7 +5,7 @@ use anyhow::{Result, bail};
 
 use super::decoder::Decoder;
 use super::keywords::{KeywordHit, KeywordSearcher};
-use super::rules::{Rule, rules_digest};
+use super::rules::{PATH_SCOPED_MAX_FILE, Rule, rules_digest};
 use super::severity::Severity;
 use super::validate::{Verdict, is_placeholder, shannon_entropy};
 
@@ -61,6 +61,8 @@ pub struct Detector {
     markers: Vec<Box<[u8]>>,
     /// [`rules_digest`] of `rules`, computed once: the rules never change after building.
     rules_digest: String,
+    /// The path-scoped rules, by index: they run on whole files ([`Detector::scan_path_scoped`]).
+    path_rules: Vec<usize>,
 }
 
 impl Detector {
@@ -75,10 +77,11 @@ impl Detector {
             }
         }
         // The prefilter ignores ASCII case, so keywords that differ only in case are one.
-        // Decoder rules are matched by code, so their keywords (if any) stay out of it.
+        // Decoder rules are matched by code, and the keywords of path-scoped rules filter
+        // paths, so theirs stay out of it.
         let mut by_keyword = std::collections::BTreeMap::<String, KeywordTargets>::new();
         for (index, rule) in rules.iter().enumerate() {
-            if rule.decoder.is_some() {
+            if rule.decoder.is_some() || rule.path.is_some() {
                 continue;
             }
             for keyword in &rule.keywords {
@@ -102,8 +105,15 @@ impl Detector {
             .enumerate()
             .filter_map(|(index, rule)| rule.decoder.map(|decoder| (decoder, index)))
             .collect();
+        let path_rules = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, rule)| rule.path.is_some())
+            .map(|(index, _)| index)
+            .collect();
         Ok(Detector {
             rules_digest: rules_digest(&rules),
+            path_rules,
             rules,
             keywords,
             targets,
@@ -132,6 +142,36 @@ impl Detector {
             .iter()
             .find(|(d, _)| *d == decoder)
             .map(|&(_, index)| index)
+    }
+
+    /// Runs the path-scoped rules whose path accepts `path` (the file's path in the image, or
+    /// an archive member's name; a leading `/` is added when missing) on the whole of `data`.
+    /// Files larger than [`PATH_SCOPED_MAX_FILE`] are not read.
+    pub fn scan_path_scoped(&self, path: &str, data: &[u8]) -> Vec<Match> {
+        if self.path_rules.is_empty() || data.len() > PATH_SCOPED_MAX_FILE {
+            return Vec::new();
+        }
+        let rooted = if path.starts_with('/') {
+            std::borrow::Cow::Borrowed(path)
+        } else {
+            std::borrow::Cow::Owned(format!("/{path}"))
+        };
+        let mut matches = Vec::new();
+        for &index in &self.path_rules {
+            let rule = &self.rules[index];
+            if rule
+                .path
+                .as_ref()
+                .is_some_and(|scope| scope.accepts(&rooted))
+            {
+                for captures in rule.regex.captures_iter(data) {
+                    if let Some(found) = self.accept(index, data, 0, data.len(), &captures) {
+                        matches.push(found);
+                    }
+                }
+            }
+        }
+        matches
     }
 
     /// Finds every secret in `data`.
@@ -226,41 +266,56 @@ impl Detector {
             return;
         }
         for captures in rule.regex.captures_iter(window) {
-            let Some(group) = captures.get(rule.secret_group) else {
-                continue;
-            };
-            let secret = group.as_bytes();
-            if is_placeholder(secret) {
-                continue;
+            if let Some(found) = self.accept(rule_index as usize, data, start, end, &captures) {
+                out.push(found);
             }
-            if let Some(minimum) = rule.min_entropy
-                && shannon_entropy(secret) < minimum
-            {
-                continue;
-            }
-            let secret_range = start + group.start()..start + group.end();
-            if rule.narrowed() {
-                let whole = captures.get(0).expect("group 0 is the whole match");
-                if !self.confirm(rule, data, start + whole.start(), end, &secret_range) {
-                    continue;
-                }
-            }
-            let (details, severity) = match rule.validator.map(|v| v.check(secret)) {
-                Some(Verdict::Reject) => continue,
-                Some(Verdict::Accept { details, severity }) => {
-                    (details, severity.unwrap_or(rule.severity))
-                }
-                None => (Vec::new(), rule.severity),
-            };
-            out.push(Match {
-                rule: rule_index as usize,
-                start: secret_range.start,
-                end: secret_range.end,
-                secret: secret.to_vec(),
-                severity,
-                details,
-            });
         }
+    }
+
+    /// The match a rule's regex captured in `data[start..end]`, unless its secret group did not
+    /// take part (a discard alternative), it is a placeholder, its entropy is too low, a
+    /// narrowed window does not confirm it, or the validator rejects it.
+    fn accept(
+        &self,
+        rule_index: usize,
+        data: &[u8],
+        start: usize,
+        end: usize,
+        captures: &regex::bytes::Captures<'_>,
+    ) -> Option<Match> {
+        let rule = &self.rules[rule_index];
+        let group = captures.get(rule.secret_group)?;
+        let secret = group.as_bytes();
+        if is_placeholder(secret) {
+            return None;
+        }
+        if let Some(minimum) = rule.min_entropy
+            && shannon_entropy(secret) < minimum
+        {
+            return None;
+        }
+        let secret_range = start + group.start()..start + group.end();
+        if rule.narrowed() {
+            let whole = captures.get(0).expect("group 0 is the whole match");
+            if !self.confirm(rule, data, start + whole.start(), end, &secret_range) {
+                return None;
+            }
+        }
+        let (details, severity) = match rule.validator.map(|v| v.check(secret)) {
+            Some(Verdict::Reject) => return None,
+            Some(Verdict::Accept { details, severity }) => {
+                (details, severity.unwrap_or(rule.severity))
+            }
+            None => (Vec::new(), rule.severity),
+        };
+        Some(Match {
+            rule: rule_index,
+            start: secret_range.start,
+            end: secret_range.end,
+            secret: secret.to_vec(),
+            severity,
+            details,
+        })
     }
 
     /// Whether the secret at `secret` (found in a narrowed window: `window_before` bytes
@@ -416,6 +471,48 @@ window_before = 128
         assert!(
             err.contains("window_before 128 is larger than window 64"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn path_scoped_rules_run_on_whole_files_at_their_paths_only() {
+        let detector = detector_from(
+            r#"
+[[rules]]
+id = "demo-secret-file"
+name = "Demo secret file"
+severity = "high"
+keywords = ["secrets/"]
+path = '/secrets/[^/]+$'
+regex = '\A(?P<secret>[A-Za-z0-9]{8,})\n?\z'
+min_entropy = 3.0
+"#,
+        );
+        let value = b"Zq3LmN8pR2sT4vW6\n";
+        // Not in the keyword pass: content alone finds nothing.
+        assert!(detector.scan(value).is_empty());
+        let found = detector.scan_path_scoped("run/secrets/db", value);
+        assert_eq!(found.len(), 1);
+        assert_eq!((found[0].start, found[0].end), (0, 16));
+        assert_eq!(found[0].secret, b"Zq3LmN8pR2sT4vW6");
+        assert!(detector.scan_path_scoped("/run/other/db", value).is_empty());
+        // The engine's filters apply: placeholders and low entropy.
+        assert!(
+            detector
+                .scan_path_scoped("/run/secrets/db", b"changeme\n")
+                .is_empty()
+        );
+        assert!(
+            detector
+                .scan_path_scoped("/run/secrets/db", b"abababab\n")
+                .is_empty()
+        );
+        // Large files are not read.
+        let large = vec![b'a'; crate::detect::rules::PATH_SCOPED_MAX_FILE + 1];
+        assert!(
+            detector
+                .scan_path_scoped("/run/secrets/db", &large)
+                .is_empty()
         );
     }
 

@@ -34,6 +34,7 @@ impl Detector {
         let mut scanner = Scanner::new(self, limits);
         let level = Level {
             what: path.to_string(),
+            path: path.to_string(),
             archive_depth: 0,
             decode_depth: 0,
         };

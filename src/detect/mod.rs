@@ -1,7 +1,7 @@
 //! Detection: rules (data), the prefilter + regex engine, validators and decoders.
 //!
-//! Its modules use each other in one direction only: `severity`, `decoder` and `keywords` use
-//! none of the others; `validate` uses `severity`; `rules` uses `validate` and the names;
+//! Its modules use each other in one direction only: `severity`, `decoder`, `keywords` and
+//! `utf16` use none of the others; `validate` uses `severity`; `rules` uses `validate` and the names;
 //! `engine` runs the rules; `decode` opens what the engine cannot see; `file` puts the engine
 //! and the decoders together for whole files; `selection` and `selftest` work on rules.
 
@@ -14,6 +14,7 @@ pub mod rules;
 pub(crate) mod selection;
 pub mod selftest;
 pub(crate) mod severity;
+pub(crate) mod utf16;
 pub(crate) mod validate;
 
 // Paths for code outside `detect`; modules inside it import from the defining module, so that

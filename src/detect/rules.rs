@@ -33,7 +33,8 @@ pub struct RuleSpec {
     #[serde(default)]
     pub category: RuleCategory,
     /// Literal strings (3 bytes or longer, any case) whose presence lets the regex run
-    /// nearby; a regex rule needs one at least.
+    /// nearby; a regex rule needs one at least. For a path-scoped rule (`path`), literals one of
+    /// which the file's path must contain.
     #[serde(default)]
     pub keywords: Vec<String>,
     /// The pattern (Rust `regex` syntax, over bytes) that matches the secret: the group named
@@ -43,6 +44,17 @@ pub struct RuleSpec {
     /// Names the decoder that finds this rule's matches by structure (see
     /// `Decoder`); such a rule has no regex and stays out of the keyword prefilter.
     pub decoder: Option<String>,
+    /// Makes the rule path-scoped: a regex (Rust `regex` syntax) on the file's path in the image,
+    /// written with a leading `/` (`/run/secrets/db_password`; an archive member's path is its
+    /// name in the archive, also with a leading `/`). The rule's `regex` then runs once on the
+    /// whole file (so `\A` and `\z` are its ends), only for files of at most
+    /// [`PATH_SCOPED_MAX_FILE`] bytes whose path matches and contains one of the `keywords`
+    /// (which for such a rule filter paths, not content). For files that say what they hold by
+    /// their name alone: a docker secret, `jmxremote.password`.
+    pub path: Option<String>,
+    /// With `path`: paths it matches that the rule still skips (documentation, say); a regex
+    /// like `path`.
+    pub path_exclude: Option<String>,
     /// Bytes of context on each side of a keyword hit that the regex sees.
     pub window: Option<usize>,
     /// Bytes before a keyword hit where a match may start, when fewer than `window`: the
@@ -74,7 +86,8 @@ pub struct RuleSpec {
     #[serde(default)]
     pub references: Vec<String>,
     /// Text the rule must find a secret in (for a decoder rule, whole files, `base64:…` for
-    /// binary ones); checked by the self-test and `rules check`.
+    /// binary ones; for a path-scoped rule, `path:/its/path` on the first line and the file
+    /// after it); checked by the self-test and `rules check`.
     #[serde(default)]
     pub examples: Vec<String>,
     /// Text the rule must find nothing in (placeholders, near misses); checked like
@@ -116,6 +129,10 @@ pub const KUBERNETES_SECRET_TYPES: &[&str] = &[
     "bootstrap.kubernetes.io/token",
 ];
 
+/// The largest file a path-scoped rule reads: the files they are for hold a value or a few
+/// lines, and the bound keeps a mis-named large file from costing a whole-file regex run.
+pub const PATH_SCOPED_MAX_FILE: usize = 64 << 10;
+
 /// The regex of a decoder rule: an empty byte class, which matches nothing.
 const NEVER_MATCHES: &str = r"(?-u:[^\x00-\xFF])";
 
@@ -139,6 +156,9 @@ pub struct Rule {
     /// Set for a rule matched by a decoder (by structure) rather than by its regex; its regex
     /// then matches nothing and its keywords do not feed the prefilter.
     pub decoder: Option<Decoder>,
+    /// Set for a path-scoped rule ([`RuleSpec::path`]): its regex runs on whole files whose
+    /// path this accepts, never in the keyword pass.
+    pub path: Option<PathScope>,
     /// Index of the capture group holding the secret.
     pub secret_group: usize,
     /// The `window` key: bytes of context on each side of a keyword hit that the regex
@@ -165,6 +185,33 @@ pub struct Rule {
     pub negative_examples: Vec<String>,
     /// Which file the rule came from, for messages.
     pub source: String,
+}
+
+/// The files a path-scoped rule reads: compiled [`RuleSpec::path`] and
+/// [`RuleSpec::path_exclude`], plus the rule's keywords as a cheap test on the path.
+#[derive(Clone, Debug)]
+pub struct PathScope {
+    /// Paths the rule reads.
+    pub include: regex::Regex,
+    /// Paths among those it still skips.
+    pub exclude: Option<regex::Regex>,
+    /// Lowercase literals one of which the lowercase path must contain (the rule's keywords).
+    pub literals: Vec<String>,
+}
+
+impl PathScope {
+    /// Whether the rule reads the file at `path`, written with a leading `/`.
+    pub fn accepts(&self, path: &str) -> bool {
+        let lower = path.to_ascii_lowercase();
+        self.literals
+            .iter()
+            .any(|literal| lower.contains(literal.as_str()))
+            && self.include.is_match(path)
+            && !self
+                .exclude
+                .as_ref()
+                .is_some_and(|exclude| exclude.is_match(path))
+    }
 }
 
 impl Rule {
@@ -197,6 +244,7 @@ impl Rule {
         let decoder = parse_name::<Decoder>(spec.decoder.as_deref())?;
         let keywords = prefilter_keywords(&spec.keywords, decoder.is_some())?;
         let (regex, secret_group) = compile_regex(spec.regex.as_deref(), decoder)?;
+        let path = path_scope(&spec, &keywords)?;
         let (window, window_before) = windows(spec.window, spec.window_before)?;
         let after_keyword = spec
             .after_keyword
@@ -220,6 +268,7 @@ impl Rule {
             keywords,
             regex,
             decoder,
+            path,
             secret_group,
             window,
             window_before,
@@ -298,6 +347,42 @@ fn compile_regex(regex: Option<&str>, decoder: Option<Decoder>) -> Result<(Regex
         None => 0,
     };
     Ok((regex, secret_group))
+}
+
+/// The compiled path scope of a path-scoped rule. Such a rule reads whole files, so the keys
+/// that shape keyword windows mean nothing for it, and a decoder rule has no regex to run.
+fn path_scope(spec: &RuleSpec, keywords: &[String]) -> Result<Option<PathScope>, String> {
+    let Some(include) = spec.path.as_deref() else {
+        if spec.path_exclude.is_some() {
+            return Err("has path_exclude without path".into());
+        }
+        return Ok(None);
+    };
+    if spec.decoder.is_some() {
+        return Err("has both a path and a decoder".into());
+    }
+    if spec.window.is_some()
+        || spec.window_before.is_some()
+        || spec.single_line
+        || spec.after_keyword.is_some()
+    {
+        return Err(
+            "is path-scoped and reads whole files: window, window_before, single_line and after_keyword do not apply"
+                .into(),
+        );
+    }
+    let compile = |key: &str, regex: &str| {
+        regex::Regex::new(regex).map_err(|e| format!("{key} does not compile: {e}"))
+    };
+    Ok(Some(PathScope {
+        include: compile("path", include)?,
+        exclude: spec
+            .path_exclude
+            .as_deref()
+            .map(|regex| compile("path_exclude", regex))
+            .transpose()?,
+        literals: keywords.to_vec(),
+    }))
 }
 
 /// `(window, window_before)`: the window clamped to 16 bytes..64 KiB, and the look-back, which
@@ -382,10 +467,18 @@ pub fn load_user_rules(path: &Path) -> Result<Vec<Rule>> {
     Ok(rules)
 }
 
+/// What the engine finds beyond what the rules say (which files it reads and how): part of
+/// [`rules_digest`], so that layers cached by an engine that found less are scanned again.
+/// Bump it when the engine comes to find what it did not: 2 reads UTF-16 text and runs
+/// path-scoped rules.
+const ENGINE_REVISION: &str = "engine-2";
+
 /// A digest of the rule set, so cached results are dropped when rules change.
 pub fn rules_digest(rules: &[Rule]) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
+    hasher.update(ENGINE_REVISION.as_bytes());
+    hasher.update([0]);
     for rule in rules {
         for part in [
             rule.id.as_str(),
@@ -399,6 +492,13 @@ pub fn rules_digest(rules: &[Rule]) -> String {
                 rule.window,
                 rule.decoder.map(|d| d.as_str()).unwrap_or_default()
             ),
+            &rule.path.as_ref().map_or_else(String::new, |scope| {
+                format!(
+                    "{}\0{}",
+                    scope.include.as_str(),
+                    scope.exclude.as_ref().map_or("", |e| e.as_str())
+                )
+            }),
         ] {
             hasher.update(part.as_bytes());
             hasher.update([0]);
@@ -489,6 +589,46 @@ decoder = "pkcs12"
         let err = parse_rule_file(&unknown, "u.toml").unwrap_err().to_string();
         assert!(err.starts_with("u.toml: line 7:"), "{err}");
         assert!(err.contains("unknown variant `vague`"), "{err}");
+    }
+
+    #[test]
+    fn path_scoped_rules_read_whole_files_at_their_paths() {
+        let scoped = r#"
+[[rules]]
+id = "demo-file"
+name = "Demo file"
+severity = "high"
+keywords = ["secret"]
+path = '(?:^|/)secrets/[^/]+$'
+path_exclude = '^/usr/share/doc/'
+regex = '\A(\w{8,})\n?\z'
+"#;
+        let rules = parse_rule_file(scoped, "p.toml").unwrap();
+        let scope = rules[0].path.as_ref().expect("path-scoped");
+        assert!(scope.accepts("/run/secrets/db"));
+        assert!(!scope.accepts("/usr/share/doc/secrets/db"));
+        assert!(!scope.accepts("/run/other/db"));
+        for (added, problem) in [
+            (
+                "window = 64",
+                "window, window_before, single_line and after_keyword do not apply",
+            ),
+            ("single_line = true", "do not apply"),
+            ("decoder = \"pkcs12\"", "has both a regex and decoder"),
+        ] {
+            let bad = scoped.replace(
+                "severity = \"high\"",
+                &format!("severity = \"high\"\n{added}"),
+            );
+            let err = parse_rule_file(&bad, "p.toml").unwrap_err().to_string();
+            assert!(err.contains(problem), "{err}");
+        }
+        let bad = scoped.replace("path = '", "path = '(");
+        let err = parse_rule_file(&bad, "p.toml").unwrap_err().to_string();
+        assert!(err.contains("path does not compile"), "{err}");
+        let bad = scoped.replace("path = '(?:^|/)secrets/[^/]+$'\n", "");
+        let err = parse_rule_file(&bad, "p.toml").unwrap_err().to_string();
+        assert!(err.contains("has path_exclude without path"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //! A decoder rule (`decoder = "…"`) is matched by structure, not by a regex: its examples are
 //! whole files, run through [`Detector::scan_file`]; an example written `base64:…` stands for
 //! the binary file it decodes to (a keystore, say).
+//!
+//! A path-scoped rule (`path = …`) reads whole files chosen by their path: each of its examples
+//! is `path:/the/file/path` on the first line and the file's content after it (see
+//! [`path_example`]), run through [`Detector::scan_file`] at that path.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -63,6 +67,10 @@ pub fn check_rules(rules: &[Rule]) -> Vec<RuleProblem> {
         };
         if rule.decoder.is_some() {
             check_decoder_examples(rule, &detector, &mut problem);
+            continue;
+        }
+        if rule.path.is_some() {
+            check_path_examples(rule, &detector, &mut problem);
             continue;
         }
         for (index, example) in rule.examples.iter().enumerate() {
@@ -132,6 +140,47 @@ fn check_decoder_examples(rule: &Rule, detector: &Detector, problem: &mut impl F
                 excerpt(negative)
             )),
             Err(err) => problem(format!("negative example {} {err}", index + 1)),
+        }
+    }
+}
+
+/// An example of a path-scoped rule taken apart: the path written after `path:` on its first
+/// line, and the file content after that line (`None` without the `path:` line).
+pub fn path_example(example: &str) -> Option<(&str, &str)> {
+    let rest = example.strip_prefix("path:")?;
+    let (path, content) = rest.split_once('\n').unwrap_or((rest, ""));
+    Some((path.trim(), content))
+}
+
+/// The examples of a path-scoped rule: files at their paths.
+fn check_path_examples(rule: &Rule, detector: &Detector, problem: &mut impl FnMut(String)) {
+    let matched = |example: &str| -> Result<bool, String> {
+        let (path, content) = path_example(example)
+            .ok_or("does not start with a `path:` line (the rule is path-scoped)")?;
+        Ok(detector
+            .scan_file(path, content.as_bytes())
+            .iter()
+            .any(|found| found.base.rule == 0))
+    };
+    let examples = rule.examples.iter().map(|e| (e, true));
+    let negatives = rule.negative_examples.iter().map(|e| (e, false));
+    let mut counts = [0, 0];
+    for (example, positive) in examples.chain(negatives) {
+        let counter = &mut counts[usize::from(!positive)];
+        *counter += 1;
+        let name = if positive {
+            format!("example {counter}")
+        } else {
+            format!("negative example {counter}")
+        };
+        match matched(example) {
+            Ok(found) if found == positive => {}
+            Ok(true) => problem(format!("{name} is matched: {}", excerpt(example))),
+            Ok(false) => problem(format!(
+                "{name} is not matched (path, regex, entropy, placeholder filter or validator rejects it): {}",
+                excerpt(example)
+            )),
+            Err(err) => problem(format!("{name} {err}")),
         }
     }
 }

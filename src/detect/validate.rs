@@ -294,6 +294,47 @@ fn written_in_one_case(word: &[u8]) -> bool {
         || (first.is_ascii_uppercase() && rest.iter().all(u8::is_ascii_uppercase))
 }
 
+/// Whether `text` (lowercase) holds a template expression inside it: `{{ .x }}` (Go, Helm,
+/// Jinja) or `${name}` / `${name:-default}` (shell, Spring), with no `{` inside. A random value
+/// that merely contains `{{` or `${` (WordPress salts draw from an alphabet with `$`, `{` and
+/// `}`) rarely has such an expression, so it is not taken for one.
+fn contains_template(text: &str) -> bool {
+    let inside = |open: &str, close: &str, well_formed: &dyn Fn(&str) -> bool| {
+        text.match_indices(open).any(|(at, _)| {
+            let after = &text[at + open.len()..];
+            after.find(close).is_some_and(|end| {
+                let inner = &after[..end];
+                !inner.contains('{') && well_formed(inner)
+            })
+        })
+    };
+    let go_template = |inner: &str| {
+        inner
+            .trim_start_matches(['-', ' '])
+            .starts_with(|c: char| c == '.' || c == '$' || c == '_' || c.is_ascii_alphabetic())
+    };
+    // `${name}`, a shell default (`${name:-x}`, `${name?}`), or a Spring one (`${a.b:x}`)
+    // whose default is a plain word.
+    let variable = |inner: &str| {
+        let name_end = inner
+            .find(|c: char| !(c == '_' || c == '.' || c.is_ascii_alphanumeric()))
+            .unwrap_or(inner.len());
+        let (name, rest) = inner.split_at(name_end);
+        let plain_default = |default: &str| {
+            default
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-/ ".contains(c))
+        };
+        name.starts_with(|c: char| c == '_' || c.is_ascii_alphabetic())
+            && (rest.is_empty()
+                || rest.starts_with([':', '-', '?', '=', '+'])
+                    && rest[1..].starts_with(['-', '?', '=', '+'])
+                || rest.starts_with(['-', '?', '=', '+'])
+                || rest.strip_prefix(':').is_some_and(plain_default))
+    };
+    inside("{{", "}}", &go_template) || inside("${", "}", &variable)
+}
+
 /// Is this captured value a placeholder, template or reference rather than a secret?
 pub fn is_placeholder(secret: &[u8]) -> bool {
     let text = String::from_utf8_lossy(secret);
@@ -328,7 +369,7 @@ pub fn is_placeholder(secret: &[u8]) -> bool {
     };
     if lower.starts_with("${")
         || lower.starts_with("{{")
-        || lower.contains("{{")
+        || contains_template(&lower)
         || lower.starts_with("%(")
         || lower.starts_with("#{")
         || (first == b'$'
@@ -337,7 +378,6 @@ pub fn is_placeholder(secret: &[u8]) -> bool {
         || (first == b'<' && last == b'>')
         || wrapped_variable(b'@')
         || wrapped_variable(b'%')
-        || lower.contains("${")
     {
         return true;
     }
@@ -430,6 +470,10 @@ mod tests {
             "@DB_PASS_2@",
             "#{db.password}",
             "aaaaaaaa",
+            "jdbc:{{ .Values.db }}",
+            "prefix-${DB_PASSWORD}-suffix",
+            "jdbc:postgresql://${db.host:localhost}/app",
+            "x-${PASSWORD:-default}",
         ] {
             assert!(is_placeholder(value.as_bytes()), "{value}");
         }
@@ -442,6 +486,10 @@ mod tests {
             "@h7Kp=Vw2x!9@",
             "#T5nq+Wz8Lr",
             "%_g9l0r2O0OTyzW0F5H1HDU%",
+            "K(l9gLE{{ncdVCQ:I^lHs9V9?w{G4kNLW/Gmk{Sea9lfK<4HGwt3}5ZLR~]!ro<9",
+            "Vq7-x${Lm2{pR9}zT4!k",
+            "KoKh:#5:r7^mqy!?aV(|+q${?Nm_j,$ $KifGA :+[UH:nO^^p(!4}6LxqdFR-N9",
+            "K!l,IGR(vA&,1H~ePKJ]AAoJj${BUc2W:O[8:}#/<2xi&0arpT,oaYC]G^A[6cq9",
         ] {
             assert!(!is_placeholder(value.as_bytes()), "{value}");
         }

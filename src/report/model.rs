@@ -171,6 +171,11 @@ pub struct Location {
     /// member's stored bytes sit in the outer file (approximate when it is compressed).
     pub line: Option<u64>,
     /// Column of the match on that line, counting from 1, in bytes (not characters).
+    ///
+    /// A text file saved in UTF-16 is read as the text it holds (its findings say
+    /// `details.encoding`, `UTF-16LE` or `UTF-16BE`); `line` is its line as in any file, and
+    /// `column` counts the bytes of the file as stored after the line feed's `0x0A` byte: two
+    /// per character of most text, plus one in UTF-16LE for the line feed's second byte.
     pub column: Option<u64>,
     /// The chain of members inside nested archives (outermost first).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

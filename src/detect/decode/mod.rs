@@ -6,7 +6,8 @@
 //! - PKCS#12 bundles and Java keystores recognised by structure ([`keystore`]);
 //! - a certificate stored with its private key ([`tls`]);
 //! - nested archives: zip/jar/war/ear, tar, gzip ([`archive`]), whose members go through all
-//!   of the above again.
+//!   of the above again;
+//! - text saved in UTF-16 ([`super::utf16`]): transcoded, then all of the above.
 //!
 //! Every decoder is skipped cheaply: binary formats by their magic bytes at offset 0, text
 //! formats by a marker search before anything is parsed. Whatever a limit stops is reported in
@@ -27,6 +28,7 @@ use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 
 use super::engine::{Detector, MarkerHit, Match};
 use super::severity::Severity;
+use super::utf16::{self, Utf16};
 
 /// How far the decoders go into one top-level file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +93,9 @@ pub struct FileScan {
 pub(crate) struct Level {
     /// The path for messages: the file, then `!/member` per archive level.
     pub what: String,
+    /// The innermost path: the file's, or the archive member's name inside its archive; what
+    /// path-scoped rules see.
+    pub path: String,
     pub archive_depth: usize,
     pub decode_depth: usize,
 }
@@ -99,6 +104,7 @@ impl Level {
     fn member(&self, name: &str) -> Level {
         Level {
             what: format!("{}!/{name}", self.what),
+            path: name.to_string(),
             archive_depth: self.archive_depth + 1,
             decode_depth: self.decode_depth,
         }
@@ -107,6 +113,7 @@ impl Level {
     fn decoded(&self) -> Level {
         Level {
             what: self.what.clone(),
+            path: self.path.clone(),
             archive_depth: self.archive_depth,
             decode_depth: self.decode_depth + 1,
         }
@@ -166,8 +173,16 @@ impl<'d> Scanner<'d> {
                 return found;
             }
         }
+        if let Some(encoding) = utf16::sniff(content) {
+            return self.scan_utf16(content, encoding, level);
+        }
         let (matches, marker_hits) = self.detector.scan_marked(content);
         let mut found: Vec<FileMatch> = matches.into_iter().map(plain).collect();
+        // A decoded value is not a file: path-scoped rules read files and archive members only.
+        if level.decode_depth == 0 {
+            let by_path = self.detector.scan_path_scoped(&level.path, content);
+            found.extend(by_path.into_iter().map(plain));
+        }
         keystore::detect(self, content, &mut found);
         let markers = text_markers(content, &marker_hits);
         if markers.any_text()
@@ -190,6 +205,30 @@ impl<'d> Scanner<'d> {
             tls::pair_keys(self.detector, content, &mut found);
         }
         found.sort_by_key(|m| (m.base.start, m.base.end, m.base.rule));
+        found
+    }
+
+    /// Scans a UTF-16 text file as the UTF-8 text it holds. Offsets are mapped back to the
+    /// file's bytes (so a finding's offset, length and line are the file's), and each match
+    /// says which encoding it was read in.
+    fn scan_utf16(&mut self, content: &[u8], encoding: Utf16, level: &Level) -> Vec<FileMatch> {
+        let text = encoding.decode(content);
+        // No recursion: `sniff` let no NUL through among the first characters, so the UTF-8
+        // text starts with no zero byte and no byte order mark, and is not taken for UTF-16.
+        let mut found = self.scan(text.as_bytes(), level);
+        let mut offsets: Vec<usize> = found
+            .iter()
+            .flat_map(|m| [m.base.start, m.base.end])
+            .collect();
+        encoding.map_offsets(content, &mut offsets);
+        for (m, span) in found.iter_mut().zip(offsets.chunks_exact(2)) {
+            m.base.start = span[0];
+            m.base.end = span[1].max(span[0]);
+            add_details(
+                &mut m.base.details,
+                &[("encoding".to_string(), encoding.name().to_string())],
+            );
+        }
         found
     }
 
