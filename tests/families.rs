@@ -85,22 +85,6 @@ fn wordpress_key() -> String {
     }
 }
 
-fn utf16(text: &str, big_endian: bool, bom: bool) -> Vec<u8> {
-    let units = bom
-        .then_some(0xFEFF_u16)
-        .into_iter()
-        .chain(text.encode_utf16());
-    units
-        .flat_map(|unit| {
-            if big_endian {
-                unit.to_be_bytes()
-            } else {
-                unit.to_le_bytes()
-            }
-        })
-        .collect()
-}
-
 fn jar(members: &[(&str, String)]) -> Vec<u8> {
     use zip::write::SimpleFileOptions;
     let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));

@@ -2,9 +2,12 @@
 //! negative examples; every example is found by the rule through the whole engine (prefilter,
 //! window, regex, filters, validator) and no negative example is.
 
+mod support;
+
 use stowaway::detect::rules::builtin_rules;
 use stowaway::detect::selftest::{check_rules, path_example};
 use stowaway::detect::{Detector, Severity};
+use support::utf16;
 
 #[test]
 fn every_builtin_rule_passes_its_own_examples() {
@@ -132,21 +135,6 @@ fn certificates_alone_are_info() {
 /// nothing in its negative examples.
 #[test]
 fn examples_are_found_in_utf16_as_in_utf8() {
-    fn encode(text: &str, big_endian: bool, bom: bool) -> Vec<u8> {
-        let units = bom
-            .then_some(0xFEFF_u16)
-            .into_iter()
-            .chain(text.encode_utf16());
-        units
-            .flat_map(|unit| {
-                if big_endian {
-                    unit.to_be_bytes()
-                } else {
-                    unit.to_le_bytes()
-                }
-            })
-            .collect()
-    }
     let rules = builtin_rules().unwrap();
     // A rule whose examples are manifests (a Kubernetes Secret) is reported in them by the
     // decoder rule that reads the manifest: each rule runs with the decoder rules beside it.
@@ -189,7 +177,7 @@ fn examples_are_found_in_utf16_as_in_utf8() {
                 for (big_endian, bom) in
                     [(false, false), (false, true), (true, false), (true, true)]
                 {
-                    let bytes = encode(&text, big_endian, bom);
+                    let bytes = utf16(&text, big_endian, bom);
                     let found = secrets(&path, &bytes, positive);
                     let label = format!(
                         "{} ({}, {}BOM): {text:?}",

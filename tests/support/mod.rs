@@ -80,6 +80,24 @@ pub fn tool_available(name: &str) -> bool {
 }
 
 /// A fresh temporary directory, removed when the returned guard is dropped.
+/// `text` as a Windows editor or PowerShell saves it: UTF-16, little- or big-endian, with or
+/// without a byte order mark.
+pub fn utf16(text: &str, big_endian: bool, bom: bool) -> Vec<u8> {
+    let units = bom
+        .then_some(0xFEFF_u16)
+        .into_iter()
+        .chain(text.encode_utf16());
+    units
+        .flat_map(|unit| {
+            if big_endian {
+                unit.to_be_bytes()
+            } else {
+                unit.to_le_bytes()
+            }
+        })
+        .collect()
+}
+
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("stowaway-fixture-")

@@ -176,14 +176,7 @@ fn zip(scanner: &mut Scanner, content: &[u8], level: &Level) -> Option<Vec<FileM
                     Err(_) => (false, false),
                 };
                 if over {
-                    scanner.skip(
-                        format!(
-                            "decompressed-size limit ({} per file) reached; scanned the first {} bytes",
-                            mib(scanner),
-                            bytes.len()
-                        ),
-                        what.clone(),
-                    );
+                    skip_over_limit(scanner, bytes.len(), what.clone());
                 }
                 if !ok {
                     scanner.skip("corrupt zip member (scanned what decompressed)", what);
@@ -263,14 +256,7 @@ fn gzip(scanner: &mut Scanner, content: &[u8], level: &Level) -> Option<Vec<File
         return if ok { Some(Vec::new()) } else { None };
     }
     if over {
-        scanner.skip(
-            format!(
-                "decompressed-size limit ({} per file) reached; scanned the first {} bytes",
-                mib(scanner),
-                bytes.len()
-            ),
-            level.what.clone(),
-        );
+        skip_over_limit(scanner, bytes.len(), level.what.clone());
     }
     if !ok {
         scanner.skip(
@@ -319,6 +305,15 @@ fn inner_name(what: &str) -> String {
 }
 
 /// The decompressed-size limit in MiB, for messages.
+/// Records that a member was cut at the decompressed-size limit after `scanned` bytes.
+fn skip_over_limit(scanner: &mut Scanner, scanned: usize, what: String) {
+    let reason = format!(
+        "decompressed-size limit ({} per file) reached; scanned the first {scanned} bytes",
+        mib(scanner)
+    );
+    scanner.skip(reason, what);
+}
+
 fn mib(scanner: &Scanner) -> String {
     let limit = scanner.limits.max_decompressed_bytes;
     if limit.is_multiple_of(1 << 20) {
