@@ -840,6 +840,52 @@ fn a_scan_that_finishes_within_the_budget_decides_the_first_admission() {
 }
 
 #[test]
+fn an_incomplete_scan_is_denied_by_default_and_admitted_with_a_warning_by_policy() {
+    let Some(tls) = make_tls() else { return };
+    let Some(registry) = TestRegistry::start(RegistryConfig::default()) else {
+        return;
+    };
+    // Nothing secret, but a zip nested past the archive depth limit: the scan is incomplete.
+    let mut spec = clean_image();
+    let nested = support::zips::nested_zips(5, "notes.txt", b"nothing to see here\n");
+    spec.layers[0]
+        .entries
+        .push(Entry::file("srv/site/lib.zip", nested));
+    let digest = push(&registry, &spec, "shop/partial:1");
+    let image = format!("{}/shop/partial:1", registry.host());
+    let cache = tempdir();
+    {
+        let server = TestServer::start(&tls, cache.path(), "time_budget_ms = 25000\n");
+        let response = server.admit(&pod(&[&image]));
+        assert_eq!(response["allowed"], false, "{response}");
+        let text = message(&response);
+        for part in [
+            "on_incomplete = \"deny\"",
+            image.as_str(),
+            "1 item not scanned",
+            "srv/site/lib.zip!/level-2.zip!/level-3.zip!/level-4.zip: archive nested deeper than 3",
+        ] {
+            assert!(text.contains(part), "{part:?} missing from {text}");
+        }
+        let report = server.wait_report(&digest);
+        assert_eq!(report["stats"]["items_skipped"], 1, "{report}");
+    }
+    // The same report, under a policy that accepts incomplete scans: admitted, with a warning.
+    let server = TestServer::start(
+        &tls,
+        cache.path(),
+        "on_incomplete = \"allow\"\ntime_budget_ms = 25000\n",
+    );
+    let response = server.admit(&pod(&[&image]));
+    assert_eq!(response["allowed"], true, "{response}");
+    let warnings = response["warnings"].as_array().expect("a warning");
+    let warning = warnings[0].as_str().unwrap();
+    assert!(warning.contains("was not scanned completely"), "{warning}");
+    assert!(warning.contains("on_incomplete = \"allow\""), "{warning}");
+    drop(registry);
+}
+
+#[test]
 fn reports_survive_a_restart_and_shared_base_layers_are_scanned_once() {
     let Some(tls) = make_tls() else { return };
     let Some(registry) = TestRegistry::start(RegistryConfig::default()) else {

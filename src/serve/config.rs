@@ -5,6 +5,9 @@
 //! ```toml
 //! severity_threshold = "high"          # deny an image with a finding at or above this
 //! on_unknown = "allow"                 # no result within the time budget: "allow" (warns) or "deny"
+//! on_incomplete = "deny"               # a scan that left something unscanned (a limit reached,
+//!                                      # an encrypted member) and found nothing to deny:
+//!                                      # "deny" (the default) or "allow" (warns)
 //! time_budget_ms = 3000                # how long one admission may wait for lookups and scans
 //!                                      # (0: decide from the cache only, never wait)
 //! exempt_namespaces = ["kube-system"]  # admissions in these namespaces are always allowed
@@ -37,12 +40,25 @@ pub enum OnUnknown {
     Deny,
 }
 
+/// What to do with an image whose scan found nothing to deny but left something unscanned (a
+/// layer, or a file or archive member a limit, encryption or damage kept from the scan): a
+/// secret there would be missed, so it is not a clean result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnIncomplete {
+    /// Admit it, with a warning naming how much was not scanned.
+    Allow,
+    /// Refuse it (the default): a hostile image could otherwise hide a secret behind a limit.
+    Deny,
+}
+
 /// The policy file as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
     severity_threshold: Option<String>,
     on_unknown: Option<OnUnknown>,
+    on_incomplete: Option<OnIncomplete>,
     time_budget_ms: Option<u64>,
     #[serde(default)]
     exempt_namespaces: Vec<String>,
@@ -69,6 +85,8 @@ pub struct Policy {
     /// Findings at or above this deny an admission.
     pub severity_threshold: Severity,
     pub on_unknown: OnUnknown,
+    /// What an image whose scan was incomplete gets, when nothing in it is denied anyway.
+    pub on_incomplete: OnIncomplete,
     /// The longest an admission waits for tag lookups and scans before `on_unknown` decides.
     pub time_budget: Duration,
     pub exempt_namespaces: Vec<String>,
@@ -152,6 +170,7 @@ impl Policy {
         Ok(Policy {
             severity_threshold,
             on_unknown: file.on_unknown.unwrap_or(OnUnknown::Allow),
+            on_incomplete: file.on_incomplete.unwrap_or(OnIncomplete::Deny),
             time_budget,
             exempt_namespaces: file.exempt_namespaces,
             exempt_images,
@@ -184,6 +203,7 @@ mod tests {
             r#"
 severity_threshold = "high"
 on_unknown = "deny"
+on_incomplete = "allow"
 time_budget_ms = 1500
 exempt_namespaces = ["kube-system"]
 exempt_images = ["registry.k8s.io/*", "docker.io/library/busybox:*"]
@@ -197,6 +217,7 @@ ca_certs = ["ca.pem"]
         .unwrap();
         assert_eq!(policy.severity_threshold, Severity::High);
         assert_eq!(policy.on_unknown, OnUnknown::Deny);
+        assert_eq!(policy.on_incomplete, OnIncomplete::Allow);
         assert_eq!(policy.time_budget, Duration::from_millis(1500));
         assert!(policy.namespace_exempt("kube-system"));
         assert!(!policy.namespace_exempt("default"));
@@ -214,10 +235,12 @@ ca_certs = ["ca.pem"]
         let policy = Policy::default();
         assert_eq!(policy.severity_threshold, Severity::Low);
         assert_eq!(policy.on_unknown, OnUnknown::Allow);
+        assert_eq!(policy.on_incomplete, OnIncomplete::Deny);
         assert_eq!(policy.time_budget, Duration::from_secs(3));
         let typo = Policy::parse("on_unknwn = \"deny\"", Path::new(".")).unwrap_err();
         assert!(format!("{typo:#}").contains("on_unknwn"), "{typo:#}");
         assert!(Policy::parse("on_unknown = \"maybe\"", Path::new(".")).is_err());
+        assert!(Policy::parse("on_incomplete = \"warn\"", Path::new(".")).is_err());
         assert!(Policy::parse("severity_threshold = \"huge\"", Path::new(".")).is_err());
         assert!(Policy::parse("time_budget_ms = 60000", Path::new(".")).is_err());
         assert!(Policy::parse("exempt_images = [\"a[\"]", Path::new(".")).is_err());

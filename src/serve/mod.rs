@@ -35,8 +35,8 @@ use crate::ruleset::scanner_for;
 use crate::scan::{LayerCache, ScanOptions, Scanner};
 use crate::source::reference::ResolveOptions;
 use crate::source::registry::RegistryOptions;
-use admission::{AdmissionRequest, denial_text, warning};
-use config::{OnUnknown, Policy};
+use admission::{AdmissionRequest, denial_text, incomplete_text, warning};
+use config::{OnIncomplete, OnUnknown, Policy};
 use metrics::{Metrics, inc};
 use resolve::DigestResolver;
 use scans::{Enqueued, Job, Lookup, Scans};
@@ -368,10 +368,12 @@ impl Server {
     }
 
     /// The response for what is known of the images: denied when one has findings at or
-    /// above the threshold, else allowed, unless an image is unknown and the policy says so.
+    /// above the threshold, else allowed, unless an image's scan was incomplete or an image is
+    /// unknown and the policy (`on_incomplete`, `on_unknown`) says so.
     fn verdict(&self, request: &AdmissionRequest, states: &[ImageState]) -> serde_json::Value {
         let policy = &self.policy;
         let mut denials = Vec::new();
+        let mut incomplete = Vec::new();
         let mut unknown = Vec::new();
         for (image, state) in request.images.iter().zip(states) {
             match state {
@@ -381,6 +383,8 @@ impl Server {
                         denial_text(image, digest, summary, policy.severity_threshold)
                     {
                         denials.push(text);
+                    } else if let Some(text) = incomplete_text(image, digest, summary) {
+                        incomplete.push(text);
                     }
                 }
                 ImageState::Pending { .. } => unknown.push(format!(
@@ -403,25 +407,41 @@ impl Server {
                 request.namespace,
                 denials.join("\n")
             );
-            for line in &unknown {
+            for line in incomplete.iter().chain(&unknown) {
                 message.push_str(&format!("\nalso: {line}"));
             }
             message.push_str("\nRemove the secret from the image (deleting it in a later layer is not enough), rotate it, and supply it at run time (a Kubernetes Secret).");
             return self.deny(request, message);
         }
+        if !incomplete.is_empty() && policy.on_incomplete == OnIncomplete::Deny {
+            let mut message = format!(
+                "stowaway: denied by policy (on_incomplete = \"deny\"): {}",
+                incomplete.join("; ")
+            );
+            for line in &unknown {
+                message.push_str(&format!("; also: {line}"));
+            }
+            return self.deny(request, message);
+        }
+        let mut warnings: Vec<String> = incomplete
+            .iter()
+            .map(|line| {
+                // The policy first: a long line is cut at the end.
+                warning(&format!(
+                    "stowaway: admitted by policy (on_incomplete = \"allow\"): {line}"
+                ))
+            })
+            .collect();
         if unknown.is_empty() {
-            return self.allow(request, &[]);
+            return self.allow(request, &warnings);
         }
         match policy.on_unknown {
             OnUnknown::Allow => {
-                let warnings: Vec<String> = unknown
-                    .iter()
-                    .map(|line| {
-                        warning(&format!(
-                            "stowaway: {line}; admitted by policy (on_unknown = \"allow\"), the scan continues"
-                        ))
-                    })
-                    .collect();
+                warnings.extend(unknown.iter().map(|line| {
+                    warning(&format!(
+                        "stowaway: {line}; admitted by policy (on_unknown = \"allow\"), the scan continues"
+                    ))
+                }));
                 self.allow(request, &warnings)
             }
             OnUnknown::Deny => self.deny(
