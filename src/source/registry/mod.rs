@@ -24,6 +24,7 @@ use self::auth::{AuthEnvironment, Credentials, ExplicitCredentials};
 use self::http::Failure;
 use super::digest::Digest;
 use super::image::{BlobOpener, Image, Layer, LayerBlob, LayerDescriptor, LayerList, ManifestView};
+use super::limits;
 use super::name::{hub_name, wire_reference};
 use super::platform::{self, PlatformFilter};
 
@@ -54,8 +55,8 @@ const ATTEMPTS: u32 = 4;
 /// longer `Retry-After` gets a clear message at once instead of a silent stall.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
 
-/// The largest config blob read (configs are a few kilobytes; history makes some larger).
-const MAX_CONFIG_BYTES: usize = 64 << 20;
+/// The largest config blob read: the bound shared with local images (see `source::limits`).
+const MAX_CONFIG_BYTES: usize = limits::MAX_CONFIG_BYTES;
 
 /// A connection to one repository, shared by the layers it streams.
 struct Remote {
@@ -264,6 +265,9 @@ fn select_platforms(
     if candidates.is_empty() {
         bail!("the image index lists no runnable platform");
     }
+    // Each platform is a manifest and a config fetched; a hostile index must not make one
+    // argument cost thousands of requests.
+    limits::check_manifest_count(candidates.len(), "the image index")?;
     if options.all_platforms {
         return Ok(candidates);
     }
