@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::digest::Digest;
 use super::image::{Image, LayerBlob, LayerDescriptor, LayerList, ManifestView};
+use super::json;
 use super::limits;
 use super::name;
 use super::oci_layout;
@@ -48,7 +49,7 @@ pub fn open(
         limits::MAX_DOCKER_SAVE_MANIFEST_BYTES,
     )?;
     let entries: Vec<ManifestEntry> =
-        serde_json::from_slice(&bytes).context("manifest.json is not a docker-save manifest")?;
+        json::parse(&bytes, "manifest.json is not a docker-save manifest")?;
     if entries.is_empty() {
         bail!("manifest.json lists no images");
     }
@@ -217,10 +218,10 @@ impl OciManifests {
                 "manifest",
                 limits::MAX_MANIFEST_BYTES,
             )?;
-            let manifest: oci_spec::image::ImageManifest = serde_json::from_slice(&bytes)
-                .with_context(|| {
-                    format!("manifest {} is not a valid image manifest", entry.digest)
-                })?;
+            let manifest: oci_spec::image::ImageManifest = json::parse(
+                &bytes,
+                &format!("manifest {} is not a valid image manifest", entry.digest),
+            )?;
             let config_digest = Digest::parse(manifest.config().digest().as_ref())?;
             found.by_config.insert(
                 config_digest,

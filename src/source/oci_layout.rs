@@ -9,6 +9,7 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use super::bytes::MappedBytes;
 use super::digest::Digest;
 use super::image::{Image, Layer, LayerBlob, LayerDescriptor, LayerList, ManifestView};
+use super::json;
 use super::limits;
 use super::name;
 use super::platform::{self, PlatformFilter};
@@ -40,8 +41,7 @@ pub fn list_manifests(store: &LocalStore) -> Result<Vec<ManifestEntry>> {
     }
     let bytes = store.get("index.json")?;
     limits::check_size("index.json", bytes.len(), limits::MAX_MANIFEST_BYTES)?;
-    let index: ImageIndex =
-        serde_json::from_slice(&bytes).context("index.json is not a valid OCI index")?;
+    let index: ImageIndex = json::parse(&bytes, "index.json is not a valid OCI index")?;
     let mut walk = IndexWalk {
         store,
         visited: HashSet::new(),
@@ -100,8 +100,8 @@ impl IndexWalk<'_> {
                     "index",
                     limits::MAX_MANIFEST_BYTES,
                 )?;
-                let nested: ImageIndex = serde_json::from_slice(&bytes)
-                    .with_context(|| format!("index {digest} is not a valid OCI index"))?;
+                let nested: ImageIndex =
+                    json::parse(&bytes, &format!("index {digest} is not a valid OCI index"))?;
                 self.collect(nested.manifests(), &names, depth + 1)?;
             } else if media_type.contains("manifest.v1+json") && media_type.contains("docker") {
                 bail!("manifest {digest} uses Docker schema 1, which is unsupported");
@@ -176,8 +176,10 @@ pub fn load_image(store: &LocalStore, entry: &ManifestEntry, reference: String) 
         "manifest",
         limits::MAX_MANIFEST_BYTES,
     )?;
-    let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes)
-        .with_context(|| format!("manifest {} is not a valid image manifest", entry.digest))?;
+    let manifest: ImageManifest = json::parse(
+        &manifest_bytes,
+        &format!("manifest {} is not a valid image manifest", entry.digest),
+    )?;
     let config_digest = Digest::parse(manifest.config().digest().as_ref())?;
     let config_bytes = read_blob(
         store,

@@ -24,6 +24,7 @@ use self::auth::{AuthEnvironment, Credentials, ExplicitCredentials};
 use self::http::Failure;
 use super::digest::Digest;
 use super::image::{BlobOpener, Image, Layer, LayerBlob, LayerDescriptor, LayerList, ManifestView};
+use super::json;
 use super::limits;
 use super::name::{hub_name, wire_reference};
 use super::platform::{self, PlatformFilter};
@@ -96,8 +97,7 @@ pub fn open(text: &str, options: &RegistryOptions) -> Result<Vec<Image>> {
             remote.load_image(&reference, &manifest_bytes, &manifest_digest, label, None)?;
         return Ok(vec![image]);
     }
-    let index: ImageIndex = serde_json::from_slice(&manifest_bytes)
-        .map_err(|err| anyhow!("malformed image index: {err}"))?;
+    let index: ImageIndex = json::parse(&manifest_bytes, "malformed image index")?;
     let selected = select_platforms(&index, options)?;
     let mut images = Vec::new();
     for (digest, platform) in selected {
@@ -378,8 +378,10 @@ impl Remote {
     ) -> Result<Image> {
         let manifest_digest = Digest::parse(manifest_digest)?;
         manifest_digest.verify(manifest_bytes, "manifest")?;
-        let manifest: ImageManifest = serde_json::from_slice(manifest_bytes)
-            .map_err(|err| anyhow!("manifest {manifest_digest} is not an image manifest: {err}"))?;
+        let manifest: ImageManifest = json::parse(
+            manifest_bytes,
+            &format!("manifest {manifest_digest} is not an image manifest"),
+        )?;
         let config_digest = Digest::parse(manifest.config().digest().as_ref())?;
         let config_bytes = self.fetch_blob(reference, &config_digest, "config")?;
         let view = ManifestView {
@@ -416,6 +418,7 @@ impl Remote {
             remote: Arc::clone(self),
             reference: reference.clone(),
             digest: digest.clone(),
+            size: descriptor.size,
         })))
     }
 }
@@ -425,6 +428,9 @@ struct RemoteBlob {
     remote: Arc<Remote>,
     reference: Reference,
     digest: Digest,
+    /// The descriptor's size: no more is read, whatever the registry sends (the digest check
+    /// then fails on a blob that was cut).
+    size: Option<u64>,
 }
 
 /// Chunks of a layer in flight between the network task and the walker thread. Small, so the
@@ -446,10 +452,14 @@ impl BlobOpener for RemoteBlob {
             response,
             sender,
         ));
-        Ok(Box::new(ChannelReader {
+        let reader = ChannelReader {
             receiver,
             current: Bytes::new(),
-        }))
+        };
+        Ok(match self.size {
+            Some(size) => Box::new(reader.take(size)),
+            None => Box::new(reader),
+        })
     }
 }
 
