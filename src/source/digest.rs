@@ -11,16 +11,23 @@ use sha2::{Digest as _, Sha256};
 pub struct Digest(String);
 
 impl Digest {
-    /// Parses and validates a digest string.
+    /// Parses and validates a digest string. Digests come from the input, so a malformed one
+    /// is not quoted (it could be anything); a known algorithm other than sha256 is named.
     pub fn parse(text: &str) -> Result<Digest> {
         let Some((algorithm, hex)) = text.split_once(':') else {
-            bail!("malformed digest {text:?}");
+            bail!("malformed digest (not sha256:<64 hex digits>)");
         };
         if algorithm != "sha256" {
-            bail!("unsupported digest algorithm {algorithm:?} in {text:?}");
+            match ["sha384", "sha512", "blake3"]
+                .into_iter()
+                .find(|known| *known == algorithm)
+            {
+                Some(known) => bail!("unsupported digest algorithm {known}"),
+                None => bail!("malformed digest (not sha256:<64 hex digits>)"),
+            }
         }
         if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            bail!("malformed digest {text:?}");
+            bail!("malformed digest (not sha256:<64 hex digits>)");
         }
         Ok(Digest(format!("sha256:{}", hex.to_ascii_lowercase())))
     }

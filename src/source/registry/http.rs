@@ -28,8 +28,9 @@ pub const SCHEMA1_MANIFESTS: &[&str] = &[
     "application/vnd.docker.distribution.manifest.v1+prettyjws",
 ];
 
-/// Manifests are small; a registry that sends more is not sending a manifest.
-const MAX_MANIFEST_BYTES: usize = 8 << 20;
+/// Manifests are small; a registry that sends more is not sending a manifest (the bound
+/// shared with local layouts, see `source::limits`).
+const MAX_MANIFEST_BYTES: usize = crate::source::limits::MAX_MANIFEST_BYTES;
 
 /// A registry failure in words a user can act on.
 #[derive(Debug)]

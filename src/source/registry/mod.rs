@@ -24,6 +24,8 @@ use self::auth::{AuthEnvironment, Credentials, ExplicitCredentials};
 use self::http::Failure;
 use super::digest::Digest;
 use super::image::{BlobOpener, Image, Layer, LayerBlob, LayerDescriptor, LayerList, ManifestView};
+use super::json;
+use super::limits;
 use super::name::{hub_name, wire_reference};
 use super::platform::{self, PlatformFilter};
 
@@ -54,8 +56,8 @@ const ATTEMPTS: u32 = 4;
 /// longer `Retry-After` gets a clear message at once instead of a silent stall.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
 
-/// The largest config blob read (configs are a few kilobytes; history makes some larger).
-const MAX_CONFIG_BYTES: usize = 64 << 20;
+/// The largest config blob read: the bound shared with local images (see `source::limits`).
+const MAX_CONFIG_BYTES: usize = limits::MAX_CONFIG_BYTES;
 
 /// A connection to one repository, shared by the layers it streams.
 struct Remote {
@@ -95,8 +97,7 @@ pub fn open(text: &str, options: &RegistryOptions) -> Result<Vec<Image>> {
             remote.load_image(&reference, &manifest_bytes, &manifest_digest, label, None)?;
         return Ok(vec![image]);
     }
-    let index: ImageIndex = serde_json::from_slice(&manifest_bytes)
-        .map_err(|err| anyhow!("malformed image index: {err}"))?;
+    let index: ImageIndex = json::parse(&manifest_bytes, "malformed image index")?;
     let selected = select_platforms(&index, options)?;
     let mut images = Vec::new();
     for (digest, platform) in selected {
@@ -264,6 +265,9 @@ fn select_platforms(
     if candidates.is_empty() {
         bail!("the image index lists no runnable platform");
     }
+    // Each platform is a manifest and a config fetched; a hostile index must not make one
+    // argument cost thousands of requests.
+    limits::check_manifest_count(candidates.len(), "the image index")?;
     if options.all_platforms {
         return Ok(candidates);
     }
@@ -374,8 +378,10 @@ impl Remote {
     ) -> Result<Image> {
         let manifest_digest = Digest::parse(manifest_digest)?;
         manifest_digest.verify(manifest_bytes, "manifest")?;
-        let manifest: ImageManifest = serde_json::from_slice(manifest_bytes)
-            .map_err(|err| anyhow!("manifest {manifest_digest} is not an image manifest: {err}"))?;
+        let manifest: ImageManifest = json::parse(
+            manifest_bytes,
+            &format!("manifest {manifest_digest} is not an image manifest"),
+        )?;
         let config_digest = Digest::parse(manifest.config().digest().as_ref())?;
         let config_bytes = self.fetch_blob(reference, &config_digest, "config")?;
         let view = ManifestView {
@@ -412,6 +418,7 @@ impl Remote {
             remote: Arc::clone(self),
             reference: reference.clone(),
             digest: digest.clone(),
+            size: descriptor.size,
         })))
     }
 }
@@ -421,6 +428,9 @@ struct RemoteBlob {
     remote: Arc<Remote>,
     reference: Reference,
     digest: Digest,
+    /// The descriptor's size: no more is read, whatever the registry sends (the digest check
+    /// then fails on a blob that was cut).
+    size: Option<u64>,
 }
 
 /// Chunks of a layer in flight between the network task and the walker thread. Small, so the
@@ -442,10 +452,14 @@ impl BlobOpener for RemoteBlob {
             response,
             sender,
         ));
-        Ok(Box::new(ChannelReader {
+        let reader = ChannelReader {
             receiver,
             current: Bytes::new(),
-        }))
+        };
+        Ok(match self.size {
+            Some(size) => Box::new(reader.take(size)),
+            None => Box::new(reader),
+        })
     }
 }
 
