@@ -148,6 +148,8 @@ fn resolve_options(args: &ScanArgs, platform: Option<PlatformFilter>) -> Result<
             platform,
             all_platforms: args.all_platforms,
             auth_environment: None,
+            // The CLI contacts the registries its user names.
+            network: None,
         },
     })
 }

@@ -199,8 +199,10 @@ pub struct ScanArgs {
   GET  /healthz, /readyz, /metrics (Prometheus text)
 
 The policy file (--config) is TOML: severity_threshold, on_unknown = \"allow\"|\"deny\",
-time_budget_ms, exempt_namespaces, exempt_images (globs), tag_cache_seconds, api_token_file,
-and a [registry] table (plain_http, ca_certs). Registry credentials come from the docker config file and
+time_budget_ms, exempt_namespaces, exempt_images (globs), tag_cache_seconds, api_token_file
+(required unless --no-auth), allowed_registries (globs), max_images_per_review,
+max_lookups_per_review, on_review_limit = \"deny\"|\"allow\", scan_timeout_seconds, and a
+[registry] table (plain_http, ca_certs). Registry credentials come from the docker config file and
 credential helpers, as for `scan`.")]
 pub struct ServeArgs {
     /// Address to listen on, HOST:PORT with an IP address (port 0 picks a free port; the
@@ -219,6 +221,11 @@ pub struct ServeArgs {
     /// Serve plain HTTP on a non-loopback address (without TLS, only loopback is allowed).
     #[arg(long)]
     pub insecure_listen: bool,
+
+    /// Serve POST /scan, POST /registry/events and GET /reports without a token (local use).
+    /// Without it, the policy must set api_token_file, or the server does not start.
+    #[arg(long)]
+    pub no_auth: bool,
 
     /// Policy file (TOML); without it: deny findings at or above low, allow unknown images
     /// with a warning, 3 s time budget.

@@ -152,6 +152,7 @@ pub fn images_of(kind: &str, object: &Value) -> Result<Option<Vec<String>>, Stri
         return Ok(None);
     };
     let mut images: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for list in ["containers", "initContainers", "ephemeralContainers"] {
         let Some(containers) = spec.get(list).filter(|v| !v.is_null()) else {
             continue;
@@ -166,7 +167,7 @@ pub fn images_of(kind: &str, object: &Value) -> Result<Option<Vec<String>>, Stri
                 .map(str::trim)
                 .filter(|image| !image.is_empty());
             if let Some(image) = image
-                && !images.iter().any(|seen| seen == image)
+                && seen.insert(image)
             {
                 images.push(image.to_string());
             }

@@ -3,8 +3,10 @@
 //! into the layer walker (no temporary files), their digests checked as they stream.
 
 pub mod auth;
+mod guard;
 mod http;
 
+pub use guard::NetworkPolicy;
 pub use http::Api;
 
 use std::io::{self, Read};
@@ -47,6 +49,10 @@ pub struct RegistryOptions {
     pub all_platforms: bool,
     /// Where to look for auth files; `None` reads the process environment.
     pub auth_environment: Option<AuthEnvironment>,
+    /// The server's rule for which registries and addresses may be contacted (every
+    /// connection, the token exchange and redirects included); `None` for the CLI, whose user
+    /// names their own registries.
+    pub network: Option<Arc<NetworkPolicy>>,
 }
 
 /// Attempts for requests that fail transiently (connection errors, 5xx, 429).
@@ -124,16 +130,25 @@ pub fn api_for(
     http: reqwest::Client,
 ) -> Result<Api> {
     let name = hub_name(reference);
-    let (client, auth) = client_for(&name, options)?;
     let host = wire_reference(reference).resolve_registry().to_string();
-    Ok(Api::new(
+    if let Some(network) = &options.network
+        && let Some(refusal) = network.refusal(name.registry(), &host)
+    {
+        bail!("{refusal}");
+    }
+    let (client, auth) = client_for(&name, options)?;
+    let api = Api::new(
         http,
         client,
         auth,
         uses_plain_http(&host, options),
         host,
         name.registry().to_string(),
-    ))
+    );
+    Ok(match &options.network {
+        Some(network) => api.guarded(Arc::clone(network)),
+        None => api,
+    })
 }
 
 /// oci-client (for the token exchange) and the credentials for the registry of `reference`.
@@ -240,6 +255,15 @@ pub fn http_client(options: &RegistryOptions) -> Result<reqwest::Client> {
         let certificates = reqwest::Certificate::from_pem_bundle(&data)
             .map_err(|_| anyhow!("--ca-cert {}: not PEM certificates", path.display()))?;
         builder = builder.tls_certs_merge(certificates);
+    }
+    if let Some(network) = &options.network {
+        // A proxy would resolve the target itself, out of the resolver's sight.
+        builder = builder
+            .dns_resolver(Arc::new(guard::GuardedResolver {
+                policy: Arc::clone(network),
+            }))
+            .redirect(network.redirect_policy())
+            .no_proxy();
     }
     builder
         .build()
@@ -350,7 +374,13 @@ impl Remote {
             .or(manifest.digest.clone());
         let digest = match expected {
             Some(expected) => {
-                let expected = Digest::parse(&expected)?;
+                // The header is whatever the host sent: not repeated when it is no digest.
+                let expected = Digest::parse(&expected).map_err(|_| match reference.digest() {
+                    Some(asked) => anyhow!("{asked:?} is not a sha256 digest"),
+                    None => anyhow!(
+                        "manifest: the registry announced a malformed Docker-Content-Digest"
+                    ),
+                })?;
                 expected.verify(&manifest.bytes, "manifest")?;
                 expected
             }
