@@ -67,9 +67,11 @@ pub fn to_value(report: &Report, rules: &[RuleDoc], times: ScanTimes) -> Value {
         .images
         .iter()
         .flat_map(|image| {
+            // Vendor content is not a vulnerability of the image (see `messages`).
             image
                 .findings
                 .iter()
+                .filter(|finding| !finding.is_vendor())
                 .map(move |finding| vulnerability(image, finding, &doc_for(rules, finding)))
         })
         .collect();
@@ -110,6 +112,22 @@ fn information_url() -> Option<&'static str> {
 fn messages(report: &Report) -> Vec<Value> {
     let mut messages = Vec::new();
     for image in &report.images {
+        let vendor = image.findings.iter().filter(|f| f.is_vendor()).count();
+        if vendor > 0 {
+            messages.push(json!({
+                "level": "info",
+                "value": format!(
+                    "{}: {vendor} findings in vendor content (files installed unmodified by a package manager) are not listed; see the JSON report",
+                    image.reference
+                ),
+            }));
+        }
+        for note in &image.packages.not_read {
+            messages.push(json!({
+                "level": "warn",
+                "value": format!("{}: {note}", image.reference),
+            }));
+        }
         for layer in &image.layers {
             if let Some(reason) = &layer.skipped {
                 messages.push(json!({

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Scanner;
+use super::packages::LayerPackages;
 use super::raw::RawFinding;
 use crate::detect::Rule;
 use crate::layer::WalkedLayer;
@@ -25,8 +26,10 @@ pub trait LayerCache: Send + Sync {
 
 /// Version of the cached-layer encoding, part of the key. 2: `WalkedLayer` no longer records
 /// symlinks. 3: layers are read as Go's `archive/tar` reads them, so a layer walked before may
-/// have hidden files from the scan; irregular entries are reported as skipped.
-const CACHE_FORMAT: u32 = 3;
+/// have hidden files from the scan; irregular entries are reported as skipped. 4: a layer keeps
+/// its package-database files and shallow symlinks, and findings the digests of their file,
+/// for package provenance (issue 11).
+const CACHE_FORMAT: u32 = 4;
 
 /// The start of every layer key this build reads and writes under the rule set
 /// `rules_digest`. An entry under any other prefix (other rules, an older encoding) can never be
@@ -47,6 +50,8 @@ fn cache_key(rules_digest: &str, layer: &Layer) -> Option<String> {
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct CachedLayer {
     pub walked: WalkedLayer,
+    /// The layer's package-database files, so a cached layer still gives provenance.
+    pub packages: LayerPackages,
     pub findings: Vec<RawFinding>,
     pub skipped: Vec<SkipRecord>,
 }
@@ -57,6 +62,7 @@ impl CachedLayer {
     fn of_layer(
         index: usize,
         walked: &WalkedLayer,
+        packages: &LayerPackages,
         raw: &[RawFinding],
         skipped: &[SkipRecord],
         rules: &[Rule],
@@ -71,6 +77,7 @@ impl CachedLayer {
             .collect();
         CachedLayer {
             walked: walked.clone(),
+            packages: packages.clone(),
             findings,
             skipped: skipped
                 .iter()
@@ -112,6 +119,7 @@ impl Scanner {
         image: &Image,
         index: usize,
         walked: &WalkedLayer,
+        packages: &LayerPackages,
         raw: &[RawFinding],
         skipped: &[SkipRecord],
     ) {
@@ -121,7 +129,8 @@ impl Scanner {
         let Some(key) = cache_key(&self.rules_digest, &image.layers[index]) else {
             return;
         };
-        let entry = CachedLayer::of_layer(index, walked, raw, skipped, self.detector.rules());
+        let entry =
+            CachedLayer::of_layer(index, walked, packages, raw, skipped, self.detector.rules());
         if let Ok(bytes) = serde_json::to_vec(&entry) {
             cache.put(&key, bytes);
         }
@@ -150,7 +159,15 @@ mod tests {
             in_file(2, "etc/app.env", 0, "s3cr3t-other-layer"),
         ];
         let skipped = vec![skip(1, "app.jar!/x.jar"), skip(2, "other.jar")];
-        let entry = CachedLayer::of_layer(1, &WalkedLayer::default(), &raw, &skipped, &rules);
+        let packages = LayerPackages::default();
+        let entry = CachedLayer::of_layer(
+            1,
+            &WalkedLayer::default(),
+            &packages,
+            &raw,
+            &skipped,
+            &rules,
+        );
         let bytes = serde_json::to_vec(&entry).unwrap();
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(!text.contains("QX3ZEXAMPLEKEY12"), "{text}");
