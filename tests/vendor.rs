@@ -510,3 +510,36 @@ fn write_wheel(path: &Path, key: &[u8]) {
     writer.write_all(record.as_bytes()).unwrap();
     writer.finish().unwrap();
 }
+
+/// A package file over one chunk of the walk (8 MiB) is hashed by reading its layer again:
+/// shipped content still verifies, and a larger edited copy in a later layer does not.
+#[test]
+fn a_large_package_file_is_hashed_by_reading_its_layer_again() {
+    if !have_dpkg() {
+        return;
+    }
+    let work = support::tempdir();
+    let mut bundle = secrets::rsa_private_key_pem().into_bytes();
+    bundle.extend(std::iter::repeat_n(b"# padding line of a large bundle\n", 300_000).flatten());
+    assert!(bundle.len() > 9 << 20);
+    let root = dpkg_root(
+        work.path(),
+        &[("usr/share/stowaway-probe/bundle.pem", &bundle)],
+    );
+    let mut edited = bundle.clone();
+    edited.extend_from_slice(b"# edited\n");
+    let layers = vec![
+        Layer::new("RUN apt-get install stowaway-probe", root),
+        Layer::new(
+            "RUN echo >> /usr/share/stowaway-probe/bundle.pem",
+            vec![Entry::file("usr/share/stowaway-probe/bundle.pem", edited)],
+        ),
+    ];
+    let (_, report) = scan_json(work.path(), layers);
+    let shipped = one_at(&report, 0, "usr/share/stowaway-probe/bundle.pem");
+    assert_eq!(shipped["severity"], "info", "{shipped:#}");
+    assert_eq!(shipped["provenance"]["verdict"], "unmodified");
+    let edited = one_at(&report, 1, "usr/share/stowaway-probe/bundle.pem");
+    assert_full_severity(edited);
+    assert_eq!(edited["provenance"]["verdict"], "modified");
+}
