@@ -236,6 +236,7 @@ fn write_report(
             TextOptions {
                 style: Style::new(color),
                 verbose: args.verbose,
+                show_vendor: args.show_vendor,
             },
             out,
         ),

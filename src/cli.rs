@@ -164,6 +164,12 @@ pub struct ScanArgs {
     #[arg(short, long)]
     pub verbose: bool,
 
+    /// List findings in vendor content in text output: files a package manager (dpkg, apk,
+    /// rpm, pip) installed unmodified, and tests and examples inside npm, gem, Composer and
+    /// Maven packages. By default they are one summary line; JSON always lists them.
+    #[arg(long)]
+    pub show_vendor: bool,
+
     /// Print nothing but errors on standard error (no progress).
     #[arg(short, long)]
     pub quiet: bool,

@@ -51,6 +51,16 @@ pub struct HardLink {
     pub target: String,
 }
 
+/// A symlink: `path` points at `target`, as the tar records it (relative to the link's
+/// directory, or absolute).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Symlink {
+    /// The link's own path, normalised like every member name.
+    pub path: String,
+    /// Where it points, as recorded.
+    pub target: String,
+}
+
 /// What walking a layer found. Serializable, so a layer's result can be cached by digest.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct WalkedLayer {
@@ -73,7 +83,20 @@ pub struct WalkedLayer {
     /// directory, a name over the length limit): reported with what was not scanned.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub irregular: Vec<IrregularEntry>,
+    /// Symlinks near the root (at most [`SHALLOW_SYMLINK_DEPTH`] components: `bin -> usr/bin`,
+    /// `lib64 -> usr/lib64`), in tar order, at most [`SHALLOW_SYMLINKS_KEPT`]: package
+    /// databases record `/bin/ls` where a merged-/usr layer holds `usr/bin/ls`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shallow_symlinks: Vec<Symlink>,
+    /// Shallow symlinks past [`SHALLOW_SYMLINKS_KEPT`], counted and not kept.
+    #[serde(default)]
+    pub shallow_symlinks_dropped: u64,
 }
+
+/// How deep a symlink may sit to be kept in [`WalkedLayer::shallow_symlinks`].
+pub const SHALLOW_SYMLINK_DEPTH: usize = 2;
+/// How many shallow symlinks one layer keeps (a base image has about ten).
+pub const SHALLOW_SYMLINKS_KEPT: usize = 256;
 
 /// An entry whose header disagrees with how runtimes (and the walk) read it, or whose
 /// metadata was too large to read.
@@ -273,8 +296,9 @@ enum EntryAction {
     Opaque(String),
     HardLink(String),
     /// A symlink occupies its path (overwrite semantics); where it points does not matter, as
-    /// its target is scanned under its own name.
-    Symlink,
+    /// its target is scanned under its own name (and it is kept, when shallow, for package
+    /// provenance: see [`WalkedLayer::shallow_symlinks`]).
+    Symlink(String),
     /// Devices, fifos: they occupy the path (overwrite semantics) but hold no content.
     Other,
 }
@@ -298,7 +322,7 @@ fn classify(entry: &Entry, path: &str) -> EntryAction {
         Kind::HardLink => {
             EntryAction::HardLink(normalise_path(&String::from_utf8_lossy(&entry.link)))
         }
-        Kind::Symlink => EntryAction::Symlink,
+        Kind::Symlink => EntryAction::Symlink(String::from_utf8_lossy(&entry.link).into_owned()),
         Kind::Device | Kind::Fifo => EntryAction::Other,
     }
 }
@@ -342,11 +366,31 @@ fn record(walked: &mut WalkedLayer, path: &str, action: EntryAction, has_content
                 target,
             });
         }
-        EntryAction::Symlink | EntryAction::Other => {
+        EntryAction::Symlink(target) => {
+            walked.changes.written.insert(path.to_string(), false);
+            keep_shallow_symlink(walked, path, target);
+        }
+        EntryAction::Other => {
             walked.changes.written.insert(path.to_string(), false);
         }
     }
     false
+}
+
+/// Keeps a symlink at most [`SHALLOW_SYMLINK_DEPTH`] components deep, up to
+/// [`SHALLOW_SYMLINKS_KEPT`] per layer (the rest are counted).
+fn keep_shallow_symlink(walked: &mut WalkedLayer, path: &str, target: String) {
+    if path.is_empty() || path.split('/').count() > SHALLOW_SYMLINK_DEPTH {
+        return;
+    }
+    if walked.shallow_symlinks.len() >= SHALLOW_SYMLINKS_KEPT {
+        walked.shallow_symlinks_dropped += 1;
+        return;
+    }
+    walked.shallow_symlinks.push(Symlink {
+        path: path.to_string(),
+        target,
+    });
 }
 
 /// Takes a tar entry into the layer's record (what it does to lower layers, see [`record`],

@@ -68,9 +68,11 @@ pub fn to_value(report: &Report, rules: &[RuleDoc], times: ScanTimes) -> Value {
         .images
         .iter()
         .flat_map(|image| {
+            // Vendor content is not a vulnerability of the image (see `messages`).
             image
                 .findings
                 .iter()
+                .filter(|finding| !finding.is_vendor())
                 .map(move |finding| vulnerability(image, finding, &doc_for(rules, finding)))
         })
         .collect();
@@ -132,6 +134,22 @@ fn messages(report: &Report) -> Vec<Value> {
                     SkipKind::Irregular => "info",
                 },
                 "value": format!("{}: {text}", image.reference),
+            }));
+        }
+        let vendor = image.findings.iter().filter(|f| f.is_vendor()).count();
+        if vendor > 0 {
+            messages.push(json!({
+                "level": "info",
+                "value": format!(
+                    "{}: {vendor} findings in vendor content (files installed unmodified by a package manager) are not listed; see the JSON report",
+                    image.reference
+                ),
+            }));
+        }
+        for note in &image.packages.not_read {
+            messages.push(json!({
+                "level": "warn",
+                "value": format!("{}: {note}", image.reference),
             }));
         }
     }

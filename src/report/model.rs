@@ -70,6 +70,9 @@ pub struct ImageReport {
     /// dropped silently.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<SkipRecord>,
+    /// The package databases the image carries: the provenance of `findings`.
+    #[serde(default, skip_serializing_if = "PackagesReport::is_empty")]
+    pub packages: PackagesReport,
     /// This image's counts, after suppression.
     pub stats: ImageStats,
 }
@@ -175,6 +178,122 @@ pub struct Finding {
     /// `account`), by name; omitted from the JSON when empty.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub details: BTreeMap<String, String>,
+    /// The package that owns the file, when a package database of the image (as it stood in
+    /// the layer that added the file) lists it; omitted for files no package owns and for
+    /// history and config findings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+}
+
+impl Finding {
+    /// Whether the finding is in vendor content (a file a package manager installed
+    /// unmodified, or a test or example inside a package): its severity was lowered to info.
+    pub fn is_vendor(&self) -> bool {
+        self.provenance.as_ref().is_some_and(|p| p.vendor)
+    }
+}
+
+/// Which package shipped the file holding a finding, and whether the file is still what the
+/// package shipped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// `dpkg`, `apk`, `rpm`, `pip`, `npm`, `gem`, `composer` or `maven`.
+    pub manager: String,
+    /// The package's name as its database records it.
+    pub package: String,
+    /// The package's version as its database records it.
+    pub version: String,
+    /// The database that lists the package (its path in the image).
+    pub database: String,
+    /// Whether the file's content matches the hash the package manager recorded for it.
+    pub verified: bool,
+    /// Whether the finding is vendor content: its severity was lowered to `info` (verified
+    /// content, or for ecosystems without per-file hashes a test, fixture or example path
+    /// inside the package).
+    pub vendor: bool,
+    /// How the file compares with what the package shipped.
+    pub verdict: ProvenanceVerdict,
+    /// The severity before it was lowered, for vendor findings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_severity: Option<Severity>,
+}
+
+/// How a package-owned file compares with what its package shipped; `verdict` in the JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProvenanceVerdict {
+    /// The content matches the recorded hash: installed and not changed since.
+    Unmodified,
+    /// The package's ecosystem records no file hashes (npm, gem, composer, maven) and the file
+    /// is a test, fixture or example path inside the package.
+    TestOrExample,
+    /// The content does not match the recorded hash: modified after install (edited, or
+    /// replaced by a later layer).
+    Modified,
+    /// A hash is recorded but the file could not be hashed (a file over one chunk of the walk,
+    /// 8 MiB, is hashed by reading its layer again; this is when that failed, or the file is
+    /// sparse).
+    NotHashed,
+    /// No hash is recorded for the file (an ecosystem without file hashes outside its tests,
+    /// or a file the database lists without one), so it cannot be shown unmodified.
+    NoRecordedHash,
+}
+
+impl ProvenanceVerdict {
+    /// The verdict in words, as reports show it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ProvenanceVerdict::Unmodified => "installed unmodified",
+            ProvenanceVerdict::TestOrExample => "a test or example inside the package",
+            ProvenanceVerdict::Modified => "modified after install",
+            ProvenanceVerdict::NotHashed => "not verified (the file could not be hashed)",
+            ProvenanceVerdict::NoRecordedHash => "not verified (no hash recorded)",
+        }
+    }
+}
+
+/// The package databases the scan read, as they stand in the final image, and what could not
+/// be read.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackagesReport {
+    /// Databases read, by manager and path, with their package counts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<DatabaseReport>,
+    /// Databases found but not read (rpm's Berkeley DB and NDB formats), in words: files of
+    /// their packages are not known as vendor content.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_read: Vec<String>,
+    /// Malformed records skipped while reading, and database files not kept (over a size
+    /// limit), in words; counted in `records_skipped` and `files_not_kept`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Records skipped as malformed, over all databases read.
+    #[serde(default)]
+    pub records_skipped: usize,
+    /// Database files not kept because of the size limits.
+    #[serde(default)]
+    pub files_not_kept: usize,
+    /// Milliseconds spent reading databases and building the ownership index.
+    #[serde(default)]
+    pub read_ms: u64,
+}
+
+impl PackagesReport {
+    /// Whether the image held no package database at all.
+    pub fn is_empty(&self) -> bool {
+        *self == PackagesReport::default()
+    }
+}
+
+/// One package database read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseReport {
+    /// The manager that wrote it.
+    pub manager: String,
+    /// Where it is in the image.
+    pub path: String,
+    /// Packages read from it.
+    pub packages: usize,
 }
 
 /// Where a secret was found.

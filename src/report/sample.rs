@@ -52,6 +52,7 @@ pub fn finding(
         removed_in_layer,
         remediation,
         details: BTreeMap::new(),
+        provenance: None,
     }
 }
 
@@ -97,6 +98,7 @@ pub fn image(reference: &str, findings: Vec<Finding>) -> ImageReport {
         ],
         findings,
         skipped: Vec::new(),
+        packages: Default::default(),
         stats,
     }
 }

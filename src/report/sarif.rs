@@ -134,7 +134,10 @@ pub fn category(name: &str, image: &ImageReport, with_platform: bool) -> String 
 
 fn run(report: &Report, image: &ImageReport, rules: &[RuleDoc], category: String) -> Value {
     let mut used: BTreeMap<&str, RuleDoc> = BTreeMap::new();
-    for finding in &image.findings {
+    // Vendor content (files a package manager installed unmodified) is not an alert: it is
+    // counted in the run's properties and listed in the JSON report.
+    let alerts = || image.findings.iter().filter(|f| !f.is_vendor());
+    for finding in alerts() {
         used.entry(finding.rule_id.as_str())
             .or_insert_with(|| doc_for(rules, finding));
     }
@@ -142,9 +145,7 @@ fn run(report: &Report, image: &ImageReport, rules: &[RuleDoc], category: String
     let driver_rules: Vec<Value> = used.values().map(rule).collect();
 
     let mut occurrences: HashMap<(String, &str), usize> = HashMap::new();
-    let results: Vec<Value> = image
-        .findings
-        .iter()
+    let results: Vec<Value> = alerts()
         .map(|finding| {
             let uri = finding.location.uri();
             let occurrence = occurrences
@@ -184,6 +185,8 @@ fn run(report: &Report, image: &ImageReport, rules: &[RuleDoc], category: String
                 "layers": image.layers.len(),
             },
             "rulesInEffect": rules.len(),
+            "vendorFindings": image.findings.len() - alerts().count(),
+            "packageDatabasesNotRead": image.packages.not_read,
         },
     });
     let not_scanned = image.stats.items_skipped + image.stats.layers_skipped;

@@ -51,6 +51,8 @@ pub struct TextOptions {
     /// Print remediation advice in full under each finding, and every skipped item (not only
     /// the first few).
     pub verbose: bool,
+    /// List findings in vendor content one by one instead of counting them in one line.
+    pub show_vendor: bool,
 }
 
 pub fn write(report: &Report, options: TextOptions, out: &mut dyn Write) -> Result<()> {
@@ -64,12 +66,68 @@ pub fn write(report: &Report, options: TextOptions, out: &mut dyn Write) -> Resu
 fn write_image(image: &ImageReport, options: TextOptions, out: &mut dyn Write) -> Result<()> {
     write_image_header(image, options.style, out)?;
     write_skips(image, options, out)?;
-    if image.findings.is_empty() {
-        writeln!(out, "  no secrets found\n")?;
+    write_packages_notes(image, options.style, out)?;
+    let vendor = image.findings.iter().filter(|f| f.is_vendor()).count();
+    let hidden = if options.show_vendor { 0 } else { vendor };
+    if image.findings.len() == hidden {
+        writeln!(out, "  no secrets found")?;
+        write_vendor_line(hidden, options.style, out)?;
+        writeln!(out)?;
         return Ok(());
     }
     writeln!(out)?;
-    let groups = FindingGroups::of(image);
+    let groups = FindingGroups::of(image, options.show_vendor);
+    write_groups(image, &groups, options, out)?;
+    if hidden > 0 {
+        write_vendor_line(hidden, options.style, out)?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// `N findings in vendor content, see --show-vendor or the JSON`, when N > 0.
+fn write_vendor_line(vendor: usize, style: Style, out: &mut dyn Write) -> Result<()> {
+    if vendor > 0 {
+        let s = if vendor == 1 { "" } else { "s" };
+        writeln!(
+            out,
+            "  {}",
+            style.paint(
+                "2",
+                &format!(
+                    "{vendor} finding{s} in vendor content (installed unmodified by a package manager), see --show-vendor or the JSON"
+                )
+            )
+        )?;
+    }
+    Ok(())
+}
+
+/// Package databases that were found but not read, and malformed records skipped.
+fn write_packages_notes(image: &ImageReport, style: Style, out: &mut dyn Write) -> Result<()> {
+    let packages = &image.packages;
+    for note in &packages.not_read {
+        writeln!(out, "  {} {note}", style.paint("33", "note"))?;
+    }
+    if packages.records_skipped > 0 || packages.files_not_kept > 0 {
+        writeln!(
+            out,
+            "  {} package databases: {} malformed records ignored, {} files not read (see the JSON)",
+            style.paint("33", "warning"),
+            packages.records_skipped,
+            packages.files_not_kept
+        )?;
+    }
+    Ok(())
+}
+
+/// The findings of `groups`, by layer, then history, then config.
+fn write_groups(
+    image: &ImageReport,
+    groups: &FindingGroups,
+    options: TextOptions,
+    out: &mut dyn Write,
+) -> Result<()> {
     for (index, findings) in &groups.by_layer {
         write_layer(image, *index, findings, options, out)?;
     }
@@ -160,13 +218,18 @@ struct FindingGroups<'a> {
 }
 
 impl<'a> FindingGroups<'a> {
-    fn of(image: &'a ImageReport) -> FindingGroups<'a> {
+    /// The image's findings, those in vendor content only with `show_vendor`.
+    fn of(image: &'a ImageReport, show_vendor: bool) -> FindingGroups<'a> {
         let mut groups = FindingGroups {
             by_layer: BTreeMap::new(),
             history: BTreeMap::new(),
             config: Vec::new(),
         };
-        for finding in &image.findings {
+        for finding in image
+            .findings
+            .iter()
+            .filter(|f| show_vendor || !f.is_vendor())
+        {
             match finding.location.kind {
                 LocationKind::LayerFile => groups
                     .by_layer
@@ -271,6 +334,30 @@ fn write_finding(
             )
         )?,
         _ => {}
+    }
+    if let Some(provenance) = &finding.provenance {
+        let package = format!(
+            "{} package {} {}",
+            provenance.manager, provenance.package, provenance.version
+        );
+        let line = match provenance.original_severity {
+            Some(was) => format!(
+                "vendor content: {package}, {} (severity was {was})",
+                provenance.verdict.describe()
+            ),
+            None if provenance.vendor => {
+                format!(
+                    "vendor content: {package}, {}",
+                    provenance.verdict.describe()
+                )
+            }
+            None => format!(
+                "owned by {package}: {}",
+                provenance.verdict.describe().to_uppercase()
+            ),
+        };
+        let color = if provenance.vendor { "2" } else { "1;35" };
+        writeln!(out, "{indent}{}", style.paint(color, &line))?;
     }
     for (key, value) in &finding.details {
         writeln!(out, "{indent}{key}: {value}")?;
@@ -434,6 +521,7 @@ mod tests {
         let options = TextOptions {
             style: Style::new(false),
             verbose,
+            show_vendor: false,
         };
         write(report, options, &mut out).unwrap();
         String::from_utf8(out).unwrap()

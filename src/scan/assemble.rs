@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use super::Scanner;
+use super::packages::{LayerPackages, Provenances, hash_files_again};
 use super::raw::{RawFinding, SecretText};
 use crate::layer::{Status, Timeline, WalkedLayer};
 use crate::report::field::ConfigField;
@@ -26,6 +27,7 @@ impl Scanner {
         &self,
         image: &Image,
         walked: Vec<WalkedLayer>,
+        packages: &[LayerPackages],
         mut raw: Vec<RawFinding>,
     ) -> ImageReport {
         let rules = self.detector.rules();
@@ -33,6 +35,9 @@ impl Scanner {
         add_hard_link_names(&walked, &mut raw);
         let kept = collapse_overlaps(raw, &|rule| rules[rule].is_generic());
         let raw = drop_history_lines_repeating_build_args(kept);
+        let needed = layers_with_file_findings(&raw, walked.len());
+        let provenances = Provenances::build(&walked, packages, &needed);
+        let raw = hash_large_owned_files(image, &provenances, raw);
         let timeline = Timeline::new(walked.iter().map(|w| w.changes.clone()).collect());
         let layer_digests: Vec<Option<String>> = image
             .layers
@@ -52,6 +57,7 @@ impl Scanner {
         let mut findings: Vec<Finding> = raw
             .into_iter()
             .map(|f| {
+                let (severity, provenance) = provenances.attribute(&f);
                 let rule = &rules[f.rule];
                 let (kind, status, removed_in_layer) = locate(&f, &timeline);
                 let (secret, fingerprint) =
@@ -59,7 +65,7 @@ impl Scanner {
                 Finding {
                     rule_id: rule.id.clone(),
                     rule_name: rule.name.clone(),
-                    severity: f.severity,
+                    severity,
                     secret,
                     fingerprint,
                     remediation: remediation(
@@ -86,6 +92,7 @@ impl Scanner {
                     status,
                     removed_in_layer,
                     details: f.details.into_iter().collect(),
+                    provenance,
                 }
             })
             .collect();
@@ -108,9 +115,39 @@ impl Scanner {
             layers,
             findings,
             skipped: Vec::new(),
+            packages: provenances.report,
             stats,
         }
     }
+}
+
+/// Gives digests to the findings in package-owned files too large to have been hashed while
+/// matching, by reading their layers again (rare: a file over 8 MiB, owned, with a finding).
+fn hash_large_owned_files(
+    image: &Image,
+    provenances: &Provenances,
+    mut raw: Vec<RawFinding>,
+) -> Vec<RawFinding> {
+    for (layer, paths) in provenances.unhashed_owned_files(&raw) {
+        let digests = hash_files_again(&image.layers[layer], &paths);
+        for finding in raw.iter_mut().filter(|f| f.layer == Some(layer)) {
+            if let Some(found) = finding.path.as_ref().and_then(|p| digests.get(p)) {
+                finding.digests = Some(Arc::clone(found));
+            }
+        }
+    }
+    raw
+}
+
+/// Which layers hold findings in files (those need the databases as they stood there).
+fn layers_with_file_findings(raw: &[RawFinding], layers: usize) -> Vec<bool> {
+    let mut needed = vec![false; layers];
+    for finding in raw.iter().filter(|f| f.path.is_some()) {
+        if let Some(slot) = finding.layer.and_then(|layer| needed.get_mut(layer)) {
+            *slot = true;
+        }
+    }
+    needed
 }
 
 /// A hard link names the same content as its target: report the target's findings under the

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Scanner;
+use super::packages::LayerPackages;
 use super::raw::RawFinding;
 use crate::detect::Rule;
 use crate::layer::WalkedLayer;
@@ -29,8 +30,9 @@ pub trait LayerCache: Send + Sync {
 /// symlinks. 3: layers are read as Go's `archive/tar` reads them, so a layer walked before may
 /// have hidden files from the scan; irregular entries are reported as skipped. 4: skipped items
 /// say whether they were not scanned or only irregular (entries of 3 would read all as not
-/// scanned).
-const CACHE_FORMAT: u32 = 4;
+/// scanned). 5: a layer keeps its package-database files and shallow symlinks, and findings
+/// the digests of their file, for package provenance (issue 11).
+const CACHE_FORMAT: u32 = 5;
 
 /// The start of every layer key this build reads and writes under the rule set
 /// `rules_digest`. An entry under any other prefix (other rules, an older encoding) can never be
@@ -51,6 +53,8 @@ fn cache_key(rules_digest: &str, layer: &Layer) -> Option<String> {
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct CachedLayer {
     pub walked: WalkedLayer,
+    /// The layer's package-database files, so a cached layer still gives provenance.
+    pub packages: LayerPackages,
     pub findings: Vec<RawFinding>,
     pub skipped: Vec<SkipRecord>,
 }
@@ -61,6 +65,7 @@ impl CachedLayer {
     fn of_layer(
         index: usize,
         walked: &WalkedLayer,
+        packages: &LayerPackages,
         raw: &[RawFinding],
         skipped: &[SkipRecord],
         rules: &[Rule],
@@ -75,6 +80,7 @@ impl CachedLayer {
             .collect();
         CachedLayer {
             walked: walked.clone(),
+            packages: packages.clone(),
             findings,
             skipped: skipped
                 .iter()
@@ -116,6 +122,7 @@ impl Scanner {
         image: &Image,
         index: usize,
         walked: &WalkedLayer,
+        packages: &LayerPackages,
         raw: &[RawFinding],
         skipped: &[SkipRecord],
     ) {
@@ -125,7 +132,8 @@ impl Scanner {
         let Some(key) = cache_key(&self.rules_digest, &image.layers[index]) else {
             return;
         };
-        let entry = CachedLayer::of_layer(index, walked, raw, skipped, self.detector.rules());
+        let entry =
+            CachedLayer::of_layer(index, walked, packages, raw, skipped, self.detector.rules());
         if let Ok(bytes) = serde_json::to_vec(&entry) {
             cache.put(&key, bytes);
         }
@@ -155,7 +163,15 @@ mod tests {
             in_file(2, "etc/app.env", 0, "s3cr3t-other-layer"),
         ];
         let skipped = vec![skip(1, "app.jar!/x.jar"), skip(2, "other.jar")];
-        let entry = CachedLayer::of_layer(1, &WalkedLayer::default(), &raw, &skipped, &rules);
+        let packages = LayerPackages::default();
+        let entry = CachedLayer::of_layer(
+            1,
+            &WalkedLayer::default(),
+            &packages,
+            &raw,
+            &skipped,
+            &rules,
+        );
         let bytes = serde_json::to_vec(&entry).unwrap();
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(!text.contains("QX3ZEXAMPLEKEY12"), "{text}");

@@ -11,6 +11,7 @@ mod assemble;
 mod budget;
 pub(crate) mod config_items;
 mod layer_cache;
+mod packages;
 mod pipeline;
 mod raw;
 
@@ -136,12 +137,13 @@ impl Scanner {
     ) -> Result<ImageReport> {
         let LayersScan {
             walked,
+            packages,
             mut raw,
             skipped,
             from_cache,
         } = self.scan_layers(image, progress)?;
         raw.extend(self.scan_config(image));
-        let mut report = self.build_report(image, walked, raw);
+        let mut report = self.build_report(image, walked, &packages, raw);
         report.stats.layers_from_cache = from_cache;
         let irregular = skipped.iter().filter(|s| !s.is_not_scanned()).count();
         report.stats.items_irregular = irregular;
@@ -171,6 +173,7 @@ impl Scanner {
                     length: (m.end - m.start) as u64,
                     line,
                     column,
+                    digests: None,
                 });
             }
         }

@@ -4,6 +4,7 @@
 //! ([`Aborted`]) and the first failure is the scan's error.
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
@@ -11,7 +12,8 @@ use anyhow::{Context, Result, anyhow};
 use rayon::prelude::*;
 
 use super::budget::ByteBudget;
-use super::raw::{RawFinding, SecretText};
+use super::packages::{Collector, LayerPackages};
+use super::raw::{FileDigests, RawFinding, SecretText};
 use super::{Progress, Scanner};
 use crate::detect::decode::archive;
 use crate::detect::{Detector, FileMatch, Limits};
@@ -26,6 +28,8 @@ const CHANNEL_CHUNKS: usize = 256;
 /// What walking and matching the layers of one image produced.
 pub(super) struct LayersScan {
     pub walked: Vec<WalkedLayer>,
+    /// The package-database files each layer writes.
+    pub packages: Vec<LayerPackages>,
     pub raw: Vec<RawFinding>,
     pub skipped: Vec<SkipRecord>,
     /// Layers served from the cache.
@@ -64,7 +68,7 @@ struct WalkQueue<'a> {
 
 /// What one walker thread did: the layers it walked or that failed, by index. Layers it
 /// abandoned because another failed are left out.
-type WalkerResults = Vec<(usize, Result<WalkedLayer>)>;
+type WalkerResults = Vec<(usize, Result<(WalkedLayer, LayerPackages)>)>;
 
 impl WalkQueue<'_> {
     /// The next layer to walk, or `None` when all are taken or one failed.
@@ -93,21 +97,28 @@ impl WalkQueue<'_> {
         results
     }
 
-    fn walk(&self, index: usize, sender: &SyncSender<(usize, FileChunk)>) -> Result<WalkedLayer> {
+    fn walk(
+        &self,
+        index: usize,
+        sender: &SyncSender<(usize, FileChunk)>,
+    ) -> Result<(WalkedLayer, LayerPackages)> {
         let layer = &self.image.layers[index];
         self.progress.layer_started(index, layer.size);
         let on_stored = |bytes| self.progress.stored(index, bytes);
-        walk_layer_with_progress(layer, &on_stored, &mut |chunk| {
+        let mut packages = Collector::default();
+        let walked = walk_layer_with_progress(layer, &on_stored, &mut |chunk| {
             if self.failed.load(Ordering::SeqCst) {
                 return Err(Aborted.into());
             }
+            packages.offer(&chunk);
             self.progress.scanned(index, chunk.report_before as u64);
             self.budget.acquire(chunk.content.heap_len());
             sender
                 .send((index, chunk))
                 .map_err(|_| anyhow!("detector stopped"))
         })
-        .with_context(|| layer_name(self.image, index))
+        .with_context(|| layer_name(self.image, index))?;
+        Ok((walked, packages.finish()))
     }
 }
 
@@ -157,17 +168,20 @@ impl Scanner {
         let mut fresh = walked_by_index(results, layer_count)?;
 
         let mut layers = Vec::with_capacity(layer_count);
+        let mut packages = Vec::with_capacity(layer_count);
         for index in 0..layer_count {
             match (cached[index].take(), fresh[index].take()) {
                 (Some(hit), _) => {
                     raw.extend(hit.findings);
                     skipped.extend(hit.skipped);
                     layers.push(hit.walked);
+                    packages.push(hit.packages);
                 }
-                (None, Some(mut walked)) => {
+                (None, Some((mut walked, layer_packages))) => {
                     skipped.extend(self.irregular_entries(index, &mut walked));
-                    self.store_layer(image, index, &walked, &raw, &skipped);
+                    self.store_layer(image, index, &walked, &layer_packages, &raw, &skipped);
                     layers.push(walked);
+                    packages.push(layer_packages);
                 }
                 (None, None) => {
                     return Err(anyhow!("internal error: layer {index} was not walked"));
@@ -177,6 +191,7 @@ impl Scanner {
         skipped.sort_by(|a, b| (a.layer_index, &a.what).cmp(&(b.layer_index, &b.what)));
         Ok(LayersScan {
             walked: layers,
+            packages,
             raw,
             skipped,
             from_cache,
@@ -229,8 +244,11 @@ impl Scanner {
 
 /// The walkers' results by layer index, or the error of the lowest failed layer (the cause:
 /// the walkers of other layers only stopped because of it).
-fn walked_by_index(results: WalkerResults, layer_count: usize) -> Result<Vec<Option<WalkedLayer>>> {
-    let mut walked: Vec<Option<WalkedLayer>> = (0..layer_count).map(|_| None).collect();
+fn walked_by_index(
+    results: WalkerResults,
+    layer_count: usize,
+) -> Result<Vec<Option<(WalkedLayer, LayerPackages)>>> {
+    let mut walked: Vec<Option<_>> = (0..layer_count).map(|_| None).collect();
     let mut failure: Option<(usize, anyhow::Error)> = None;
     for (index, result) in results {
         match result {
@@ -368,7 +386,7 @@ fn match_chunk(
             severity: m.severity,
             details: m.details,
             layer: Some(layer),
-            path: Some(std::sync::Arc::clone(&chunk.path)),
+            path: Some(Arc::clone(&chunk.path)),
             history_index: None,
             field: None,
             archive_path,
@@ -377,7 +395,16 @@ fn match_chunk(
             length: (m.end - m.start) as u64,
             line: lines + 1,
             column: (m.start - line_start) as u64 + 1,
+            digests: None,
         });
+    }
+    // The file's digests, to check it against a package database: only for files with
+    // matches, and only when this chunk is the whole file.
+    if whole_file && !found.is_empty() {
+        let digests = Some(Arc::new(FileDigests::of(&chunk.content)));
+        for finding in &mut found {
+            finding.digests = digests.clone();
+        }
     }
     (found, skipped)
 }
@@ -484,13 +511,13 @@ mod tests {
     fn the_lowest_failed_layer_is_the_error() {
         let results: WalkerResults = vec![
             (2, Err(anyhow!("layer 2 broke"))),
-            (0, Ok(WalkedLayer::default())),
+            (0, Ok(Default::default())),
             (1, Err(anyhow!("layer 1 broke"))),
         ];
         let err = walked_by_index(results, 3).unwrap_err();
         assert_eq!(err.to_string(), "layer 1 broke");
 
-        let results: WalkerResults = vec![(1, Ok(WalkedLayer::default()))];
+        let results: WalkerResults = vec![(1, Ok(Default::default()))];
         let walked = walked_by_index(results, 3).unwrap();
         assert!(walked[0].is_none() && walked[1].is_some() && walked[2].is_none());
     }
