@@ -62,8 +62,7 @@ def owner_of(path, owners):
 TEST = re.compile(r"(^|/)(tests?|testdata|testing|test_data|fixtures?|__tests__|spec|testsuite|"
                   r"test-data|testcases|unittests?)(/|$)|_test\.go$|(^|/)test_[^/]*\.py$|\.test\.js$",
                   re.I)
-DOCS = re.compile(r"(^|/)(docs?|examples?|samples?|man|demo)(/|$)|\.(md|rst|txt|html?|[1-8](\.gz)?)$"
-                  r"|README", re.I)
+DOCS = re.compile(r"(^|/)(docs?|examples?|samples?|man|demo)(/|$)|\.(md|rst|txt|html?)$|README", re.I)
 BINARY = re.compile(r"\.so(\.[0-9.]+)?$|^/?usr/(s?bin|lib/x86_64-linux-gnu)/|\.node$|\.a$")
 
 
@@ -76,10 +75,10 @@ def cause_of(f):
         return "certificate"
     if TEST.search(path):
         return "test fixture in a package"
-    if DOCS.search(path):
-        return "documentation / example"
     if BINARY.search(path):
         return "compiled-in (binary)"
+    if DOCS.search(path):
+        return "documentation / example"
     return "other (source, docstring, config)"
 
 
