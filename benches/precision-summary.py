@@ -34,7 +34,7 @@ def load_owners(pc_dir):
                 pass
         for record in glob.glob(os.path.join(step, "usr/local/lib/python3*/dist-packages/*.dist-info/RECORD")):
             site = os.path.dirname(os.path.dirname(record))[len(step):]
-            dist = os.path.basename(os.path.dirname(record)).rsplit("-", 1)[0]
+            dist = os.path.basename(os.path.dirname(record))[: -len(".dist-info")].rsplit("-", 1)[0]
             for line in open(record, encoding="utf-8", errors="replace"):
                 rel = line.rsplit(",", 2)[0]
                 if rel:
