@@ -20,7 +20,7 @@
 #             scripts run, so var/lib/dpkg/status, info/*.list and info/*.md5sums exist and
 #             /etc/ssl/certs is generated. The SSH host keys that openssh-server's postinst
 #             generates are removed in the same step, as a careful Dockerfile does: they are real
-#             private keys of this one image (a true finding; see the note printed at the end).
+#             private keys of this one image, which stowaway rightly reports when left in.
 #     3 pip   pip install --break-system-packages PIP_PKGS (boto3, botocore, requests,
 #             cryptography, paramiko, django, flask, PyJWT, oauthlib, google-auth, azure SDK
 #             pieces, moto, twisted, ...) into /usr/local/lib/python3.11/dist-packages, so every
