@@ -274,7 +274,7 @@ fn match_chunk(
     chunk: &FileChunk,
 ) -> (Vec<RawFinding>, Vec<SkipRecord>) {
     let whole_file = chunk.file_offset == 0 && chunk.report_before == chunk.content.len();
-    let mut skipped = Vec::new();
+    let skipped;
     let matches: Vec<FileMatch> = if whole_file {
         let scan = detector.scan_file_with_skips(&chunk.path, &chunk.content);
         skipped = scan
@@ -288,7 +288,7 @@ fn match_chunk(
             .collect();
         scan.matches
     } else {
-        detector
+        let mut matches = detector
             .scan(&chunk.content)
             .into_iter()
             .map(|base| FileMatch {
@@ -296,7 +296,18 @@ fn match_chunk(
                 archive_path: Vec::new(),
                 kubernetes_secret_type: None,
             })
-            .collect()
+            .collect();
+        let mut chunk_skips = Vec::new();
+        detector.annotate(&chunk.path, &mut matches, &mut chunk_skips);
+        skipped = chunk_skips
+            .into_iter()
+            .map(|skip| SkipRecord {
+                layer_index: layer,
+                what: redacted_name(detector, &skip.what),
+                reason: skip.reason,
+            })
+            .collect();
+        matches
     };
     let mut matches: Vec<FileMatch> = matches
         .into_iter()
