@@ -100,6 +100,33 @@ impl Detector {
             }
             true
         });
+        // Another rule that matched inside published key material (a part of the same key)
+        // says nothing more: it is published too.
+        let published: Vec<(std::ops::Range<usize>, Vec<String>, String)> = matches
+            .iter()
+            .filter_map(|m| {
+                let place = m.base.details.iter().find(|(k, _)| k == "published_in")?;
+                Some((
+                    m.base.start..m.base.end,
+                    m.archive_path.clone(),
+                    place.1.clone(),
+                ))
+            })
+            .collect();
+        for m in matches.iter_mut() {
+            let inside = published.iter().find(|(range, members, _)| {
+                *members == m.archive_path && m.base.start < range.end && range.start < m.base.end
+            });
+            if let Some((_, _, place)) = inside
+                && !rules[m.base.rule].is_inventory()
+            {
+                m.base.severity = Severity::Info;
+                super::decode::add_details(
+                    &mut m.base.details,
+                    &[("published_in".to_string(), place.clone())],
+                );
+            }
+        }
     }
 
     /// A certificate file in binary (DER) form, named as one (`.der`, `.cer`, `.crt`): listed
