@@ -188,27 +188,46 @@ impl Detector {
         if self.path_rules.is_empty() || data.len() > PATH_SCOPED_MAX_FILE {
             return Vec::new();
         }
-        let rooted = if path.starts_with('/') {
-            std::borrow::Cow::Borrowed(path)
-        } else {
-            std::borrow::Cow::Owned(format!("/{path}"))
-        };
         let mut matches = Vec::new();
-        for &index in &self.path_rules {
+        for index in self.path_rules_for(path) {
             let rule = &self.rules[index];
-            if rule
-                .path
-                .as_ref()
-                .is_some_and(|scope| scope.accepts(&rooted))
-            {
-                for captures in rule.regex.captures_iter(data) {
-                    if let Some(found) = self.accept(index, data, 0, data.len(), &captures) {
-                        matches.push(found);
-                    }
+            for captures in rule.regex.captures_iter(data) {
+                if let Some(found) = self.accept(index, data, 0, data.len(), &captures) {
+                    matches.push(found);
                 }
             }
         }
         matches
+    }
+
+    /// Why the path-scoped rules meant for `path` did not read it, when a file of `len` bytes
+    /// is over [`PATH_SCOPED_MAX_FILE`] (the first such rule is named); `None` when no
+    /// path-scoped rule is meant for it, or it was read.
+    pub fn path_scoped_unread(&self, path: &str, len: u64) -> Option<String> {
+        if self.path_rules.is_empty() || len <= PATH_SCOPED_MAX_FILE as u64 {
+            return None;
+        }
+        let first = self.path_rules_for(path).next()?;
+        Some(format!(
+            "over the {} KiB limit of path-scoped rules: {} not applied (the other rules were)",
+            PATH_SCOPED_MAX_FILE >> 10,
+            self.rules[first].id
+        ))
+    }
+
+    /// The path-scoped rules whose path accepts `path` (a leading `/` is added when missing).
+    fn path_rules_for<'a>(&'a self, path: &str) -> impl Iterator<Item = usize> + 'a {
+        let rooted = if path.starts_with('/') {
+            path.to_string()
+        } else {
+            format!("/{path}")
+        };
+        self.path_rules.iter().copied().filter(move |&index| {
+            self.rules[index]
+                .path
+                .as_ref()
+                .is_some_and(|scope| scope.accepts(&rooted))
+        })
     }
 
     /// Finds every secret in `data`.

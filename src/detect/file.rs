@@ -73,6 +73,7 @@ impl Detector {
                     skipped.push(Skipped {
                         reason: "a certificate that does not parse as X.509 (not listed)".into(),
                         what: archive_what(path, &found.archive_path),
+                        irregular: false,
                     });
                     return false;
                 };

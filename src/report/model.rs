@@ -119,8 +119,34 @@ pub struct SkipRecord {
     /// The file, and the archive members leading to it (`app.jar!/lib/x.jar`).
     pub what: String,
     /// Why it was not scanned, in words (`archive nesting deeper than 3`, a size limit, a
-    /// read error).
+    /// read error), or how an irregular entry was read.
     pub reason: String,
+    /// Whether content went unscanned or the entry was only irregular. Reports written
+    /// before this field existed read as `not-scanned`.
+    #[serde(default)]
+    pub kind: SkipKind,
+}
+
+/// What a [`SkipRecord`] is: `kind` in the JSON.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipKind {
+    /// `not-scanned`: the item, or part of it, was not scanned (a limit reached, an encrypted
+    /// or unreadable member); a secret in it would be missed. `--fail-on-incomplete` fails on
+    /// these.
+    #[default]
+    NotScanned,
+    /// `irregular`: an entry whose header disagrees with how runtimes read it (a size on a
+    /// directory, metadata over a limit). It was scanned as runtimes unpack it; reported
+    /// because an image built by ordinary tools has none.
+    Irregular,
+}
+
+impl SkipRecord {
+    /// Whether content went unscanned (rather than an entry being only irregular).
+    pub fn is_not_scanned(&self) -> bool {
+        self.kind == SkipKind::NotScanned
+    }
 }
 
 /// One layer of an image, as the image describes it and as the scan saw it.
@@ -341,8 +367,13 @@ pub struct ImageStats {
     pub layers_skipped: usize,
     /// Layers whose results came from the layer cache instead of a scan.
     pub layers_from_cache: usize,
-    /// Files or archive members not scanned (see `skipped`).
+    /// Files or archive members not scanned, in whole or in part (the `not-scanned` entries
+    /// of `skipped`).
     pub items_skipped: usize,
+    /// Entries read as runtimes read them although their headers disagree (the `irregular`
+    /// entries of `skipped`); omitted when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub items_irregular: usize,
     /// Regular files walked, over all layers (hard links and symlinks not counted).
     pub files: u64,
     /// Uncompressed bytes of file content scanned, over all layers.
@@ -375,8 +406,12 @@ pub struct Stats {
     pub layers_skipped: usize,
     /// Layers whose results came from the layer cache instead of a scan.
     pub layers_from_cache: usize,
-    /// Files or archive members not scanned (see [`ImageReport::skipped`]).
+    /// Files or archive members not scanned, in whole or in part (see
+    /// [`ImageReport::skipped`]).
     pub items_skipped: usize,
+    /// Irregular entries, scanned as runtimes read them; omitted when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub items_irregular: usize,
     /// Regular files walked.
     pub files: u64,
     /// Uncompressed bytes of file content scanned.
@@ -406,6 +441,12 @@ pub struct Stats {
     pub duration_ms: u64,
 }
 
+/// Keeps counts added after schema version 1 out of reports that have nothing to count, so
+/// those reports stay byte-identical.
+fn is_zero(count: &usize) -> bool {
+    *count == 0
+}
+
 impl Report {
     /// Builds the report and its totals from the per-image results.
     pub fn new(images: Vec<ImageReport>, duration_ms: u64) -> Report {
@@ -420,6 +461,7 @@ impl Report {
             stats.layers_skipped += s.layers_skipped;
             stats.layers_from_cache += s.layers_from_cache;
             stats.items_skipped += s.items_skipped;
+            stats.items_irregular += s.items_irregular;
             stats.files += s.files;
             stats.content_bytes += s.content_bytes;
             stats.stored_bytes += s.stored_bytes;
@@ -452,6 +494,13 @@ impl Report {
         self.stats.suppressed_by_baseline = by_baseline;
         self.stats.suppressed_by_ignore = by_ignore;
         self.stats.suppressed = by_baseline + by_ignore;
+    }
+
+    /// Whether anything went unscanned: a layer, or a file or archive member in whole or in
+    /// part (irregular entries were scanned, so they do not count). `--fail-on-incomplete`
+    /// fails on it.
+    pub fn is_incomplete(&self) -> bool {
+        self.stats.items_skipped > 0 || self.stats.layers_skipped > 0
     }
 
     /// Findings at or above `threshold`, over all images.

@@ -22,8 +22,9 @@ use anyhow::Result;
 use serde_json::{Value, json};
 
 use super::describe::sentence;
-use super::model::{Finding, ImageReport, Location, Report};
+use super::model::{Finding, ImageReport, Location, Report, SkipKind};
 use super::ruledoc::{CWE_NAME, CWE_URL, RuleDoc, doc_for};
+use super::skips;
 use crate::detect::Severity;
 
 /// The schema URI written in `$schema`.
@@ -169,7 +170,7 @@ fn run(report: &Report, image: &ImageReport, rules: &[RuleDoc], category: String
     if let Some(uri) = information_uri() {
         driver["informationUri"] = json!(uri);
     }
-    json!({
+    let mut run = json!({
         "tool": { "driver": driver },
         "automationDetails": { "id": category },
         "columnKind": "unicodeCodePoints",
@@ -184,7 +185,44 @@ fn run(report: &Report, image: &ImageReport, rules: &[RuleDoc], category: String
             },
             "rulesInEffect": rules.len(),
         },
-    })
+    });
+    let not_scanned = image.stats.items_skipped + image.stats.layers_skipped;
+    if not_scanned > 0 {
+        // For scripts reading the log: the counts the notifications below list one by one.
+        run["properties"]["notScanned"] = json!({
+            "items": image.stats.items_skipped,
+            "layers": image.stats.layers_skipped,
+        });
+    }
+    let notifications = notifications(image);
+    if !notifications.is_empty() {
+        // The run's one invocation carries what it left out; a run without any writes none,
+        // so a complete scan's log is as before.
+        run["invocations"] = json!([{
+            "executionSuccessful": true,
+            "toolExecutionNotifications": notifications,
+        }]);
+    }
+    run
+}
+
+/// One notification per thing the scan of `image` left out (`warning`, descriptor
+/// `stowaway/not-scanned`) or found irregular (`note`, `stowaway/irregular-entry`).
+fn notifications(image: &ImageReport) -> Vec<Value> {
+    skips::image_messages(image)
+        .into_iter()
+        .map(|(kind, text)| {
+            let (level, id) = match kind {
+                SkipKind::NotScanned => ("warning", "stowaway/not-scanned"),
+                SkipKind::Irregular => ("note", "stowaway/irregular-entry"),
+            };
+            json!({
+                "level": level,
+                "message": { "text": text },
+                "descriptor": { "id": id },
+            })
+        })
+        .collect()
 }
 
 /// The project's web page, when Cargo.toml names one (`homepage`, else `repository`).

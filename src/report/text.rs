@@ -7,7 +7,8 @@ use std::io::Write;
 use anyhow::Result;
 
 use super::describe::{one_line, short_hex};
-use super::model::{Finding, ImageReport, LocationKind, Report};
+use super::model::{Finding, ImageReport, LocationKind, Report, SkipKind};
+use super::skips;
 use crate::detect::Severity;
 use crate::layer::Status;
 
@@ -47,7 +48,8 @@ impl Style {
 #[derive(Clone, Copy)]
 pub struct TextOptions {
     pub style: Style,
-    /// Print remediation advice in full under each finding.
+    /// Print remediation advice in full under each finding, and every skipped item (not only
+    /// the first few).
     pub verbose: bool,
 }
 
@@ -64,6 +66,7 @@ fn write_image(image: &ImageReport, options: TextOptions, out: &mut dyn Write) -
     if let Some(line) = certificates_line(image) {
         writeln!(out, "  {}", options.style.paint("2", &line))?;
     }
+    write_skips(image, options, out)?;
     if image.findings.is_empty() {
         writeln!(out, "  no secrets found\n")?;
         return Ok(());
@@ -139,6 +142,35 @@ fn write_image_header(image: &ImageReport, style: Style, out: &mut dyn Write) ->
             layer.index,
             layer.skipped.as_deref().unwrap_or_default()
         )?;
+    }
+    Ok(())
+}
+
+/// What the scan of the image left out, then its irregular entries: a count, the first
+/// [`skips::SHOWN`] of each (all with `-v`), and where the rest are.
+fn write_skips(image: &ImageReport, options: TextOptions, out: &mut dyn Write) -> Result<()> {
+    for kind in [SkipKind::NotScanned, SkipKind::Irregular] {
+        let records: Vec<_> = image.skipped.iter().filter(|r| r.kind == kind).collect();
+        if records.is_empty() {
+            continue;
+        }
+        let heading = skips::kind_heading(kind, records.len());
+        writeln!(out, "  {}:", options.style.paint("33", &heading))?;
+        let shown = if options.verbose {
+            records.len()
+        } else {
+            skips::SHOWN
+        };
+        for record in records.iter().take(shown) {
+            writeln!(out, "    {}", skips::record_sentence(record))?;
+        }
+        if records.len() > shown {
+            writeln!(
+                out,
+                "    … and {} more (-v or --format json lists them all)",
+                records.len() - shown
+            )?;
+        }
     }
     Ok(())
 }
@@ -306,16 +338,21 @@ pub fn summary(report: &Report, style: Style) -> String {
         stats.duration_ms as f64 / 1000.0
     );
     let suppressed = suppressed_words(stats);
+    let mut tail: String = skips::count_phrases(stats)
+        .into_iter()
+        .map(|phrase| format!("; {phrase}"))
+        .collect();
+    if !suppressed.is_empty() {
+        tail.push_str(&format!("; {suppressed}"));
+    }
     if stats.findings == 0 {
-        let suppressed = if suppressed.is_empty() {
-            String::new()
+        // Nothing found in an incomplete scan is no all-clear: say what the claim covers.
+        let headline = if report.is_incomplete() {
+            style.paint("1;33", "No secrets found in what was scanned")
         } else {
-            format!("; {suppressed}")
-        };
-        return format!(
-            "{}{suppressed} ({scanned})",
             style.paint("1;32", "No secrets found")
-        );
+        };
+        return format!("{headline}{tail} ({scanned})");
     }
     let counts: Vec<String> = Severity::ALL
         .iter()
@@ -345,19 +382,7 @@ pub fn summary(report: &Report, style: Style) -> String {
             stats.deleted_but_shipped
         ));
     }
-    if stats.items_skipped > 0 {
-        line.push_str(&format!(
-            "; {} files or archive members not scanned (see the JSON report's skipped)",
-            stats.items_skipped
-        ));
-    }
-    if stats.layers_skipped > 0 {
-        line.push_str(&format!("; {} layers skipped", stats.layers_skipped));
-    }
-    if !suppressed.is_empty() {
-        line.push_str(&format!("; {suppressed}"));
-    }
-    format!("{line} ({scanned})")
+    format!("{line}{tail} ({scanned})")
 }
 
 /// `3 suppressed by baseline, 1 by ignore file`, or empty when nothing was suppressed.
@@ -415,5 +440,101 @@ mod tests {
         );
         clean.record_suppressed(0, 0);
         assert!(summary(&clean, Style::new(false)).starts_with("No secrets found ("));
+    }
+
+    /// A clean report whose scan reached limits: `n` encrypted members not scanned.
+    fn incomplete_report(n: usize) -> Report {
+        let mut image = leaky_report().images.remove(0);
+        image.findings.clear();
+        crate::report::suppress::recount(&mut image);
+        for i in 0..n {
+            image.skipped.push(crate::report::model::SkipRecord {
+                layer_index: 1,
+                what: format!("app/keys-{i}.zip!/key.txt"),
+                reason: "encrypted zip member".into(),
+                kind: SkipKind::NotScanned,
+            });
+        }
+        image.stats.items_skipped = n;
+        Report::new(vec![image], 1)
+    }
+
+    fn render(report: &Report, verbose: bool) -> String {
+        let mut out = Vec::new();
+        let options = TextOptions {
+            style: Style::new(false),
+            verbose,
+        };
+        write(report, options, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_clean_but_incomplete_scan_says_what_was_not_scanned() {
+        let text = render(&incomplete_report(1), false);
+        assert!(text.contains("  1 item not scanned:\n"), "{text}");
+        assert!(
+            text.contains("    layer 2: app/keys-0.zip!/key.txt: encrypted zip member\n"),
+            "{text}"
+        );
+        let last = text.lines().last().unwrap();
+        assert!(
+            last.starts_with("No secrets found in what was scanned; 1 item not scanned ("),
+            "{last}"
+        );
+
+        let text = render(&incomplete_report(5), false);
+        assert!(text.contains("  5 items not scanned:\n"), "{text}");
+        assert!(
+            text.contains("keys-2.zip") && !text.contains("keys-3.zip"),
+            "{text}"
+        );
+        assert!(
+            text.contains("… and 2 more (-v or --format json lists them all)"),
+            "{text}"
+        );
+        let all = render(&incomplete_report(5), true);
+        assert!(
+            all.contains("keys-4.zip") && !all.contains("more (-v"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn irregular_entries_are_listed_as_scanned_and_keep_the_all_clear() {
+        let mut report = incomplete_report(0);
+        report.images[0]
+            .skipped
+            .push(crate::report::model::SkipRecord {
+                layer_index: 0,
+                what: "d/sub".into(),
+                reason: "tar header claims 1024 data bytes for an entry that has none".into(),
+                kind: SkipKind::Irregular,
+            });
+        report.images[0].stats.items_irregular = 1;
+        let report = Report::new(report.images, 1);
+        let text = render(&report, false);
+        assert!(
+            text.contains("  1 irregular entry (scanned as runtimes read them):\n"),
+            "{text}"
+        );
+        assert!(!text.contains("not scanned"), "{text}");
+        let last = text.lines().last().unwrap();
+        assert!(
+            last.starts_with("No secrets found; 1 irregular entry ("),
+            "{last}"
+        );
+    }
+
+    #[test]
+    fn findings_and_skips_share_the_summary_line() {
+        let mut report = leaky_report();
+        report.stats.items_skipped = 2;
+        report.stats.layers_skipped = 1;
+        let line = summary(&report, Style::new(false));
+        assert!(
+            line.contains("; 2 items not scanned; 1 layer not scanned ("),
+            "{line}"
+        );
     }
 }

@@ -325,6 +325,7 @@ fn image_stats(walked: &[WalkedLayer], findings: &[Finding]) -> ImageStats {
         layers_skipped: walked.iter().filter(|w| w.skipped.is_some()).count(),
         layers_from_cache: 0,
         items_skipped: 0,
+        items_irregular: 0,
         files: walked.iter().map(|w| w.files).sum(),
         content_bytes: walked.iter().map(|w| w.content_bytes).sum(),
         stored_bytes: walked.iter().map(|w| w.stored_bytes).sum(),

@@ -8,6 +8,8 @@ use super::Scanner;
 use super::raw::RawFinding;
 use crate::detect::Rule;
 use crate::layer::WalkedLayer;
+#[cfg(test)]
+use crate::report::model::SkipKind;
 use crate::report::model::SkipRecord;
 use crate::source::{Image, Layer};
 
@@ -25,8 +27,10 @@ pub trait LayerCache: Send + Sync {
 
 /// Version of the cached-layer encoding, part of the key. 2: `WalkedLayer` no longer records
 /// symlinks. 3: layers are read as Go's `archive/tar` reads them, so a layer walked before may
-/// have hidden files from the scan; irregular entries are reported as skipped.
-const CACHE_FORMAT: u32 = 3;
+/// have hidden files from the scan; irregular entries are reported as skipped. 4: skipped items
+/// say whether they were not scanned or only irregular (entries of 3 would read all as not
+/// scanned).
+const CACHE_FORMAT: u32 = 4;
 
 /// The start of every layer key this build reads and writes under the rule set
 /// `rules_digest`. An entry under any other prefix (other rules, an older encoding) can never be
@@ -139,6 +143,7 @@ mod tests {
             layer_index,
             what: what.into(),
             reason: "too deep".into(),
+            kind: SkipKind::NotScanned,
         }
     }
 

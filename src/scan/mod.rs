@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use crate::detect::Detector;
+use crate::detect::{Detector, Limits};
 use crate::report::model::ImageReport;
 use crate::source::Image;
 use config_items::text_items;
@@ -37,6 +37,8 @@ pub struct ScanOptions {
     pub threads: usize,
     /// Bytes of file content held in memory at once between walkers and detectors.
     pub memory_budget: usize,
+    /// How far the decoders open nested archives in one file (`--max-archive-*`).
+    pub archive_limits: Limits,
 }
 
 impl Default for ScanOptions {
@@ -45,6 +47,7 @@ impl Default for ScanOptions {
             show_secrets: false,
             threads: 0,
             memory_budget: 64 << 20,
+            archive_limits: Limits::default(),
         }
     }
 }
@@ -71,7 +74,8 @@ pub struct Scanner {
     options: ScanOptions,
     pool: rayon::ThreadPool,
     cache: Option<Arc<dyn LayerCache>>,
-    /// Digest of the rule set in effect: part of every cache key, so changing rules
+    /// Digest of the rule set in effect, and of the archive limits when not the defaults
+    /// (see [`Scanner::cache_digest`]): part of every cache key, so changing rules or limits
     /// invalidates cached results.
     rules_digest: String,
 }
@@ -91,7 +95,7 @@ impl Scanner {
             .thread_name(|i| format!("stowaway-detect-{i}"))
             .build()
             .context("cannot start worker threads")?;
-        let rules_digest = detector.rules_digest().to_string();
+        let rules_digest = cache_digest(detector.rules_digest(), &options.archive_limits);
         Ok(Scanner {
             detector,
             options: ScanOptions { threads, ..options },
@@ -111,6 +115,12 @@ impl Scanner {
     /// The rule set this scanner matches with.
     pub fn detector(&self) -> &Detector {
         &self.detector
+    }
+
+    /// What its results are cached under: the rules digest, and the archive limits when they
+    /// are not the defaults (a layer scanned with other limits may have found more, or less).
+    pub fn cache_digest(&self) -> &str {
+        &self.rules_digest
     }
 
     /// Scans one image.
@@ -134,7 +144,9 @@ impl Scanner {
         raw.extend(self.scan_config(image));
         let mut report = self.build_report(image, walked, raw);
         report.stats.layers_from_cache = from_cache;
-        report.stats.items_skipped = skipped.len();
+        let irregular = skipped.iter().filter(|s| !s.is_not_scanned()).count();
+        report.stats.items_irregular = irregular;
+        report.stats.items_skipped = skipped.len() - irregular;
         report.skipped = skipped;
         Ok(report)
     }
@@ -164,5 +176,39 @@ impl Scanner {
             }
         }
         found
+    }
+}
+
+/// The rules digest, followed by the archive limits when they are not the defaults.
+fn cache_digest(rules_digest: &str, limits: &Limits) -> String {
+    if *limits == Limits::default() {
+        rules_digest.to_string()
+    } else {
+        format!(
+            "{rules_digest}+archives-{}-{}-{}",
+            limits.max_archive_depth, limits.max_decompressed_bytes, limits.max_members
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn other_archive_limits_are_cached_apart() {
+        let defaults = Limits::default();
+        assert_eq!(cache_digest("abc", &defaults), "abc");
+        let deeper = Limits {
+            max_archive_depth: 5,
+            ..defaults
+        };
+        let digest = cache_digest("abc", &deeper);
+        assert!(digest.starts_with("abc+archives-5-") && !digest.contains('/'));
+        let more = Limits {
+            max_members: 20,
+            ..defaults
+        };
+        assert_ne!(cache_digest("abc", &more), digest);
     }
 }

@@ -13,9 +13,10 @@ use rayon::prelude::*;
 use super::budget::ByteBudget;
 use super::raw::{RawFinding, SecretText};
 use super::{Progress, Scanner};
-use crate::detect::{Detector, FileMatch};
-use crate::layer::{FileChunk, WalkedLayer, walk_layer_with_progress};
-use crate::report::model::SkipRecord;
+use crate::detect::decode::archive;
+use crate::detect::{Detector, FileMatch, Limits};
+use crate::layer::{FileChunk, WHOLE_ARCHIVE_LIMIT, WalkedLayer, walk_layer_with_progress};
+use crate::report::model::{SkipKind, SkipRecord};
 use crate::report::redact::redact_in_text;
 use crate::source::Image;
 
@@ -191,6 +192,7 @@ impl Scanner {
                 layer_index: index,
                 what: redacted_name(&self.detector, &entry.path),
                 reason: entry.reason,
+                kind: SkipKind::Irregular,
             })
             .collect()
     }
@@ -203,12 +205,13 @@ impl Scanner {
         budget: &ByteBudget,
     ) -> (Vec<RawFinding>, Vec<SkipRecord>) {
         let detector = &self.detector;
+        let limits = self.options.archive_limits;
         self.pool.install(|| {
             receiver
                 .into_iter()
                 .par_bridge()
                 .map(|(layer, chunk)| {
-                    let found = match_chunk(detector, layer, &chunk);
+                    let found = match_chunk(detector, limits, layer, &chunk);
                     budget.release(chunk.content.heap_len());
                     found
                 })
@@ -266,17 +269,49 @@ fn redacted_name(detector: &Detector, name: &str) -> String {
     redact_in_text(name, &secrets)
 }
 
+/// What the whole-file steps could not do for a file too large to be handed over whole
+/// (`chunk` is its first chunk): a zip or gzip over [`WHOLE_ARCHIVE_LIMIT`] is not opened, and
+/// the path-scoped rules meant for it do not read it. Its bytes are scanned as stored either
+/// way; large files of other kinds lose nothing by coming in chunks.
+fn partial_file_skips(detector: &Detector, layer: usize, chunk: &FileChunk) -> Vec<SkipRecord> {
+    let mut reasons = Vec::new();
+    if let Some(kind @ (archive::Kind::Zip | archive::Kind::Gzip)) = archive::sniff(&chunk.content)
+    {
+        reasons.push(format!(
+            "{} archive over the {} MiB whole-file limit: its members were not opened (its \
+             stored bytes were scanned as they are)",
+            if kind == archive::Kind::Zip {
+                "zip"
+            } else {
+                "gzip"
+            },
+            WHOLE_ARCHIVE_LIMIT >> 20
+        ));
+    }
+    reasons.extend(detector.path_scoped_unread(&chunk.path, chunk.content.len() as u64));
+    reasons
+        .into_iter()
+        .map(|reason| SkipRecord {
+            layer_index: layer,
+            what: redacted_name(detector, &chunk.path),
+            reason,
+            kind: SkipKind::NotScanned,
+        })
+        .collect()
+}
+
 /// Runs the detector on one chunk and keeps the matches this chunk owns. A chunk that holds a
 /// whole file also goes through the decoders (they need the file entire).
 fn match_chunk(
     detector: &Detector,
+    limits: Limits,
     layer: usize,
     chunk: &FileChunk,
 ) -> (Vec<RawFinding>, Vec<SkipRecord>) {
     let whole_file = chunk.file_offset == 0 && chunk.report_before == chunk.content.len();
     let skipped;
     let matches: Vec<FileMatch> = if whole_file {
-        let scan = detector.scan_file_with_skips(&chunk.path, &chunk.content);
+        let scan = detector.scan_file_with_limits(&chunk.path, &chunk.content, limits);
         skipped = scan
             .skipped
             .into_iter()
@@ -284,10 +319,19 @@ fn match_chunk(
                 layer_index: layer,
                 what: redacted_name(detector, &skip.what),
                 reason: skip.reason,
+                kind: if skip.irregular {
+                    SkipKind::Irregular
+                } else {
+                    SkipKind::NotScanned
+                },
             })
             .collect();
         scan.matches
     } else {
+        let mut partial = Vec::new();
+        if chunk.file_offset == 0 {
+            partial = partial_file_skips(detector, layer, chunk);
+        }
         let mut matches = detector
             .scan(&chunk.content)
             .into_iter()
@@ -299,14 +343,13 @@ fn match_chunk(
             .collect();
         let mut chunk_skips = Vec::new();
         detector.annotate(&chunk.path, &mut matches, &mut chunk_skips);
-        skipped = chunk_skips
-            .into_iter()
-            .map(|skip| SkipRecord {
-                layer_index: layer,
-                what: redacted_name(detector, &skip.what),
-                reason: skip.reason,
-            })
-            .collect();
+        partial.extend(chunk_skips.into_iter().map(|skip| SkipRecord {
+            layer_index: layer,
+            what: redacted_name(detector, &skip.what),
+            reason: skip.reason,
+            kind: SkipKind::NotScanned,
+        }));
+        skipped = partial;
         matches
     };
     let mut matches: Vec<FileMatch> = matches
@@ -353,6 +396,7 @@ fn match_chunk(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn an_abort_is_recognised_under_any_context() {
@@ -364,6 +408,87 @@ mod tests {
         assert!(!is_aborted(&anyhow!("truncated layer")));
         // Its words no longer matter.
         assert!(!is_aborted(&anyhow!("scan aborted")));
+    }
+
+    /// The first chunk of a file too large to come whole.
+    fn first_chunk(path: &str, head: &[u8]) -> FileChunk {
+        let mut content = head.to_vec();
+        content.resize(crate::layer::walk::CHUNK_SIZE, b' ');
+        let report_before = content.len() - crate::layer::walk::CHUNK_OVERLAP;
+        FileChunk {
+            path: Arc::from(path),
+            content: crate::source::bytes::Content::Owned(Arc::new(content)),
+            file_offset: 0,
+            lines_before: 0,
+            report_before,
+        }
+    }
+
+    #[test]
+    fn a_file_too_large_to_come_whole_says_what_it_missed() {
+        let rules = crate::detect::rules::builtin_rules().unwrap();
+        let detector = Detector::new(rules).unwrap();
+        let limits = Limits::default();
+        let (_, skipped) = match_chunk(
+            &detector,
+            limits,
+            2,
+            &first_chunk("app/big.jar", b"PK\x03\x04"),
+        );
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert!(
+            skipped[0]
+                .reason
+                .starts_with("zip archive over the 128 MiB whole-file limit")
+        );
+        assert_eq!(
+            (skipped[0].layer_index, skipped[0].kind),
+            (2, SkipKind::NotScanned)
+        );
+        let (_, skipped) = match_chunk(
+            &detector,
+            limits,
+            0,
+            &first_chunk("run/secrets/db_password", b"x"),
+        );
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert!(
+            skipped[0]
+                .reason
+                .contains("64 KiB limit of path-scoped rules"),
+            "{skipped:?}"
+        );
+        // A whole file over the path-scoped limit says so too.
+        let whole = FileChunk {
+            report_before: 100 << 10,
+            ..first_chunk("run/secrets/db_password", b"x")
+        };
+        let whole = FileChunk {
+            content: crate::source::bytes::Content::Owned(Arc::new(
+                whole.content[..100 << 10].to_vec(),
+            )),
+            ..whole
+        };
+        let (_, skipped) = match_chunk(&detector, limits, 0, &whole);
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert!(
+            skipped[0]
+                .reason
+                .contains("64 KiB limit of path-scoped rules"),
+            "{skipped:?}"
+        );
+        // A large file of any other kind loses nothing by coming in chunks.
+        let (_, skipped) = match_chunk(
+            &detector,
+            limits,
+            0,
+            &first_chunk("usr/lib/libbig.so", b"\x7fELF"),
+        );
+        assert!(skipped.is_empty(), "{skipped:?}");
+        // Nor do the later chunks of a large archive: it is said once.
+        let mut later = first_chunk("app/big.jar", b"PK\x03\x04");
+        later.file_offset = 1 << 23;
+        assert!(match_chunk(&detector, limits, 0, &later).1.is_empty());
     }
 
     #[test]
