@@ -110,6 +110,7 @@ fn cached_scanner(args: &ScanArgs) -> Result<(Scanner, Option<Arc<Cache>>)> {
         user_files: args.rules.clone(),
         disable: args.disable_rule.clone(),
         enable_only: args.enable_only.clone(),
+        published_keys: args.published_keys.clone(),
     };
     let scanner = scanner_for(
         &selection,

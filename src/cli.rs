@@ -139,6 +139,12 @@ pub struct ScanArgs {
     #[arg(long, value_name = "ID,...", value_delimiter = ',')]
     pub enable_only: Vec<String>,
 
+    /// Also treat the key material listed in this file as published (reported at info, "published
+    /// in …"), besides the built-in list. Same format as signatures/published-keys.tsv: tab-separated
+    /// `sha256 kind manager package version path`. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub published_keys: Vec<PathBuf>,
+
     /// Open archives (zip, jar, tar, gzip) nested at most N deep in one file, 0 to 16; deeper
     /// ones are scanned as plain bytes and reported as not scanned.
     #[arg(long, value_name = "N", default_value_t = 3,

@@ -797,15 +797,19 @@ fn image_with_files(files: &[(&str, String)], dir: &Path) -> String {
 
 #[test]
 fn gates_compare_with_the_worst_finding_only() {
-    let certificate = secrets::pem("CERTIFICATE", &secrets::random_bytes(420), 64);
+    // An AWS IAM unique id (info: no credential, a hint of the account's structure).
+    let role_id = format!(
+        "\"RoleId\": \"AROA{}\"\n",
+        secrets::random_from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
+    );
     let password = secrets::password(20);
 
-    // Worst finding: medium (a password in a .env), plus an info (a certificate).
+    // Worst finding: medium (a password in a .env), plus an info (an IAM role id).
     let dir = tempdir();
     let image = image_with_files(
         &[
             ("app/.env", secrets::dotenv(&[("DB_PASSWORD", &password)])),
-            ("app/tls.crt", certificate.clone()),
+            ("app/role.json", role_id.clone()),
         ],
         dir.path(),
     );
@@ -840,7 +844,7 @@ fn gates_compare_with_the_worst_finding_only() {
 
     // Only information: passes the default gate (low), fails --fail-on info.
     let dir = tempdir();
-    let image = image_with_files(&[("app/tls.crt", certificate)], dir.path());
+    let image = image_with_files(&[("app/role.json", role_id)], dir.path());
     let (json_run, report) = scan_json_with(&image, &[]);
     assert_eq!(json_run.code, 0, "{}", json_run.stderr);
     assert_eq!(

@@ -1,10 +1,13 @@
 //! The matching engine: one keyword pass over the bytes finds where a secret could be; each
 //! rule's regex then runs only on the neighbourhood of its keywords.
 
+use std::sync::{Arc, OnceLock};
+
 use anyhow::{Result, bail};
 
 use super::decoder::Decoder;
 use super::keywords::{KeywordHit, KeywordSearcher};
+use super::published::PublishedKeys;
 use super::rules::{PATH_SCOPED_MAX_FILE, Rule, rules_digest};
 use super::severity::Severity;
 use super::validate::{Verdict, is_placeholder, shannon_entropy};
@@ -63,6 +66,24 @@ pub struct Detector {
     rules_digest: String,
     /// The path-scoped rules, by index: they run on whole files ([`Detector::scan_path_scoped`]).
     path_rules: Vec<usize>,
+    /// Key material public packages ship: matches on it are reported at info.
+    published: Arc<PublishedKeys>,
+}
+
+/// The built-in list, parsed once per process.
+fn builtin_published() -> Arc<PublishedKeys> {
+    static BUILTIN: OnceLock<Arc<PublishedKeys>> = OnceLock::new();
+    Arc::clone(BUILTIN.get_or_init(|| Arc::new(PublishedKeys::builtin())))
+}
+
+/// The rules digest joined with the published-keys list's.
+fn combined_digest(rules: &str, published: &PublishedKeys) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(rules.as_bytes());
+    hasher.update([0]);
+    hasher.update(published.digest().as_bytes());
+    hex::encode(hasher.finalize())
 }
 
 impl Detector {
@@ -111,8 +132,10 @@ impl Detector {
             .filter(|(_, rule)| rule.path.is_some())
             .map(|(index, _)| index)
             .collect();
+        let published = builtin_published();
         Ok(Detector {
-            rules_digest: rules_digest(&rules),
+            rules_digest: combined_digest(&rules_digest(&rules), &published),
+            published,
             path_rules,
             rules,
             keywords,
@@ -123,6 +146,20 @@ impl Detector {
                 .map(|marker| Box::from(marker.as_bytes()))
                 .collect(),
         })
+    }
+
+    /// Replaces the list of published key material (the built-in one by default); the rules
+    /// digest then covers the new list.
+    pub fn with_published(mut self, published: PublishedKeys) -> Detector {
+        let rules_digest = rules_digest(&self.rules);
+        self.published = Arc::new(published);
+        self.rules_digest = combined_digest(&rules_digest, &self.published);
+        self
+    }
+
+    /// The published key material this detector knows.
+    pub fn published(&self) -> &PublishedKeys {
+        &self.published
     }
 
     /// The rules in the order they were given: a [`Match::rule`] indexes this slice.

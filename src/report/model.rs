@@ -73,8 +73,45 @@ pub struct ImageReport {
     /// The package databases the image carries: the provenance of `findings`.
     #[serde(default, skip_serializing_if = "PackagesReport::is_empty")]
     pub packages: PackagesReport,
+    /// Every certificate found, in the order of `findings`. Certificates are public: they are
+    /// an inventory, never findings, and no gate counts them. A certificate whose private key
+    /// is in the image is flagged here, and the key itself is a finding.
+    #[serde(default)]
+    pub certificates: Vec<Certificate>,
     /// This image's counts, after suppression.
     pub stats: ImageStats,
+}
+
+/// One X.509 certificate in the image: an inventory entry, not a finding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certificate {
+    /// Where it is (a file of a layer, possibly inside an archive).
+    pub location: Location,
+    /// Whether its file is still visible in the final filesystem.
+    pub status: Status,
+    /// The subject's distinguished name (RFC 4514 order, as OpenSSL prints it).
+    pub subject: String,
+    /// The issuer's distinguished name.
+    pub issuer: String,
+    /// End of the validity period, `YYYY-MM-DDTHH:MM:SSZ`.
+    pub not_after: String,
+    /// Subject and issuer are the same name: a root, or a certificate someone made for itself.
+    pub self_signed: bool,
+    /// `sha256:<hex>` identity of its public key (the same for the private key that goes with
+    /// it); `null` for key algorithms not read.
+    pub public_key: Option<String>,
+    /// A private key for this certificate is somewhere in the image (then it is a finding).
+    pub private_key_in_image: bool,
+    /// Where that private key is, as [`Location::uri`] renders it; `null` when it is not in
+    /// the image.
+    pub private_key_location: Option<String>,
+    /// The file is a trust store that systems and packages ship (`etc/ssl/certs/…`,
+    /// `ca-certificates.crt`, certifi's `cacert.pem`): public roots, not the image owner's.
+    pub vendor: bool,
+    /// The package that installed the file, where the image's package databases say
+    /// (`manager package version`); `null` when unknown.
+    #[serde(default)]
+    pub package: Option<String>,
 }
 
 /// Something left unscanned inside a layer, with the reason.
@@ -471,6 +508,9 @@ pub struct ImageStats {
     /// Findings whose file a later layer deleted or overwrote: invisible in a container, still
     /// in the image.
     pub deleted_but_shipped: usize,
+    /// Entries in `certificates` (never counted as findings).
+    #[serde(default)]
+    pub certificates: usize,
 }
 
 /// Totals over every image of a report; each count is the sum of the [`ImageStats`] field
@@ -503,6 +543,9 @@ pub struct Stats {
     pub by_severity: BTreeMap<Severity, usize>,
     /// Reported findings whose file a later layer deleted or overwrote.
     pub deleted_but_shipped: usize,
+    /// Certificates listed in the images' inventories.
+    #[serde(default)]
+    pub certificates: usize,
     /// Layers holding at least one reported finding in a file, counted per image.
     pub layers_with_findings: usize,
     /// Findings suppressed by the baseline and the ignore file together (not in `findings`,
@@ -543,6 +586,7 @@ impl Report {
             stats.stored_bytes += s.stored_bytes;
             stats.findings += s.findings;
             stats.deleted_but_shipped += s.deleted_but_shipped;
+            stats.certificates += s.certificates;
             for (severity, count) in &s.by_severity {
                 *stats.by_severity.entry(*severity).or_default() += count;
             }

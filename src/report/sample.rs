@@ -99,6 +99,7 @@ pub fn image(reference: &str, findings: Vec<Finding>) -> ImageReport {
         findings,
         skipped: Vec::new(),
         packages: Default::default(),
+        certificates: Vec::new(),
         stats,
     }
 }

@@ -65,6 +65,9 @@ pub fn write(report: &Report, options: TextOptions, out: &mut dyn Write) -> Resu
 
 fn write_image(image: &ImageReport, options: TextOptions, out: &mut dyn Write) -> Result<()> {
     write_image_header(image, options.style, out)?;
+    if let Some(line) = certificates_line(image) {
+        writeln!(out, "  {}", options.style.paint("2", &line))?;
+    }
     write_skips(image, options, out)?;
     write_packages_notes(image, options.style, out)?;
     let vendor = image.findings.iter().filter(|f| f.is_vendor()).count();
@@ -149,6 +152,27 @@ fn write_groups(
         writeln!(out)?;
     }
     Ok(())
+}
+
+/// The certificate inventory in one line: certificates are public, listed, never findings.
+fn certificates_line(image: &ImageReport) -> Option<String> {
+    let certificates = &image.certificates;
+    if certificates.is_empty() {
+        return None;
+    }
+    let count = |pred: &dyn Fn(&super::model::Certificate) -> bool| {
+        certificates.iter().filter(|c| pred(c)).count()
+    };
+    let plural = if certificates.len() == 1 { "" } else { "s" };
+    Some(format!(
+        "{} certificate{plural} ({} in system or package trust stores, {} self-signed, {} with \
+         their private key in the image): an inventory, not findings; see the JSON report's \
+         `certificates`",
+        certificates.len(),
+        count(&|c| c.vendor),
+        count(&|c| c.self_signed),
+        count(&|c| c.private_key_in_image),
+    ))
 }
 
 /// The image's reference, platform, digests and sizes, and the layers not scanned.
@@ -366,6 +390,12 @@ fn write_finding(
         writeln!(out, "{indent}fix: {}", finding.remediation.instead)?;
         writeln!(out, "{indent}{}", finding.remediation.rotate)?;
         writeln!(out, "{indent}fingerprint {}", finding.fingerprint)?;
+    } else if finding.details.contains_key("published_in") {
+        writeln!(
+            out,
+            "{indent}{}",
+            style.paint("2", "public key material, not this image's secret")
+        )?;
     } else {
         writeln!(
             out,

@@ -12,13 +12,16 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use super::Scanner;
+use super::inventory::{certificate, private_keys, split_inventory};
 use super::packages::{LayerPackages, Provenances, hash_files_again};
 use super::raw::{RawFinding, SecretText};
 use crate::layer::{Status, Timeline, WalkedLayer};
 use crate::report::field::ConfigField;
-use crate::report::model::{Finding, ImageReport, ImageStats, LayerReport, Location, LocationKind};
+use crate::report::model::{
+    Certificate, Finding, ImageReport, ImageStats, LayerReport, Location, LocationKind,
+};
 use crate::report::redact::{fingerprint, redact, redact_in_text};
-use crate::report::remediation::remediation;
+use crate::report::remediation::{published_remediation, remediation};
 use crate::source::Image;
 
 impl Scanner {
@@ -33,6 +36,7 @@ impl Scanner {
         let rules = self.detector.rules();
         let history_of_layer = image.config.layer_history(image.layers.len());
         add_hard_link_names(&walked, &mut raw);
+        let (raw, certificates) = split_inventory(raw, &|rule| rules[rule].is_inventory());
         let kept = collapse_overlaps(raw, &|rule| rules[rule].is_generic());
         let raw = drop_history_lines_repeating_build_args(kept);
         let needed = layers_with_file_findings(&raw, walked.len());
@@ -62,33 +66,26 @@ impl Scanner {
                 let (kind, status, removed_in_layer) = locate(&f, &timeline);
                 let (secret, fingerprint) =
                     reported_secret(&f.secret, &rule.id, self.options.show_secrets);
+                let published = f.details.iter().find(|(k, _)| k == "published_in");
+                let mut remediation = remediation(
+                    f.kubernetes_secret_type
+                        .as_deref()
+                        .unwrap_or(&rule.kubernetes_secret_type),
+                    kind,
+                    f.field.as_ref(),
+                    status,
+                );
+                if let Some((_, place)) = published {
+                    remediation = published_remediation(remediation, place);
+                }
                 Finding {
                     rule_id: rule.id.clone(),
                     rule_name: rule.name.clone(),
                     severity,
                     secret,
                     fingerprint,
-                    remediation: remediation(
-                        f.kubernetes_secret_type
-                            .as_deref()
-                            .unwrap_or(&rule.kubernetes_secret_type),
-                        kind,
-                        f.field.as_ref(),
-                        status,
-                    ),
-                    location: Location {
-                        kind,
-                        layer_index: f.layer,
-                        layer_digest: f.layer.and_then(|i| layer_digests[i].clone()),
-                        path: f.path.as_deref().map(str::to_string),
-                        line: Some(f.line),
-                        column: Some(f.column),
-                        archive_path: f.archive_path,
-                        history_index: f
-                            .history_index
-                            .or_else(|| f.layer.and_then(|i| history_of_layer[i])),
-                        field: f.field,
-                    },
+                    remediation,
+                    location: location(&f, kind, &layer_digests, &history_of_layer),
                     status,
                     removed_in_layer,
                     details: f.details.into_iter().collect(),
@@ -97,6 +94,15 @@ impl Scanner {
             })
             .collect();
         sort_findings(&mut findings);
+        let keys = private_keys(&findings);
+        let certificates: Vec<Certificate> = certificates
+            .iter()
+            .map(|f| {
+                let (kind, status, _) = locate(f, &timeline);
+                let place = location(f, kind, &layer_digests, &history_of_layer);
+                certificate(f, place, status, &keys)
+            })
+            .collect();
 
         let redact_history = |text: &str| {
             if self.options.show_secrets {
@@ -106,7 +112,8 @@ impl Scanner {
             }
         };
         let layers = layer_reports(image, &walked, &history_of_layer, &redact_history);
-        let stats = image_stats(&walked, &findings);
+        let mut stats = image_stats(&walked, &findings);
+        stats.certificates = certificates.len();
         ImageReport {
             reference: image.reference.clone(),
             manifest_digest: image.manifest_digest.as_ref().map(|d| d.to_string()),
@@ -116,6 +123,7 @@ impl Scanner {
             findings,
             skipped: Vec::new(),
             packages: provenances.report,
+            certificates,
             stats,
         }
     }
@@ -148,6 +156,28 @@ fn layers_with_file_findings(raw: &[RawFinding], layers: usize) -> Vec<bool> {
         }
     }
     needed
+}
+
+/// Where a match is, as the report says it.
+fn location(
+    f: &RawFinding,
+    kind: LocationKind,
+    layer_digests: &[Option<String>],
+    history_of_layer: &[Option<usize>],
+) -> Location {
+    Location {
+        kind,
+        layer_index: f.layer,
+        layer_digest: f.layer.and_then(|i| layer_digests[i].clone()),
+        path: f.path.as_deref().map(str::to_string),
+        line: Some(f.line),
+        column: Some(f.column),
+        archive_path: f.archive_path.clone(),
+        history_index: f
+            .history_index
+            .or_else(|| f.layer.and_then(|i| history_of_layer[i])),
+        field: f.field.clone(),
+    }
 }
 
 /// A hard link names the same content as its target: report the target's findings under the
@@ -342,6 +372,7 @@ fn image_stats(walked: &[WalkedLayer], findings: &[Finding]) -> ImageStats {
             .iter()
             .filter(|f| f.status != Status::Present)
             .count(),
+        certificates: 0,
     }
 }
 

@@ -10,6 +10,7 @@
 mod assemble;
 mod budget;
 pub(crate) mod config_items;
+mod inventory;
 mod layer_cache;
 mod packages;
 mod pipeline;

@@ -327,7 +327,7 @@ fn match_chunk(
     chunk: &FileChunk,
 ) -> (Vec<RawFinding>, Vec<SkipRecord>) {
     let whole_file = chunk.file_offset == 0 && chunk.report_before == chunk.content.len();
-    let mut skipped = Vec::new();
+    let skipped;
     let matches: Vec<FileMatch> = if whole_file {
         let scan = detector.scan_file_with_limits(&chunk.path, &chunk.content, limits);
         skipped = scan
@@ -346,10 +346,11 @@ fn match_chunk(
             .collect();
         scan.matches
     } else {
+        let mut partial = Vec::new();
         if chunk.file_offset == 0 {
-            skipped = partial_file_skips(detector, layer, chunk);
+            partial = partial_file_skips(detector, layer, chunk);
         }
-        detector
+        let mut matches = detector
             .scan(&chunk.content)
             .into_iter()
             .map(|base| FileMatch {
@@ -357,7 +358,17 @@ fn match_chunk(
                 archive_path: Vec::new(),
                 kubernetes_secret_type: None,
             })
-            .collect()
+            .collect();
+        let mut chunk_skips = Vec::new();
+        detector.annotate(&chunk.path, &mut matches, &mut chunk_skips);
+        partial.extend(chunk_skips.into_iter().map(|skip| SkipRecord {
+            layer_index: layer,
+            what: redacted_name(detector, &skip.what),
+            reason: skip.reason,
+            kind: SkipKind::NotScanned,
+        }));
+        skipped = partial;
+        matches
     };
     let mut matches: Vec<FileMatch> = matches
         .into_iter()
