@@ -18,7 +18,7 @@ use super::raw::{RawFinding, SecretText};
 use crate::layer::{Status, Timeline, WalkedLayer};
 use crate::report::field::ConfigField;
 use crate::report::model::{
-    Certificate, Finding, ImageReport, ImageStats, LayerReport, Location, LocationKind,
+    Certificate, Finding, ImageReport, ImageStats, LayerReport, Location, LocationKind, Remediation,
 };
 use crate::report::redact::{fingerprint, redact, redact_in_text};
 use crate::report::remediation::{published_remediation, remediation};
@@ -66,18 +66,7 @@ impl Scanner {
                 let (kind, status, removed_in_layer) = locate(&f, &timeline);
                 let (secret, fingerprint) =
                     reported_secret(&f.secret, &rule.id, self.options.show_secrets);
-                let published = f.details.iter().find(|(k, _)| k == "published_in");
-                let mut remediation = remediation(
-                    f.kubernetes_secret_type
-                        .as_deref()
-                        .unwrap_or(&rule.kubernetes_secret_type),
-                    kind,
-                    f.field.as_ref(),
-                    status,
-                );
-                if let Some((_, place)) = published {
-                    remediation = published_remediation(remediation, place);
-                }
+                let remediation = advice(&f, &rule.kubernetes_secret_type, kind, status);
                 Finding {
                     rule_id: rule.id.clone(),
                     rule_name: rule.name.clone(),
@@ -156,6 +145,28 @@ fn layers_with_file_findings(raw: &[RawFinding], layers: usize) -> Vec<bool> {
         }
     }
     needed
+}
+
+/// What to do about a match: where the secret belongs instead, or, for key material that a
+/// public package publishes (`details.published_in`), that there is nothing to rotate.
+fn advice(
+    f: &RawFinding,
+    rule_secret_type: &str,
+    kind: LocationKind,
+    status: Status,
+) -> Remediation {
+    let advice = remediation(
+        f.kubernetes_secret_type
+            .as_deref()
+            .unwrap_or(rule_secret_type),
+        kind,
+        f.field.as_ref(),
+        status,
+    );
+    match f.details.iter().find(|(k, _)| k == "published_in") {
+        Some((_, place)) => published_remediation(advice, place),
+        None => advice,
+    }
 }
 
 /// Where a match is, as the report says it.
