@@ -9,7 +9,6 @@
 mod support;
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -242,9 +241,6 @@ fn pip_record_written_by_pip() {
 /// A pure-Python wheel (the wheel format: a zip with a `.dist-info` holding METADATA, WHEEL
 /// and RECORD), with a data file and a script so RECORD gets paths outside site-packages.
 fn write_wheel(path: &Path) {
-    use base64::Engine as _;
-    use zip::write::SimpleFileOptions;
-
     let members: [(&str, &[u8]); 5] = [
         ("probe_pkg/__init__.py", b"VERSION = '0.1'\n"),
         ("probe_pkg/data/key.pem", KEY),
@@ -255,26 +251,7 @@ fn write_wheel(path: &Path) {
             b"Wheel-Version: 1.0\nGenerator: stowaway-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
         ),
     ];
-    let mut record = String::new();
-    let mut writer = zip::ZipWriter::new(fs::File::create(path).unwrap());
-    for (name, content) in members {
-        let digest = HashAlgorithm::Sha256.digest(content);
-        let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
-        record.push_str(&format!("{name},sha256={encoded},{}\n", content.len()));
-        writer
-            .start_file(name, SimpleFileOptions::default())
-            .unwrap();
-        writer.write_all(content).unwrap();
-    }
-    record.push_str("stowaway_probe-0.1.dist-info/RECORD,,\n");
-    writer
-        .start_file(
-            "stowaway_probe-0.1.dist-info/RECORD",
-            SimpleFileOptions::default(),
-        )
-        .unwrap();
-    writer.write_all(record.as_bytes()).unwrap();
-    writer.finish().unwrap();
+    support::zips::write_wheel(path, "stowaway_probe-0.1.dist-info", &members);
 }
 
 #[test]

@@ -8,7 +8,6 @@
 mod support;
 
 use std::fs;
-use std::io::Write as _;
 use std::path::Path;
 use std::process::Command;
 
@@ -473,10 +472,6 @@ fn a_malformed_database_is_a_counted_warning() {
 
 /// A pure-Python wheel holding `probe_pkg/tests/key.pem`, its RECORD with sha256 per file.
 fn write_wheel(path: &Path, key: &[u8]) {
-    use base64::Engine as _;
-    use sha2::Digest as _;
-    use zip::write::SimpleFileOptions;
-
     let members: [(&str, &[u8]); 4] = [
         ("probe_pkg/__init__.py", b"VERSION = '0.1'\n"),
         ("probe_pkg/tests/key.pem", key),
@@ -489,26 +484,7 @@ fn write_wheel(path: &Path, key: &[u8]) {
             b"Wheel-Version: 1.0\nGenerator: stowaway-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
         ),
     ];
-    let mut record = String::new();
-    let mut writer = zip::ZipWriter::new(fs::File::create(path).unwrap());
-    for (name, content) in members {
-        let digest = sha2::Sha256::digest(content);
-        let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
-        record.push_str(&format!("{name},sha256={encoded},{}\n", content.len()));
-        writer
-            .start_file(name, SimpleFileOptions::default())
-            .unwrap();
-        writer.write_all(content).unwrap();
-    }
-    record.push_str("stowaway_probe-0.1.dist-info/RECORD,,\n");
-    writer
-        .start_file(
-            "stowaway_probe-0.1.dist-info/RECORD",
-            SimpleFileOptions::default(),
-        )
-        .unwrap();
-    writer.write_all(record.as_bytes()).unwrap();
-    writer.finish().unwrap();
+    support::zips::write_wheel(path, "stowaway_probe-0.1.dist-info", &members);
 }
 
 /// A package file over one chunk of the walk (8 MiB) is hashed by reading its layer again:

@@ -46,3 +46,30 @@ pub fn encrypted_zip() -> Vec<u8> {
     }
     bytes
 }
+
+/// Writes a wheel (the wheel format: a zip whose `<dist_info>` directory holds RECORD) at
+/// `path` with `members` and a RECORD giving each member's urlsafe-base64 sha256 and size, as
+/// pip checks and writes it on install.
+pub fn write_wheel(path: &std::path::Path, dist_info: &str, members: &[(&str, &[u8])]) {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+
+    let mut record = String::new();
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    for (name, content) in members {
+        let digest = sha2::Sha256::digest(content);
+        let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+        record.push_str(&format!("{name},sha256={encoded},{}\n", content.len()));
+        writer
+            .start_file(*name, SimpleFileOptions::default())
+            .unwrap();
+        writer.write_all(content).unwrap();
+    }
+    let record_name = format!("{dist_info}/RECORD");
+    record.push_str(&format!("{record_name},,\n"));
+    writer
+        .start_file(record_name, SimpleFileOptions::default())
+        .unwrap();
+    writer.write_all(record.as_bytes()).unwrap();
+    writer.finish().unwrap();
+}
