@@ -106,7 +106,8 @@ fn information_url() -> Option<&'static str> {
         .find(|uri| uri.starts_with("https://") || uri.starts_with("http://"))
 }
 
-/// Skipped layers (warn) and suppressed findings (info): nothing left out silently.
+/// Skipped layers and files over the per-file limit (warn), suppressed findings (info):
+/// nothing left out silently.
 fn messages(report: &Report) -> Vec<Value> {
     let mut messages = Vec::new();
     for image in &report.images {
@@ -121,6 +122,19 @@ fn messages(report: &Report) -> Vec<Value> {
                     ),
                 }));
             }
+        }
+        // A file over the per-file limit costs one message per `limit` findings at most.
+        for entry in &image.not_listed {
+            messages.push(json!({
+                "level": "warn",
+                "value": format!(
+                    "{}: {}: {} more findings not listed ({} listed per file, see --max-findings-per-file)",
+                    image.reference,
+                    entry.location.uri(),
+                    entry.count,
+                    entry.limit
+                ),
+            }));
         }
     }
     let stats = &report.stats;

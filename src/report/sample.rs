@@ -97,6 +97,7 @@ pub fn image(reference: &str, findings: Vec<Finding>) -> ImageReport {
         ],
         findings,
         skipped: Vec::new(),
+        not_listed: Vec::new(),
         stats,
     }
 }

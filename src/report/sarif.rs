@@ -22,7 +22,7 @@ use anyhow::Result;
 use serde_json::{Value, json};
 
 use super::describe::sentence;
-use super::model::{Finding, ImageReport, Location, Report};
+use super::model::{Finding, ImageReport, Location, NotListed, Report};
 use super::ruledoc::{CWE_NAME, CWE_URL, RuleDoc, doc_for};
 use crate::detect::Severity;
 
@@ -169,7 +169,7 @@ fn run(report: &Report, image: &ImageReport, rules: &[RuleDoc], category: String
     if let Some(uri) = information_uri() {
         driver["informationUri"] = json!(uri);
     }
-    json!({
+    let mut run = json!({
         "tool": { "driver": driver },
         "automationDetails": { "id": category },
         "columnKind": "unicodeCodePoints",
@@ -183,6 +183,35 @@ fn run(report: &Report, image: &ImageReport, rules: &[RuleDoc], category: String
                 "layers": image.layers.len(),
             },
             "rulesInEffect": rules.len(),
+        },
+    });
+    if !image.not_listed.is_empty() {
+        run["properties"]["findingsNotListed"] = json!(image.stats.findings_not_listed);
+        run["invocations"] = json!([{
+            "executionSuccessful": true,
+            "toolExecutionNotifications": image.not_listed.iter().map(not_listed_notification).collect::<Vec<_>>(),
+        }]);
+    }
+    run
+}
+
+/// A warning that a file held more findings than the per-file limit, naming the file and
+/// how many were left out: results are never dropped silently.
+fn not_listed_notification(entry: &NotListed) -> Value {
+    json!({
+        "level": "warning",
+        "message": {
+            "text": format!(
+                "{} more findings in this file are not listed ({} listed per file, see --max-findings-per-file)",
+                entry.count, entry.limit
+            ),
+        },
+        "locations": [{
+            "physicalLocation": { "artifactLocation": { "uri": entry.location.uri() } },
+        }],
+        "properties": {
+            "count": entry.count,
+            "bySeverity": entry.by_severity,
         },
     })
 }

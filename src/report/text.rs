@@ -7,7 +7,7 @@ use std::io::Write;
 use anyhow::Result;
 
 use super::describe::{one_line, short_hex};
-use super::model::{Finding, ImageReport, LocationKind, Report};
+use super::model::{Finding, ImageReport, Location, LocationKind, NotListed, Report};
 use crate::detect::Severity;
 use crate::layer::Status;
 
@@ -61,30 +61,90 @@ pub fn write(report: &Report, options: TextOptions, out: &mut dyn Write) -> Resu
 
 fn write_image(image: &ImageReport, options: TextOptions, out: &mut dyn Write) -> Result<()> {
     write_image_header(image, options.style, out)?;
-    if image.findings.is_empty() {
+    if image.findings.is_empty() && image.not_listed.is_empty() {
         writeln!(out, "  no secrets found\n")?;
         return Ok(());
     }
     writeln!(out)?;
     let groups = FindingGroups::of(image);
     for (index, findings) in &groups.by_layer {
-        write_layer(image, *index, findings, options, out)?;
+        write_layer(image, *index, findings, &groups.not_listed, options, out)?;
     }
     if !groups.history.is_empty() {
         writeln!(out, "  {}", options.style.paint("1", "History"))?;
         for (index, findings) in &groups.history {
-            for finding in findings {
-                let field = finding.location.field_or("created_by");
-                write_finding(finding, &format!("step {index} {field}"), options, out)?;
-            }
+            let label = |f: &Finding| format!("step {index} {}", f.location.field_or("created_by"));
+            write_findings(findings, &label, &groups.not_listed, options, out)?;
         }
         writeln!(out)?;
     }
     if !groups.config.is_empty() {
         writeln!(out, "  {}", options.style.paint("1", "Config"))?;
-        for finding in &groups.config {
-            write_finding(finding, &finding.location.field_or(""), options, out)?;
+        let label = |f: &Finding| f.location.field_or("");
+        write_findings(&groups.config, &label, &groups.not_listed, options, out)?;
+        writeln!(out)?;
+    }
+    write_unlisted_only(image, options.style, out)
+}
+
+/// Findings, each file's (or item's) followed by its "… and N more" line when it held more
+/// than the per-file limit.
+fn write_findings(
+    findings: &[&Finding],
+    label: &dyn Fn(&Finding) -> String,
+    not_listed: &BTreeMap<Location, &NotListed>,
+    options: TextOptions,
+    out: &mut dyn Write,
+) -> Result<()> {
+    for (position, finding) in findings.iter().enumerate() {
+        write_finding(finding, &label(finding), options, out)?;
+        let item = finding.location.item();
+        let last_of_item = findings
+            .get(position + 1)
+            .is_none_or(|next| next.location.item() != item);
+        if let Some(entry) = not_listed.get(&item).filter(|_| last_of_item) {
+            writeln!(out, "    {}", options.style.paint("33", &more_words(entry)))?;
         }
+    }
+    Ok(())
+}
+
+/// `… and 1,200 more in this file (1,000 high, 200 medium; 100 listed per file, see
+/// --max-findings-per-file)`.
+fn more_words(entry: &NotListed) -> String {
+    let place = match entry.location.kind {
+        LocationKind::LayerFile => "file",
+        LocationKind::History | LocationKind::Config => "field",
+    };
+    let counts: Vec<String> = Severity::ALL
+        .iter()
+        .filter_map(|s| entry.by_severity.get(s).map(|n| format!("{n} {s}")))
+        .collect();
+    format!(
+        "… and {} more in this {place} ({}; {} listed per {place}, see --max-findings-per-file)",
+        entry.count,
+        counts.join(", "),
+        entry.limit
+    )
+}
+
+/// The files over the limit none of whose listed findings is left (a baseline or the ignore
+/// file took them all): their count must still show.
+fn write_unlisted_only(image: &ImageReport, style: Style, out: &mut dyn Write) -> Result<()> {
+    let listed: std::collections::BTreeSet<Location> =
+        image.findings.iter().map(|f| f.location.item()).collect();
+    let orphans: Vec<&NotListed> = image
+        .not_listed
+        .iter()
+        .filter(|entry| !listed.contains(&entry.location))
+        .collect();
+    for entry in &orphans {
+        let words = more_words(entry).replacen("… and ", "", 1);
+        let words = words.replacen(" more in this ", " findings not listed in this ", 1);
+        let line = format!("{}: {words}", entry.location.uri());
+        writeln!(out, "  {}", style.paint("33", &line))?;
+    }
+    if !orphans.is_empty() {
         writeln!(out)?;
     }
     Ok(())
@@ -125,6 +185,8 @@ struct FindingGroups<'a> {
     by_layer: BTreeMap<usize, Vec<&'a Finding>>,
     history: BTreeMap<usize, Vec<&'a Finding>>,
     config: Vec<&'a Finding>,
+    /// The files over the per-file limit, by [`Location::item`].
+    not_listed: BTreeMap<Location, &'a NotListed>,
 }
 
 impl<'a> FindingGroups<'a> {
@@ -133,6 +195,11 @@ impl<'a> FindingGroups<'a> {
             by_layer: BTreeMap::new(),
             history: BTreeMap::new(),
             config: Vec::new(),
+            not_listed: image
+                .not_listed
+                .iter()
+                .map(|entry| (entry.location.clone(), entry))
+                .collect(),
         };
         for finding in &image.findings {
             match finding.location.kind {
@@ -158,6 +225,7 @@ fn write_layer(
     image: &ImageReport,
     index: usize,
     findings: &[&Finding],
+    not_listed: &BTreeMap<Location, &NotListed>,
     options: TextOptions,
     out: &mut dyn Write,
 ) -> Result<()> {
@@ -185,14 +253,14 @@ fn write_layer(
             style.paint("2", &format!("{step}{}", one_line(created_by, 110)))
         )?;
     }
-    for finding in findings {
-        let location = format!(
+    let label = |finding: &Finding| {
+        format!(
             "/{}:{}",
             finding.location.path.as_deref().unwrap_or_default(),
             finding.location.line.unwrap_or(1)
-        );
-        write_finding(finding, &location, options, out)?;
-    }
+        )
+    };
+    write_findings(findings, &label, not_listed, options, out)?;
     writeln!(out)?;
     Ok(())
 }
@@ -276,7 +344,7 @@ pub fn summary(report: &Report, style: Style) -> String {
         stats.duration_ms as f64 / 1000.0
     );
     let suppressed = suppressed_words(stats);
-    if stats.findings == 0 {
+    if stats.findings == 0 && stats.findings_not_listed == 0 {
         let suppressed = if suppressed.is_empty() {
             String::new()
         } else {
@@ -309,6 +377,12 @@ pub fn summary(report: &Report, style: Style) -> String {
             "s"
         }
     );
+    if stats.findings_not_listed > 0 {
+        line.push_str(&format!(
+            "; {} more not listed (over the per-file limit)",
+            stats.findings_not_listed
+        ));
+    }
     if stats.deleted_but_shipped > 0 {
         line.push_str(&format!(
             "; {} deleted or overwritten but still shipped",
