@@ -84,12 +84,23 @@ fn scan(args: ScanArgs) -> Result<u8> {
     if args.output.is_some() && !args.quiet {
         eprintln!("{}", text::summary(&report, Style::new(false)));
     }
-    Ok(match fail_on {
+    Ok(exit_code(&report, fail_on, &args))
+}
+
+/// The gates: findings at or above `--fail-on`, and with `--fail-on-incomplete` anything not
+/// scanned (a clean result that did not look everywhere is not a pass).
+fn exit_code(report: &Report, fail_on: Option<Severity>, args: &ScanArgs) -> u8 {
+    let findings_fail = match fail_on {
         // Writing a baseline accepts the findings it records.
-        _ if args.write_baseline.is_some() => 0,
-        Some(threshold) if report.count_at_or_above(threshold) > 0 => args.exit_code,
-        _ => 0,
-    })
+        _ if args.write_baseline.is_some() => false,
+        Some(threshold) => report.count_at_or_above(threshold) > 0,
+        None => false,
+    };
+    if findings_fail || (args.fail_on_incomplete && report.is_incomplete()) {
+        args.exit_code
+    } else {
+        0
+    }
 }
 
 /// The scanner for the selected rules, reading and filling the layer cache unless
@@ -99,6 +110,7 @@ fn cached_scanner(args: &ScanArgs) -> Result<(Scanner, Option<Arc<Cache>>)> {
         user_files: args.rules.clone(),
         disable: args.disable_rule.clone(),
         enable_only: args.enable_only.clone(),
+        published_keys: args.published_keys.clone(),
     };
     let scanner = scanner_for(
         &selection,
@@ -106,6 +118,7 @@ fn cached_scanner(args: &ScanArgs) -> Result<(Scanner, Option<Arc<Cache>>)> {
             show_secrets: args.show_secrets,
             threads: args.threads,
             max_findings_per_file: args.max_findings_per_file,
+            archive_limits: args.archive_limits(),
             ..ScanOptions::default()
         },
     )?;
@@ -137,6 +150,8 @@ fn resolve_options(args: &ScanArgs, platform: Option<PlatformFilter>) -> Result<
             platform,
             all_platforms: args.all_platforms,
             auth_environment: None,
+            // The CLI contacts the registries its user names.
+            network: None,
         },
     })
 }
@@ -166,7 +181,7 @@ fn scan_images(
             if let Some(cache) = cache {
                 crate::cache::store_image_report(
                     cache,
-                    scanner.detector().rules_digest(),
+                    scanner.cache_digest(),
                     &report,
                     args.show_secrets,
                 );
@@ -223,6 +238,7 @@ fn write_report(
             TextOptions {
                 style: Style::new(color),
                 verbose: args.verbose,
+                show_vendor: args.show_vendor,
             },
             out,
         ),

@@ -30,8 +30,9 @@ const REPORTS: TableDefinition<&str, &[u8]> = TableDefinition::new("reports");
 /// File name of the store inside the cache directory.
 pub const FILE_NAME: &str = "cache-v1.redb";
 
-/// Version of the report-store encoding, part of every report key.
-const REPORT_FORMAT: u32 = 1;
+/// Version of the report-store encoding, part of every report key. 2: findings carry package
+/// provenance (vendor content lowered to info), so a report stored before must not decide.
+const REPORT_FORMAT: u32 = 2;
 
 /// zstd level for stored values: fast, and layer walks (path lists) compress well.
 const ZSTD_LEVEL: i32 = 3;

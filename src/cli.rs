@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::detect::Limits;
+
 /// Finds secrets leaked into container images: every layer (including files a later layer
 /// deleted), the history and the config.
 #[derive(Parser, Debug)]
@@ -36,8 +38,17 @@ pub enum Command {
   PATH[:TAG]                  a tarball or layout directory, detected by content
   docker://REF, REF           an image in a registry (alpine:3.20, ghcr.io/org/app@sha256:…)
 
-Exit codes: 0 no finding at or above --fail-on (or --write-baseline given), 1 findings (or the
---exit-code value), 2 usage or input error.
+Exit codes:
+  0  no finding at or above --fail-on (or --write-baseline given), and with
+     --fail-on-incomplete everything scanned
+  1  findings at or above --fail-on, or with --fail-on-incomplete something not scanned (a
+     limit reached, an encrypted or damaged member) even with no finding; --exit-code N
+     replaces 1. The report's last line says which.
+  2  usage or input error
+
+Limits (README, \"Limits\"): archives nested in a file (--max-archive-depth, 3), bytes
+decompressed from them (--max-archive-bytes, 64MiB) and members opened (--max-archive-members,
+10000); what a limit stops is reported as not scanned.
 
 Accepting findings: an ignore file (.stowawayignore in the current directory, or --ignore-file)
 lists `path:<glob>`, `rule:<id>` or `fingerprint:<hex>` entries, each with reason=\"...\" and an
@@ -64,7 +75,14 @@ pub struct ScanArgs {
     #[arg(long, value_name = "SEVERITY", default_value = "low")]
     pub fail_on: String,
 
-    /// Exit code when findings fail the --fail-on gate: 1, or 3 to 255 (0 means success and 2
+    /// Also fail (exit 1, or the --exit-code value) when anything was not scanned, even with
+    /// no finding: a layer, or a file or archive member a limit, encryption or damage kept
+    /// from the scan (the report lists each). Irregular entries were scanned and do not count.
+    #[arg(long)]
+    pub fail_on_incomplete: bool,
+
+    /// Exit code when findings fail the --fail-on gate (or an incomplete scan fails
+    /// --fail-on-incomplete): 1, or 3 to 255 (0 means success and 2
     /// means a usage or input error, so neither can be chosen).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_exit_code)]
     pub exit_code: u8,
@@ -121,6 +139,29 @@ pub struct ScanArgs {
     #[arg(long, value_name = "ID,...", value_delimiter = ',')]
     pub enable_only: Vec<String>,
 
+    /// Also treat the key material listed in this file as published (reported at info, "published
+    /// in …"), besides the built-in list. Same format as signatures/published-keys.tsv: tab-separated
+    /// `sha256 kind manager package version path`. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub published_keys: Vec<PathBuf>,
+
+    /// Open archives (zip, jar, tar, gzip) nested at most N deep in one file, 0 to 16; deeper
+    /// ones are scanned as plain bytes and reported as not scanned.
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u8).range(0..=16))]
+    pub max_archive_depth: u8,
+
+    /// Decompress at most SIZE out of the archives of one file (bytes, or with a KiB, MiB or
+    /// GiB suffix; at most 1GiB, held in memory); members past it are reported as not scanned.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
+    pub max_archive_bytes: u64,
+
+    /// Open at most N archive members in one file (1 to 1000000); the rest are reported as
+    /// not scanned.
+    #[arg(long, value_name = "N", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_archive_members: u32,
+
     /// Worker threads (default: one per CPU).
     #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
@@ -133,6 +174,12 @@ pub struct ScanArgs {
     /// More detail: remediation advice and fingerprints in text output.
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// List findings in vendor content in text output: files a package manager (dpkg, apk,
+    /// rpm, pip) installed unmodified, and tests and examples inside npm, gem, Composer and
+    /// Maven packages. By default they are one summary line; JSON always lists them.
+    #[arg(long)]
+    pub show_vendor: bool,
 
     /// Print nothing but errors on standard error (no progress).
     #[arg(short, long)]
@@ -169,8 +216,10 @@ pub struct ScanArgs {
   GET  /healthz, /readyz, /metrics (Prometheus text)
 
 The policy file (--config) is TOML: severity_threshold, on_unknown = \"allow\"|\"deny\",
-time_budget_ms, exempt_namespaces, exempt_images (globs), tag_cache_seconds, api_token_file,
-and a [registry] table (plain_http, ca_certs). Registry credentials come from the docker config file and
+time_budget_ms, exempt_namespaces, exempt_images (globs), tag_cache_seconds, api_token_file
+(required unless --no-auth), allowed_registries (globs), max_images_per_review,
+max_lookups_per_review, on_review_limit = \"deny\"|\"allow\", scan_timeout_seconds, and a
+[registry] table (plain_http, ca_certs). Registry credentials come from the docker config file and
 credential helpers, as for `scan`.")]
 pub struct ServeArgs {
     /// Address to listen on, HOST:PORT with an IP address (port 0 picks a free port; the
@@ -189,6 +238,11 @@ pub struct ServeArgs {
     /// Serve plain HTTP on a non-loopback address (without TLS, only loopback is allowed).
     #[arg(long)]
     pub insecure_listen: bool,
+
+    /// Serve POST /scan, POST /registry/events and GET /reports without a token (local use).
+    /// Without it, the policy must set api_token_file, or the server does not start.
+    #[arg(long)]
+    pub no_auth: bool,
 
     /// Policy file (TOML); without it: deny findings at or above low, allow unknown images
     /// with a warning, 3 s time budget.
@@ -263,6 +317,48 @@ pub enum Format {
     Gitlab,
 }
 
+impl ScanArgs {
+    /// The archive limits `--max-archive-*` set.
+    pub fn archive_limits(&self) -> Limits {
+        Limits {
+            max_archive_depth: usize::from(self.max_archive_depth),
+            max_decompressed_bytes: self.max_archive_bytes,
+            max_members: self.max_archive_members as usize,
+        }
+    }
+}
+
+/// The largest `--max-archive-bytes`: decompressed members are held in memory, one file per
+/// worker at a time.
+const MAX_ARCHIVE_BYTES: u64 = 1 << 30;
+
+/// `--max-archive-bytes`: a byte count, or one with a `KiB`, `MiB` or `GiB` suffix (`K`, `M`,
+/// `G` too), at most [`MAX_ARCHIVE_BYTES`].
+fn parse_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let shift = match unit.trim() {
+        "" | "B" => 0,
+        "K" | "KiB" => 10,
+        "M" | "MiB" => 20,
+        "G" | "GiB" => 30,
+        _ => return Err(format!("{text:?}: use bytes, or a KiB, MiB or GiB suffix")),
+    };
+    let bytes = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("{text:?} is not a size"))?;
+    match bytes {
+        0 => Err("0 bytes would open no archive; give a size".to_string()),
+        n if n > MAX_ARCHIVE_BYTES => Err(format!("{text:?} is over the 1GiB maximum")),
+        n => Ok(n),
+    }
+}
+
 /// `--exit-code`: 1 to 255 except 2.
 fn parse_exit_code(text: &str) -> Result<u8, String> {
     match text.parse::<u8>() {
@@ -291,4 +387,29 @@ pub enum ColorChoice {
     Always,
     /// No colour.
     Never,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_binary_suffixes_and_stay_bounded() {
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("512K"), Ok(512 << 10));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        for bad in ["0", "2GiB", "64MB", "lots", "-1", "99999999999999999999G"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn archive_limits_default_to_the_decoders_defaults() {
+        let cli = Cli::try_parse_from(["stowaway", "scan", "x"]).unwrap();
+        let Command::Scan(args) = cli.command else {
+            panic!("scan")
+        };
+        assert_eq!(args.archive_limits(), Limits::default());
+    }
 }

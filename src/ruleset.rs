@@ -13,6 +13,6 @@ use crate::scan::{ScanOptions, Scanner};
 /// Selects the rules, compiles them into a detector (which holds their digest, see
 /// [`Detector::rules_digest`]) and starts a scanner running it.
 pub fn scanner_for(selection: &RuleSelection, options: ScanOptions) -> Result<Scanner> {
-    let detector = Detector::new(selection.rules()?)?;
+    let detector = Detector::new(selection.rules()?)?.with_published(selection.published()?);
     Scanner::new(Arc::new(detector), options)
 }

@@ -797,15 +797,19 @@ fn image_with_files(files: &[(&str, String)], dir: &Path) -> String {
 
 #[test]
 fn gates_compare_with_the_worst_finding_only() {
-    let certificate = secrets::pem("CERTIFICATE", &secrets::random_bytes(420), 64);
+    // An AWS IAM unique id (info: no credential, a hint of the account's structure).
+    let role_id = format!(
+        "\"RoleId\": \"AROA{}\"\n",
+        secrets::random_from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
+    );
     let password = secrets::password(20);
 
-    // Worst finding: medium (a password in a .env), plus an info (a certificate).
+    // Worst finding: medium (a password in a .env), plus an info (an IAM role id).
     let dir = tempdir();
     let image = image_with_files(
         &[
             ("app/.env", secrets::dotenv(&[("DB_PASSWORD", &password)])),
-            ("app/tls.crt", certificate.clone()),
+            ("app/role.json", role_id.clone()),
         ],
         dir.path(),
     );
@@ -840,7 +844,7 @@ fn gates_compare_with_the_worst_finding_only() {
 
     // Only information: passes the default gate (low), fails --fail-on info.
     let dir = tempdir();
-    let image = image_with_files(&[("app/tls.crt", certificate)], dir.path());
+    let image = image_with_files(&[("app/role.json", role_id)], dir.path());
     let (json_run, report) = scan_json_with(&image, &[]);
     assert_eq!(json_run.code, 0, "{}", json_run.stderr);
     assert_eq!(
@@ -958,6 +962,11 @@ fn github_action_is_a_composite_action_using_real_flags() {
     assert_eq!(action["inputs"]["image"]["required"].as_bool(), Some(true));
     assert_eq!(action["inputs"]["fail-on"]["default"].as_str(), Some("low"));
     assert_eq!(
+        action["inputs"]["fail-on-incomplete"]["default"].as_str(),
+        Some("true"),
+        "CI fails an incomplete scan unless told otherwise"
+    );
+    assert_eq!(
         action["inputs"]["format"]["default"].as_str(),
         Some("sarif")
     );
@@ -989,7 +998,7 @@ fn github_action_is_a_composite_action_using_real_flags() {
         "action.yml",
         &text,
         &commands_of(&runs),
-        &["--format", "--output", "--fail-on"],
+        &["--format", "--output", "--fail-on", "--fail-on-incomplete"],
     );
 }
 
@@ -1005,6 +1014,11 @@ fn gitlab_template_publishes_the_secret_detection_report_using_real_flags() {
     assert_eq!(
         job["variables"]["STOWAWAY_IMAGE"].as_str(),
         Some("${CI_REGISTRY_IMAGE}:${CI_COMMIT_SHA}")
+    );
+    assert_eq!(
+        job["variables"]["STOWAWAY_FAIL_ON_INCOMPLETE"].as_str(),
+        Some("true"),
+        "CI fails an incomplete scan unless told otherwise"
     );
     let script: Vec<&str> = job["script"]
         .as_vec()
@@ -1023,7 +1037,7 @@ fn gitlab_template_publishes_the_secret_detection_report_using_real_flags() {
         "ci/gitlab/stowaway.gitlab-ci.yml",
         &text,
         &commands_of(&script),
-        &["--format", "--output", "--fail-on"],
+        &["--format", "--output", "--fail-on", "--fail-on-incomplete"],
     );
 }
 
@@ -1049,4 +1063,166 @@ fn the_flag_check_catches_unknown_flags() {
         ]))
         .contains(&"--baseline".to_string())
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Incomplete scans: what was not scanned is said in every format, and can fail the build
+// ---------------------------------------------------------------------------------------------
+
+/// An image with nothing secret in it whose one other file is a zip nested five deep: the
+/// archive depth limit (3) keeps the innermost zips from being opened.
+fn incomplete_image(dir: &Path) -> String {
+    let mut spec = clean_spec();
+    let nested = support::zips::nested_zips(5, "notes.txt", b"nothing to see here\n");
+    spec.layers[0]
+        .entries
+        .push(Entry::file("app/lib.zip", nested));
+    write_oci(&spec, dir).0
+}
+
+/// The one thing the depth limit left out of [`incomplete_image`], as every format words it.
+const NOT_SCANNED: &str = "layer 1: app/lib.zip!/level-2.zip!/level-3.zip!/level-4.zip: \
+    archive nested deeper than 3 levels (scanned as plain bytes)";
+
+#[test]
+fn an_incomplete_clean_scan_says_so_in_text_and_fails_only_when_asked() {
+    let dir = tempdir();
+    let image = incomplete_image(dir.path());
+    let text = run(&["scan", "--color", "never", &image]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(
+        text.stdout.contains("  1 item not scanned:\n"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains(&format!("    {NOT_SCANNED}\n")),
+        "{}",
+        text.stdout
+    );
+    let summary = text.stdout.lines().last().unwrap_or_default();
+    assert!(
+        summary.starts_with("No secrets found in what was scanned; 1 item not scanned ("),
+        "{summary}"
+    );
+    assert_eq!(run(&["scan", "-q", "--fail-on-incomplete", &image]).code, 1);
+    // The gate is about completeness, not severity: it holds with --fail-on none too.
+    let gated = run(&[
+        "scan",
+        "-q",
+        "--fail-on",
+        "none",
+        "--fail-on-incomplete",
+        &image,
+    ]);
+    assert_eq!(gated.code, 1);
+    let gated = run(&[
+        "scan",
+        "-q",
+        "--fail-on-incomplete",
+        "--exit-code",
+        "7",
+        &image,
+    ]);
+    assert_eq!(gated.code, 7);
+    // Raising the limit that was reached makes the same scan complete.
+    let deeper = run(&[
+        "scan",
+        "--color",
+        "never",
+        "--fail-on-incomplete",
+        "--max-archive-depth",
+        "5",
+        &image,
+    ]);
+    assert_eq!(deeper.code, 0, "{}{}", deeper.stdout, deeper.stderr);
+    assert!(!deeper.stdout.contains("not scanned"), "{}", deeper.stdout);
+
+    let (_, report) = scan_json_with(&image, &[]);
+    assert_eq!(report["stats"]["items_skipped"], 1, "{report}");
+    let skipped = &report["images"][0]["skipped"][0];
+    assert_eq!(skipped["kind"], "not-scanned", "{report}");
+    assert_eq!(
+        format!(
+            "layer {}: {}: {}",
+            skipped["layer_index"].as_u64().unwrap() + 1,
+            skipped["what"].as_str().unwrap(),
+            skipped["reason"].as_str().unwrap()
+        ),
+        NOT_SCANNED,
+        "{report}"
+    );
+
+    // A clean image: no such line, and the gate passes.
+    let clean_dir = tempdir();
+    let (clean, _) = write_oci(&clean_spec(), clean_dir.path());
+    let text = run(&["scan", "--color", "never", "--fail-on-incomplete", &clean]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(!text.stdout.contains("not scanned"), "{}", text.stdout);
+    let summary = text.stdout.lines().last().unwrap_or_default();
+    assert!(summary.starts_with("No secrets found ("), "{summary}");
+    let (_, report) = scan_json_with(&clean, &[]);
+    assert!(report["images"][0].get("skipped").is_none(), "{report}");
+    assert!(report["stats"].get("items_irregular").is_none(), "{report}");
+}
+
+#[test]
+fn sarif_and_gitlab_reports_carry_what_was_not_scanned_and_stay_valid() {
+    let dir = tempdir();
+    let image = incomplete_image(dir.path());
+    let sarif_run = run(&["scan", "--format", "sarif", &image]);
+    assert_eq!(sarif_run.code, 0, "{}", sarif_run.stderr);
+    let sarif = parse(&sarif_run, "sarif");
+    assert_schema_valid(&sarif_validator(), &sarif, "SARIF of an incomplete scan");
+    let not_scanned = &sarif["runs"][0]["properties"]["notScanned"];
+    assert_eq!(
+        not_scanned,
+        &serde_json::json!({"items": 1, "layers": 0}),
+        "{sarif}"
+    );
+    let invocation = &sarif["runs"][0]["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], true, "{sarif}");
+    let notifications = invocation["toolExecutionNotifications"].as_array().unwrap();
+    assert_eq!(notifications.len(), 1, "{sarif}");
+    assert_eq!(notifications[0]["level"], "warning");
+    assert_eq!(notifications[0]["descriptor"]["id"], "stowaway/not-scanned");
+    let message = notifications[0]["message"]["text"].as_str().unwrap();
+    assert_eq!(message, format!("not scanned: {NOT_SCANNED}"));
+
+    let gitlab_run = run(&["scan", "--format", "gitlab", &image]);
+    assert_eq!(gitlab_run.code, 0, "{}", gitlab_run.stderr);
+    let gitlab = parse(&gitlab_run, "gitlab");
+    assert_schema_valid(
+        &gitlab_validator(),
+        &gitlab,
+        "GitLab report of an incomplete scan",
+    );
+    let messages = gitlab["scan"]["messages"].as_array().unwrap();
+    assert!(
+        messages.iter().all(|m| m["level"] == "warn"),
+        "{messages:?}"
+    );
+    let values: Vec<&str> = messages
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    assert!(
+        values[0]
+            .ends_with(": 1 item not scanned (each listed below; the JSON report has them too)"),
+        "{values:?}"
+    );
+    assert!(
+        values[1].ends_with(&format!(": not scanned: {NOT_SCANNED}")),
+        "{values:?}"
+    );
+
+    // A clean image's SARIF has no invocation to report, and its GitLab report no message.
+    let clean_dir = tempdir();
+    let (clean, _) = write_oci(&clean_spec(), clean_dir.path());
+    let sarif = parse(&run(&["scan", "--format", "sarif", &clean]), "sarif");
+    assert!(sarif["runs"][0].get("invocations").is_none(), "{sarif}");
+    let properties = &sarif["runs"][0]["properties"];
+    assert!(properties.get("notScanned").is_none(), "{sarif}");
+    let gitlab = parse(&run(&["scan", "--format", "gitlab", &clean]), "gitlab");
+    assert_eq!(gitlab["scan"]["messages"], serde_json::json!([]));
 }

@@ -259,3 +259,58 @@ fn progress_is_drawn_on_a_terminal_and_never_into_a_pipe() {
         "drawn with terminal escapes: {drawn:?}"
     );
 }
+
+/// The window a zstd frame declares, as a power of two (RFC 8878, 3.1.1.1.2), unless the frame
+/// is a single segment (its window is then its content size).
+fn zstd_window_log(frame: &[u8]) -> Option<u32> {
+    assert_eq!(&frame[..4], &[0x28, 0xb5, 0x2f, 0xfd], "a zstd frame");
+    let descriptor = frame[4];
+    let single_segment = descriptor & 0x20 != 0;
+    (!single_segment).then(|| 10 + u32::from(frame[5] >> 3))
+}
+
+#[test]
+fn layers_compressed_with_zstd_long_31_are_read() {
+    if !tool_available("zstd") {
+        return;
+    }
+    let (spec, planted) = classic_leak();
+    let built = build_image(&spec, Compression::None);
+    // From a pipe, as `tar c | zstd --long=31` writes it: the size is unknown, so the frame
+    // declares the whole 2 GiB window, which zstd's default decoder limit (128 MiB) refuses.
+    let layers: Vec<RawLayer> = built
+        .layers
+        .iter()
+        .map(|layer| {
+            let mut child = std::process::Command::new("zstd")
+                .args(["--long=31", "-q", "-c", "-"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("run zstd");
+            let mut stdin = child.stdin.take().expect("stdin");
+            let tar = layer.tar.clone();
+            let feeder = std::thread::spawn(move || {
+                std::io::Write::write_all(&mut stdin, &tar).expect("feed zstd")
+            });
+            let output = child.wait_with_output().expect("zstd output");
+            feeder.join().expect("feeder");
+            assert!(output.status.success(), "zstd failed");
+            assert_eq!(zstd_window_log(&output.stdout), Some(31));
+            RawLayer {
+                blob: output.stdout,
+                diff_id: layer.diff_id.clone(),
+                compression: Compression::Zstd,
+            }
+        })
+        .collect();
+    let dir = tempdir();
+    let written = write_layout_with_layers(&spec, &layers, &dir.path().join("layout"));
+    let (code, report) = scan_json(&format!("oci:{}", written.path.display()));
+    assert_eq!(code, 1, "{report}");
+    let image = &report["images"][0];
+    assert_planted_found(image, &spec, &planted, "zstd --long=31");
+    for layer in image["layers"].as_array().unwrap() {
+        assert_eq!(layer["compression"], "zstd");
+    }
+}

@@ -174,6 +174,12 @@ impl TestServer {
     fn start_with(tls: &TestTls, cache: &Path, policy: &str, extra: &[&str]) -> TestServer {
         let policy_dir = tempdir();
         let policy_path = policy_dir.path().join("policy.toml");
+        // The test registries listen on loopback, which a server reaches only when listed.
+        let policy = if policy.contains("allowed_registries") {
+            policy.to_string()
+        } else {
+            format!("allowed_registries = [\"127.0.0.1:*\"]\n{policy}")
+        };
         std::fs::write(&policy_path, policy).unwrap();
         let mut command = stowaway_cmd();
         command
@@ -191,6 +197,8 @@ impl TestServer {
             .arg(&policy_path)
             .arg("--cache-dir")
             .arg(cache)
+            // These tests call the open endpoints as a local user would.
+            .arg("--no-auth")
             .args(extra);
         let ca = std::fs::read(&tls.ca).unwrap();
         let client = reqwest::blocking::Client::builder()
@@ -840,6 +848,52 @@ fn a_scan_that_finishes_within_the_budget_decides_the_first_admission() {
 }
 
 #[test]
+fn an_incomplete_scan_is_denied_by_default_and_admitted_with_a_warning_by_policy() {
+    let Some(tls) = make_tls() else { return };
+    let Some(registry) = TestRegistry::start(RegistryConfig::default()) else {
+        return;
+    };
+    // Nothing secret, but a zip nested past the archive depth limit: the scan is incomplete.
+    let mut spec = clean_image();
+    let nested = support::zips::nested_zips(5, "notes.txt", b"nothing to see here\n");
+    spec.layers[0]
+        .entries
+        .push(Entry::file("srv/site/lib.zip", nested));
+    let digest = push(&registry, &spec, "shop/partial:1");
+    let image = format!("{}/shop/partial:1", registry.host());
+    let cache = tempdir();
+    {
+        let server = TestServer::start(&tls, cache.path(), "time_budget_ms = 25000\n");
+        let response = server.admit(&pod(&[&image]));
+        assert_eq!(response["allowed"], false, "{response}");
+        let text = message(&response);
+        for part in [
+            "on_incomplete = \"deny\"",
+            image.as_str(),
+            "1 item not scanned",
+            "srv/site/lib.zip!/level-2.zip!/level-3.zip!/level-4.zip: archive nested deeper than 3",
+        ] {
+            assert!(text.contains(part), "{part:?} missing from {text}");
+        }
+        let report = server.wait_report(&digest);
+        assert_eq!(report["stats"]["items_skipped"], 1, "{report}");
+    }
+    // The same report, under a policy that accepts incomplete scans: admitted, with a warning.
+    let server = TestServer::start(
+        &tls,
+        cache.path(),
+        "on_incomplete = \"allow\"\ntime_budget_ms = 25000\n",
+    );
+    let response = server.admit(&pod(&[&image]));
+    assert_eq!(response["allowed"], true, "{response}");
+    let warnings = response["warnings"].as_array().expect("a warning");
+    let warning = warnings[0].as_str().unwrap();
+    assert!(warning.contains("was not scanned completely"), "{warning}");
+    assert!(warning.contains("on_incomplete = \"allow\""), "{warning}");
+    drop(registry);
+}
+
+#[test]
 fn reports_survive_a_restart_and_shared_base_layers_are_scanned_once() {
     let Some(tls) = make_tls() else { return };
     let Some(registry) = TestRegistry::start(RegistryConfig::default()) else {
@@ -1090,7 +1144,13 @@ fn plain_http_is_served_on_loopback_only() {
 
     let mut command = stowaway_cmd();
     command
-        .args(["serve", "--listen", "127.0.0.1:0", "--cache-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-auth",
+            "--cache-dir",
+        ])
         .arg(cache.path());
     let server = TestServer::spawn(
         command,
@@ -1111,7 +1171,11 @@ fn an_api_token_guards_scans_events_and_reports_but_not_admissions() {
     let token = "test-token-0123456789abcdef";
     std::fs::write(config.path().join("token"), format!("{token}\n")).unwrap();
     let policy = config.path().join("policy.toml");
-    std::fs::write(&policy, "api_token_file = \"token\"\n").unwrap();
+    std::fs::write(
+        &policy,
+        "api_token_file = \"token\"\nallowed_registries = [\"127.0.0.1:*\"]\n",
+    )
+    .unwrap();
     let mut command = stowaway_cmd();
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
@@ -1372,4 +1436,527 @@ fn a_rate_limited_tag_lookup_is_named_in_the_admission_warning() {
         .filter(|r| r.method == "HEAD" && r.path.ends_with("/manifests/1"))
         .count();
     assert_eq!(heads, 1, "asked once, by HEAD");
+}
+
+#[test]
+fn serve_needs_a_token_unless_no_auth_is_given() {
+    let cache = tempdir();
+    let output = stowaway_cmd()
+        .args(["serve", "--listen", "127.0.0.1:0", "--cache-dir"])
+        .arg(cache.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("api_token_file") && stderr.contains("--no-auth"),
+        "{stderr}"
+    );
+}
+
+/// A host on a loopback address that answers every request with `respond(request head)` and
+/// counts the connections made to it.
+struct CannedHost {
+    port: u16,
+    contacts: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CannedHost {
+    fn start(ip: &str, respond: fn(&str, u16) -> String) -> Option<CannedHost> {
+        let listener = std::net::TcpListener::bind((ip, 0)).ok()?;
+        let port = listener.local_addr().unwrap().port();
+        let contacts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&contacts);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { break };
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    use std::io::{Read, Write};
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                    loop {
+                        let mut head = Vec::new();
+                        let mut byte = [0u8; 1];
+                        while !head.ends_with(b"\r\n\r\n") {
+                            match stream.read(&mut byte) {
+                                Ok(1) => head.push(byte[0]),
+                                _ => return,
+                            }
+                        }
+                        let head = String::from_utf8_lossy(&head);
+                        let mut reply = respond(&head, port);
+                        if head.starts_with("HEAD ") {
+                            // A HEAD answer has the headers only.
+                            reply.truncate(reply.find("\r\n\r\n").map_or(0, |end| end + 4));
+                        }
+                        if stream.write_all(reply.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Some(CannedHost { port, contacts })
+    }
+
+    fn contacted(&self) -> usize {
+        self.contacts.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn http_reply(status: &str, headers: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// What a host that is no registry serves.
+const NOT_A_REGISTRY: &str = "<html>internal dashboard</html>";
+
+/// The port of the second trap, on 127.0.0.2 (the realm and redirect fakes point at it).
+static TRAP2_PORT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+
+fn trap2() -> u16 {
+    TRAP2_PORT.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+#[test]
+fn the_server_contacts_only_allowed_registries_at_allowed_addresses() {
+    let Some(tls) = make_tls() else { return };
+    let html = |_: &str, _: u16| http_reply("200 OK", "", NOT_A_REGISTRY);
+    let trap = CannedHost::start("127.0.0.1", html).unwrap();
+    // Linux routes all of 127.0.0.0/8 to the loopback interface.
+    let second = CannedHost::start("127.0.0.2", html).expect("bind 127.0.0.2");
+    TRAP2_PORT.store(second.port, std::sync::atomic::Ordering::SeqCst);
+    // Listed registries that send the server elsewhere: a bearer realm, a redirect.
+    let realm = CannedHost::start("127.0.0.1", |_, _| {
+        let challenge = format!(
+            "WWW-Authenticate: Bearer realm=\"http://127.0.0.2:{}/token\",service=\"x\"\r\n",
+            trap2()
+        );
+        http_reply("401 Unauthorized", &challenge, "")
+    })
+    .unwrap();
+    let redirect = CannedHost::start("127.0.0.1", |head, _| {
+        if head.starts_with("GET /v2/ ") {
+            return http_reply("200 OK", "", "{}");
+        }
+        let location = format!("Location: http://127.0.0.2:{}/elsewhere\r\n", trap2());
+        http_reply("307 Temporary Redirect", &location, "")
+    })
+    .unwrap();
+    let listed_html = CannedHost::start("127.0.0.1", html).unwrap();
+    let registry = TestRegistry::start(RegistryConfig::default());
+    let mut listed = vec![realm.port, redirect.port, listed_html.port];
+    listed.extend(registry.as_ref().map(|r| r.port));
+    let allowed: Vec<String> = listed
+        .iter()
+        .map(|port| format!("\"127.0.0.1:{port}\""))
+        .collect();
+    let cache = tempdir();
+    let policy = format!(
+        "allowed_registries = [{}]\ntime_budget_ms = 2000\n",
+        allowed.join(", ")
+    );
+    let server = TestServer::start(&tls, cache.path(), &policy);
+
+    // Not listed: refused before any connection, from every origin.
+    let image = format!("127.0.0.1:{}/x:y", trap.port);
+    let (status, body) = server.post_json("/scan", &json!({ "image": image }));
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("allowed_registries")
+    );
+    let event = json!({"events": [{"id": "1", "action": "push", "target": {
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": format!("sha256:{}", "1".repeat(64)), "repository": "x",
+        "url": format!("http://127.0.0.1:{}/v2/x/manifests/y", trap.port)}}]});
+    let (status, body) = server.post_json("/registry/events", &event);
+    assert_eq!((status, body["refused"].as_u64()), (200, Some(1)), "{body}");
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": image}]}});
+    server.admit(&pod);
+
+    // Listed, but its realm and its redirect lead to an address that is not.
+    for (fake, reason) in [(&realm, "token request"), (&redirect, "redirect refused")] {
+        let image = format!("127.0.0.1:{}/x:y", fake.port);
+        let (status, body) = server.post_json("/scan", &json!({ "image": image }));
+        assert_eq!(status, 202, "{body}");
+        wait_for_log(&server, reason);
+        assert!(fake.contacted() > 0);
+    }
+
+    // A listed host that is no registry: its answer is never fingerprinted back.
+    let image = format!("127.0.0.1:{}/x:y", listed_html.port);
+    let (_, body) = server.post_json("/scan", &json!({ "image": image }));
+    wait_for_log(&server, "not an image manifest");
+    let fingerprint = sha256_hex(NOT_A_REGISTRY.as_bytes());
+    assert!(!body.to_string().contains(&fingerprint), "{body}");
+    assert!(!server.log().contains(&fingerprint), "{}", server.log());
+
+    // A listed registry works.
+    if let Some(registry) = &registry {
+        let digest = push(registry, &clean_image(), "shop/clean:1");
+        let image = format!("{}/shop/clean:1", registry.host());
+        let (status, body) = server.post_json("/scan", &json!({ "image": image }));
+        assert!(status == 200 || status == 202, "{body}");
+        server.wait_report(&digest);
+    }
+    assert_eq!(trap.contacted(), 0, "{}", server.log());
+    assert_eq!(second.contacted(), 0, "{}", server.log());
+
+    // Without a list: any registry at a public address, none on loopback, by name or not.
+    let cache = tempdir();
+    // The comment keeps `start` from listing loopback.
+    let unlisted = "time_budget_ms = 1000\n# allowed_registries: unset\n";
+    let open = TestServer::start(&tls, cache.path(), unlisted);
+    let (status, body) = open.post_json(
+        "/scan",
+        &json!({ "image": image_on(trap.port, "127.0.0.1") }),
+    );
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = open.post_json(
+        "/scan",
+        &json!({ "image": image_on(trap.port, "localhost") }),
+    );
+    assert_eq!(status, 202, "{body}");
+    wait_for_log(&open, "non-public");
+    assert_eq!(trap.contacted(), 0, "{}", open.log());
+}
+
+fn image_on(port: u16, host: &str) -> String {
+    format!("{host}:{port}/x:y")
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Waits until the server log mentions `text`.
+fn wait_for_log(server: &TestServer, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server.log().contains(text) {
+        assert!(
+            Instant::now() < deadline,
+            "no {text:?} in the log:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_listed_registry_works_through_a_realm_and_a_redirect_on_other_ports() {
+    let Some(tls) = make_tls() else { return };
+    let Some(registry) = TestRegistry::start(RegistryConfig::default()) else {
+        return;
+    };
+    let digest = push(&registry, &clean_image(), "shop/clean:1");
+    // A token service on a port of its own, and a front that asks for its token and sends the
+    // blobs on to the registry's own port, as registries send them to an auth host and a CDN.
+    let token = format!("tok-{}", fastrand::u64(..));
+    let expected = format!("Bearer {token}");
+    let issued = token.clone();
+    let auth = FaultProxy::start(move |request| {
+        if request.path.starts_with("/token?") && request.path.contains("scope=repository") {
+            return support::fault_proxy::Reply::new(200, json!({ "token": issued }).to_string())
+                .header("Content-Type", "application/json");
+        }
+        support::fault_proxy::Reply::new(404, "")
+    });
+    let realm = format!(
+        "Bearer realm=\"http://{}/token\",service=\"front\"",
+        auth.host()
+    );
+    let upstream = Upstream::new(&registry);
+    let blobs_at = registry.host();
+    let front = FaultProxy::start(move |request| {
+        if request.header("authorization") != Some(expected.as_str()) {
+            return support::fault_proxy::Reply::new(401, "").header("WWW-Authenticate", &realm);
+        }
+        if request.path.contains("/blobs/") {
+            let location = format!("http://{blobs_at}{}", request.path);
+            return support::fault_proxy::Reply::new(307, "").header("Location", &location);
+        }
+        upstream.reply(request)
+    });
+    let cache = tempdir();
+    // Only the front is listed: its host may be reached on other ports too.
+    let policy = format!("allowed_registries = [\"{}\"]\n", front.host());
+    let server = TestServer::start(&tls, cache.path(), &policy);
+    let image = format!("{}/shop/clean:1", front.host());
+    let (status, body) = server.post_json("/scan", &json!({ "image": image }));
+    assert!(status == 200 || status == 202, "{body}");
+    assert_eq!(body["digest"], digest.as_str(), "{body}");
+    let report = server.wait_report(&digest);
+    assert!(findings(&report).is_empty(), "{report}");
+    assert!(auth.count("/token") > 0 || !auth.requests().is_empty());
+    let redirected = front
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/blobs/") && r.header("authorization").is_some())
+        .count();
+    assert!(redirected > 0, "the blobs went through the redirect");
+}
+
+/// The digest of a pod review that names `count` distinct images on `host`.
+fn pod_of_many(host: &str, count: usize) -> Value {
+    let images: Vec<String> = (0..count).map(|i| format!("{host}/app{i}:1")).collect();
+    let names: Vec<&str> = images.iter().map(String::as_str).collect();
+    pod(&names)
+}
+
+/// Peak resident memory of a process, in bytes (`VmHWM`).
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| {
+            value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .expect("VmHWM in /proc")
+        * 1024
+}
+
+#[test]
+fn reviews_beyond_the_image_and_lookup_limits_are_decided_by_the_policy() {
+    let Some(tls) = make_tls() else { return };
+    // Every request the server makes for these images lands here, and is counted.
+    let host = FaultProxy::start(|_| support::fault_proxy::Reply::new(404, ""));
+    let cache = tempdir();
+    let server = TestServer::start(&tls, cache.path(), "max_lookups_per_review = 2\n");
+
+    // 10,000 images: denied at once by the default policy, none looked up.
+    let response = server.admit(&pod_of_many(&host.host(), 10_000));
+    assert_eq!(response["allowed"], false, "{response}");
+    let text = message(&response);
+    assert!(
+        text.contains("10000 images") && text.contains("max_images_per_review = 100"),
+        "{text}"
+    );
+    assert!(text.contains("on_review_limit"), "{text}");
+    assert!(host.requests().is_empty(), "{:?}", host.requests().len());
+    let rss = peak_rss(server.child.id());
+    assert!(rss < 300 << 20, "peak RSS {} MiB", rss >> 20);
+
+    // Five tags to look up, two allowed: two looked up, the review denied for the others.
+    let response = server.admit(&pod_of_many(&host.host(), 5));
+    assert_eq!(response["allowed"], false, "{response}");
+    let text = message(&response);
+    assert!(text.contains("max_lookups_per_review = 2"), "{text}");
+    let looked_up: std::collections::HashSet<String> = host
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/manifests/"))
+        .filter_map(|r| r.path.split("/manifests/").next().map(str::to_string))
+        .collect();
+    assert_eq!(looked_up.len(), 2, "{looked_up:?}");
+
+    // A policy that allows what goes beyond: admitted, with the reason as a warning.
+    let cache = tempdir();
+    let lenient = TestServer::start(
+        &tls,
+        cache.path(),
+        "max_images_per_review = 3\non_review_limit = \"allow\"\n",
+    );
+    let response = lenient.admit(&pod_of_many(&host.host(), 4));
+    assert_eq!(response["allowed"], true, "{response}");
+    let warnings = response["warnings"].to_string();
+    assert!(
+        warnings.contains("max_images_per_review = 3") && warnings.contains("on_review_limit"),
+        "{warnings}"
+    );
+}
+
+/// A TLS connection to the server made by hand, for requests a client library will not send
+/// (headers now, the body late or never).
+fn raw_tls(
+    server: &TestServer,
+    tls: &TestTls,
+) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
+    use rustls_pki_types::pem::PemObject;
+
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(&tls.ca).expect("CA file") {
+        roots.add(cert.expect("CA certificate")).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let address = server.base.trim_start_matches("https://");
+    let host = address.rsplit_once(':').expect("host:port").0.to_string();
+    let name = rustls_pki_types::ServerName::try_from(host).unwrap();
+    let connection = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let tcp = std::net::TcpStream::connect(address).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    rustls::StreamOwned::new(connection, tcp)
+}
+
+/// Sends the head of a POST announcing `length` body bytes and the first `sent` of them.
+fn start_post(
+    stream: &mut impl std::io::Write,
+    path: &str,
+    length: usize,
+    sent: usize,
+) -> std::io::Result<()> {
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {length}\r\n\r\n"
+    )?;
+    stream.write_all(&vec![b' '; sent])?;
+    stream.flush()
+}
+
+/// The status of the answer on `stream`; returns once the server has closed the connection
+/// (a read that times out first fails the test).
+fn answer_then_close(stream: &mut impl std::io::Read) -> u16 {
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+            Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(err) => panic!(
+                "not closed: {err} after {:?}",
+                String::from_utf8_lossy(&received)
+            ),
+        }
+    }
+    let text = String::from_utf8_lossy(&received);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|status| status.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {text}"))
+}
+
+#[test]
+fn slow_bodies_are_cut_off_and_bodies_in_flight_share_a_budget() {
+    let Some(tls) = make_tls() else { return };
+    let cache = tempdir();
+    let server = TestServer::start(&tls, cache.path(), "");
+    let post = |path: &str, length: usize, sent: usize| {
+        let mut stream = raw_tls(&server, &tls);
+        start_post(&mut stream, path, length, sent).unwrap();
+        stream
+    };
+    // Eight connections announce the largest body (8 MiB) and send none of it: the 64 MiB
+    // budget is spoken for. (Their 10 s start when their headers are read.)
+    let holders_from = Instant::now();
+    let mut holders: Vec<_> = (0..8).map(|_| post("/admission", 8 << 20, 0)).collect();
+    // Any other body finds no room, and is told so before it sends anything. (The pause lets
+    // the server count the eight first: a probe counted before them would take the room of
+    // one. A probe left waiting is dropped, and another sent.)
+    std::thread::sleep(Duration::from_secs(1));
+    let deadline = holders_from + Duration::from_secs(9);
+    loop {
+        let mut probe = post("/admission", 100, 0);
+        probe
+            .sock
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .unwrap();
+        let mut head = [0u8; 12];
+        let read = std::io::Read::read_exact(&mut probe, &mut head);
+        if read.is_ok() {
+            assert_eq!(&head, b"HTTP/1.1 503", "{}", String::from_utf8_lossy(&head));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a body over the budget was not refused: {read:?}"
+        );
+    }
+    // Requests without a body still get through.
+    assert_eq!(server.get("/healthz").0, 200);
+    // Every slow body is answered 408, and its connection closed: the largest ones, then
+    // twenty that trickle the start of a small body and stop.
+    for stream in &mut holders {
+        assert_eq!(answer_then_close(stream), 408);
+    }
+    let mut tricklers: Vec<_> = (0..20).map(|_| post("/scan", 1000, 10)).collect();
+    for stream in &mut tricklers {
+        assert_eq!(answer_then_close(stream), 408);
+    }
+    // With the budget free again, bodies are read.
+    let (status, body) = server.post("/admission", b"{}".to_vec(), "application/json");
+    assert_eq!(status, 400, "{body}");
+}
+
+#[test]
+fn a_scan_that_outlives_its_deadline_fails_and_frees_its_worker() {
+    let Some(tls) = make_tls() else { return };
+    let Some(registry) = TestRegistry::start(RegistryConfig::default()) else {
+        return;
+    };
+    let mut slow_spec = clean_image();
+    slow_spec.layers[0]
+        .entries
+        .push(Entry::file("srv/site/name.txt", "slow"));
+    let slow_digest = push(&registry, &slow_spec, "shop/slow:1");
+    let clean_digest = push(&registry, &clean_image(), "shop/clean:1");
+    let upstream = Upstream::new(&registry);
+    let stalled: Vec<String> = upstream
+        .layers("shop/slow", "1")
+        .into_iter()
+        .map(|(digest, _)| digest)
+        .collect();
+    // The layers of shop/slow come after a long wait, as from a registry that stalls.
+    let proxy = FaultProxy::start(move |request| {
+        if stalled
+            .iter()
+            .any(|digest| request.path.ends_with(digest.as_str()))
+        {
+            std::thread::sleep(Duration::from_secs(4));
+        }
+        upstream.reply(request)
+    });
+    let cache = tempdir();
+    let server = TestServer::start_with(
+        &tls,
+        cache.path(),
+        "scan_timeout_seconds = 1\non_unknown = \"deny\"\ntime_budget_ms = 500\n",
+        &["--concurrency", "1"],
+    );
+    let scan = |repo_tag: &str| {
+        let image = format!("{}/{repo_tag}", proxy.host());
+        server.post_json("/scan", &json!({ "image": image }))
+    };
+    let (status, body) = scan("shop/slow:1");
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = scan("shop/clean:1");
+    assert_eq!(status, 202, "{body}");
+    // The one worker is freed: the clean image behind the slow one is scanned.
+    server.wait_report(&clean_digest);
+    let (status, body) = server.get(&format!("/reports/{slow_digest}"));
+    assert_eq!(status, 404, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["status"], "failed", "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("scan_timeout_seconds"), "{error}");
+    // The image is decided by the policy, with the reason.
+    let image = format!("{}/shop/slow@{slow_digest}", proxy.host());
+    let response = server.admit(&pod(&[&image]));
+    assert_eq!(response["allowed"], false, "{response}");
+    let text = message(&response);
+    assert!(text.contains("scan_timeout_seconds"), "{text}");
+    assert_eq!(server.metric("stowaway_scans_total{result=\"error\"}"), 1.0);
 }

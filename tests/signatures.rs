@@ -112,14 +112,15 @@ fn examples_are_found_among_all_rules() {
 }
 
 #[test]
-fn certificates_alone_are_info() {
+fn certificates_are_inventory_at_info() {
     let rules = builtin_rules().unwrap();
     let certificate_rules: Vec<_> = rules
         .iter()
-        .filter(|r| r.id.contains("certificate"))
+        .filter(|r| r.id.starts_with("certificate"))
         .collect();
     assert!(!certificate_rules.is_empty());
     for rule in certificate_rules {
+        assert!(rule.is_inventory(), "{} is not an inventory rule", rule.id);
         assert!(
             rule.severity <= Severity::Info,
             "{} is {}",

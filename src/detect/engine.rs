@@ -1,10 +1,13 @@
 //! The matching engine: one keyword pass over the bytes finds where a secret could be; each
 //! rule's regex then runs only on the neighbourhood of its keywords.
 
+use std::sync::{Arc, OnceLock};
+
 use anyhow::{Result, bail};
 
 use super::decoder::Decoder;
 use super::keywords::{KeywordHit, KeywordSearcher};
+use super::published::PublishedKeys;
 use super::rules::{PATH_SCOPED_MAX_FILE, Rule, rules_digest};
 use super::severity::Severity;
 use super::validate::{Verdict, is_placeholder, shannon_entropy};
@@ -63,6 +66,24 @@ pub struct Detector {
     rules_digest: String,
     /// The path-scoped rules, by index: they run on whole files ([`Detector::scan_path_scoped`]).
     path_rules: Vec<usize>,
+    /// Key material public packages ship: matches on it are reported at info.
+    published: Arc<PublishedKeys>,
+}
+
+/// The built-in list, parsed once per process.
+fn builtin_published() -> Arc<PublishedKeys> {
+    static BUILTIN: OnceLock<Arc<PublishedKeys>> = OnceLock::new();
+    Arc::clone(BUILTIN.get_or_init(|| Arc::new(PublishedKeys::builtin())))
+}
+
+/// The rules digest joined with the published-keys list's.
+fn combined_digest(rules: &str, published: &PublishedKeys) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(rules.as_bytes());
+    hasher.update([0]);
+    hasher.update(published.digest().as_bytes());
+    hex::encode(hasher.finalize())
 }
 
 impl Detector {
@@ -111,8 +132,10 @@ impl Detector {
             .filter(|(_, rule)| rule.path.is_some())
             .map(|(index, _)| index)
             .collect();
+        let published = builtin_published();
         Ok(Detector {
-            rules_digest: rules_digest(&rules),
+            rules_digest: combined_digest(&rules_digest(&rules), &published),
+            published,
             path_rules,
             rules,
             keywords,
@@ -123,6 +146,20 @@ impl Detector {
                 .map(|marker| Box::from(marker.as_bytes()))
                 .collect(),
         })
+    }
+
+    /// Replaces the list of published key material (the built-in one by default); the rules
+    /// digest then covers the new list.
+    pub fn with_published(mut self, published: PublishedKeys) -> Detector {
+        let rules_digest = rules_digest(&self.rules);
+        self.published = Arc::new(published);
+        self.rules_digest = combined_digest(&rules_digest, &self.published);
+        self
+    }
+
+    /// The published key material this detector knows.
+    pub fn published(&self) -> &PublishedKeys {
+        &self.published
     }
 
     /// The rules in the order they were given: a [`Match::rule`] indexes this slice.
@@ -151,27 +188,46 @@ impl Detector {
         if self.path_rules.is_empty() || data.len() > PATH_SCOPED_MAX_FILE {
             return Vec::new();
         }
-        let rooted = if path.starts_with('/') {
-            std::borrow::Cow::Borrowed(path)
-        } else {
-            std::borrow::Cow::Owned(format!("/{path}"))
-        };
         let mut matches = Vec::new();
-        for &index in &self.path_rules {
+        for index in self.path_rules_for(path) {
             let rule = &self.rules[index];
-            if rule
-                .path
-                .as_ref()
-                .is_some_and(|scope| scope.accepts(&rooted))
-            {
-                for captures in rule.regex.captures_iter(data) {
-                    if let Some(found) = self.accept(index, data, 0, data.len(), &captures) {
-                        matches.push(found);
-                    }
+            for captures in rule.regex.captures_iter(data) {
+                if let Some(found) = self.accept(index, data, 0, data.len(), &captures) {
+                    matches.push(found);
                 }
             }
         }
         matches
+    }
+
+    /// Why the path-scoped rules meant for `path` did not read it, when a file of `len` bytes
+    /// is over [`PATH_SCOPED_MAX_FILE`] (the first such rule is named); `None` when no
+    /// path-scoped rule is meant for it, or it was read.
+    pub fn path_scoped_unread(&self, path: &str, len: u64) -> Option<String> {
+        if self.path_rules.is_empty() || len <= PATH_SCOPED_MAX_FILE as u64 {
+            return None;
+        }
+        let first = self.path_rules_for(path).next()?;
+        Some(format!(
+            "over the {} KiB limit of path-scoped rules: {} not applied (the other rules were)",
+            PATH_SCOPED_MAX_FILE >> 10,
+            self.rules[first].id
+        ))
+    }
+
+    /// The path-scoped rules whose path accepts `path` (a leading `/` is added when missing).
+    fn path_rules_for<'a>(&'a self, path: &str) -> impl Iterator<Item = usize> + 'a {
+        let rooted = if path.starts_with('/') {
+            path.to_string()
+        } else {
+            format!("/{path}")
+        };
+        self.path_rules.iter().copied().filter(move |&index| {
+            self.rules[index]
+                .path
+                .as_ref()
+                .is_some_and(|scope| scope.accepts(&rooted))
+        })
     }
 
     /// Finds every secret in `data`.

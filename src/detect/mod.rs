@@ -10,16 +10,19 @@ pub(crate) mod decoder;
 pub(crate) mod engine;
 pub(crate) mod file;
 pub(crate) mod keywords;
+pub mod published;
 pub mod rules;
 pub(crate) mod selection;
 pub mod selftest;
 pub(crate) mod severity;
 pub(crate) mod utf16;
 pub(crate) mod validate;
+pub(crate) mod x509;
 
 // Paths for code outside `detect`; modules inside it import from the defining module, so that
 // these re-exports add no edge between siblings.
 pub use decode::{FileMatch, FileScan, Limits, Skipped};
 pub use engine::{Detector, Match};
+pub use published::{PublishedKeys, Sighting};
 pub use rules::Rule;
 pub use severity::Severity;

@@ -106,6 +106,9 @@ pub enum RuleCategory {
     Specific,
     /// Any value assigned to a credential-like name (`password = …`, `SECRET_KEY=…`).
     Generic,
+    /// Public material worth listing but no secret (certificates): matched like any rule,
+    /// reported in the image's inventory, never as a finding, never counted by a gate.
+    Inventory,
 }
 
 #[derive(Deserialize)]
@@ -225,6 +228,12 @@ impl Rule {
     /// same secret takes precedence over.
     pub fn is_generic(&self) -> bool {
         self.category == RuleCategory::Generic
+    }
+
+    /// Whether the rule lists public material (`category = "inventory"`) rather than finding
+    /// secrets.
+    pub fn is_inventory(&self) -> bool {
+        self.category == RuleCategory::Inventory
     }
 
     /// Compiles a rule, checking everything that can be checked without running it.
@@ -471,7 +480,8 @@ pub fn load_user_rules(path: &Path) -> Result<Vec<Rule>> {
 /// [`rules_digest`], so that layers cached by an engine that found less are scanned again.
 /// Bump it when the engine comes to find what it did not: 2 reads UTF-16 text and runs
 /// path-scoped rules.
-const ENGINE_REVISION: &str = "engine-2";
+/// 3 lists certificates as inventory and marks published key material.
+const ENGINE_REVISION: &str = "engine-3";
 
 /// A digest of the rule set, so cached results are dropped when rules change.
 pub fn rules_digest(rules: &[Rule]) -> String {
@@ -486,11 +496,12 @@ pub fn rules_digest(rules: &[Rule]) -> String {
             rule.regex.as_str(),
             &rule.keywords.join(","),
             &format!(
-                "{:?}{:?}{}{}",
+                "{:?}{:?}{}{}{:?}",
                 rule.min_entropy,
                 rule.validator,
                 rule.window,
-                rule.decoder.map(|d| d.as_str()).unwrap_or_default()
+                rule.decoder.map(|d| d.as_str()).unwrap_or_default(),
+                rule.category
             ),
             &rule.path.as_ref().map_or_else(String::new, |scope| {
                 format!(

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 
+use super::published::PublishedKeys;
 use super::rules::{Rule, builtin_rules, load_user_rules};
 
 /// The rules the command line asks for.
@@ -17,6 +18,8 @@ pub struct RuleSelection {
     pub disable: Vec<String>,
     /// `--enable-only`: when not empty, the only ids kept.
     pub enable_only: Vec<String>,
+    /// `--published-keys`: lists of published key material added to the built-in one.
+    pub published_keys: Vec<PathBuf>,
 }
 
 impl RuleSelection {
@@ -27,6 +30,15 @@ impl RuleSelection {
             rules.extend(load_user_rules(path)?);
         }
         self.keep_selected(rules)
+    }
+
+    /// The published key material in effect: the built-in list, then the user's files.
+    pub fn published(&self) -> Result<PublishedKeys> {
+        let mut keys = PublishedKeys::builtin();
+        for path in &self.published_keys {
+            keys.add_file(path)?;
+        }
+        Ok(keys)
     }
 
     /// Leaves out what `disable` and `enable_only` say, keeping the order. An id that names no
@@ -71,6 +83,7 @@ mod tests {
             user_files: Vec::new(),
             disable: disable.iter().map(|id| id.to_string()).collect(),
             enable_only: enable_only.iter().map(|id| id.to_string()).collect(),
+            published_keys: Vec::new(),
         };
         selection.keep_selected(three_rules())
     }

@@ -7,6 +7,17 @@ use std::io::{BufRead, Read};
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
+/// The largest zstd window accepted, as a power of two: 2^31 bytes (2 GiB), the largest the
+/// format's reference decoder allows on 64-bit machines, and what `zstd --long=31` writes
+/// (zstd's own default, 2^27, refuses such layers with "Frame requires too much memory").
+///
+/// The window is what bounds a zstd layer's memory: the decoder keeps the last window's worth
+/// of decompressed bytes, never more than the frame's content, and its pages are touched only
+/// as that content is decoded. A layer therefore costs at most
+/// min(its uncompressed size, its window) beyond the scan's usual memory, per layer walked at
+/// once; layers written without `--long` (windows of 8 MiB or less) cost what they did.
+pub const ZSTD_WINDOW_LOG_MAX: u32 = 31;
+
 /// How a layer blob is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -56,7 +67,11 @@ impl Compression {
             // Multi-member: some tools (pigz --independent, concatenating writers) emit several
             // gzip members, and a single-member decoder would stop after the first.
             Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
-            Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(reader)?),
+            Compression::Zstd => {
+                let mut decoder = zstd::stream::read::Decoder::with_buffer(reader)?;
+                decoder.window_log_max(ZSTD_WINDOW_LOG_MAX)?;
+                Box::new(decoder)
+            }
         })
     }
 }

@@ -7,5 +7,6 @@ pub(crate) mod walk;
 pub use compression::Compression;
 pub use timeline::{LayerChanges, Status, Timeline};
 pub use walk::{
-    FileChunk, HardLink, IrregularEntry, WalkedLayer, walk_layer, walk_layer_with_progress,
+    FileChunk, HardLink, IrregularEntry, Symlink, WHOLE_ARCHIVE_LIMIT, WalkedLayer, walk_layer,
+    walk_layer_with_progress,
 };

@@ -2,8 +2,10 @@
 //! callback in chunks (so one huge file neither fills memory nor serialises the scan), and the
 //! layer's effect on lower layers is recorded for the [`Timeline`](super::timeline::Timeline).
 
+use std::cell::Cell;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
@@ -49,6 +51,16 @@ pub struct HardLink {
     pub target: String,
 }
 
+/// A symlink: `path` points at `target`, as the tar records it (relative to the link's
+/// directory, or absolute).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Symlink {
+    /// The link's own path, normalised like every member name.
+    pub path: String,
+    /// Where it points, as recorded.
+    pub target: String,
+}
+
 /// What walking a layer found. Serializable, so a layer's result can be cached by digest.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct WalkedLayer {
@@ -71,7 +83,20 @@ pub struct WalkedLayer {
     /// directory, a name over the length limit): reported with what was not scanned.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub irregular: Vec<IrregularEntry>,
+    /// Symlinks near the root (at most [`SHALLOW_SYMLINK_DEPTH`] components: `bin -> usr/bin`,
+    /// `lib64 -> usr/lib64`), in tar order, at most [`SHALLOW_SYMLINKS_KEPT`]: package
+    /// databases record `/bin/ls` where a merged-/usr layer holds `usr/bin/ls`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shallow_symlinks: Vec<Symlink>,
+    /// Shallow symlinks past [`SHALLOW_SYMLINKS_KEPT`], counted and not kept.
+    #[serde(default)]
+    pub shallow_symlinks_dropped: u64,
 }
+
+/// How deep a symlink may sit to be kept in [`WalkedLayer::shallow_symlinks`].
+pub const SHALLOW_SYMLINK_DEPTH: usize = 2;
+/// How many shallow symlinks one layer keeps (a base image has about ten).
+pub const SHALLOW_SYMLINKS_KEPT: usize = 256;
 
 /// An entry whose header disagrees with how runtimes (and the walk) read it, or whose
 /// metadata was too large to read.
@@ -95,12 +120,24 @@ pub fn walk_layer(
 
 /// [`walk_layer`], also telling `on_stored` how many bytes of the stored blob were read
 /// (downloaded, for a registry layer) as they are read.
+///
+/// A blob whose digest is known is verified before any error about its content is returned:
+/// an unverified blob may be anything (a file the layout links to, a registry's answer to
+/// another question), and a tar or decompression error describes bytes, so the digest mismatch
+/// is what is reported when there is one. Errors `on_chunk` returns (the scan stopping) pass
+/// through unchanged.
 pub fn walk_layer_with_progress(
     layer: &Layer,
     on_stored: &(dyn Fn(u64) + Sync),
     on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
 ) -> Result<WalkedLayer> {
     let (blob_digest, diff_id) = layer.expected_digests();
+    let consumer_failed = Cell::new(false);
+    let mut forward = |chunk: FileChunk| {
+        let result = on_chunk(chunk);
+        consumer_failed.set(consumer_failed.get() || result.is_err());
+        result
+    };
     match &layer.blob {
         LayerBlob::Absent(reason) => Ok(WalkedLayer {
             skipped: Some(reason.clone()),
@@ -109,23 +146,26 @@ pub fn walk_layer_with_progress(
         LayerBlob::Mapped(bytes) => {
             let compression = Compression::sniff(&bytes[..bytes.len().min(16)])?;
             if compression == Compression::None {
-                let mut walked = walk_mapped_tar(bytes, on_chunk)?;
+                let walked = walk_mapped_tar(bytes, &mut forward);
                 // The walker only touched headers; hashing now overlaps with the detector
                 // workers that are still busy with this layer's files.
-                if let Some(digest) = blob_digest.or(diff_id) {
+                if let Some(digest) = blob_digest.or(diff_id)
+                    && !consumer_failed.get()
+                {
                     digest.verify(bytes, "layer")?;
                 }
+                let mut walked = walked?;
                 walked.stored_bytes = bytes.len() as u64;
                 on_stored(walked.stored_bytes);
                 Ok(walked)
             } else {
                 let reader = CountingReader::new(&bytes[..], on_stored);
-                walk_stream(reader, blob_digest, diff_id, on_chunk)
+                walk_stream(reader, blob_digest, diff_id, &mut forward, &consumer_failed)
             }
         }
         LayerBlob::Stream(opener) => {
             let reader = CountingReader::new(opener.open()?, on_stored);
-            walk_stream(reader, blob_digest, diff_id, on_chunk)
+            walk_stream(reader, blob_digest, diff_id, &mut forward, &consumer_failed)
         }
     }
 }
@@ -159,45 +199,90 @@ impl<R: Read> Read for CountingReader<'_, R> {
 }
 
 /// Walks a compressed (or streamed) blob: hash the stored bytes, decompress, walk the tar.
+/// When reading fails, the blob is read to its end and its digests checked before the error
+/// is returned (see [`walk_layer_with_progress`]), unless the failure is `consumer_failed` or
+/// the stored bytes stopped coming.
 fn walk_stream<R: Read + Send>(
     reader: R,
     blob_digest: Option<&Digest>,
     diff_id: Option<&Digest>,
     on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
+    consumer_failed: &Cell<bool>,
 ) -> Result<WalkedLayer> {
-    let mut stored = HashingReader::new(reader);
-    let mut walked = {
-        let mut buffered = BufReader::with_capacity(256 << 10, &mut stored);
-        let head = buffered.fill_buf().context("cannot read layer")?;
-        let compression = Compression::sniff(head)?;
-        let decoder = compression.decoder(buffered)?;
-        let mut walked = match diff_id {
-            Some(diff_id) => {
-                let mut uncompressed = HashingReader::new(decoder);
-                let walked = walk_tar_stream(&mut uncompressed, on_chunk)?;
-                uncompressed.finish(diff_id, "layer (uncompressed)")?;
-                walked
-            }
-            None => {
-                let mut decoder = decoder;
-                let walked = walk_tar_stream(&mut decoder, on_chunk)?;
-                // Read to the end so a corrupt tail is noticed and the digest covers all.
-                std::io::copy(&mut decoder, &mut std::io::sink())
-                    .context("corrupt data after the end of the tar stream")?;
-                walked
-            }
-        };
-        walked.compression = Some(compression);
-        walked
-    };
-    walked.stored_bytes = match blob_digest {
+    let source_failed = AtomicBool::new(false);
+    let mut stored = HashingReader::new(Watched {
+        inner: reader,
+        failed: &source_failed,
+    });
+    let stop = || consumer_failed.get() || source_failed.load(Ordering::Relaxed);
+    let walked = walk_decoded(&mut stored, diff_id, on_chunk, &stop);
+    // Neither the scan stopping nor the blob's bytes ceasing to come (a download that broke
+    // off) says anything of the content: that error is the one to report.
+    if walked.is_err() && stop() {
+        return walked;
+    }
+    let stored_bytes = match blob_digest {
         Some(digest) => stored.finish(digest, "layer")?,
         None => {
-            std::io::copy(&mut stored, &mut std::io::sink())?;
+            if walked.is_ok() {
+                std::io::copy(&mut stored, &mut std::io::sink())?;
+            }
             stored.bytes_read()
         }
     };
+    let mut walked = walked?;
+    walked.stored_bytes = stored_bytes;
     Ok(walked)
+}
+
+/// Sniffs, decompresses and walks what `stored` yields; checks the uncompressed digest
+/// (`diff_id`) at the end, and after a failure of the walk too (a tar error in content that
+/// is not the layer's is reported as the mismatch it is).
+fn walk_decoded<R: Read + Send>(
+    stored: &mut HashingReader<R>,
+    diff_id: Option<&Digest>,
+    on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
+    stopped: &dyn Fn() -> bool,
+) -> Result<WalkedLayer> {
+    let mut buffered = BufReader::with_capacity(256 << 10, stored);
+    let head = buffered.fill_buf().context("cannot read layer")?;
+    let compression = Compression::sniff(head)?;
+    let decoder = compression.decoder(buffered)?;
+    let mut walked = match diff_id {
+        Some(diff_id) => {
+            let mut uncompressed = HashingReader::new(decoder);
+            let walked = walk_tar_stream(&mut uncompressed, on_chunk);
+            if walked.is_err() && stopped() {
+                return walked;
+            }
+            uncompressed.finish(diff_id, "layer (uncompressed)")?;
+            walked?
+        }
+        None => {
+            let mut decoder = decoder;
+            let walked = walk_tar_stream(&mut decoder, on_chunk)?;
+            // Read to the end so a corrupt tail is noticed and the digest covers all.
+            std::io::copy(&mut decoder, &mut std::io::sink())
+                .context("corrupt data after the end of the tar stream")?;
+            walked
+        }
+    };
+    walked.compression = Some(compression);
+    Ok(walked)
+}
+
+/// A reader that notes, in `failed`, that a read from `inner` failed.
+struct Watched<'a, R> {
+    inner: R,
+    failed: &'a AtomicBool,
+}
+
+impl<R: Read> Read for Watched<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner
+            .read(buf)
+            .inspect_err(|_| self.failed.store(true, Ordering::Relaxed))
+    }
 }
 
 /// What a tar entry is, reduced to what the scanner cares about.
@@ -211,8 +296,9 @@ enum EntryAction {
     Opaque(String),
     HardLink(String),
     /// A symlink occupies its path (overwrite semantics); where it points does not matter, as
-    /// its target is scanned under its own name.
-    Symlink,
+    /// its target is scanned under its own name (and it is kept, when shallow, for package
+    /// provenance: see [`WalkedLayer::shallow_symlinks`]).
+    Symlink(String),
     /// Devices, fifos: they occupy the path (overwrite semantics) but hold no content.
     Other,
 }
@@ -236,7 +322,7 @@ fn classify(entry: &Entry, path: &str) -> EntryAction {
         Kind::HardLink => {
             EntryAction::HardLink(normalise_path(&String::from_utf8_lossy(&entry.link)))
         }
-        Kind::Symlink => EntryAction::Symlink,
+        Kind::Symlink => EntryAction::Symlink(String::from_utf8_lossy(&entry.link).into_owned()),
         Kind::Device | Kind::Fifo => EntryAction::Other,
     }
 }
@@ -280,11 +366,31 @@ fn record(walked: &mut WalkedLayer, path: &str, action: EntryAction, has_content
                 target,
             });
         }
-        EntryAction::Symlink | EntryAction::Other => {
+        EntryAction::Symlink(target) => {
+            walked.changes.written.insert(path.to_string(), false);
+            keep_shallow_symlink(walked, path, target);
+        }
+        EntryAction::Other => {
             walked.changes.written.insert(path.to_string(), false);
         }
     }
     false
+}
+
+/// Keeps a symlink at most [`SHALLOW_SYMLINK_DEPTH`] components deep, up to
+/// [`SHALLOW_SYMLINKS_KEPT`] per layer (the rest are counted).
+fn keep_shallow_symlink(walked: &mut WalkedLayer, path: &str, target: String) {
+    if path.is_empty() || path.split('/').count() > SHALLOW_SYMLINK_DEPTH {
+        return;
+    }
+    if walked.shallow_symlinks.len() >= SHALLOW_SYMLINKS_KEPT {
+        walked.shallow_symlinks_dropped += 1;
+        return;
+    }
+    walked.shallow_symlinks.push(Symlink {
+        path: path.to_string(),
+        target,
+    });
 }
 
 /// Takes a tar entry into the layer's record (what it does to lower layers, see [`record`],

@@ -3,12 +3,12 @@
 //! algorithm travels with the value.
 
 use md5::Md5;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha1::Sha1;
 use sha2::{Digest, Sha224, Sha256, Sha384, Sha512};
 
 /// A hash algorithm a package database records per file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum HashAlgorithm {
     /// MD5: dpkg's `md5sums` and `Conffiles`, rpm's default when it names no algorithm.

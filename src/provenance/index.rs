@@ -230,6 +230,64 @@ impl ProvenanceIndex {
         }
     }
 
+    /// [`ProvenanceIndex::follow_directory_symlink`] for many links in one pass over the
+    /// index: each recorded path is checked against the links by its ancestors, as deep as the
+    /// deepest link. A link whose path is not a directory of any record costs nothing.
+    pub fn follow_directory_symlinks<'a>(
+        &mut self,
+        links: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) {
+        let mut resolved: HashMap<String, String> = HashMap::new();
+        for (link, target) in links {
+            let Some(link) = normalise(link) else {
+                continue;
+            };
+            let target = if target.starts_with('/') {
+                normalise(target)
+            } else {
+                join(parent(&link), target)
+            };
+            if let Some(target) = target.filter(|t| !link.is_empty() && *t != link) {
+                resolved.insert(link, target);
+            }
+        }
+        if resolved.is_empty() {
+            return;
+        }
+        let depth = resolved
+            .keys()
+            .map(|l| l.split('/').count())
+            .max()
+            .unwrap_or(0);
+        let alias = |path: &str| -> Option<String> {
+            let mut end = 0;
+            for _ in 0..depth {
+                end += path[end..].find('/')?;
+                if let Some(target) = resolved.get(&path[..end]) {
+                    return Some(format!("{target}{}", &path[end..]));
+                }
+                end += 1;
+            }
+            None
+        };
+        let files: Vec<_> = self
+            .files
+            .iter()
+            .filter_map(|(path, owner)| Some((alias(path)?, owner.clone())))
+            .collect();
+        for (path, owner) in files {
+            self.files.entry(path.into()).or_insert(owner);
+        }
+        let roots: Vec<_> = self
+            .roots
+            .iter()
+            .filter_map(|(root, package)| Some((alias(root)?, package.clone())))
+            .collect();
+        for (root, package) in roots {
+            self.roots.entry(root.into()).or_insert(package);
+        }
+    }
+
     /// Paths with their own record.
     pub fn file_count(&self) -> usize {
         self.files.len()
@@ -382,5 +440,31 @@ mod tests {
         assert_eq!(index.lookup("srv/deps/a/x.js").unwrap().package.name, "a");
         assert_eq!(index.file_count(), 3);
         assert_eq!(index.root_count(), 4);
+    }
+
+    #[test]
+    fn many_directory_symlinks_in_one_pass() {
+        let mut index = sample();
+        index.follow_directory_symlinks([
+            ("bin", "usr/bin"),
+            ("usr/lib", "/opt/lib"),
+            ("etc/mtab", "/proc/self/mounts"),
+            ("app", "app"),
+        ]);
+        assert_eq!(
+            index.lookup("usr/bin/tool").unwrap().package.name,
+            "libgnutls30"
+        );
+        assert_eq!(
+            index
+                .lookup("opt/lib/libgnutls.so.30")
+                .unwrap()
+                .package
+                .name,
+            "libgnutls30"
+        );
+        // The original records stay; links to themselves and links over no record add nothing.
+        assert_eq!(index.file_count(), 4);
+        assert_eq!(index.root_count(), 2);
     }
 }

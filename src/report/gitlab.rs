@@ -21,8 +21,9 @@ use sha2::{Digest, Sha256};
 
 use super::date::utc_timestamp;
 use super::describe::{layer_words, sentence};
-use super::model::{Finding, ImageReport, LocationKind, Report};
+use super::model::{Finding, ImageReport, LocationKind, Report, SkipKind, Stats};
 use super::ruledoc::{CWE_ID, CWE_NAME, CWE_URL, RuleDoc, doc_for};
+use super::skips;
 use crate::detect::Severity;
 use crate::layer::Status;
 
@@ -67,9 +68,11 @@ pub fn to_value(report: &Report, rules: &[RuleDoc], times: ScanTimes) -> Value {
         .images
         .iter()
         .flat_map(|image| {
+            // Vendor content is not a vulnerability of the image (see `messages`).
             image
                 .findings
                 .iter()
+                .filter(|finding| !finding.is_vendor())
                 .map(move |finding| vulnerability(image, finding, &doc_for(rules, finding)))
         })
         .collect();
@@ -106,22 +109,48 @@ fn information_url() -> Option<&'static str> {
         .find(|uri| uri.starts_with("https://") || uri.starts_with("http://"))
 }
 
-/// Skipped layers and files over the per-file limit (warn), suppressed findings (info):
-/// nothing left out silently.
+/// What was not scanned (warn), irregular entries (info), files over the per-file limit (warn)
+/// and suppressed findings (info): nothing left out silently. An image with something not scanned starts with a count, so
+/// the merge request widget says it even when no finding does.
 fn messages(report: &Report) -> Vec<Value> {
     let mut messages = Vec::new();
     for image in &report.images {
-        for layer in &image.layers {
-            if let Some(reason) = &layer.skipped {
-                messages.push(json!({
-                    "level": "warn",
-                    "value": format!(
-                        "{}: layer {} not scanned: {reason}",
-                        image.reference,
-                        layer.index + 1
-                    ),
-                }));
-            }
+        let counts = skips::count_phrases(&image_counts(image));
+        if !counts.is_empty() {
+            let incomplete = image.stats.items_skipped + image.stats.layers_skipped > 0;
+            messages.push(json!({
+                "level": if incomplete { "warn" } else { "info" },
+                "value": format!(
+                    "{}: {} (each listed below; the JSON report has them too)",
+                    image.reference,
+                    counts.join(", ")
+                ),
+            }));
+        }
+        for (kind, text) in skips::image_messages(image) {
+            messages.push(json!({
+                "level": match kind {
+                    SkipKind::NotScanned => "warn",
+                    SkipKind::Irregular => "info",
+                },
+                "value": format!("{}: {text}", image.reference),
+            }));
+        }
+        let vendor = image.findings.iter().filter(|f| f.is_vendor()).count();
+        if vendor > 0 {
+            messages.push(json!({
+                "level": "info",
+                "value": format!(
+                    "{}: {vendor} findings in vendor content (files installed unmodified by a package manager) are not listed; see the JSON report",
+                    image.reference
+                ),
+            }));
+        }
+        for note in &image.packages.not_read {
+            messages.push(json!({
+                "level": "warn",
+                "value": format!("{}: {note}", image.reference),
+            }));
         }
         // A file over the per-file limit costs one message per `limit` findings at most.
         for entry in &image.not_listed {
@@ -151,6 +180,16 @@ fn messages(report: &Report) -> Vec<Value> {
         }));
     }
     messages
+}
+
+/// One image's skip counts, in the shape [`skips::count_phrases`] words.
+fn image_counts(image: &ImageReport) -> Stats {
+    Stats {
+        items_skipped: image.stats.items_skipped,
+        layers_skipped: image.stats.layers_skipped,
+        items_irregular: image.stats.items_irregular,
+        ..Stats::default()
+    }
 }
 
 /// The hex of the manifest digest, else of the config digest.

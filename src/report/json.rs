@@ -19,7 +19,7 @@ mod tests {
     use super::*;
     use crate::layer::Compression;
     use crate::report::field::ConfigField;
-    use crate::report::model::SkipRecord;
+    use crate::report::model::{SkipKind, SkipRecord};
     use crate::report::sample::leaky_report;
 
     /// The server reads back the reports the CLI and the server store: every field written must
@@ -32,7 +32,16 @@ mod tests {
             layer_index: 1,
             what: "app.jar!/lib/x.jar".into(),
             reason: "nested too deep".into(),
+            kind: SkipKind::NotScanned,
         });
+        image.skipped.push(SkipRecord {
+            layer_index: 0,
+            what: "d/sub".into(),
+            reason: "tar header claims 1024 data bytes for an entry that has none".into(),
+            kind: SkipKind::Irregular,
+        });
+        image.stats.items_skipped = 1;
+        image.stats.items_irregular = 1;
         image.layers[1].skipped = Some("foreign layer".into());
         image.layers[0].compression = Some(Compression::Gzip);
         image.findings[0].location.archive_path = vec!["app.jar".into(), "conf.yaml".into()];
@@ -57,5 +66,19 @@ mod tests {
         let read: Report = serde_json::from_slice(&serde_json::to_vec(&report).unwrap()).unwrap();
         let field = read.images[0].findings[1].location.field.as_ref();
         assert_eq!(field, Some(&ConfigField::BuildArg("AWS_KEY".into())));
+        assert_eq!(read.images[0].skipped[1].kind, SkipKind::Irregular);
+        assert_eq!(read.images[0].stats.items_irregular, 1);
+    }
+
+    /// Skip kinds came after schema version 1: a report with nothing skipped is written as
+    /// before, and a skip record written before kinds existed reads as not scanned.
+    #[test]
+    fn skip_kinds_leave_older_reports_alone() {
+        let report = leaky_report();
+        let text = serde_json::to_string(&report).unwrap();
+        assert!(!text.contains("items_irregular") && !text.contains("\"kind\":\"not"));
+        let old = r#"{"layer_index": 2, "what": "a.zip!/b", "reason": "encrypted zip member"}"#;
+        let record: SkipRecord = serde_json::from_str(old).unwrap();
+        assert!(record.is_not_scanned());
     }
 }

@@ -15,6 +15,7 @@ pub(crate) mod ruledoc;
 #[cfg(test)]
 pub(crate) mod sample;
 pub(crate) mod sarif;
+pub(crate) mod skips;
 pub(crate) mod suppress;
 pub(crate) mod text;
 

@@ -75,6 +75,14 @@ pub struct ImageReport {
     /// only counted here, one entry per file.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_listed: Vec<NotListed>,
+    /// The package databases the image carries: the provenance of `findings`.
+    #[serde(default, skip_serializing_if = "PackagesReport::is_empty")]
+    pub packages: PackagesReport,
+    /// Every certificate found, in the order of `findings`. Certificates are public: they are
+    /// an inventory, never findings, and no gate counts them. A certificate whose private key
+    /// is in the image is flagged here, and the key itself is a finding.
+    #[serde(default)]
+    pub certificates: Vec<Certificate>,
     /// This image's counts, after suppression.
     pub stats: ImageStats,
 }
@@ -94,6 +102,38 @@ pub struct NotListed {
     pub limit: usize,
 }
 
+/// One X.509 certificate in the image: an inventory entry, not a finding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certificate {
+    /// Where it is (a file of a layer, possibly inside an archive).
+    pub location: Location,
+    /// Whether its file is still visible in the final filesystem.
+    pub status: Status,
+    /// The subject's distinguished name (RFC 4514 order, as OpenSSL prints it).
+    pub subject: String,
+    /// The issuer's distinguished name.
+    pub issuer: String,
+    /// End of the validity period, `YYYY-MM-DDTHH:MM:SSZ`.
+    pub not_after: String,
+    /// Subject and issuer are the same name: a root, or a certificate someone made for itself.
+    pub self_signed: bool,
+    /// `sha256:<hex>` identity of its public key (the same for the private key that goes with
+    /// it); `null` for key algorithms not read.
+    pub public_key: Option<String>,
+    /// A private key for this certificate is somewhere in the image (then it is a finding).
+    pub private_key_in_image: bool,
+    /// Where that private key is, as [`Location::uri`] renders it; `null` when it is not in
+    /// the image.
+    pub private_key_location: Option<String>,
+    /// The file is a trust store that systems and packages ship (`etc/ssl/certs/…`,
+    /// `ca-certificates.crt`, certifi's `cacert.pem`): public roots, not the image owner's.
+    pub vendor: bool,
+    /// The package that installed the file, where the image's package databases say
+    /// (`manager package version`); `null` when unknown.
+    #[serde(default)]
+    pub package: Option<String>,
+}
+
 /// Something left unscanned inside a layer, with the reason.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkipRecord {
@@ -102,8 +142,34 @@ pub struct SkipRecord {
     /// The file, and the archive members leading to it (`app.jar!/lib/x.jar`).
     pub what: String,
     /// Why it was not scanned, in words (`archive nesting deeper than 3`, a size limit, a
-    /// read error).
+    /// read error), or how an irregular entry was read.
     pub reason: String,
+    /// Whether content went unscanned or the entry was only irregular. Reports written
+    /// before this field existed read as `not-scanned`.
+    #[serde(default)]
+    pub kind: SkipKind,
+}
+
+/// What a [`SkipRecord`] is: `kind` in the JSON.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipKind {
+    /// `not-scanned`: the item, or part of it, was not scanned (a limit reached, an encrypted
+    /// or unreadable member); a secret in it would be missed. `--fail-on-incomplete` fails on
+    /// these.
+    #[default]
+    NotScanned,
+    /// `irregular`: an entry whose header disagrees with how runtimes read it (a size on a
+    /// directory, metadata over a limit). It was scanned as runtimes unpack it; reported
+    /// because an image built by ordinary tools has none.
+    Irregular,
+}
+
+impl SkipRecord {
+    /// Whether content went unscanned (rather than an entry being only irregular).
+    pub fn is_not_scanned(&self) -> bool {
+        self.kind == SkipKind::NotScanned
+    }
 }
 
 /// One layer of an image, as the image describes it and as the scan saw it.
@@ -169,6 +235,122 @@ pub struct Finding {
     /// `account`), by name; omitted from the JSON when empty.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub details: BTreeMap<String, String>,
+    /// The package that owns the file, when a package database of the image (as it stood in
+    /// the layer that added the file) lists it; omitted for files no package owns and for
+    /// history and config findings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+}
+
+impl Finding {
+    /// Whether the finding is in vendor content (a file a package manager installed
+    /// unmodified, or a test or example inside a package): its severity was lowered to info.
+    pub fn is_vendor(&self) -> bool {
+        self.provenance.as_ref().is_some_and(|p| p.vendor)
+    }
+}
+
+/// Which package shipped the file holding a finding, and whether the file is still what the
+/// package shipped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// `dpkg`, `apk`, `rpm`, `pip`, `npm`, `gem`, `composer` or `maven`.
+    pub manager: String,
+    /// The package's name as its database records it.
+    pub package: String,
+    /// The package's version as its database records it.
+    pub version: String,
+    /// The database that lists the package (its path in the image).
+    pub database: String,
+    /// Whether the file's content matches the hash the package manager recorded for it.
+    pub verified: bool,
+    /// Whether the finding is vendor content: its severity was lowered to `info` (verified
+    /// content, or for ecosystems without per-file hashes a test, fixture or example path
+    /// inside the package).
+    pub vendor: bool,
+    /// How the file compares with what the package shipped.
+    pub verdict: ProvenanceVerdict,
+    /// The severity before it was lowered, for vendor findings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_severity: Option<Severity>,
+}
+
+/// How a package-owned file compares with what its package shipped; `verdict` in the JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProvenanceVerdict {
+    /// The content matches the recorded hash: installed and not changed since.
+    Unmodified,
+    /// The package's ecosystem records no file hashes (npm, gem, composer, maven) and the file
+    /// is a test, fixture or example path inside the package.
+    TestOrExample,
+    /// The content does not match the recorded hash: modified after install (edited, or
+    /// replaced by a later layer).
+    Modified,
+    /// A hash is recorded but the file could not be hashed (a file over one chunk of the walk,
+    /// 8 MiB, is hashed by reading its layer again; this is when that failed, or the file is
+    /// sparse).
+    NotHashed,
+    /// No hash is recorded for the file (an ecosystem without file hashes outside its tests,
+    /// or a file the database lists without one), so it cannot be shown unmodified.
+    NoRecordedHash,
+}
+
+impl ProvenanceVerdict {
+    /// The verdict in words, as reports show it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ProvenanceVerdict::Unmodified => "installed unmodified",
+            ProvenanceVerdict::TestOrExample => "a test or example inside the package",
+            ProvenanceVerdict::Modified => "modified after install",
+            ProvenanceVerdict::NotHashed => "not verified (the file could not be hashed)",
+            ProvenanceVerdict::NoRecordedHash => "not verified (no hash recorded)",
+        }
+    }
+}
+
+/// The package databases the scan read, as they stand in the final image, and what could not
+/// be read.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackagesReport {
+    /// Databases read, by manager and path, with their package counts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<DatabaseReport>,
+    /// Databases found but not read (rpm's Berkeley DB and NDB formats), in words: files of
+    /// their packages are not known as vendor content.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_read: Vec<String>,
+    /// Malformed records skipped while reading, and database files not kept (over a size
+    /// limit), in words; counted in `records_skipped` and `files_not_kept`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Records skipped as malformed, over all databases read.
+    #[serde(default)]
+    pub records_skipped: usize,
+    /// Database files not kept because of the size limits.
+    #[serde(default)]
+    pub files_not_kept: usize,
+    /// Milliseconds spent reading databases and building the ownership index.
+    #[serde(default)]
+    pub read_ms: u64,
+}
+
+impl PackagesReport {
+    /// Whether the image held no package database at all.
+    pub fn is_empty(&self) -> bool {
+        *self == PackagesReport::default()
+    }
+}
+
+/// One package database read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseReport {
+    /// The manager that wrote it.
+    pub manager: String,
+    /// Where it is in the image.
+    pub path: String,
+    /// Packages read from it.
+    pub packages: usize,
 }
 
 /// Where a secret was found.
@@ -335,8 +517,13 @@ pub struct ImageStats {
     pub layers_skipped: usize,
     /// Layers whose results came from the layer cache instead of a scan.
     pub layers_from_cache: usize,
-    /// Files or archive members not scanned (see `skipped`).
+    /// Files or archive members not scanned, in whole or in part (the `not-scanned` entries
+    /// of `skipped`).
     pub items_skipped: usize,
+    /// Entries read as runtimes read them although their headers disagree (the `irregular`
+    /// entries of `skipped`); omitted when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub items_irregular: usize,
     /// Regular files walked, over all layers (hard links and symlinks not counted).
     pub files: u64,
     /// Uncompressed bytes of file content scanned, over all layers.
@@ -355,6 +542,9 @@ pub struct ImageStats {
     /// Findings over the per-file limit, counted in `not_listed` and not in `findings`.
     #[serde(default)]
     pub findings_not_listed: usize,
+    /// Entries in `certificates` (never counted as findings).
+    #[serde(default)]
+    pub certificates: usize,
 }
 
 /// Totals over every image of a report; each count is the sum of the [`ImageStats`] field
@@ -369,8 +559,12 @@ pub struct Stats {
     pub layers_skipped: usize,
     /// Layers whose results came from the layer cache instead of a scan.
     pub layers_from_cache: usize,
-    /// Files or archive members not scanned (see [`ImageReport::skipped`]).
+    /// Files or archive members not scanned, in whole or in part (see
+    /// [`ImageReport::skipped`]).
     pub items_skipped: usize,
+    /// Irregular entries, scanned as runtimes read them; omitted when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub items_irregular: usize,
     /// Regular files walked.
     pub files: u64,
     /// Uncompressed bytes of file content scanned.
@@ -386,6 +580,9 @@ pub struct Stats {
     /// Findings over the per-file limit, not listed (see [`ImageReport::not_listed`]).
     #[serde(default)]
     pub findings_not_listed: usize,
+    /// Certificates listed in the images' inventories.
+    #[serde(default)]
+    pub certificates: usize,
     /// Layers holding at least one reported finding in a file, counted per image.
     pub layers_with_findings: usize,
     /// Findings suppressed by the baseline and the ignore file together (not in `findings`,
@@ -398,6 +595,12 @@ pub struct Stats {
     /// Wall-clock time of the run in milliseconds, up to building the report (writing it is
     /// not included).
     pub duration_ms: u64,
+}
+
+/// Keeps counts added after schema version 1 out of reports that have nothing to count, so
+/// those reports stay byte-identical.
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }
 
 impl Report {
@@ -414,12 +617,14 @@ impl Report {
             stats.layers_skipped += s.layers_skipped;
             stats.layers_from_cache += s.layers_from_cache;
             stats.items_skipped += s.items_skipped;
+            stats.items_irregular += s.items_irregular;
             stats.files += s.files;
             stats.content_bytes += s.content_bytes;
             stats.stored_bytes += s.stored_bytes;
             stats.findings += s.findings;
             stats.deleted_but_shipped += s.deleted_but_shipped;
             stats.findings_not_listed += s.findings_not_listed;
+            stats.certificates += s.certificates;
             for (severity, count) in &s.by_severity {
                 *stats.by_severity.entry(*severity).or_default() += count;
             }
@@ -446,6 +651,13 @@ impl Report {
         self.stats.suppressed_by_baseline = by_baseline;
         self.stats.suppressed_by_ignore = by_ignore;
         self.stats.suppressed = by_baseline + by_ignore;
+    }
+
+    /// Whether anything went unscanned: a layer, or a file or archive member in whole or in
+    /// part (irregular entries were scanned, so they do not count). `--fail-on-incomplete`
+    /// fails on it.
+    pub fn is_incomplete(&self) -> bool {
+        self.stats.items_skipped > 0 || self.stats.layers_skipped > 0
     }
 
     /// Findings at or above `threshold`, over all images, those over the per-file limit

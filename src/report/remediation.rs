@@ -56,3 +56,16 @@ pub fn remediation(
         rotate: "Rotate this credential: anyone who can pull the image can read it.".to_string(),
     }
 }
+
+/// Advice for key material that public packages ship (`published_in` says where): nothing to
+/// rotate, since it was never secret; only never to trust it.
+pub fn published_remediation(advice: Remediation, published_in: &str) -> Remediation {
+    Remediation {
+        instead: format!(
+            "Published in {published_in}: public test or example material, not a secret of \
+             this image. Nothing to rotate; never use it to protect anything real."
+        ),
+        rotate: "Nothing to rotate: this key is public.".to_string(),
+        ..advice
+    }
+}

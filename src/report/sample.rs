@@ -52,6 +52,7 @@ pub fn finding(
         removed_in_layer,
         remediation,
         details: BTreeMap::new(),
+        provenance: None,
     }
 }
 
@@ -98,6 +99,8 @@ pub fn image(reference: &str, findings: Vec<Finding>) -> ImageReport {
         findings,
         skipped: Vec::new(),
         not_listed: Vec::new(),
+        packages: Default::default(),
+        certificates: Vec::new(),
         stats,
     }
 }

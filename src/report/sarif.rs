@@ -22,8 +22,9 @@ use anyhow::Result;
 use serde_json::{Value, json};
 
 use super::describe::sentence;
-use super::model::{Finding, ImageReport, Location, NotListed, Report};
+use super::model::{Finding, ImageReport, Location, NotListed, Report, SkipKind};
 use super::ruledoc::{CWE_NAME, CWE_URL, RuleDoc, doc_for};
+use super::skips;
 use crate::detect::Severity;
 
 /// The schema URI written in `$schema`.
@@ -133,7 +134,10 @@ pub fn category(name: &str, image: &ImageReport, with_platform: bool) -> String 
 
 fn run(report: &Report, image: &ImageReport, rules: &[RuleDoc], category: String) -> Value {
     let mut used: BTreeMap<&str, RuleDoc> = BTreeMap::new();
-    for finding in &image.findings {
+    // Vendor content (files a package manager installed unmodified) is not an alert: it is
+    // counted in the run's properties and listed in the JSON report.
+    let alerts = || image.findings.iter().filter(|f| !f.is_vendor());
+    for finding in alerts() {
         used.entry(finding.rule_id.as_str())
             .or_insert_with(|| doc_for(rules, finding));
     }
@@ -141,9 +145,7 @@ fn run(report: &Report, image: &ImageReport, rules: &[RuleDoc], category: String
     let driver_rules: Vec<Value> = used.values().map(rule).collect();
 
     let mut occurrences: HashMap<(String, &str), usize> = HashMap::new();
-    let results: Vec<Value> = image
-        .findings
-        .iter()
+    let results: Vec<Value> = alerts()
         .map(|finding| {
             let uri = finding.location.uri();
             let occurrence = occurrences
@@ -183,16 +185,52 @@ fn run(report: &Report, image: &ImageReport, rules: &[RuleDoc], category: String
                 "layers": image.layers.len(),
             },
             "rulesInEffect": rules.len(),
+            "vendorFindings": image.findings.len() - alerts().count(),
+            "packageDatabasesNotRead": image.packages.not_read,
         },
     });
+    let not_scanned = image.stats.items_skipped + image.stats.layers_skipped;
+    if not_scanned > 0 {
+        // For scripts reading the log: the counts the notifications below list one by one.
+        run["properties"]["notScanned"] = json!({
+            "items": image.stats.items_skipped,
+            "layers": image.stats.layers_skipped,
+        });
+    }
     if !image.not_listed.is_empty() {
         run["properties"]["findingsNotListed"] = json!(image.stats.findings_not_listed);
+    }
+    let notifications = notifications(image);
+    if !notifications.is_empty() {
+        // The run's one invocation carries what it left out; a run without any writes none,
+        // so a complete scan's log is as before.
         run["invocations"] = json!([{
             "executionSuccessful": true,
-            "toolExecutionNotifications": image.not_listed.iter().map(not_listed_notification).collect::<Vec<_>>(),
+            "toolExecutionNotifications": notifications,
         }]);
     }
     run
+}
+
+/// One notification per thing the scan of `image` left out (`warning`, descriptor
+/// `stowaway/not-scanned`) or found irregular (`note`, `stowaway/irregular-entry`), then one
+/// per file holding more findings than the per-file limit (`warning`).
+fn notifications(image: &ImageReport) -> Vec<Value> {
+    skips::image_messages(image)
+        .into_iter()
+        .map(|(kind, text)| {
+            let (level, id) = match kind {
+                SkipKind::NotScanned => ("warning", "stowaway/not-scanned"),
+                SkipKind::Irregular => ("note", "stowaway/irregular-entry"),
+            };
+            json!({
+                "level": level,
+                "message": { "text": text },
+                "descriptor": { "id": id },
+            })
+        })
+        .chain(image.not_listed.iter().map(not_listed_notification))
+        .collect()
 }
 
 /// A warning that a file held more findings than the per-file limit, naming the file and

@@ -7,7 +7,8 @@ use std::io::Write;
 use anyhow::Result;
 
 use super::describe::{one_line, short_hex};
-use super::model::{Finding, ImageReport, Location, LocationKind, NotListed, Report};
+use super::model::{Finding, ImageReport, Location, LocationKind, NotListed, Report, SkipKind};
+use super::skips;
 use crate::detect::Severity;
 use crate::layer::Status;
 
@@ -47,8 +48,11 @@ impl Style {
 #[derive(Clone, Copy)]
 pub struct TextOptions {
     pub style: Style,
-    /// Print remediation advice in full under each finding.
+    /// Print remediation advice in full under each finding, and every skipped item (not only
+    /// the first few).
     pub verbose: bool,
+    /// List findings in vendor content one by one instead of counting them in one line.
+    pub show_vendor: bool,
 }
 
 pub fn write(report: &Report, options: TextOptions, out: &mut dyn Write) -> Result<()> {
@@ -61,12 +65,72 @@ pub fn write(report: &Report, options: TextOptions, out: &mut dyn Write) -> Resu
 
 fn write_image(image: &ImageReport, options: TextOptions, out: &mut dyn Write) -> Result<()> {
     write_image_header(image, options.style, out)?;
-    if image.findings.is_empty() && image.not_listed.is_empty() {
-        writeln!(out, "  no secrets found\n")?;
+    if let Some(line) = certificates_line(image) {
+        writeln!(out, "  {}", options.style.paint("2", &line))?;
+    }
+    write_skips(image, options, out)?;
+    write_packages_notes(image, options.style, out)?;
+    let vendor = image.findings.iter().filter(|f| f.is_vendor()).count();
+    let hidden = if options.show_vendor { 0 } else { vendor };
+    if image.findings.len() == hidden && image.not_listed.is_empty() {
+        writeln!(out, "  no secrets found")?;
+        write_vendor_line(hidden, options.style, out)?;
+        writeln!(out)?;
         return Ok(());
     }
     writeln!(out)?;
-    let groups = FindingGroups::of(image);
+    let groups = FindingGroups::of(image, options.show_vendor);
+    write_groups(image, &groups, options, out)?;
+    if hidden > 0 {
+        write_vendor_line(hidden, options.style, out)?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// `N findings in vendor content, see --show-vendor or the JSON`, when N > 0.
+fn write_vendor_line(vendor: usize, style: Style, out: &mut dyn Write) -> Result<()> {
+    if vendor > 0 {
+        let s = if vendor == 1 { "" } else { "s" };
+        writeln!(
+            out,
+            "  {}",
+            style.paint(
+                "2",
+                &format!(
+                    "{vendor} finding{s} in vendor content (installed unmodified by a package manager), see --show-vendor or the JSON"
+                )
+            )
+        )?;
+    }
+    Ok(())
+}
+
+/// Package databases that were found but not read, and malformed records skipped.
+fn write_packages_notes(image: &ImageReport, style: Style, out: &mut dyn Write) -> Result<()> {
+    let packages = &image.packages;
+    for note in &packages.not_read {
+        writeln!(out, "  {} {note}", style.paint("33", "note"))?;
+    }
+    if packages.records_skipped > 0 || packages.files_not_kept > 0 {
+        writeln!(
+            out,
+            "  {} package databases: {} malformed records ignored, {} files not read (see the JSON)",
+            style.paint("33", "warning"),
+            packages.records_skipped,
+            packages.files_not_kept
+        )?;
+    }
+    Ok(())
+}
+
+/// The findings of `groups`, by layer, then history, then config.
+fn write_groups(
+    image: &ImageReport,
+    groups: &FindingGroups,
+    options: TextOptions,
+    out: &mut dyn Write,
+) -> Result<()> {
     for (index, findings) in &groups.by_layer {
         write_layer(image, *index, findings, &groups.not_listed, options, out)?;
     }
@@ -150,6 +214,27 @@ fn write_unlisted_only(image: &ImageReport, style: Style, out: &mut dyn Write) -
     Ok(())
 }
 
+/// The certificate inventory in one line: certificates are public, listed, never findings.
+fn certificates_line(image: &ImageReport) -> Option<String> {
+    let certificates = &image.certificates;
+    if certificates.is_empty() {
+        return None;
+    }
+    let count = |pred: &dyn Fn(&super::model::Certificate) -> bool| {
+        certificates.iter().filter(|c| pred(c)).count()
+    };
+    let plural = if certificates.len() == 1 { "" } else { "s" };
+    Some(format!(
+        "{} certificate{plural} ({} in system or package trust stores, {} self-signed, {} with \
+         their private key in the image): an inventory, not findings; see the JSON report's \
+         `certificates`",
+        certificates.len(),
+        count(&|c| c.vendor),
+        count(&|c| c.self_signed),
+        count(&|c| c.private_key_in_image),
+    ))
+}
+
 /// The image's reference, platform, digests and sizes, and the layers not scanned.
 fn write_image_header(image: &ImageReport, style: Style, out: &mut dyn Write) -> Result<()> {
     let platform = image.platform.as_deref().unwrap_or("unknown platform");
@@ -179,6 +264,35 @@ fn write_image_header(image: &ImageReport, style: Style, out: &mut dyn Write) ->
     Ok(())
 }
 
+/// What the scan of the image left out, then its irregular entries: a count, the first
+/// [`skips::SHOWN`] of each (all with `-v`), and where the rest are.
+fn write_skips(image: &ImageReport, options: TextOptions, out: &mut dyn Write) -> Result<()> {
+    for kind in [SkipKind::NotScanned, SkipKind::Irregular] {
+        let records: Vec<_> = image.skipped.iter().filter(|r| r.kind == kind).collect();
+        if records.is_empty() {
+            continue;
+        }
+        let heading = skips::kind_heading(kind, records.len());
+        writeln!(out, "  {}:", options.style.paint("33", &heading))?;
+        let shown = if options.verbose {
+            records.len()
+        } else {
+            skips::SHOWN
+        };
+        for record in records.iter().take(shown) {
+            writeln!(out, "    {}", skips::record_sentence(record))?;
+        }
+        if records.len() > shown {
+            writeln!(
+                out,
+                "    … and {} more (-v or --format json lists them all)",
+                records.len() - shown
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// An image's findings in the order the text report shows them: by layer, then by history
 /// step, then the config's.
 struct FindingGroups<'a> {
@@ -190,7 +304,8 @@ struct FindingGroups<'a> {
 }
 
 impl<'a> FindingGroups<'a> {
-    fn of(image: &'a ImageReport) -> FindingGroups<'a> {
+    /// The image's findings, those in vendor content only with `show_vendor`.
+    fn of(image: &'a ImageReport, show_vendor: bool) -> FindingGroups<'a> {
         let mut groups = FindingGroups {
             by_layer: BTreeMap::new(),
             history: BTreeMap::new(),
@@ -201,7 +316,11 @@ impl<'a> FindingGroups<'a> {
                 .map(|entry| (entry.location.clone(), entry))
                 .collect(),
         };
-        for finding in &image.findings {
+        for finding in image
+            .findings
+            .iter()
+            .filter(|f| show_vendor || !f.is_vendor())
+        {
             match finding.location.kind {
                 LocationKind::LayerFile => groups
                     .by_layer
@@ -308,6 +427,30 @@ fn write_finding(
         )?,
         _ => {}
     }
+    if let Some(provenance) = &finding.provenance {
+        let package = format!(
+            "{} package {} {}",
+            provenance.manager, provenance.package, provenance.version
+        );
+        let line = match provenance.original_severity {
+            Some(was) => format!(
+                "vendor content: {package}, {} (severity was {was})",
+                provenance.verdict.describe()
+            ),
+            None if provenance.vendor => {
+                format!(
+                    "vendor content: {package}, {}",
+                    provenance.verdict.describe()
+                )
+            }
+            None => format!(
+                "owned by {package}: {}",
+                provenance.verdict.describe().to_uppercase()
+            ),
+        };
+        let color = if provenance.vendor { "2" } else { "1;35" };
+        writeln!(out, "{indent}{}", style.paint(color, &line))?;
+    }
     for (key, value) in &finding.details {
         writeln!(out, "{indent}{key}: {value}")?;
     }
@@ -315,6 +458,12 @@ fn write_finding(
         writeln!(out, "{indent}fix: {}", finding.remediation.instead)?;
         writeln!(out, "{indent}{}", finding.remediation.rotate)?;
         writeln!(out, "{indent}fingerprint {}", finding.fingerprint)?;
+    } else if finding.details.contains_key("published_in") {
+        writeln!(
+            out,
+            "{indent}{}",
+            style.paint("2", "public key material, not this image's secret")
+        )?;
     } else {
         writeln!(
             out,
@@ -344,16 +493,21 @@ pub fn summary(report: &Report, style: Style) -> String {
         stats.duration_ms as f64 / 1000.0
     );
     let suppressed = suppressed_words(stats);
+    let mut tail: String = skips::count_phrases(stats)
+        .into_iter()
+        .map(|phrase| format!("; {phrase}"))
+        .collect();
+    if !suppressed.is_empty() {
+        tail.push_str(&format!("; {suppressed}"));
+    }
     if stats.findings == 0 && stats.findings_not_listed == 0 {
-        let suppressed = if suppressed.is_empty() {
-            String::new()
+        // Nothing found in an incomplete scan is no all-clear: say what the claim covers.
+        let headline = if report.is_incomplete() {
+            style.paint("1;33", "No secrets found in what was scanned")
         } else {
-            format!("; {suppressed}")
-        };
-        return format!(
-            "{}{suppressed} ({scanned})",
             style.paint("1;32", "No secrets found")
-        );
+        };
+        return format!("{headline}{tail} ({scanned})");
     }
     let counts: Vec<String> = Severity::ALL
         .iter()
@@ -389,19 +543,7 @@ pub fn summary(report: &Report, style: Style) -> String {
             stats.deleted_but_shipped
         ));
     }
-    if stats.items_skipped > 0 {
-        line.push_str(&format!(
-            "; {} files or archive members not scanned (see the JSON report's skipped)",
-            stats.items_skipped
-        ));
-    }
-    if stats.layers_skipped > 0 {
-        line.push_str(&format!("; {} layers skipped", stats.layers_skipped));
-    }
-    if !suppressed.is_empty() {
-        line.push_str(&format!("; {suppressed}"));
-    }
-    format!("{line} ({scanned})")
+    format!("{line}{tail} ({scanned})")
 }
 
 /// `3 suppressed by baseline, 1 by ignore file`, or empty when nothing was suppressed.
@@ -459,5 +601,102 @@ mod tests {
         );
         clean.record_suppressed(0, 0);
         assert!(summary(&clean, Style::new(false)).starts_with("No secrets found ("));
+    }
+
+    /// A clean report whose scan reached limits: `n` encrypted members not scanned.
+    fn incomplete_report(n: usize) -> Report {
+        let mut image = leaky_report().images.remove(0);
+        image.findings.clear();
+        crate::report::suppress::recount(&mut image);
+        for i in 0..n {
+            image.skipped.push(crate::report::model::SkipRecord {
+                layer_index: 1,
+                what: format!("app/keys-{i}.zip!/key.txt"),
+                reason: "encrypted zip member".into(),
+                kind: SkipKind::NotScanned,
+            });
+        }
+        image.stats.items_skipped = n;
+        Report::new(vec![image], 1)
+    }
+
+    fn render(report: &Report, verbose: bool) -> String {
+        let mut out = Vec::new();
+        let options = TextOptions {
+            style: Style::new(false),
+            verbose,
+            show_vendor: false,
+        };
+        write(report, options, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_clean_but_incomplete_scan_says_what_was_not_scanned() {
+        let text = render(&incomplete_report(1), false);
+        assert!(text.contains("  1 item not scanned:\n"), "{text}");
+        assert!(
+            text.contains("    layer 2: app/keys-0.zip!/key.txt: encrypted zip member\n"),
+            "{text}"
+        );
+        let last = text.lines().last().unwrap();
+        assert!(
+            last.starts_with("No secrets found in what was scanned; 1 item not scanned ("),
+            "{last}"
+        );
+
+        let text = render(&incomplete_report(5), false);
+        assert!(text.contains("  5 items not scanned:\n"), "{text}");
+        assert!(
+            text.contains("keys-2.zip") && !text.contains("keys-3.zip"),
+            "{text}"
+        );
+        assert!(
+            text.contains("… and 2 more (-v or --format json lists them all)"),
+            "{text}"
+        );
+        let all = render(&incomplete_report(5), true);
+        assert!(
+            all.contains("keys-4.zip") && !all.contains("more (-v"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn irregular_entries_are_listed_as_scanned_and_keep_the_all_clear() {
+        let mut report = incomplete_report(0);
+        report.images[0]
+            .skipped
+            .push(crate::report::model::SkipRecord {
+                layer_index: 0,
+                what: "d/sub".into(),
+                reason: "tar header claims 1024 data bytes for an entry that has none".into(),
+                kind: SkipKind::Irregular,
+            });
+        report.images[0].stats.items_irregular = 1;
+        let report = Report::new(report.images, 1);
+        let text = render(&report, false);
+        assert!(
+            text.contains("  1 irregular entry (scanned as runtimes read them):\n"),
+            "{text}"
+        );
+        assert!(!text.contains("not scanned"), "{text}");
+        let last = text.lines().last().unwrap();
+        assert!(
+            last.starts_with("No secrets found; 1 irregular entry ("),
+            "{last}"
+        );
+    }
+
+    #[test]
+    fn findings_and_skips_share_the_summary_line() {
+        let mut report = leaky_report();
+        report.stats.items_skipped = 2;
+        report.stats.layers_skipped = 1;
+        let line = summary(&report, Style::new(false));
+        assert!(
+            line.contains("; 2 items not scanned; 1 layer not scanned ("),
+            "{line}"
+        );
     }
 }

@@ -3,15 +3,17 @@
 //! times the number of layers or of other matches: an image may hold tens of thousands of
 //! layers, and a file hundreds of thousands of keys.
 //!
-//! 1. [`collapse_overlaps`]: of the matches that overlap at one place, one survives: the one
+//! 1. [`add_hard_link_names`]: a hard link's name gets the findings of the file it links to;
+//! 2. [`split_inventory`]: certificates go to the inventory, never findings;
+//! 3. [`collapse_overlaps`]: of the matches that overlap at one place, one survives: the one
 //!    that [`outranks`] the others (more severe, then specific over generic, then longer);
-//! 2. [`drop_history_lines_repeating_build_args`]: a secret found in a build argument is not
+//! 4. [`drop_history_lines_repeating_build_args`]: a secret found in a build argument is not
 //!    reported again for the raw `created_by` line that holds it;
-//! 3. [`cap_per_item`]: at most `max_findings_per_file` findings per file (or text item), the
+//! 5. [`cap_per_item`]: at most `max_findings_per_file` findings per file (or text item), the
 //!    most severe; the rest are counted;
-//! 4. [`add_hard_link_names`]: a hard link's name gets the findings of the file it links to;
-//! 5. [`locate`]: a file's status (present, deleted, overwritten) and the layer that removed it;
-//! 6. [`reported_secret`], [`sort_findings`], [`image_stats`]: redaction, order and counts.
+//! 6. provenance: the package that installed a finding's file, if any ([`Provenances`]);
+//! 7. [`locate`]: a file's status (present, deleted, overwritten) and the layer that removed it;
+//! 8. [`reported_secret`], [`sort_findings`], [`image_stats`]: redaction, order and counts.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -19,15 +21,17 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::Scanner;
+use super::inventory::{certificate, private_keys, split_inventory};
+use super::packages::{LayerPackages, Provenances, hash_files_again};
 use super::raw::{RawFinding, SecretText};
 use crate::detect::Severity;
 use crate::layer::{Status, Timeline, WalkedLayer};
 use crate::report::field::ConfigField;
 use crate::report::model::{
-    Finding, ImageReport, ImageStats, LayerReport, Location, LocationKind, NotListed,
+    Certificate, Finding, ImageReport, ImageStats, LayerReport, Location, LocationKind, NotListed,
 };
 use crate::report::redact::{Redactor, fingerprint, redact};
-use crate::report::remediation::remediation;
+use crate::report::remediation::{published_remediation, remediation};
 use crate::source::Image;
 
 impl Scanner {
@@ -36,17 +40,22 @@ impl Scanner {
         &self,
         image: &Image,
         walked: Vec<WalkedLayer>,
-        raw: Vec<RawFinding>,
-        chunks_over_limit: Vec<OverLimit>,
+        packages: &[LayerPackages],
+        mut raw: Vec<RawFinding>,
+        mut chunks_over_limit: Vec<OverLimit>,
     ) -> ImageReport {
         let rules = self.detector.rules();
         let is_generic = |rule: usize| rules[rule].is_generic();
+        add_hard_link_names(&walked, &mut raw, &mut chunks_over_limit);
+        let (raw, certificates) = split_inventory(raw, &|rule| rules[rule].is_inventory());
         let kept = collapse_overlaps(raw, &is_generic);
         let kept = drop_history_lines_repeating_build_args(kept);
         let limit = self.options.max_findings_per_file;
-        let (mut raw, mut over_limit) = cap_per_item(kept, limit, &is_generic);
+        let (raw, mut over_limit) = cap_per_item(kept, limit, &is_generic);
         merge_over_limit(&mut over_limit, chunks_over_limit);
-        add_hard_link_names(&walked, &mut raw, &mut over_limit);
+        let needed = layers_with_file_findings(&raw, walked.len());
+        let provenances = Provenances::build(&walked, packages, &needed);
+        let raw = hash_large_owned_files(image, &provenances, raw);
         let timeline = Timeline::new(walked.iter().map(|w| w.changes.clone()).collect());
         let places = Places {
             layer_digests: image
@@ -68,10 +77,18 @@ impl Scanner {
             .collect();
         let mut findings: Vec<Finding> = raw
             .into_iter()
-            .map(|f| self.finding(f, &places, &timeline))
+            .map(|f| self.finding(f, &places, &timeline, &provenances))
             .collect();
         sort_findings(&mut findings);
         let not_listed = not_listed(over_limit, limit, &places);
+        let keys = private_keys(&findings);
+        let certificates: Vec<Certificate> = certificates
+            .iter()
+            .map(|f| {
+                let (_, status, _) = locate(f, &timeline);
+                certificate(f, places.at(f), status, &keys)
+            })
+            .collect();
 
         let redactor = (!self.options.show_secrets).then(|| Redactor::new(&secrets));
         let redact_history = |text: &str| match &redactor {
@@ -80,7 +97,8 @@ impl Scanner {
         };
         let history_of_layer = &places.history_of_layer;
         let layers = layer_reports(image, &walked, history_of_layer, &redact_history);
-        let stats = image_stats(&walked, &findings, &not_listed);
+        let mut stats = image_stats(&walked, &findings, &not_listed);
+        stats.certificates = certificates.len();
         ImageReport {
             reference: image.reference.clone(),
             manifest_digest: image.manifest_digest.as_ref().map(|d| d.to_string()),
@@ -90,40 +108,48 @@ impl Scanner {
             findings,
             skipped: Vec::new(),
             not_listed,
+            packages: provenances.report,
+            certificates,
             stats,
         }
     }
 
     /// The finding a raw match becomes: its rule's names, its place and fate, its secret as
     /// the report shows it.
-    fn finding(&self, f: RawFinding, places: &Places, timeline: &Timeline) -> Finding {
+    fn finding(
+        &self,
+        f: RawFinding,
+        places: &Places,
+        timeline: &Timeline,
+        provenances: &Provenances,
+    ) -> Finding {
         let rule = &self.detector.rules()[f.rule];
+        let (severity, provenance) = provenances.attribute(&f);
         let (kind, status, removed_in_layer) = locate(&f, timeline);
         let (secret, fingerprint) = reported_secret(&f.secret, &rule.id, self.options.show_secrets);
-        let location = Location {
-            line: Some(f.line),
-            column: Some(f.column),
-            archive_path: f.archive_path.clone(),
-            ..places.of(&Item::of(&f))
-        };
+        let mut remediation = remediation(
+            f.kubernetes_secret_type
+                .as_deref()
+                .unwrap_or(&rule.kubernetes_secret_type),
+            kind,
+            f.field.as_ref(),
+            status,
+        );
+        if let Some((_, place)) = f.details.iter().find(|(k, _)| k == "published_in") {
+            remediation = published_remediation(remediation, place);
+        }
         Finding {
             rule_id: rule.id.clone(),
             rule_name: rule.name.clone(),
-            severity: f.severity,
+            severity,
             secret,
             fingerprint,
-            remediation: remediation(
-                f.kubernetes_secret_type
-                    .as_deref()
-                    .unwrap_or(&rule.kubernetes_secret_type),
-                kind,
-                f.field.as_ref(),
-                status,
-            ),
-            location,
+            remediation,
+            location: places.at(&f),
             status,
             removed_in_layer,
             details: f.details.into_iter().collect(),
+            provenance,
         }
     }
 }
@@ -136,6 +162,16 @@ struct Places {
 }
 
 impl Places {
+    /// Where a match is, as the report says it.
+    fn at(&self, f: &RawFinding) -> Location {
+        Location {
+            line: Some(f.line),
+            column: Some(f.column),
+            archive_path: f.archive_path.clone(),
+            ..self.of(&Item::of(f))
+        }
+    }
+
     /// The location of a file or text item (no line, column or archive members).
     fn of(&self, item: &Item) -> Location {
         Location {
@@ -152,6 +188,35 @@ impl Places {
             field: item.field.clone(),
         }
     }
+}
+
+/// Gives digests to the findings in package-owned files too large to have been hashed while
+/// matching, by reading their layers again (rare: a file over 8 MiB, owned, with a finding).
+fn hash_large_owned_files(
+    image: &Image,
+    provenances: &Provenances,
+    mut raw: Vec<RawFinding>,
+) -> Vec<RawFinding> {
+    for (layer, paths) in provenances.unhashed_owned_files(&raw) {
+        let digests = hash_files_again(&image.layers[layer], &paths);
+        for finding in raw.iter_mut().filter(|f| f.layer == Some(layer)) {
+            if let Some(found) = finding.path.as_ref().and_then(|p| digests.get(p)) {
+                finding.digests = Some(Arc::clone(found));
+            }
+        }
+    }
+    raw
+}
+
+/// Which layers hold findings in files (those need the databases as they stood there).
+fn layers_with_file_findings(raw: &[RawFinding], layers: usize) -> Vec<bool> {
+    let mut needed = vec![false; layers];
+    for finding in raw.iter().filter(|f| f.path.is_some()) {
+        if let Some(slot) = finding.layer.and_then(|layer| needed.get_mut(layer)) {
+            *slot = true;
+        }
+    }
+    needed
 }
 
 /// A hard link names the same content as its target: report the target's findings under the
@@ -320,7 +385,12 @@ impl Scanner {
         }
         let rules = self.detector.rules();
         let is_generic = |rule: usize| rules[rule].is_generic();
-        cap_per_item(collapse_overlaps(found, &is_generic), limit, &is_generic)
+        // Certificates are an inventory, not findings: never capped.
+        let (found, inventory) = split_inventory(found, &|rule| rules[rule].is_inventory());
+        let (mut kept, over) =
+            cap_per_item(collapse_overlaps(found, &is_generic), limit, &is_generic);
+        kept.extend(inventory);
+        (kept, over)
     }
 }
 
@@ -514,6 +584,7 @@ fn image_stats(
         layers_skipped: walked.iter().filter(|w| w.skipped.is_some()).count(),
         layers_from_cache: 0,
         items_skipped: 0,
+        items_irregular: 0,
         files: walked.iter().map(|w| w.files).sum(),
         content_bytes: walked.iter().map(|w| w.content_bytes).sum(),
         stored_bytes: walked.iter().map(|w| w.stored_bytes).sum(),
@@ -524,6 +595,7 @@ fn image_stats(
             .filter(|f| f.status != Status::Present)
             .count(),
         findings_not_listed: not_listed.iter().map(|n| n.count).sum(),
+        certificates: 0,
     }
 }
 

@@ -6,10 +6,13 @@ use serde::{Deserialize, Serialize};
 
 use super::Scanner;
 use super::assemble::OverLimit;
+use super::packages::LayerPackages;
 use super::pipeline::Matched;
 use super::raw::RawFinding;
 use crate::detect::Rule;
 use crate::layer::WalkedLayer;
+#[cfg(test)]
+use crate::report::model::SkipKind;
 use crate::report::model::SkipRecord;
 use crate::source::{Image, Layer};
 
@@ -27,9 +30,12 @@ pub trait LayerCache: Send + Sync {
 
 /// Version of the cached-layer encoding, part of the key. 2: `WalkedLayer` no longer records
 /// symlinks. 3: layers are read as Go's `archive/tar` reads them, so a layer walked before may
-/// have hidden files from the scan; irregular entries are reported as skipped. 4: findings
-/// are capped per file (the limit is in the key), with the counts of those left out.
-const CACHE_FORMAT: u32 = 4;
+/// have hidden files from the scan; irregular entries are reported as skipped. 4: skipped items
+/// say whether they were not scanned or only irregular (entries of 3 would read all as not
+/// scanned). 5: a layer keeps its package-database files and shallow symlinks, and findings
+/// the digests of their file, for package provenance (issue 11). 6: findings are capped per
+/// file (the limit is in the key), with the counts of those left out.
+const CACHE_FORMAT: u32 = 6;
 
 /// The start of every layer key this build reads and writes under the rule set
 /// `rules_digest`. An entry under any other prefix (other rules, an older encoding) can never be
@@ -55,6 +61,8 @@ fn cache_key(rules_digest: &str, layer: &Layer, per_file_limit: usize) -> Option
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct CachedLayer {
     pub walked: WalkedLayer,
+    /// The layer's package-database files, so a cached layer still gives provenance.
+    pub packages: LayerPackages,
     pub findings: Vec<RawFinding>,
     pub skipped: Vec<SkipRecord>,
     /// Per file, the findings the per-file limit left out.
@@ -82,6 +90,7 @@ impl CachedLayer {
     /// The entry for a layer: its findings (secrets sealed) and skips.
     fn of_layer(
         walked: &WalkedLayer,
+        packages: &LayerPackages,
         raw: &[&RawFinding],
         skipped: &[&SkipRecord],
         over_limit: &[&OverLimit],
@@ -96,6 +105,7 @@ impl CachedLayer {
             .collect();
         CachedLayer {
             walked: walked.clone(),
+            packages: packages.clone(),
             findings,
             skipped: skipped.iter().map(|skip| (*skip).clone()).collect(),
             over_limit: over_limit.iter().map(|over| (*over).clone()).collect(),
@@ -141,6 +151,7 @@ impl Scanner {
         &self,
         image: &Image,
         walked: &[WalkedLayer],
+        packages: &[LayerPackages],
         fresh: &[usize],
         results: &Matched,
     ) {
@@ -154,6 +165,7 @@ impl Scanner {
         for &index in fresh {
             let entry = CachedLayer::of_layer(
                 &walked[index],
+                &packages[index],
                 &raw[index],
                 &skipped[index],
                 &over_limit[index],
@@ -192,6 +204,7 @@ mod tests {
             layer_index,
             what: what.into(),
             reason: "too deep".into(),
+            kind: SkipKind::NotScanned,
         }
     }
 
@@ -206,8 +219,15 @@ mod tests {
         let raw = by_layer(&raw, |f| f.layer, 3);
         let skipped = by_layer(&skipped, |s| Some(s.layer_index), 3);
         assert_eq!((raw[0].len(), raw[2].len(), skipped[2].len()), (0, 1, 1));
-        let entry =
-            CachedLayer::of_layer(&WalkedLayer::default(), &raw[1], &skipped[1], &[], &rules);
+        let packages = LayerPackages::default();
+        let entry = CachedLayer::of_layer(
+            &WalkedLayer::default(),
+            &packages,
+            &raw[1],
+            &skipped[1],
+            &[],
+            &rules,
+        );
         let bytes = serde_json::to_vec(&entry).unwrap();
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(!text.contains("QX3ZEXAMPLEKEY12"), "{text}");

@@ -10,7 +10,9 @@
 mod assemble;
 mod budget;
 pub(crate) mod config_items;
+mod inventory;
 mod layer_cache;
+mod packages;
 mod pipeline;
 mod raw;
 
@@ -18,7 +20,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use crate::detect::Detector;
+use crate::detect::{Detector, Limits};
 use crate::report::model::ImageReport;
 use crate::source::Image;
 use config_items::text_items;
@@ -39,6 +41,8 @@ pub struct ScanOptions {
     /// Findings listed per file (or history or config item), the most severe first; the rest
     /// are counted in the report's `not_listed`. 0 lists every finding.
     pub max_findings_per_file: usize,
+    /// How far the decoders open nested archives in one file (`--max-archive-*`).
+    pub archive_limits: Limits,
 }
 
 /// The default of [`ScanOptions::max_findings_per_file`]: enough to show what a file holds
@@ -52,6 +56,7 @@ impl Default for ScanOptions {
             threads: 0,
             memory_budget: 64 << 20,
             max_findings_per_file: DEFAULT_MAX_FINDINGS_PER_FILE,
+            archive_limits: Limits::default(),
         }
     }
 }
@@ -78,7 +83,8 @@ pub struct Scanner {
     options: ScanOptions,
     pool: rayon::ThreadPool,
     cache: Option<Arc<dyn LayerCache>>,
-    /// Digest of the rule set in effect: part of every cache key, so changing rules
+    /// Digest of the rule set in effect, and of the archive limits when not the defaults
+    /// (see [`Scanner::cache_digest`]): part of every cache key, so changing rules or limits
     /// invalidates cached results.
     rules_digest: String,
 }
@@ -98,7 +104,7 @@ impl Scanner {
             .thread_name(|i| format!("stowaway-detect-{i}"))
             .build()
             .context("cannot start worker threads")?;
-        let rules_digest = detector.rules_digest().to_string();
+        let rules_digest = cache_digest(detector.rules_digest(), &options.archive_limits);
         Ok(Scanner {
             detector,
             options: ScanOptions { threads, ..options },
@@ -120,6 +126,12 @@ impl Scanner {
         &self.detector
     }
 
+    /// What its results are cached under: the rules digest, and the archive limits when they
+    /// are not the defaults (a layer scanned with other limits may have found more, or less).
+    pub fn cache_digest(&self) -> &str {
+        &self.rules_digest
+    }
+
     /// Scans one image.
     pub fn scan_image(&self, image: &Image) -> Result<ImageReport> {
         self.scan_image_with_progress(image, &NoProgress)
@@ -134,15 +146,18 @@ impl Scanner {
     ) -> Result<ImageReport> {
         let LayersScan {
             walked,
+            packages,
             mut raw,
             skipped,
             over_limit,
             from_cache,
         } = self.scan_layers(image, progress)?;
         raw.extend(self.scan_config(image));
-        let mut report = self.build_report(image, walked, raw, over_limit);
+        let mut report = self.build_report(image, walked, &packages, raw, over_limit);
         report.stats.layers_from_cache = from_cache;
-        report.stats.items_skipped = skipped.len();
+        let irregular = skipped.iter().filter(|s| !s.is_not_scanned()).count();
+        report.stats.items_irregular = irregular;
+        report.stats.items_skipped = skipped.len() - irregular;
         report.skipped = skipped;
         Ok(report)
     }
@@ -168,9 +183,44 @@ impl Scanner {
                     length: (m.end - m.start) as u64,
                     line,
                     column,
+                    digests: None,
                 });
             }
         }
         found
+    }
+}
+
+/// The rules digest, followed by the archive limits when they are not the defaults.
+fn cache_digest(rules_digest: &str, limits: &Limits) -> String {
+    if *limits == Limits::default() {
+        rules_digest.to_string()
+    } else {
+        format!(
+            "{rules_digest}+archives-{}-{}-{}",
+            limits.max_archive_depth, limits.max_decompressed_bytes, limits.max_members
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn other_archive_limits_are_cached_apart() {
+        let defaults = Limits::default();
+        assert_eq!(cache_digest("abc", &defaults), "abc");
+        let deeper = Limits {
+            max_archive_depth: 5,
+            ..defaults
+        };
+        let digest = cache_digest("abc", &deeper);
+        assert!(digest.starts_with("abc+archives-5-") && !digest.contains('/'));
+        let more = Limits {
+            max_members: 20,
+            ..defaults
+        };
+        assert_ne!(cache_digest("abc", &more), digest);
     }
 }

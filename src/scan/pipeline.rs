@@ -4,6 +4,7 @@
 //! ([`Aborted`]) and the first failure is the scan's error.
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
@@ -12,11 +13,13 @@ use rayon::prelude::*;
 
 use super::assemble::OverLimit;
 use super::budget::ByteBudget;
-use super::raw::{RawFinding, SecretText};
+use super::packages::{Collector, LayerPackages};
+use super::raw::{FileDigests, RawFinding, SecretText};
 use super::{Progress, Scanner};
-use crate::detect::{Detector, FileMatch};
-use crate::layer::{FileChunk, WalkedLayer, walk_layer_with_progress};
-use crate::report::model::SkipRecord;
+use crate::detect::decode::archive;
+use crate::detect::{Detector, FileMatch, Limits};
+use crate::layer::{FileChunk, WHOLE_ARCHIVE_LIMIT, WalkedLayer, walk_layer_with_progress};
+use crate::report::model::{SkipKind, SkipRecord};
 use crate::report::redact::redact_in_text;
 use crate::source::Image;
 
@@ -26,6 +29,8 @@ const CHANNEL_CHUNKS: usize = 256;
 /// What walking and matching the layers of one image produced.
 pub(super) struct LayersScan {
     pub walked: Vec<WalkedLayer>,
+    /// The package-database files each layer writes.
+    pub packages: Vec<LayerPackages>,
     pub raw: Vec<RawFinding>,
     pub skipped: Vec<SkipRecord>,
     /// Per file, the matches the per-file limit left out as its chunks were matched.
@@ -75,7 +80,7 @@ struct WalkQueue<'a> {
 
 /// What one walker thread did: the layers it walked or that failed, by index. Layers it
 /// abandoned because another failed are left out.
-type WalkerResults = Vec<(usize, Result<WalkedLayer>)>;
+type WalkerResults = Vec<(usize, Result<(WalkedLayer, LayerPackages)>)>;
 
 impl WalkQueue<'_> {
     /// The next layer to walk, or `None` when all are taken or one failed.
@@ -104,21 +109,28 @@ impl WalkQueue<'_> {
         results
     }
 
-    fn walk(&self, index: usize, sender: &SyncSender<(usize, FileChunk)>) -> Result<WalkedLayer> {
+    fn walk(
+        &self,
+        index: usize,
+        sender: &SyncSender<(usize, FileChunk)>,
+    ) -> Result<(WalkedLayer, LayerPackages)> {
         let layer = &self.image.layers[index];
         self.progress.layer_started(index, layer.size);
         let on_stored = |bytes| self.progress.stored(index, bytes);
-        walk_layer_with_progress(layer, &on_stored, &mut |chunk| {
+        let mut packages = Collector::default();
+        let walked = walk_layer_with_progress(layer, &on_stored, &mut |chunk| {
             if self.failed.load(Ordering::SeqCst) {
                 return Err(Aborted.into());
             }
+            packages.offer(&chunk);
             self.progress.scanned(index, chunk.report_before as u64);
             self.budget.acquire(chunk.content.heap_len());
             sender
                 .send((index, chunk))
                 .map_err(|_| anyhow!("detector stopped"))
         })
-        .with_context(|| layer_name(self.image, index))
+        .with_context(|| layer_name(self.image, index))?;
+        Ok((walked, packages.finish()))
     }
 }
 
@@ -174,15 +186,18 @@ impl Scanner {
 
         let mut layers = Vec::with_capacity(layer_count);
         let mut hits = Vec::new();
+        let mut packages = Vec::with_capacity(layer_count);
         for index in 0..layer_count {
             match (cached[index].take(), fresh[index].take()) {
                 (Some(hit), _) => {
                     hits.push((hit.findings, hit.skipped, hit.over_limit));
                     layers.push(hit.walked);
+                    packages.push(hit.packages);
                 }
-                (None, Some(mut walked)) => {
+                (None, Some((mut walked, layer_packages))) => {
                     skipped.extend(self.irregular_entries(index, &mut walked));
                     layers.push(walked);
+                    packages.push(layer_packages);
                 }
                 (None, None) => {
                     return Err(anyhow!("internal error: layer {index} was not walked"));
@@ -195,7 +210,7 @@ impl Scanner {
             skipped,
             over_limit,
         };
-        self.store_layers(image, &layers, &to_walk, &fresh_results);
+        self.store_layers(image, &layers, &packages, &to_walk, &fresh_results);
         Matched {
             raw,
             skipped,
@@ -209,6 +224,7 @@ impl Scanner {
         skipped.sort_by(|a, b| (a.layer_index, &a.what).cmp(&(b.layer_index, &b.what)));
         Ok(LayersScan {
             walked: layers,
+            packages,
             raw,
             skipped,
             over_limit,
@@ -225,6 +241,7 @@ impl Scanner {
                 layer_index: index,
                 what: redacted_name(&self.detector, &entry.path),
                 reason: entry.reason,
+                kind: SkipKind::Irregular,
             })
             .collect()
     }
@@ -233,12 +250,13 @@ impl Scanner {
     /// from the budget once matched.
     fn match_chunks(&self, receiver: Receiver<(usize, FileChunk)>, budget: &ByteBudget) -> Matched {
         let detector = &self.detector;
+        let limits = self.options.archive_limits;
         self.pool.install(|| {
             receiver
                 .into_iter()
                 .par_bridge()
                 .map(|(layer, chunk)| {
-                    let (found, skipped) = match_chunk(detector, layer, &chunk);
+                    let (found, skipped) = match_chunk(detector, limits, layer, &chunk);
                     budget.release(chunk.content.heap_len());
                     let (raw, over_limit) = self.cap_chunk(found);
                     Matched {
@@ -259,8 +277,11 @@ impl Scanner {
 
 /// The walkers' results by layer index, or the error of the lowest failed layer (the cause:
 /// the walkers of other layers only stopped because of it).
-fn walked_by_index(results: WalkerResults, layer_count: usize) -> Result<Vec<Option<WalkedLayer>>> {
-    let mut walked: Vec<Option<WalkedLayer>> = (0..layer_count).map(|_| None).collect();
+fn walked_by_index(
+    results: WalkerResults,
+    layer_count: usize,
+) -> Result<Vec<Option<(WalkedLayer, LayerPackages)>>> {
+    let mut walked: Vec<Option<_>> = (0..layer_count).map(|_| None).collect();
     let mut failure: Option<(usize, anyhow::Error)> = None;
     for (index, result) in results {
         match result {
@@ -299,17 +320,49 @@ fn redacted_name(detector: &Detector, name: &str) -> String {
     redact_in_text(name, &secrets)
 }
 
+/// What the whole-file steps could not do for a file too large to be handed over whole
+/// (`chunk` is its first chunk): a zip or gzip over [`WHOLE_ARCHIVE_LIMIT`] is not opened, and
+/// the path-scoped rules meant for it do not read it. Its bytes are scanned as stored either
+/// way; large files of other kinds lose nothing by coming in chunks.
+fn partial_file_skips(detector: &Detector, layer: usize, chunk: &FileChunk) -> Vec<SkipRecord> {
+    let mut reasons = Vec::new();
+    if let Some(kind @ (archive::Kind::Zip | archive::Kind::Gzip)) = archive::sniff(&chunk.content)
+    {
+        reasons.push(format!(
+            "{} archive over the {} MiB whole-file limit: its members were not opened (its \
+             stored bytes were scanned as they are)",
+            if kind == archive::Kind::Zip {
+                "zip"
+            } else {
+                "gzip"
+            },
+            WHOLE_ARCHIVE_LIMIT >> 20
+        ));
+    }
+    reasons.extend(detector.path_scoped_unread(&chunk.path, chunk.content.len() as u64));
+    reasons
+        .into_iter()
+        .map(|reason| SkipRecord {
+            layer_index: layer,
+            what: redacted_name(detector, &chunk.path),
+            reason,
+            kind: SkipKind::NotScanned,
+        })
+        .collect()
+}
+
 /// Runs the detector on one chunk and keeps the matches this chunk owns. A chunk that holds a
 /// whole file also goes through the decoders (they need the file entire).
 fn match_chunk(
     detector: &Detector,
+    limits: Limits,
     layer: usize,
     chunk: &FileChunk,
 ) -> (Vec<RawFinding>, Vec<SkipRecord>) {
     let whole_file = chunk.file_offset == 0 && chunk.report_before == chunk.content.len();
-    let mut skipped = Vec::new();
+    let skipped;
     let matches: Vec<FileMatch> = if whole_file {
-        let scan = detector.scan_file_with_skips(&chunk.path, &chunk.content);
+        let scan = detector.scan_file_with_limits(&chunk.path, &chunk.content, limits);
         skipped = scan
             .skipped
             .into_iter()
@@ -317,11 +370,20 @@ fn match_chunk(
                 layer_index: layer,
                 what: redacted_name(detector, &skip.what),
                 reason: skip.reason,
+                kind: if skip.irregular {
+                    SkipKind::Irregular
+                } else {
+                    SkipKind::NotScanned
+                },
             })
             .collect();
         scan.matches
     } else {
-        detector
+        let mut partial = Vec::new();
+        if chunk.file_offset == 0 {
+            partial = partial_file_skips(detector, layer, chunk);
+        }
+        let mut matches = detector
             .scan(&chunk.content)
             .into_iter()
             .map(|base| FileMatch {
@@ -329,7 +391,17 @@ fn match_chunk(
                 archive_path: Vec::new(),
                 kubernetes_secret_type: None,
             })
-            .collect()
+            .collect();
+        let mut chunk_skips = Vec::new();
+        detector.annotate(&chunk.path, &mut matches, &mut chunk_skips);
+        partial.extend(chunk_skips.into_iter().map(|skip| SkipRecord {
+            layer_index: layer,
+            what: redacted_name(detector, &skip.what),
+            reason: skip.reason,
+            kind: SkipKind::NotScanned,
+        }));
+        skipped = partial;
+        matches
     };
     let mut matches: Vec<FileMatch> = matches
         .into_iter()
@@ -358,7 +430,7 @@ fn match_chunk(
             severity: m.severity,
             details: m.details,
             layer: Some(layer),
-            path: Some(std::sync::Arc::clone(&chunk.path)),
+            path: Some(Arc::clone(&chunk.path)),
             history_index: None,
             field: None,
             archive_path,
@@ -367,7 +439,16 @@ fn match_chunk(
             length: (m.end - m.start) as u64,
             line: lines + 1,
             column: (m.start - line_start) as u64 + 1,
+            digests: None,
         });
+    }
+    // The file's digests, to check it against a package database: only for files with
+    // matches, and only when this chunk is the whole file.
+    if whole_file && !found.is_empty() {
+        let digests = Some(Arc::new(FileDigests::of(&chunk.content)));
+        for finding in &mut found {
+            finding.digests = digests.clone();
+        }
     }
     (found, skipped)
 }
@@ -375,6 +456,7 @@ fn match_chunk(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn an_abort_is_recognised_under_any_context() {
@@ -388,17 +470,98 @@ mod tests {
         assert!(!is_aborted(&anyhow!("scan aborted")));
     }
 
+    /// The first chunk of a file too large to come whole.
+    fn first_chunk(path: &str, head: &[u8]) -> FileChunk {
+        let mut content = head.to_vec();
+        content.resize(crate::layer::walk::CHUNK_SIZE, b' ');
+        let report_before = content.len() - crate::layer::walk::CHUNK_OVERLAP;
+        FileChunk {
+            path: Arc::from(path),
+            content: crate::source::bytes::Content::Owned(Arc::new(content)),
+            file_offset: 0,
+            lines_before: 0,
+            report_before,
+        }
+    }
+
+    #[test]
+    fn a_file_too_large_to_come_whole_says_what_it_missed() {
+        let rules = crate::detect::rules::builtin_rules().unwrap();
+        let detector = Detector::new(rules).unwrap();
+        let limits = Limits::default();
+        let (_, skipped) = match_chunk(
+            &detector,
+            limits,
+            2,
+            &first_chunk("app/big.jar", b"PK\x03\x04"),
+        );
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert!(
+            skipped[0]
+                .reason
+                .starts_with("zip archive over the 128 MiB whole-file limit")
+        );
+        assert_eq!(
+            (skipped[0].layer_index, skipped[0].kind),
+            (2, SkipKind::NotScanned)
+        );
+        let (_, skipped) = match_chunk(
+            &detector,
+            limits,
+            0,
+            &first_chunk("run/secrets/db_password", b"x"),
+        );
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert!(
+            skipped[0]
+                .reason
+                .contains("64 KiB limit of path-scoped rules"),
+            "{skipped:?}"
+        );
+        // A whole file over the path-scoped limit says so too.
+        let whole = FileChunk {
+            report_before: 100 << 10,
+            ..first_chunk("run/secrets/db_password", b"x")
+        };
+        let whole = FileChunk {
+            content: crate::source::bytes::Content::Owned(Arc::new(
+                whole.content[..100 << 10].to_vec(),
+            )),
+            ..whole
+        };
+        let (_, skipped) = match_chunk(&detector, limits, 0, &whole);
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert!(
+            skipped[0]
+                .reason
+                .contains("64 KiB limit of path-scoped rules"),
+            "{skipped:?}"
+        );
+        // A large file of any other kind loses nothing by coming in chunks.
+        let (_, skipped) = match_chunk(
+            &detector,
+            limits,
+            0,
+            &first_chunk("usr/lib/libbig.so", b"\x7fELF"),
+        );
+        assert!(skipped.is_empty(), "{skipped:?}");
+        // Nor do the later chunks of a large archive: it is said once.
+        let mut later = first_chunk("app/big.jar", b"PK\x03\x04");
+        later.file_offset = 1 << 23;
+        assert!(match_chunk(&detector, limits, 0, &later).1.is_empty());
+    }
+
     #[test]
     fn the_lowest_failed_layer_is_the_error() {
         let results: WalkerResults = vec![
             (2, Err(anyhow!("layer 2 broke"))),
-            (0, Ok(WalkedLayer::default())),
+            (0, Ok(Default::default())),
             (1, Err(anyhow!("layer 1 broke"))),
         ];
         let err = walked_by_index(results, 3).unwrap_err();
         assert_eq!(err.to_string(), "layer 1 broke");
 
-        let results: WalkerResults = vec![(1, Ok(WalkedLayer::default()))];
+        let results: WalkerResults = vec![(1, Ok(Default::default()))];
         let walked = walked_by_index(results, 3).unwrap();
         assert!(walked[0].is_none() && walked[1].is_some() && walked[2].is_none());
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::detect::Severity;
+use crate::provenance::HashAlgorithm;
 use crate::report::field::ConfigField;
 use crate::report::redact::{fingerprint, redact};
 
@@ -62,6 +63,39 @@ pub(super) struct RawFinding {
     pub length: u64,
     pub line: u64,
     pub column: u64,
+    /// Digests of the whole file holding the match, for checking it against a package
+    /// database (see `scan::packages`); `None` for config and history text and for files
+    /// handed over in more than one chunk.
+    #[serde(default)]
+    pub digests: Option<Arc<FileDigests>>,
+}
+
+/// The digests of one file's content in the algorithms package databases record: dpkg MD5,
+/// apk SHA-1, pip and rpm SHA-256 (rpm's SHA-512 too). Computed only for files with matches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct FileDigests(Vec<(HashAlgorithm, String)>);
+
+impl FileDigests {
+    /// The algorithms computed.
+    const ALGORITHMS: [HashAlgorithm; 4] = [
+        HashAlgorithm::Md5,
+        HashAlgorithm::Sha1,
+        HashAlgorithm::Sha256,
+        HashAlgorithm::Sha512,
+    ];
+
+    /// The digests of `content`.
+    pub(super) fn of(content: &[u8]) -> FileDigests {
+        let mut hasher = FileHasher::new();
+        hasher.update(content);
+        hasher.finish()
+    }
+
+    /// The digest in `algorithm`, when it was computed.
+    pub(super) fn get(&self, algorithm: HashAlgorithm) -> Option<Vec<u8>> {
+        let (_, hex) = self.0.iter().find(|(a, _)| *a == algorithm)?;
+        hex::decode(hex).ok()
+    }
 }
 
 impl RawFinding {
@@ -75,6 +109,34 @@ impl RawFinding {
             && self.archive_path == other.archive_path
             && self.offset < other.offset + other.length.max(1)
             && other.offset < self.offset + self.length.max(1)
+    }
+}
+
+/// [`FileDigests`] of content that arrives in pieces.
+pub(super) struct FileHasher(Vec<crate::provenance::ContentHasher>);
+
+impl FileHasher {
+    pub(super) fn new() -> FileHasher {
+        FileHasher(FileDigests::ALGORITHMS.iter().map(|a| a.hasher()).collect())
+    }
+
+    /// Adds the next piece, in cache-sized steps so each byte is read from memory once.
+    pub(super) fn update(&mut self, content: &[u8]) {
+        for piece in content.chunks(1 << 16) {
+            for hasher in &mut self.0 {
+                hasher.update(piece);
+            }
+        }
+    }
+
+    pub(super) fn finish(self) -> FileDigests {
+        FileDigests(
+            FileDigests::ALGORITHMS
+                .iter()
+                .zip(self.0)
+                .map(|(algorithm, hasher)| (*algorithm, hex::encode(hasher.finish())))
+                .collect(),
+        )
     }
 }
 
@@ -107,6 +169,7 @@ pub(super) mod tests {
             length: secret.len() as u64,
             line: 1,
             column: offset + 1,
+            digests: None,
         }
     }
 

@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 use crate::detect::Severity;
 use crate::report::Report;
 use crate::report::describe::{short_digest, short_place};
+use crate::report::model::SkipKind;
+use crate::report::skips;
 
 /// The API version this webhook speaks.
 pub const API_VERSION: &str = "admission.k8s.io/v1";
@@ -150,6 +152,7 @@ pub fn images_of(kind: &str, object: &Value) -> Result<Option<Vec<String>>, Stri
         return Ok(None);
     };
     let mut images: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for list in ["containers", "initContainers", "ephemeralContainers"] {
         let Some(containers) = spec.get(list).filter(|v| !v.is_null()) else {
             continue;
@@ -164,7 +167,7 @@ pub fn images_of(kind: &str, object: &Value) -> Result<Option<Vec<String>>, Stri
                 .map(str::trim)
                 .filter(|image| !image.is_empty());
             if let Some(image) = image
-                && !images.iter().any(|seen| seen == image)
+                && seen.insert(image)
             {
                 images.push(image.to_string());
             }
@@ -203,10 +206,15 @@ pub fn error_response(error: &ReviewError) -> Value {
     )
 }
 
-/// The findings of a stored report that an admission needs.
+/// The findings of a stored report that an admission needs, and what its scan left out.
 #[derive(Debug, Clone, Default)]
 pub struct ReportSummary {
     pub findings: Vec<FindingLine>,
+    /// Layers, files and archive members not scanned (a limit reached, an encrypted or
+    /// damaged member): 0 for a complete scan.
+    pub not_scanned: usize,
+    /// The first thing not scanned, worded as the reports word it (names redacted).
+    pub first_not_scanned: Option<String>,
 }
 
 /// One finding, redacted: rule, severity and where.
@@ -234,7 +242,17 @@ impl ReportSummary {
             })
             .collect();
         findings.sort_by_key(|finding| std::cmp::Reverse(finding.severity));
-        ReportSummary { findings }
+        let first_not_scanned = report
+            .images
+            .iter()
+            .flat_map(skips::image_messages)
+            .find(|(kind, _)| *kind == SkipKind::NotScanned)
+            .map(|(_, text)| text);
+        ReportSummary {
+            findings,
+            not_scanned: report.stats.items_skipped + report.stats.layers_skipped,
+            first_not_scanned,
+        }
     }
 }
 
@@ -281,6 +299,25 @@ pub fn denial_text(
             failing.len() - MAX_LINES_PER_IMAGE
         ));
     }
+    Some(text)
+}
+
+/// What an image's scan left out, for a denial or a warning under `on_incomplete`; `None` when
+/// the scan was complete.
+pub fn incomplete_text(image: &str, digest: &str, summary: &ReportSummary) -> Option<String> {
+    if summary.not_scanned == 0 {
+        return None;
+    }
+    let mut text = format!(
+        "image {image} ({}) was not scanned completely: {} not scanned",
+        short_digest(digest),
+        skips::plural(summary.not_scanned, "item", "items")
+    );
+    if let Some(first) = &summary.first_not_scanned {
+        let first = first.strip_prefix("not scanned: ").unwrap_or(first);
+        text.push_str(&format!(" (first: {first})"));
+    }
+    text.push_str(&format!("; GET /reports/{digest} lists them"));
     Some(text)
 }
 

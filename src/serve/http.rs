@@ -12,10 +12,12 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use futures_util::StreamExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use oci_client::Reference;
 use serde_json::{Value, json};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::admission::{error_response, parse_review};
 use super::events::{self, Sender, is_digest};
@@ -29,6 +31,16 @@ const BODY_LIMIT: usize = 8 << 20;
 /// Time allowed for a TLS handshake and for reading request headers.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Time allowed to receive a request body once its headers are in: the API server sends an
+/// AdmissionReview in milliseconds, and a body trickled in slowly holds a connection and its
+/// buffers for nothing.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Request body bytes held in memory at once, over all connections (eight bodies of the
+/// largest size). A body is charged its announced length before any of it is read (or each
+/// chunk as it comes, without a length); a request that does not fit gets a 503 at once.
+const BODY_BUDGET: usize = 64 << 20;
+
 /// The routes.
 pub fn router(server: Arc<Server>) -> Router {
     Router::new()
@@ -40,35 +52,120 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn(refuse_announced_oversize))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(Semaphore::new(BODY_BUDGET)),
+            read_body,
+        ))
         .with_state(server)
 }
 
-/// Refuses a request whose Content-Length is over [`BODY_LIMIT`] before reading any of its
-/// body: the client gets its 413 while it is still sending, instead of the server reading 8 MiB
-/// first and closing on a client still writing (which the client sees as a broken pipe, not as
-/// an answer). Bodies without a length are still cut at the limit as they are read.
-async fn refuse_announced_oversize(
+/// Reads the request body under the server's bounds before the handler sees it: at most
+/// [`BODY_LIMIT`] bytes, within [`BODY_READ_TIMEOUT`], and charged to the shared
+/// [`BODY_BUDGET`] until the response is made. A Content-Length over the limit is refused
+/// before any of the body is read, so the client gets its 413 while it is still sending
+/// instead of a broken pipe.
+async fn read_body(
+    State(budget): State<Arc<Semaphore>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let announced = request
-        .headers()
+    let (parts, body) = request.into_parts();
+    let announced = parts
+        .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
     if announced.is_some_and(|length| length > BODY_LIMIT as u64) {
-        let mut response = json_response(
+        return closing(
             StatusCode::PAYLOAD_TOO_LARGE,
-            &json!({ "error": format!("request body over {} MiB", BODY_LIMIT >> 20) }),
+            &format!("request body over {} MiB", BODY_LIMIT >> 20),
         );
-        // The unread body is still on the connection: it cannot carry another request.
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return response;
     }
-    next.run(request).await
+    let mut held = None;
+    if let Some(length) = announced.filter(|&length| length > 0) {
+        match Arc::clone(&budget).try_acquire_many_owned(length as u32) {
+            Ok(permit) => held = Some(permit),
+            Err(_) => return busy(),
+        }
+    }
+    let reading = collect_body(body, &budget, &mut held);
+    let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, reading).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(refusal)) => return refusal,
+        Err(_) => {
+            return closing(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!(
+                    "request body not received within {} s",
+                    BODY_READ_TIMEOUT.as_secs()
+                ),
+            );
+        }
+    };
+    let response = next
+        .run(axum::extract::Request::from_parts(parts, bytes.into()))
+        .await;
+    drop(held);
+    response
+}
+
+/// The body's bytes, each charged to `budget` (in `held`) before it is kept.
+async fn collect_body(
+    body: axum::body::Body,
+    budget: &Arc<Semaphore>,
+    held: &mut Option<OwnedSemaphorePermit>,
+) -> Result<Bytes, Response> {
+    let mut stream = body.into_data_stream();
+    let mut collected = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| {
+            closing(
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read",
+            )
+        })?;
+        if collected.len() + chunk.len() > BODY_LIMIT {
+            return Err(closing(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("request body over {} MiB", BODY_LIMIT >> 20),
+            ));
+        }
+        let charged = held.as_ref().map_or(0, OwnedSemaphorePermit::num_permits);
+        let needed = collected.len() + chunk.len();
+        if needed > charged {
+            let more = Arc::clone(budget)
+                .try_acquire_many_owned((needed - charged) as u32)
+                .map_err(|_| busy())?;
+            match held {
+                Some(permit) => permit.merge(more),
+                None => *held = Some(more),
+            }
+        }
+        collected.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(collected))
+}
+
+/// An error answer after which the connection is closed: the rest of the body may still be on
+/// it, so it cannot carry another request.
+fn closing(status: StatusCode, message: &str) -> Response {
+    let mut response = json_response(status, &json!({ "error": message }));
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// The answer when the bodies in flight fill [`BODY_BUDGET`].
+fn busy() -> Response {
+    let mut response = closing(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the server is receiving too many request bodies at once; retry shortly",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// Checks `Authorization: Bearer <token>` when the policy sets an API token; the refusal
@@ -99,6 +196,15 @@ fn unauthorized(server: &Server, headers: &HeaderMap) -> Option<Response> {
         HeaderValue::from_static("Bearer realm=\"stowaway\""),
     );
     Some(response)
+}
+
+/// Why the server may not contact the registry of `image` (a reference), if it may not.
+fn refusal(server: &Server, image: &str) -> Option<String> {
+    let reference: Reference = image.parse().ok()?;
+    server
+        .policy
+        .network
+        .refusal(reference.registry(), reference.resolve_registry())
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
@@ -160,9 +266,18 @@ async fn registry_events(
         Sender::Distribution => &server.metrics.events_distribution,
         Sender::Harbor => &server.metrics.events_harbor,
     };
-    let (mut queued, mut duplicates, mut rejected) = (0, 0, 0);
+    let (mut queued, mut duplicates, mut rejected, mut refused) = (0, 0, 0, 0);
     for image in parsed.images {
         inc(counter);
+        // The sender names the registry's address: it is held to the same list as a scan.
+        if let Some(refusal) = refusal(&server, &image.reference) {
+            server.scans.log(&format!(
+                "registry event for {} refused: {refusal}",
+                image.reference
+            ));
+            refused += 1;
+            continue;
+        }
         let job = Job {
             reference: image.reference,
             digest: Some(image.digest),
@@ -177,8 +292,11 @@ async fn registry_events(
         "queued": queued,
         "duplicates": duplicates,
         "rejected": rejected,
+        "refused": refused,
         "ignored": parsed.ignored,
     });
+    // Refused events are answered as delivered: a registry retries failed deliveries, and
+    // retrying cannot make its address allowed.
     if rejected > 0 {
         // The registry retries failed deliveries; queued ones are deduplicated then.
         let mut response = json_response(StatusCode::SERVICE_UNAVAILABLE, &body);
@@ -259,6 +377,12 @@ async fn scan(State(server): State<Arc<Server>>, headers: HeaderMap, body: Bytes
             );
         }
     };
+    if let Some(refusal) = refusal(&server, text) {
+        server
+            .scans
+            .log(&format!("POST /scan {image} refused: {refusal}"));
+        return json_response(StatusCode::FORBIDDEN, &json!({ "error": refusal }));
+    }
     let lookup = tokio::time::timeout(
         server.policy.time_budget,
         server.resolver.digest(&reference),

@@ -13,6 +13,7 @@
 
 pub mod admission;
 pub mod config;
+mod deadline;
 pub mod events;
 mod http;
 pub mod metrics;
@@ -35,8 +36,8 @@ use crate::ruleset::scanner_for;
 use crate::scan::{LayerCache, ScanOptions, Scanner};
 use crate::source::reference::ResolveOptions;
 use crate::source::registry::RegistryOptions;
-use admission::{AdmissionRequest, denial_text, warning};
-use config::{OnUnknown, Policy};
+use admission::{AdmissionRequest, denial_text, incomplete_text, warning};
+use config::{OnIncomplete, OnUnknown, Policy};
 use metrics::{Metrics, inc};
 use resolve::DigestResolver;
 use scans::{Enqueued, Job, Lookup, Scans};
@@ -64,6 +65,7 @@ pub fn run(args: ServeArgs) -> Result<u8> {
     let registry = RegistryOptions {
         plain_http: policy.plain_http,
         ca_certs: policy.ca_certs.clone(),
+        network: Some(Arc::clone(&policy.network)),
         ..RegistryOptions::default()
     };
     let metrics = Arc::new(Metrics::default());
@@ -75,6 +77,7 @@ pub fn run(args: ServeArgs) -> Result<u8> {
             ..ResolveOptions::default()
         },
         args.queue_size,
+        policy.scan_timeout,
         Arc::clone(&metrics),
         args.quiet,
     ));
@@ -124,10 +127,17 @@ fn listen_address(
             "--listen {addr}: plain HTTP is only served on loopback addresses; give --tls-cert and --tls-key, or --insecure-listen to accept the risk"
         );
     }
-    if policy.api_token.is_none() && !addr.ip().is_loopback() && !args.quiet {
-        // POST /scan makes the server pull from any registry it can reach.
+    // POST /scan makes the server pull from registries and GET /reports hands out what it
+    // found: open endpoints are a choice made out loud, never a default.
+    if policy.api_token.is_none() && !args.no_auth {
+        bail!(
+            "no API token: set api_token_file in the policy (--config), or give --no-auth to serve POST /scan, POST /registry/events and GET /reports to anyone who reaches {addr}"
+        );
+    }
+    // Said even with --quiet: an open API on the network is never something to miss.
+    if policy.api_token.is_none() && !addr.ip().is_loopback() {
         eprintln!(
-            "stowaway serve: warning: POST /scan, POST /registry/events and GET /reports are open to anyone who reaches {addr}; set api_token_file in the policy to require a token"
+            "stowaway serve: WARNING: --no-auth on {addr}, which is not a loopback address: anyone who reaches it can make this server pull images (POST /scan, POST /registry/events) and read every report (GET /reports); set api_token_file in the policy instead"
         );
     }
     Ok((addr, tls))
@@ -254,6 +264,8 @@ enum ImageState {
         digest: String,
     },
     Unknown(String),
+    /// Not looked at: the review went beyond a limit of the policy (the reason).
+    BeyondLimits(String),
 }
 
 impl Server {
@@ -271,6 +283,18 @@ impl Server {
         }
         if request.images.is_empty() || policy.namespace_exempt(&request.namespace) {
             return self.allow(request, &[]);
+        }
+        let limits = policy.review_limits;
+        if request.images.len() > limits.max_images {
+            // Checking a few hundred images cannot fit the time budget, and each could cost a
+            // registry request: the review is decided by the policy, none of them looked at.
+            let reason = format!(
+                "the {} names {} images, more than max_images_per_review = {}; none was checked",
+                request.kind,
+                request.images.len(),
+                limits.max_images
+            );
+            return self.beyond_limits(request, &[reason], Vec::new());
         }
         let deadline = tokio::time::Instant::now() + policy.time_budget;
         // Subscribed before the lookups, so that no scan finishing meanwhile goes unnoticed.
@@ -308,6 +332,13 @@ impl Server {
             }
             if let Some(digest) = self.resolver.known(&reference) {
                 states.push(self.state_of(reference, digest));
+                continue;
+            }
+            if lookups.len() >= self.policy.review_limits.max_lookups {
+                states.push(ImageState::BeyondLimits(format!(
+                    "image {image} was not looked up: the review needs more than max_lookups_per_review = {} registry lookups",
+                    self.policy.review_limits.max_lookups
+                )));
                 continue;
             }
             states.push(ImageState::Unknown(
@@ -368,19 +399,25 @@ impl Server {
     }
 
     /// The response for what is known of the images: denied when one has findings at or
-    /// above the threshold, else allowed, unless an image is unknown and the policy says so.
+    /// above the threshold, else allowed, unless an image's scan was incomplete or an image is
+    /// unknown and the policy (`on_incomplete`, `on_unknown`) says so.
     fn verdict(&self, request: &AdmissionRequest, states: &[ImageState]) -> serde_json::Value {
         let policy = &self.policy;
         let mut denials = Vec::new();
+        let mut incomplete = Vec::new();
         let mut unknown = Vec::new();
+        let mut beyond = Vec::new();
         for (image, state) in request.images.iter().zip(states) {
             match state {
                 ImageState::Exempt => {}
+                ImageState::BeyondLimits(reason) => beyond.push(reason.clone()),
                 ImageState::Known { digest, summary } => {
                     if let Some(text) =
                         denial_text(image, digest, summary, policy.severity_threshold)
                     {
                         denials.push(text);
+                    } else if let Some(text) = incomplete_text(image, digest, summary) {
+                        incomplete.push(text);
                     }
                 }
                 ImageState::Pending { .. } => unknown.push(format!(
@@ -403,25 +440,95 @@ impl Server {
                 request.namespace,
                 denials.join("\n")
             );
-            for line in &unknown {
+            for line in beyond.iter().chain(&incomplete).chain(&unknown) {
                 message.push_str(&format!("\nalso: {line}"));
             }
             message.push_str("\nRemove the secret from the image (deleting it in a later layer is not enough), rotate it, and supply it at run time (a Kubernetes Secret).");
             return self.deny(request, message);
         }
-        if unknown.is_empty() {
-            return self.allow(request, &[]);
+        if !beyond.is_empty() {
+            return self.beyond_limits(request, &beyond, unknown);
         }
-        match policy.on_unknown {
+        if !incomplete.is_empty() && policy.on_incomplete == OnIncomplete::Deny {
+            let mut message = format!(
+                "stowaway: denied by policy (on_incomplete = \"deny\"): {}",
+                incomplete.join("; ")
+            );
+            for line in &unknown {
+                message.push_str(&format!("; also: {line}"));
+            }
+            return self.deny(request, message);
+        }
+        let warnings: Vec<String> = incomplete
+            .iter()
+            .map(|line| {
+                // The policy first: a long line is cut at the end.
+                warning(&format!(
+                    "stowaway: admitted by policy (on_incomplete = \"allow\"): {line}"
+                ))
+            })
+            .collect();
+        self.decide_unknown(request, unknown, warnings)
+    }
+
+    /// The answer for a review that went beyond the policy's limits (`reasons`), with the
+    /// images that are `unknown` otherwise: `on_review_limit` decides, then `on_unknown`.
+    fn beyond_limits(
+        &self,
+        request: &AdmissionRequest,
+        reasons: &[String],
+        unknown: Vec<String>,
+    ) -> serde_json::Value {
+        if unknown.is_empty() {
+            // (`verdict` has counted the review if some images were unknown.)
+            inc(&self.metrics.admissions_unknown);
+        }
+        self.scans.log(&format!(
+            "admission {} {}/{}: {}",
+            request.kind,
+            request.namespace,
+            request.uid,
+            reasons.join("; ")
+        ));
+        match self.policy.review_limits.on_exceeded {
+            OnUnknown::Deny => self.deny(
+                request,
+                format!(
+                    "stowaway: denied by policy (on_review_limit = \"deny\"): {}",
+                    reasons.join("; ")
+                ),
+            ),
             OnUnknown::Allow => {
-                let warnings: Vec<String> = unknown
+                let warnings = reasons
                     .iter()
-                    .map(|line| {
+                    .map(|reason| {
                         warning(&format!(
-                            "stowaway: {line}; admitted by policy (on_unknown = \"allow\"), the scan continues"
+                            "stowaway: {reason}; admitted by policy (on_review_limit = \"allow\")"
                         ))
                     })
                     .collect();
+                self.decide_unknown(request, unknown, warnings)
+            }
+        }
+    }
+
+    /// Allows, with `warnings`, unless an image is `unknown` and `on_unknown` denies.
+    fn decide_unknown(
+        &self,
+        request: &AdmissionRequest,
+        unknown: Vec<String>,
+        mut warnings: Vec<String>,
+    ) -> serde_json::Value {
+        if unknown.is_empty() {
+            return self.allow(request, &warnings);
+        }
+        match self.policy.on_unknown {
+            OnUnknown::Allow => {
+                warnings.extend(unknown.iter().map(|line| {
+                    warning(&format!(
+                        "stowaway: {line}; admitted by policy (on_unknown = \"allow\"), the scan continues"
+                    ))
+                }));
                 self.allow(request, &warnings)
             }
             OnUnknown::Deny => self.deny(

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, anyhow};
 
 use super::admission::{ReportSummary, summarize};
+use super::deadline::ScanDeadline;
 use super::metrics::{Metrics, inc};
 use crate::cache::Cache;
 use crate::report::Report;
@@ -76,6 +77,8 @@ pub struct Scans {
     rules_digest: String,
     resolve_options: ResolveOptions,
     capacity: usize,
+    /// The longest one scan may run.
+    scan_timeout: Duration,
     queue: Mutex<QueueState>,
     wake: Condvar,
     stopping: AtomicBool,
@@ -92,6 +95,7 @@ impl Scans {
         scanner: Scanner,
         resolve_options: ResolveOptions,
         capacity: usize,
+        scan_timeout: Duration,
         metrics: Arc<Metrics>,
         quiet: bool,
     ) -> Scans {
@@ -103,6 +107,7 @@ impl Scans {
             rules_digest,
             resolve_options,
             capacity: capacity.max(1),
+            scan_timeout,
             queue: Mutex::new(QueueState::default()),
             wake: Condvar::new(),
             stopping: AtomicBool::new(false),
@@ -286,12 +291,15 @@ impl Scans {
     }
 
     fn scan(&self, job: &Job) -> Result<()> {
+        let deadline = ScanDeadline::new(self.scan_timeout);
         // Always the registry transport: a request must never name a local path.
         let argument = format!("docker://{}", job.reference);
         let images = crate::source::resolve(&argument, &self.resolve_options)?;
-        let Some(image) = images.into_iter().next() else {
+        let Some(mut image) = images.into_iter().next() else {
             return Err(anyhow!("{}: no image", job.reference));
         };
+        deadline.check()?;
+        deadline.guard(&mut image);
         let mut digests: Vec<String> = job.digest.iter().cloned().collect();
         if let Some(manifest) = &image.manifest_digest
             && !digests.contains(&manifest.to_string())
@@ -306,7 +314,13 @@ impl Scans {
             return Ok(());
         }
         let started = Instant::now();
-        let report = self.scanner.scan_image(&image)?;
+        let report = self.scanner.scan_image(&image);
+        // A scan cut short by its deadline fails as such, whatever error the cut caused (and
+        // one that ended just as the deadline passed still counts).
+        if deadline.passed() && report.is_err() {
+            return Err(deadline.error());
+        }
+        let report = report?;
         let stats = &report.stats;
         let scanned = stats.layers.saturating_sub(stats.layers_from_cache);
         self.metrics

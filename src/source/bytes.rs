@@ -30,6 +30,11 @@ impl MappedBytes {
     /// Maps the whole file at `path` read-only.
     pub fn map_file(path: &Path) -> Result<MappedBytes> {
         let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        MappedBytes::map_opened(&file, path)
+    }
+
+    /// Maps the whole of `file`, already opened (and checked by the caller) from `path`.
+    pub fn map_opened(file: &File, path: &Path) -> Result<MappedBytes> {
         let len = file
             .metadata()
             .with_context(|| format!("cannot stat {}", path.display()))?
@@ -40,7 +45,7 @@ impl MappedBytes {
             // SAFETY: the map is read-only. If another process truncates the file while we read
             // it the process can fault; that is the accepted trade-off of mapping (ripgrep makes
             // the same one) and is why only regular local files are mapped.
-            let map = unsafe { Mmap::map(&file) }
+            let map = unsafe { Mmap::map(file) }
                 .with_context(|| format!("cannot map {}", path.display()))?;
             Mapping::Map(map)
         };

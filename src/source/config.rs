@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use super::Digest;
+use super::json;
 
 /// The parts of the config the scanner needs, plus the raw JSON for text extraction.
 pub struct ImageConfig {
@@ -34,8 +35,7 @@ pub struct HistoryEntry {
 impl ImageConfig {
     /// Parses config JSON; `what` names the blob in errors.
     pub fn parse(bytes: &[u8], what: &str) -> Result<ImageConfig> {
-        let raw: Value =
-            serde_json::from_slice(bytes).with_context(|| format!("{what}: invalid JSON"))?;
+        let raw: Value = json::parse(bytes, what)?;
         if !raw.is_object() {
             bail!("{what}: not an image config (not a JSON object)");
         }

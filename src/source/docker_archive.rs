@@ -9,10 +9,12 @@ use serde::Deserialize;
 
 use super::digest::Digest;
 use super::image::{Image, LayerBlob, LayerDescriptor, LayerList, ManifestView};
+use super::json;
+use super::limits;
 use super::name;
 use super::oci_layout;
 use super::platform::PlatformFilter;
-use super::store::LocalStore;
+use super::store::{LocalStore, check_name};
 
 /// One entry of `manifest.json`.
 #[derive(Deserialize)]
@@ -41,11 +43,17 @@ pub fn open(
     platform: Option<&PlatformFilter>,
 ) -> Result<Vec<Image>> {
     let bytes = store.get("manifest.json")?;
+    limits::check_size(
+        "manifest.json",
+        bytes.len(),
+        limits::MAX_DOCKER_SAVE_MANIFEST_BYTES,
+    )?;
     let entries: Vec<ManifestEntry> =
-        serde_json::from_slice(&bytes).context("manifest.json is not a docker-save manifest")?;
+        json::parse(&bytes, "manifest.json is not a docker-save manifest")?;
     if entries.is_empty() {
         bail!("manifest.json lists no images");
     }
+    limits::check_manifest_count(entries.len(), "manifest.json")?;
     let oci_manifests = OciManifests::read(store)?;
     let selected: Vec<&ManifestEntry> = match wanted {
         Some(wanted) => {
@@ -115,7 +123,15 @@ fn load(
     oci_manifests: &OciManifests,
     reference: String,
 ) -> Result<Image> {
+    // The member name comes from the input: refused before it is used as a path, and not
+    // quoted (the error names the config by position in manifest.json instead).
+    check_name(&entry.config).context("the config named in manifest.json")?;
     let config_bytes = store.get(&entry.config)?;
+    limits::check_size(
+        &format!("config {}", entry.config),
+        config_bytes.len(),
+        limits::MAX_CONFIG_BYTES,
+    )?;
     let config_digest = match digest_from_member(&entry.config) {
         Some(digest) => {
             digest.verify(&config_bytes, &format!("config {}", entry.config))?;
@@ -160,6 +176,7 @@ fn open_layer_blob(
     member: &str,
     diff_id: &Digest,
 ) -> Result<LayerBlob> {
+    check_name(member).context("a layer named in manifest.json")?;
     if store.contains(member) {
         Ok(LayerBlob::Mapped(store.get(member)?))
     } else if entry
@@ -194,11 +211,17 @@ impl OciManifests {
             return Ok(found);
         }
         for entry in oci_layout::list_manifests(store)? {
-            let bytes = oci_layout::read_blob(store, &entry.digest, 0, "manifest")?;
-            let manifest: oci_spec::image::ImageManifest = serde_json::from_slice(&bytes)
-                .with_context(|| {
-                    format!("manifest {} is not a valid image manifest", entry.digest)
-                })?;
+            let bytes = oci_layout::read_blob(
+                store,
+                &entry.digest,
+                0,
+                "manifest",
+                limits::MAX_MANIFEST_BYTES,
+            )?;
+            let manifest: oci_spec::image::ImageManifest = json::parse(
+                &bytes,
+                &format!("manifest {} is not a valid image manifest", entry.digest),
+            )?;
             let config_digest = Digest::parse(manifest.config().digest().as_ref())?;
             found.by_config.insert(
                 config_digest,

@@ -7,6 +7,8 @@ pub(crate) mod config;
 pub(crate) mod digest;
 pub(crate) mod docker_archive;
 pub(crate) mod image;
+pub(crate) mod json;
+pub(crate) mod limits;
 pub(crate) mod name;
 pub(crate) mod oci_layout;
 pub(crate) mod platform;

@@ -1,12 +1,16 @@
 //! OCI image layouts (`oci:PATH[:TAG]`) and oci-archive tarballs (`oci-archive:PATH[:TAG]`):
 //! `oci-layout`, `index.json` and `blobs/<alg>/<hex>`, in a directory or in a tarball.
 
+use std::collections::{HashMap, HashSet};
+
 use anyhow::{Context, Result, bail};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
 use super::bytes::MappedBytes;
 use super::digest::Digest;
 use super::image::{Image, Layer, LayerBlob, LayerDescriptor, LayerList, ManifestView};
+use super::json;
+use super::limits;
 use super::name;
 use super::platform::{self, PlatformFilter};
 use super::store::LocalStore;
@@ -28,75 +32,125 @@ pub struct ManifestEntry {
 
 /// Lists the image manifests of the layout, following nested indexes (multi-platform images)
 /// and skipping attestation manifests (BuildKit provenance/SBOM, platform `unknown/unknown`).
+/// Each nested index is read once however many entries point at it (a layout of a few
+/// kilobytes could otherwise fan out into billions of reads), a manifest listed twice is one
+/// entry with the names of both, and the list is capped at [`limits::MAX_MANIFESTS`].
 pub fn list_manifests(store: &LocalStore) -> Result<Vec<ManifestEntry>> {
     if !store.contains("index.json") {
         bail!("not an OCI image layout (no index.json)");
     }
     let bytes = store.get("index.json")?;
-    let index: ImageIndex =
-        serde_json::from_slice(&bytes).context("index.json is not a valid OCI index")?;
-    let mut found = Vec::new();
-    collect(store, index.manifests(), &[], &mut found, 0)?;
-    Ok(found)
+    limits::check_size("index.json", bytes.len(), limits::MAX_MANIFEST_BYTES)?;
+    let index: ImageIndex = json::parse(&bytes, "index.json is not a valid OCI index")?;
+    let mut walk = IndexWalk {
+        store,
+        visited: HashSet::new(),
+        found: Vec::new(),
+        positions: HashMap::new(),
+    };
+    walk.collect(index.manifests(), &[], 0)?;
+    Ok(walk.found)
 }
 
-fn collect(
-    store: &LocalStore,
-    descriptors: &[Descriptor],
-    inherited_names: &[String],
-    found: &mut Vec<ManifestEntry>,
-    depth: usize,
-) -> Result<()> {
-    if depth > 4 {
-        bail!("index nesting is deeper than 4 levels");
-    }
-    for descriptor in descriptors {
-        let media_type = descriptor.media_type().to_string();
-        let digest = Digest::parse(descriptor.digest().as_ref())?;
-        let mut names = inherited_names.to_vec();
-        if let Some(annotations) = descriptor.annotations() {
-            for key in [CONTAINERD_NAME, REF_NAME] {
-                if let Some(name) = annotations.get(key) {
-                    names.push(name.clone());
+/// The state of one walk through `index.json` and the indexes below it.
+struct IndexWalk<'a> {
+    store: &'a LocalStore,
+    /// Nested indexes already read: each is followed once.
+    visited: HashSet<Digest>,
+    found: Vec<ManifestEntry>,
+    /// Where each manifest digest is in `found`, so a repeated one adds names only.
+    positions: HashMap<Digest, usize>,
+}
+
+impl IndexWalk<'_> {
+    fn collect(
+        &mut self,
+        descriptors: &[Descriptor],
+        inherited_names: &[String],
+        depth: usize,
+    ) -> Result<()> {
+        if depth > limits::MAX_INDEX_DEPTH {
+            bail!(
+                "index nesting is deeper than {} levels",
+                limits::MAX_INDEX_DEPTH
+            );
+        }
+        for descriptor in descriptors {
+            let media_type = descriptor.media_type().to_string();
+            let digest = Digest::parse(descriptor.digest().as_ref())?;
+            let mut names = inherited_names.to_vec();
+            if let Some(annotations) = descriptor.annotations() {
+                for key in [CONTAINERD_NAME, REF_NAME] {
+                    if let Some(name) = annotations.get(key) {
+                        names.push(name.clone());
+                    }
                 }
             }
+            if platform::is_attestation(descriptor) {
+                continue;
+            }
+            if is_index_media_type(&media_type) {
+                if !self.visited.insert(digest.clone()) {
+                    continue;
+                }
+                let bytes = read_blob(
+                    self.store,
+                    &digest,
+                    descriptor.size(),
+                    "index",
+                    limits::MAX_MANIFEST_BYTES,
+                )?;
+                let nested: ImageIndex =
+                    json::parse(&bytes, &format!("index {digest} is not a valid OCI index"))?;
+                self.collect(nested.manifests(), &names, depth + 1)?;
+            } else if media_type.contains("manifest.v1+json") && media_type.contains("docker") {
+                bail!("manifest {digest} uses Docker schema 1, which is unsupported");
+            } else {
+                self.add(digest, names, platform::of_descriptor(descriptor))?;
+            }
         }
-        if platform::is_attestation(descriptor) {
-            continue;
-        }
-        let platform = platform::of_descriptor(descriptor);
-        if is_index_media_type(&media_type) {
-            let bytes = read_blob(store, &digest, descriptor.size(), "index")?;
-            let nested: ImageIndex = serde_json::from_slice(&bytes)
-                .with_context(|| format!("index {digest} is not a valid OCI index"))?;
-            collect(store, nested.manifests(), &names, found, depth + 1)?;
-        } else if media_type.contains("manifest.v1+json") && media_type.contains("docker") {
-            bail!("manifest {digest} uses Docker schema 1, which is unsupported");
-        } else {
-            found.push(ManifestEntry {
-                digest,
-                names,
-                platform,
-            });
-        }
+        Ok(())
     }
-    Ok(())
+
+    fn add(&mut self, digest: Digest, names: Vec<String>, platform: Option<String>) -> Result<()> {
+        if let Some(&at) = self.positions.get(&digest) {
+            let entry = &mut self.found[at];
+            for name in names {
+                if !entry.names.contains(&name) {
+                    entry.names.push(name);
+                }
+            }
+            return Ok(());
+        }
+        limits::check_manifest_count(self.found.len() + 1, "the layout's index")?;
+        self.positions.insert(digest.clone(), self.found.len());
+        self.found.push(ManifestEntry {
+            digest,
+            names,
+            platform,
+        });
+        Ok(())
+    }
 }
 
 fn is_index_media_type(media_type: &str) -> bool {
     media_type.contains("image.index") || media_type.contains("manifest.list")
 }
 
-/// Reads `blobs/<alg>/<hex>` and checks it against its digest (and size, when known).
+/// Reads `blobs/<alg>/<hex>` (a manifest, an index or a config: `what` says which), refuses it
+/// over `limit` bytes, and checks it against its digest (and size, when known) before anyone
+/// parses it.
 pub fn read_blob(
     store: &LocalStore,
     digest: &Digest,
     size: u64,
     what: &str,
+    limit: usize,
 ) -> Result<MappedBytes> {
     let bytes = store
         .get(&blob_path(digest))
         .with_context(|| format!("{what} {digest}"))?;
+    limits::check_size(&format!("{what} {digest}"), bytes.len(), limit)?;
     if size != 0 && bytes.len() as u64 != size {
         bail!(
             "{what} {digest}: size mismatch: descriptor says {size} bytes, blob has {}",
@@ -115,11 +169,25 @@ pub fn blob_path(digest: &Digest) -> String {
 /// Loads the image behind one manifest: manifest, config, and layer views (layers are
 /// verified later, while they are read).
 pub fn load_image(store: &LocalStore, entry: &ManifestEntry, reference: String) -> Result<Image> {
-    let manifest_bytes = read_blob(store, &entry.digest, 0, "manifest")?;
-    let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes)
-        .with_context(|| format!("manifest {} is not a valid image manifest", entry.digest))?;
+    let manifest_bytes = read_blob(
+        store,
+        &entry.digest,
+        0,
+        "manifest",
+        limits::MAX_MANIFEST_BYTES,
+    )?;
+    let manifest: ImageManifest = json::parse(
+        &manifest_bytes,
+        &format!("manifest {} is not a valid image manifest", entry.digest),
+    )?;
     let config_digest = Digest::parse(manifest.config().digest().as_ref())?;
-    let config_bytes = read_blob(store, &config_digest, manifest.config().size(), "config")?;
+    let config_bytes = read_blob(
+        store,
+        &config_digest,
+        manifest.config().size(),
+        "config",
+        limits::MAX_CONFIG_BYTES,
+    )?;
     let view = ManifestView {
         reference,
         digest: Some(entry.digest.clone()),

@@ -2,8 +2,10 @@
 //! `docker save` output or an oci-archive) indexed once without copying anything out.
 
 use std::collections::HashMap;
-use std::io::Cursor;
-use std::path::{Path, PathBuf};
+use std::fs::{self, File};
+use std::io::{self, Cursor};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 
@@ -28,16 +30,13 @@ impl LocalStore {
         Ok(LocalStore::Tar { entries })
     }
 
-    /// The file `name` (a path relative to the image root, such as `index.json`).
+    /// The file `name` (a path relative to the image root, such as `index.json`). In a
+    /// directory, only a regular file reached without following a symlink is read: a blob that
+    /// is a link to `/etc/shadow` must not be read as part of the image.
     pub fn get(&self, name: &str) -> Result<MappedBytes> {
+        check_name(name)?;
         match self {
-            LocalStore::Dir(dir) => {
-                let path = dir.join(name);
-                if !path.is_file() {
-                    bail!("{name} is missing from the image");
-                }
-                MappedBytes::map_file(&path)
-            }
+            LocalStore::Dir(dir) => map_inside(dir, name),
             LocalStore::Tar { entries, .. } => entries
                 .get(normalise(name))
                 .cloned()
@@ -45,13 +44,60 @@ impl LocalStore {
         }
     }
 
-    /// Whether the file `name` exists.
+    /// Whether something named `name` exists (in a directory, even a symlink or a directory,
+    /// so that [`LocalStore::get`] refuses it by name instead of calling it missing).
     pub fn contains(&self, name: &str) -> bool {
         match self {
-            LocalStore::Dir(dir) => dir.join(name).is_file(),
+            LocalStore::Dir(dir) => fs::symlink_metadata(dir.join(name)).is_ok(),
             LocalStore::Tar { entries, .. } => entries.contains_key(normalise(name)),
         }
     }
+}
+
+/// Refuses a name that could lead outside the image: absolute, or with a `..` component.
+/// The name itself is not quoted (it may come from the input).
+pub fn check_name(name: &str) -> Result<()> {
+    let path = Path::new(name);
+    let escapes = path.is_absolute()
+        || path
+            .components()
+            .any(|part| matches!(part, Component::ParentDir | Component::RootDir));
+    if escapes {
+        bail!("a path in the image leads outside it (absolute or with a `..` component)");
+    }
+    Ok(())
+}
+
+/// Maps `dir/name` when every directory on the way is a real directory and the file is a
+/// regular file, none of them a symlink. The file is opened and then compared (device and
+/// inode) with what was checked, so swapping in a symlink between the check and the open is
+/// noticed too.
+fn map_inside(dir: &Path, name: &str) -> Result<MappedBytes> {
+    let refuse = || anyhow!("{name} is not a regular file inside the layout");
+    let mut path = dir.to_path_buf();
+    let parts: Vec<_> = Path::new(name).components().collect();
+    for (i, part) in parts.iter().enumerate() {
+        path.push(part);
+        let metadata = match fs::symlink_metadata(&path) {
+            Ok(metadata) => metadata,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                bail!("{name} is missing from the image")
+            }
+            Err(_) => return Err(refuse()),
+        };
+        let last = i + 1 == parts.len();
+        let kind = metadata.file_type();
+        if (last && !kind.is_file()) || (!last && !kind.is_dir()) {
+            return Err(refuse());
+        }
+    }
+    let checked = fs::symlink_metadata(&path).map_err(|_| refuse())?;
+    let file = File::open(&path).map_err(|_| refuse())?;
+    let opened = file.metadata().map_err(|_| refuse())?;
+    if !opened.is_file() || (opened.dev(), opened.ino()) != (checked.dev(), checked.ino()) {
+        return Err(refuse());
+    }
+    MappedBytes::map_opened(&file, &path)
 }
 
 fn normalise(name: &str) -> &str {

@@ -25,7 +25,8 @@
 //!   what it planted where ([`Planted`]);
 //! * [`inspect`]: small readers used to check written fixtures;
 //! * [`craft`]: hand-made tar bytes for hostile inputs (headers `tar::Builder`
-//!   will not write, huge layers streamed into gzip).
+//!   will not write, huge layers streamed into gzip);
+//! * [`zips`]: zips nested past the depth limit, and encrypted members.
 //!
 //! Each test file uses only part of this, hence the crate-level `allow`s.
 
@@ -37,6 +38,7 @@ pub mod leak;
 pub mod registry;
 pub mod run;
 pub mod secrets;
+pub mod zips;
 
 pub use image::*;
 pub use inspect::*;

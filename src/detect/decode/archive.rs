@@ -319,7 +319,7 @@ fn tar(scanner: &mut Scanner, content: &[u8], level: &Level) -> Option<Vec<FileM
         opened = true;
         let name = String::from_utf8_lossy(&entry.path).into_owned();
         for anomaly in &entry.anomalies {
-            scanner.skip(anomaly.to_string(), format!("{}!/{name}", level.what));
+            scanner.irregular(anomaly.to_string(), format!("{}!/{name}", level.what));
         }
         if !entry.holds_file_data() {
             continue;

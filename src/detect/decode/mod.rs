@@ -61,6 +61,9 @@ pub struct Skipped {
     pub reason: String,
     /// What: the file and the archive members leading to it (`a.jar!/lib/b.jar`).
     pub what: String,
+    /// Only an irregular entry of a nested tar (scanned as runtimes read it), not content left
+    /// unscanned.
+    pub irregular: bool,
 }
 
 /// A match in a file, possibly inside something the decoders opened.
@@ -150,10 +153,26 @@ impl<'d> Scanner<'d> {
         }
     }
 
+    /// Records something not scanned (in whole or in part), once: the same reason for the same
+    /// item right after itself (every value of one file past a decode limit) is one skip.
     pub fn skip(&mut self, reason: impl Into<String>, what: impl Into<String>) {
+        let skipped = Skipped {
+            reason: reason.into(),
+            what: what.into(),
+            irregular: false,
+        };
+        if self.skipped.last() != Some(&skipped) {
+            self.skipped.push(skipped);
+        }
+    }
+
+    /// Records an entry of a nested tar that was read as runtimes read it although its header
+    /// disagrees: reported with the skips, but its content was scanned.
+    pub fn irregular(&mut self, reason: impl Into<String>, what: impl Into<String>) {
         self.skipped.push(Skipped {
             reason: reason.into(),
             what: what.into(),
+            irregular: true,
         });
     }
 
@@ -180,6 +199,12 @@ impl<'d> Scanner<'d> {
         let mut found: Vec<FileMatch> = matches.into_iter().map(plain).collect();
         // A decoded value is not a file: path-scoped rules read files and archive members only.
         if level.decode_depth == 0 {
+            if let Some(reason) = self
+                .detector
+                .path_scoped_unread(&level.path, content.len() as u64)
+            {
+                self.skip(reason, level.what.clone());
+            }
             let by_path = self.detector.scan_path_scoped(&level.path, content);
             found.extend(by_path.into_iter().map(plain));
         }
@@ -188,7 +213,17 @@ impl<'d> Scanner<'d> {
         if markers.any_text()
             && let Ok(text) = std::str::from_utf8(content)
         {
-            let documents = yaml::parse_documents(text);
+            let (documents, cut) = yaml::parse_documents_bounded(text);
+            if cut {
+                self.skip(
+                    format!(
+                        "YAML node limit ({} per file) reached: the rest was scanned as text, \
+                         not decoded",
+                        yaml::MAX_NODES
+                    ),
+                    level.what.clone(),
+                );
+            }
             if !documents.is_empty() {
                 if markers.secret {
                     kubernetes::decode(self, text, &documents, level, &mut found);
@@ -235,6 +270,13 @@ impl<'d> Scanner<'d> {
     /// Scans a decoded value (deeper decoders included while the decode depth allows).
     pub fn scan_decoded(&mut self, decoded: &[u8], level: &Level) -> Vec<FileMatch> {
         if level.decode_depth >= MAX_DECODE_DEPTH {
+            self.skip(
+                format!(
+                    "value encoded more than {MAX_DECODE_DEPTH} times over: matched by the rules, \
+                     not decoded further"
+                ),
+                level.what.clone(),
+            );
             return self.detector.scan(decoded).into_iter().map(plain).collect();
         }
         self.scan(decoded, &level.decoded())

@@ -80,10 +80,18 @@ impl Node {
 
 /// Every document of `text` that parses; byte offsets are relative to `text`.
 pub fn parse_documents(text: &str) -> Vec<Node> {
+    parse_documents_bounded(text).0
+}
+
+/// [`parse_documents`], and whether parsing stopped at [`MAX_NODES`] with text left unread.
+pub fn parse_documents_bounded(text: &str) -> (Vec<Node>, bool) {
     let mut documents = Vec::new();
-    let mut budget = MAX_NODES;
+    let mut budget = Budget {
+        left: MAX_NODES,
+        cut: false,
+    };
     let mut start = 0;
-    while start < text.len() && budget > 0 {
+    while start < text.len() && !budget.cut {
         match parse_from(text, start, &mut documents, &mut budget) {
             Ok(()) => break,
             Err(failed_at) => match next_document_marker(text, failed_at.max(start)) {
@@ -92,7 +100,13 @@ pub fn parse_documents(text: &str) -> Vec<Node> {
             },
         }
     }
-    documents
+    (documents, budget.cut)
+}
+
+/// The nodes a file may still add, and whether an event came after they ran out.
+struct Budget {
+    left: usize,
+    cut: bool,
 }
 
 /// The byte offset of the first `---` line that starts after `from`.
@@ -120,7 +134,7 @@ fn parse_from(
     text: &str,
     start: usize,
     documents: &mut Vec<Node>,
-    budget: &mut usize,
+    budget: &mut Budget,
 ) -> Result<(), usize> {
     let input = &text[start..];
     let mut offsets = CharOffsets::new(input);
@@ -130,7 +144,8 @@ fn parse_from(
         let Ok((event, span)) = event else {
             return Err(document_start);
         };
-        if *budget == 0 {
+        if budget.left == 0 {
+            budget.cut = true;
             return Ok(());
         }
         let node = match event {
@@ -173,7 +188,7 @@ fn parse_from(
             }
             _ => continue,
         };
-        *budget = budget.saturating_sub(1);
+        budget.left = budget.left.saturating_sub(1);
         tree.add(node);
     }
     if let Some(done) = tree.finish_document() {
@@ -373,5 +388,15 @@ mod tests {
         let docs = parse_documents("a: 1\na: 2\n");
         assert_eq!(docs.len(), 1);
         assert_eq!(docs[0].entries().len(), 2);
+    }
+
+    #[test]
+    fn a_file_past_the_node_limit_says_it_was_cut() {
+        let (docs, cut) = parse_documents_bounded("a: 1\nb: [1, 2]\n");
+        assert_eq!((docs.len(), cut), (1, false));
+        let many = "- 1\n".repeat(MAX_NODES + 10);
+        let (docs, cut) = parse_documents_bounded(&many);
+        assert!(cut);
+        assert!(docs.len() <= 1);
     }
 }

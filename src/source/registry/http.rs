@@ -3,6 +3,7 @@
 //! never be shown or honoured. oci-client still does the token exchange (the `WWW-Authenticate`
 //! challenge, realm, service and scope), and this module sends what it got.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -13,6 +14,11 @@ use oci_client::{Client, Reference, RegistryOperation};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RANGE, RETRY_AFTER};
 use reqwest::{Response, StatusCode};
 use tokio::sync::Mutex;
+
+use super::guard::NetworkPolicy;
+use token::Registry;
+
+mod token;
 
 /// Media types stowaway asks registries for (schema 1 is deliberately absent).
 pub const ACCEPTED_MANIFESTS: &[&str] = &[
@@ -28,8 +34,9 @@ pub const SCHEMA1_MANIFESTS: &[&str] = &[
     "application/vnd.docker.distribution.manifest.v1+prettyjws",
 ];
 
-/// Manifests are small; a registry that sends more is not sending a manifest.
-const MAX_MANIFEST_BYTES: usize = 8 << 20;
+/// Manifests are small; a registry that sends more is not sending a manifest (the bound
+/// shared with local layouts, see `source::limits`).
+const MAX_MANIFEST_BYTES: usize = crate::source::limits::MAX_MANIFEST_BYTES;
 
 /// A registry failure in words a user can act on.
 #[derive(Debug)]
@@ -102,6 +109,9 @@ pub struct Api {
     /// The registry as messages name it (as the user wrote it).
     pub name: String,
     authorization: Mutex<Option<Authorization>>,
+    /// A server's network policy: the token exchange then goes through `http` (whose
+    /// resolver and redirects obey it) instead of oci-client's own client.
+    network: Option<Arc<NetworkPolicy>>,
 }
 
 impl Api {
@@ -124,7 +134,15 @@ impl Api {
             host,
             name,
             authorization: Mutex::new(None),
+            network: None,
         }
+    }
+
+    /// The same `Api` under a server's network policy; `http` must obey it too (see
+    /// [`super::http_client`]).
+    pub fn guarded(mut self, network: Arc<NetworkPolicy>) -> Api {
+        self.network = Some(network);
+        self
     }
 
     /// The authorization to send, from the token exchange (done once, again when `renew`).
@@ -137,20 +155,32 @@ impl Api {
         if let (Some(authorization), false) = (cached.as_ref(), renew) {
             return Ok(authorization.clone());
         }
-        let authorization = match self
-            .oci
-            .auth(reference, &self.auth, RegistryOperation::Pull)
-            .await
-        {
-            Ok(Some(token)) => Authorization::Bearer(token),
+        let exchanged = match &self.network {
+            Some(network) => {
+                let registry = Registry {
+                    http: &self.http,
+                    network,
+                    scheme: self.scheme,
+                    host: &self.host,
+                    name: &self.name,
+                };
+                token::pull_token(&registry, reference.repository(), &self.auth).await?
+            }
+            None => self
+                .oci
+                .auth(reference, &self.auth, RegistryOperation::Pull)
+                .await
+                .map_err(|err| classify_oci(err, &self.name))?,
+        };
+        let authorization = match exchanged {
+            Some(token) => Authorization::Bearer(token),
             // No bearer challenge: the registry takes basic auth (or nothing) on each request.
-            Ok(None) => match &self.auth {
+            None => match &self.auth {
                 RegistryAuth::Basic(user, password) => {
                     Authorization::Basic(user.clone(), password.clone())
                 }
                 _ => Authorization::Anonymous,
             },
-            Err(err) => return Err(classify_oci(err, &self.name)),
         };
         *cached = Some(authorization.clone());
         Ok(authorization)
@@ -230,6 +260,17 @@ impl Api {
             return Ok(digest.to_string());
         }
         let manifest = self.manifest(reference).await?;
+        // Only a manifest's digest names an image: the digest of any other answer would hand
+        // the caller a fingerprint of whatever the host serves.
+        if !looks_like_manifest(&manifest.bytes) {
+            return Err(Failure::new(
+                format!(
+                    "{} answered the manifest request with something that is not an image manifest",
+                    self.name
+                ),
+                false,
+            ));
+        }
         Ok(crate::source::digest::Digest::of(&manifest.bytes).to_string())
     }
 
@@ -301,6 +342,18 @@ impl Api {
 fn manifest_path(reference: &Reference) -> String {
     let target = reference.digest().or(reference.tag()).unwrap_or("latest");
     format!("manifests/{target}")
+}
+
+/// Whether `bytes` are an image manifest or index (schema 2 or OCI): a JSON object with a
+/// `schemaVersion` and its layers, config or manifests.
+fn looks_like_manifest(bytes: &[u8]) -> bool {
+    let Ok(serde_json::Value::Object(object)) = serde_json::from_slice(bytes) else {
+        return false;
+    };
+    object.get("schemaVersion").is_some_and(|v| v.is_u64())
+        && ["manifests", "layers", "config"]
+            .iter()
+            .any(|key| object.contains_key(*key))
 }
 
 /// A manifest as the registry sent it.

@@ -3,8 +3,10 @@
 //! into the layer walker (no temporary files), their digests checked as they stream.
 
 pub mod auth;
+mod guard;
 mod http;
 
+pub use guard::NetworkPolicy;
 pub use http::Api;
 
 use std::io::{self, Read};
@@ -24,6 +26,8 @@ use self::auth::{AuthEnvironment, Credentials, ExplicitCredentials};
 use self::http::Failure;
 use super::digest::Digest;
 use super::image::{BlobOpener, Image, Layer, LayerBlob, LayerDescriptor, LayerList, ManifestView};
+use super::json;
+use super::limits;
 use super::name::{hub_name, wire_reference};
 use super::platform::{self, PlatformFilter};
 
@@ -45,6 +49,10 @@ pub struct RegistryOptions {
     pub all_platforms: bool,
     /// Where to look for auth files; `None` reads the process environment.
     pub auth_environment: Option<AuthEnvironment>,
+    /// The server's rule for which registries and addresses may be contacted (every
+    /// connection, the token exchange and redirects included); `None` for the CLI, whose user
+    /// names their own registries.
+    pub network: Option<Arc<NetworkPolicy>>,
 }
 
 /// Attempts for requests that fail transiently (connection errors, 5xx, 429).
@@ -54,8 +62,8 @@ const ATTEMPTS: u32 = 4;
 /// longer `Retry-After` gets a clear message at once instead of a silent stall.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
 
-/// The largest config blob read (configs are a few kilobytes; history makes some larger).
-const MAX_CONFIG_BYTES: usize = 64 << 20;
+/// The largest config blob read: the bound shared with local images (see `source::limits`).
+const MAX_CONFIG_BYTES: usize = limits::MAX_CONFIG_BYTES;
 
 /// A connection to one repository, shared by the layers it streams.
 struct Remote {
@@ -95,8 +103,7 @@ pub fn open(text: &str, options: &RegistryOptions) -> Result<Vec<Image>> {
             remote.load_image(&reference, &manifest_bytes, &manifest_digest, label, None)?;
         return Ok(vec![image]);
     }
-    let index: ImageIndex = serde_json::from_slice(&manifest_bytes)
-        .map_err(|err| anyhow!("malformed image index: {err}"))?;
+    let index: ImageIndex = json::parse(&manifest_bytes, "malformed image index")?;
     let selected = select_platforms(&index, options)?;
     let mut images = Vec::new();
     for (digest, platform) in selected {
@@ -123,16 +130,25 @@ pub fn api_for(
     http: reqwest::Client,
 ) -> Result<Api> {
     let name = hub_name(reference);
-    let (client, auth) = client_for(&name, options)?;
     let host = wire_reference(reference).resolve_registry().to_string();
-    Ok(Api::new(
+    if let Some(network) = &options.network
+        && let Some(refusal) = network.refusal(name.registry(), &host)
+    {
+        bail!("{refusal}");
+    }
+    let (client, auth) = client_for(&name, options)?;
+    let api = Api::new(
         http,
         client,
         auth,
         uses_plain_http(&host, options),
         host,
         name.registry().to_string(),
-    ))
+    );
+    Ok(match &options.network {
+        Some(network) => api.guarded(Arc::clone(network)),
+        None => api,
+    })
 }
 
 /// oci-client (for the token exchange) and the credentials for the registry of `reference`.
@@ -240,6 +256,15 @@ pub fn http_client(options: &RegistryOptions) -> Result<reqwest::Client> {
             .map_err(|_| anyhow!("--ca-cert {}: not PEM certificates", path.display()))?;
         builder = builder.tls_certs_merge(certificates);
     }
+    if let Some(network) = &options.network {
+        // A proxy would resolve the target itself, out of the resolver's sight.
+        builder = builder
+            .dns_resolver(Arc::new(guard::GuardedResolver {
+                policy: Arc::clone(network),
+            }))
+            .redirect(network.redirect_policy())
+            .no_proxy();
+    }
     builder
         .build()
         .map_err(|err| anyhow!("cannot set up HTTPS: {}", http::error_chain(&err)))
@@ -264,6 +289,9 @@ fn select_platforms(
     if candidates.is_empty() {
         bail!("the image index lists no runnable platform");
     }
+    // Each platform is a manifest and a config fetched; a hostile index must not make one
+    // argument cost thousands of requests.
+    limits::check_manifest_count(candidates.len(), "the image index")?;
     if options.all_platforms {
         return Ok(candidates);
     }
@@ -346,7 +374,13 @@ impl Remote {
             .or(manifest.digest.clone());
         let digest = match expected {
             Some(expected) => {
-                let expected = Digest::parse(&expected)?;
+                // The header is whatever the host sent: not repeated when it is no digest.
+                let expected = Digest::parse(&expected).map_err(|_| match reference.digest() {
+                    Some(asked) => anyhow!("{asked:?} is not a sha256 digest"),
+                    None => anyhow!(
+                        "manifest: the registry announced a malformed Docker-Content-Digest"
+                    ),
+                })?;
                 expected.verify(&manifest.bytes, "manifest")?;
                 expected
             }
@@ -374,8 +408,10 @@ impl Remote {
     ) -> Result<Image> {
         let manifest_digest = Digest::parse(manifest_digest)?;
         manifest_digest.verify(manifest_bytes, "manifest")?;
-        let manifest: ImageManifest = serde_json::from_slice(manifest_bytes)
-            .map_err(|err| anyhow!("manifest {manifest_digest} is not an image manifest: {err}"))?;
+        let manifest: ImageManifest = json::parse(
+            manifest_bytes,
+            &format!("manifest {manifest_digest} is not an image manifest"),
+        )?;
         let config_digest = Digest::parse(manifest.config().digest().as_ref())?;
         let config_bytes = self.fetch_blob(reference, &config_digest, "config")?;
         let view = ManifestView {
@@ -412,6 +448,7 @@ impl Remote {
             remote: Arc::clone(self),
             reference: reference.clone(),
             digest: digest.clone(),
+            size: descriptor.size,
         })))
     }
 }
@@ -421,6 +458,9 @@ struct RemoteBlob {
     remote: Arc<Remote>,
     reference: Reference,
     digest: Digest,
+    /// The descriptor's size: no more is read, whatever the registry sends (the digest check
+    /// then fails on a blob that was cut).
+    size: Option<u64>,
 }
 
 /// Chunks of a layer in flight between the network task and the walker thread. Small, so the
@@ -442,10 +482,14 @@ impl BlobOpener for RemoteBlob {
             response,
             sender,
         ));
-        Ok(Box::new(ChannelReader {
+        let reader = ChannelReader {
             receiver,
             current: Bytes::new(),
-        }))
+        };
+        Ok(match self.size {
+            Some(size) => Box::new(reader.take(size)),
+            None => Box::new(reader),
+        })
     }
 }
 
