@@ -117,6 +117,7 @@ fn cached_scanner(args: &ScanArgs) -> Result<(Scanner, Option<Arc<Cache>>)> {
         ScanOptions {
             show_secrets: args.show_secrets,
             threads: args.threads,
+            max_findings_per_file: args.max_findings_per_file,
             archive_limits: args.archive_limits(),
             ..ScanOptions::default()
         },

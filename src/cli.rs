@@ -166,6 +166,11 @@ pub struct ScanArgs {
     #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
 
+    /// Findings listed per file (or history or config item), the most severe first; the rest
+    /// are counted ("N more in this file"). 0 lists them all.
+    #[arg(long, value_name = "N", default_value_t = crate::scan::DEFAULT_MAX_FINDINGS_PER_FILE)]
+    pub max_findings_per_file: usize,
+
     /// More detail: remediation advice and fingerprints in text output.
     #[arg(short, long)]
     pub verbose: bool,

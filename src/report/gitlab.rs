@@ -109,8 +109,8 @@ fn information_url() -> Option<&'static str> {
         .find(|uri| uri.starts_with("https://") || uri.starts_with("http://"))
 }
 
-/// What was not scanned (warn), irregular entries (info) and suppressed findings (info):
-/// nothing left out silently. An image with something not scanned starts with a count, so
+/// What was not scanned (warn), irregular entries (info), files over the per-file limit (warn)
+/// and suppressed findings (info): nothing left out silently. An image with something not scanned starts with a count, so
 /// the merge request widget says it even when no finding does.
 fn messages(report: &Report) -> Vec<Value> {
     let mut messages = Vec::new();
@@ -150,6 +150,19 @@ fn messages(report: &Report) -> Vec<Value> {
             messages.push(json!({
                 "level": "warn",
                 "value": format!("{}: {note}", image.reference),
+            }));
+        }
+        // A file over the per-file limit costs one message per `limit` findings at most.
+        for entry in &image.not_listed {
+            messages.push(json!({
+                "level": "warn",
+                "value": format!(
+                    "{}: {}: {} more findings not listed ({} listed per file, see --max-findings-per-file)",
+                    image.reference,
+                    entry.location.uri(),
+                    entry.count,
+                    entry.limit
+                ),
             }));
         }
     }

@@ -70,6 +70,11 @@ pub struct ImageReport {
     /// dropped silently.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<SkipRecord>,
+    /// The files (and history or config items) that held more findings than the per-file
+    /// limit (`--max-findings-per-file`): the most severe are listed in `findings`, the rest
+    /// only counted here, one entry per file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_listed: Vec<NotListed>,
     /// The package databases the image carries: the provenance of `findings`.
     #[serde(default, skip_serializing_if = "PackagesReport::is_empty")]
     pub packages: PackagesReport,
@@ -80,6 +85,21 @@ pub struct ImageReport {
     pub certificates: Vec<Certificate>,
     /// This image's counts, after suppression.
     pub stats: ImageStats,
+}
+
+/// Findings of one file left out of `findings` because the file held more than the limit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotListed {
+    /// The file (or history or config item); `line`, `column` and `archive_path` are `null`
+    /// or empty, as the entry stands for the whole file, archive members included.
+    pub location: Location,
+    /// How many findings of this file are not listed ("N more in this file").
+    pub count: usize,
+    /// Those findings per severity; a listed finding is never less severe than one only
+    /// counted here.
+    pub by_severity: BTreeMap<Severity, usize>,
+    /// The limit that applied: how many findings of this file are listed.
+    pub limit: usize,
 }
 
 /// One X.509 certificate in the image: an inventory entry, not a finding.
@@ -372,6 +392,17 @@ pub struct Location {
 }
 
 impl Location {
+    /// The file or text item this location is in: the location without line, column and
+    /// archive members (what [`NotListed::location`] names).
+    pub fn item(&self) -> Location {
+        Location {
+            line: None,
+            column: None,
+            archive_path: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     /// The field's report wording (`Env DB_PASSWORD`), or `default` when the location names no
     /// field.
     pub fn field_or(&self, default: &str) -> String {
@@ -508,6 +539,9 @@ pub struct ImageStats {
     /// Findings whose file a later layer deleted or overwrote: invisible in a container, still
     /// in the image.
     pub deleted_but_shipped: usize,
+    /// Findings over the per-file limit, counted in `not_listed` and not in `findings`.
+    #[serde(default)]
+    pub findings_not_listed: usize,
     /// Entries in `certificates` (never counted as findings).
     #[serde(default)]
     pub certificates: usize,
@@ -543,6 +577,9 @@ pub struct Stats {
     pub by_severity: BTreeMap<Severity, usize>,
     /// Reported findings whose file a later layer deleted or overwrote.
     pub deleted_but_shipped: usize,
+    /// Findings over the per-file limit, not listed (see [`ImageReport::not_listed`]).
+    #[serde(default)]
+    pub findings_not_listed: usize,
     /// Certificates listed in the images' inventories.
     #[serde(default)]
     pub certificates: usize,
@@ -586,6 +623,7 @@ impl Report {
             stats.stored_bytes += s.stored_bytes;
             stats.findings += s.findings;
             stats.deleted_but_shipped += s.deleted_but_shipped;
+            stats.findings_not_listed += s.findings_not_listed;
             stats.certificates += s.certificates;
             for (severity, count) in &s.by_severity {
                 *stats.by_severity.entry(*severity).or_default() += count;
@@ -622,12 +660,24 @@ impl Report {
         self.stats.items_skipped > 0 || self.stats.layers_skipped > 0
     }
 
-    /// Findings at or above `threshold`, over all images.
+    /// Findings at or above `threshold`, over all images, those over the per-file limit
+    /// included: a secret that was found but not listed (so never reviewed, nor accepted by a
+    /// baseline) still counts.
     pub fn count_at_or_above(&self, threshold: Severity) -> usize {
-        self.images
+        let listed = self
+            .images
             .iter()
             .flat_map(|image| &image.findings)
             .filter(|finding| finding.severity >= threshold)
-            .count()
+            .count();
+        let not_listed: usize = self
+            .images
+            .iter()
+            .flat_map(|image| &image.not_listed)
+            .flat_map(|entry| &entry.by_severity)
+            .filter(|(severity, _)| **severity >= threshold)
+            .map(|(_, count)| count)
+            .sum();
+        listed + not_listed
     }
 }

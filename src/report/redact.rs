@@ -56,12 +56,84 @@ pub fn fingerprint(rule_id: &str, secret: &str) -> String {
 }
 
 /// Replaces every occurrence of each secret in `text` with its redacted form (for history lines
-/// printed next to findings).
+/// and names printed next to findings). See [`Redactor`] for what happens where secrets overlap.
 pub fn redact_in_text(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    for secret in secrets {
-        if !secret.is_empty() && out.contains(secret.as_str()) {
-            out = out.replace(secret.as_str(), &redact(secret));
+    Redactor::new(secrets).redact_in(text)
+}
+
+/// Redacts a fixed set of secrets in any number of texts. The secrets are searched for all at
+/// once, so a text costs about its length however many secrets there are: an image with tens
+/// of thousands of findings has as many history lines to redact.
+///
+/// The text is read from left to right; where secrets start at the same place the longest is
+/// redacted, and the text resumes after it (so a secret inside a longer one at the same place
+/// never shows, and neither does any part of the longer one).
+pub struct Redactor {
+    /// The distinct non-empty secrets.
+    secrets: Vec<String>,
+    /// Finds the leftmost-longest of `secrets`; `None` when there are none, or when the
+    /// automaton would exceed its size limits (then [`redact_each_position`] does the work).
+    searcher: Option<aho_corasick::AhoCorasick>,
+}
+
+impl Redactor {
+    /// A redactor of `secrets` (duplicates and empty strings are ignored).
+    pub fn new(secrets: &[String]) -> Redactor {
+        let mut seen = std::collections::HashSet::new();
+        let secrets: Vec<String> = secrets
+            .iter()
+            .filter(|secret| !secret.is_empty() && seen.insert(secret.as_str()))
+            .cloned()
+            .collect();
+        let searcher = if secrets.is_empty() {
+            None
+        } else {
+            aho_corasick::AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                .build(&secrets)
+                .ok()
+        };
+        Redactor { secrets, searcher }
+    }
+
+    /// `text` with every occurrence of each secret replaced by its redacted form.
+    pub fn redact_in(&self, text: &str) -> String {
+        if self.secrets.is_empty() {
+            return text.to_string();
+        }
+        let Some(searcher) = &self.searcher else {
+            return redact_each_position(text, &self.secrets);
+        };
+        let mut out = String::with_capacity(text.len());
+        searcher.replace_all_with(text, &mut out, |found, _, out| {
+            out.push_str(&redact(&self.secrets[found.pattern().as_usize()]));
+            true
+        });
+        out
+    }
+}
+
+/// What [`Redactor::redact_in`] computes, the simple way: at each position, the longest secret
+/// starting there is redacted and the text resumes after it. Costs the text's length times the
+/// number of secrets: the fallback when the automaton cannot be built, and the reference the
+/// tests compare it with.
+fn redact_each_position(text: &str, secrets: &[String]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(next) = rest.chars().next() {
+        let longest = secrets
+            .iter()
+            .filter(|secret| !secret.is_empty() && rest.starts_with(secret.as_str()))
+            .max_by_key(|secret| secret.len());
+        match longest {
+            Some(secret) => {
+                out.push_str(&redact(secret));
+                rest = &rest[secret.len()..];
+            }
+            None => {
+                out.push(next);
+                rest = &rest[next.len_utf8()..];
+            }
         }
     }
     out
@@ -101,5 +173,47 @@ mod tests {
         let out = redact_in_text(line, &["npm_abcdefghijklmnopqrstuvwxyz0123456789".into()]);
         assert!(!out.contains("qrstuv"), "{out}");
         assert!(out.contains("/bin/sh -c npm ci"));
+    }
+
+    /// A small random text over a few letters, so that secrets recur, nest and overlap.
+    fn random_text(seed: &mut u64, len: usize) -> String {
+        (0..len)
+            .map(|_| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                ['a', 'b', 'c', 'é'][(*seed % 4) as usize]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_automaton_redacts_as_the_simple_reading_does() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for round in 0..2_000 {
+            let secrets: Vec<String> = (0..1 + round % 6)
+                .map(|i| random_text(&mut seed, 1 + (i + round) % 5))
+                .collect();
+            let text = random_text(&mut seed, round % 40);
+            assert_eq!(
+                Redactor::new(&secrets).redact_in(&text),
+                redact_each_position(&text, &secrets),
+                "{text:?} with {secrets:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_longest_secret_at_a_place_is_redacted_whole() {
+        let long = "AKIA2OGYBAH6QX3ZLB7N".to_string();
+        let short = "AKIA2OGYBAH6".to_string();
+        for secrets in [vec![short.clone(), long.clone()], vec![long.clone(), short]] {
+            let out = redact_in_text(&format!("id={long};"), &secrets);
+            assert_eq!(out, format!("id={};", redact(&long)));
+        }
+        assert_eq!(
+            redact_in_text("nothing here", &[String::new()]),
+            "nothing here"
+        );
     }
 }

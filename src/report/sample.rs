@@ -98,6 +98,7 @@ pub fn image(reference: &str, findings: Vec<Finding>) -> ImageReport {
         ],
         findings,
         skipped: Vec::new(),
+        not_listed: Vec::new(),
         packages: Default::default(),
         certificates: Vec::new(),
         stats,

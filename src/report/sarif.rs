@@ -22,7 +22,7 @@ use anyhow::Result;
 use serde_json::{Value, json};
 
 use super::describe::sentence;
-use super::model::{Finding, ImageReport, Location, Report, SkipKind};
+use super::model::{Finding, ImageReport, Location, NotListed, Report, SkipKind};
 use super::ruledoc::{CWE_NAME, CWE_URL, RuleDoc, doc_for};
 use super::skips;
 use crate::detect::Severity;
@@ -197,6 +197,9 @@ fn run(report: &Report, image: &ImageReport, rules: &[RuleDoc], category: String
             "layers": image.stats.layers_skipped,
         });
     }
+    if !image.not_listed.is_empty() {
+        run["properties"]["findingsNotListed"] = json!(image.stats.findings_not_listed);
+    }
     let notifications = notifications(image);
     if !notifications.is_empty() {
         // The run's one invocation carries what it left out; a run without any writes none,
@@ -210,7 +213,8 @@ fn run(report: &Report, image: &ImageReport, rules: &[RuleDoc], category: String
 }
 
 /// One notification per thing the scan of `image` left out (`warning`, descriptor
-/// `stowaway/not-scanned`) or found irregular (`note`, `stowaway/irregular-entry`).
+/// `stowaway/not-scanned`) or found irregular (`note`, `stowaway/irregular-entry`), then one
+/// per file holding more findings than the per-file limit (`warning`).
 fn notifications(image: &ImageReport) -> Vec<Value> {
     skips::image_messages(image)
         .into_iter()
@@ -225,7 +229,29 @@ fn notifications(image: &ImageReport) -> Vec<Value> {
                 "descriptor": { "id": id },
             })
         })
+        .chain(image.not_listed.iter().map(not_listed_notification))
         .collect()
+}
+
+/// A warning that a file held more findings than the per-file limit, naming the file and
+/// how many were left out: results are never dropped silently.
+fn not_listed_notification(entry: &NotListed) -> Value {
+    json!({
+        "level": "warning",
+        "message": {
+            "text": format!(
+                "{} more findings in this file are not listed ({} listed per file, see --max-findings-per-file)",
+                entry.count, entry.limit
+            ),
+        },
+        "locations": [{
+            "physicalLocation": { "artifactLocation": { "uri": entry.location.uri() } },
+        }],
+        "properties": {
+            "count": entry.count,
+            "bySeverity": entry.by_severity,
+        },
+    })
 }
 
 /// The project's web page, when Cargo.toml names one (`homepage`, else `repository`).

@@ -7,7 +7,7 @@ use std::io::Write;
 use anyhow::Result;
 
 use super::describe::{one_line, short_hex};
-use super::model::{Finding, ImageReport, LocationKind, Report, SkipKind};
+use super::model::{Finding, ImageReport, Location, LocationKind, NotListed, Report, SkipKind};
 use super::skips;
 use crate::detect::Severity;
 use crate::layer::Status;
@@ -72,7 +72,7 @@ fn write_image(image: &ImageReport, options: TextOptions, out: &mut dyn Write) -
     write_packages_notes(image, options.style, out)?;
     let vendor = image.findings.iter().filter(|f| f.is_vendor()).count();
     let hidden = if options.show_vendor { 0 } else { vendor };
-    if image.findings.len() == hidden {
+    if image.findings.len() == hidden && image.not_listed.is_empty() {
         writeln!(out, "  no secrets found")?;
         write_vendor_line(hidden, options.style, out)?;
         writeln!(out)?;
@@ -132,23 +132,83 @@ fn write_groups(
     out: &mut dyn Write,
 ) -> Result<()> {
     for (index, findings) in &groups.by_layer {
-        write_layer(image, *index, findings, options, out)?;
+        write_layer(image, *index, findings, &groups.not_listed, options, out)?;
     }
     if !groups.history.is_empty() {
         writeln!(out, "  {}", options.style.paint("1", "History"))?;
         for (index, findings) in &groups.history {
-            for finding in findings {
-                let field = finding.location.field_or("created_by");
-                write_finding(finding, &format!("step {index} {field}"), options, out)?;
-            }
+            let label = |f: &Finding| format!("step {index} {}", f.location.field_or("created_by"));
+            write_findings(findings, &label, &groups.not_listed, options, out)?;
         }
         writeln!(out)?;
     }
     if !groups.config.is_empty() {
         writeln!(out, "  {}", options.style.paint("1", "Config"))?;
-        for finding in &groups.config {
-            write_finding(finding, &finding.location.field_or(""), options, out)?;
+        let label = |f: &Finding| f.location.field_or("");
+        write_findings(&groups.config, &label, &groups.not_listed, options, out)?;
+        writeln!(out)?;
+    }
+    write_unlisted_only(image, options.style, out)
+}
+
+/// Findings, each file's (or item's) followed by its "… and N more" line when it held more
+/// than the per-file limit.
+fn write_findings(
+    findings: &[&Finding],
+    label: &dyn Fn(&Finding) -> String,
+    not_listed: &BTreeMap<Location, &NotListed>,
+    options: TextOptions,
+    out: &mut dyn Write,
+) -> Result<()> {
+    for (position, finding) in findings.iter().enumerate() {
+        write_finding(finding, &label(finding), options, out)?;
+        let item = finding.location.item();
+        let last_of_item = findings
+            .get(position + 1)
+            .is_none_or(|next| next.location.item() != item);
+        if let Some(entry) = not_listed.get(&item).filter(|_| last_of_item) {
+            writeln!(out, "    {}", options.style.paint("33", &more_words(entry)))?;
         }
+    }
+    Ok(())
+}
+
+/// `… and 1,200 more in this file (1,000 high, 200 medium; 100 listed per file, see
+/// --max-findings-per-file)`.
+fn more_words(entry: &NotListed) -> String {
+    let place = match entry.location.kind {
+        LocationKind::LayerFile => "file",
+        LocationKind::History | LocationKind::Config => "field",
+    };
+    let counts: Vec<String> = Severity::ALL
+        .iter()
+        .filter_map(|s| entry.by_severity.get(s).map(|n| format!("{n} {s}")))
+        .collect();
+    format!(
+        "… and {} more in this {place} ({}; {} listed per {place}, see --max-findings-per-file)",
+        entry.count,
+        counts.join(", "),
+        entry.limit
+    )
+}
+
+/// The files over the limit none of whose listed findings is left (a baseline or the ignore
+/// file took them all): their count must still show.
+fn write_unlisted_only(image: &ImageReport, style: Style, out: &mut dyn Write) -> Result<()> {
+    let listed: std::collections::BTreeSet<Location> =
+        image.findings.iter().map(|f| f.location.item()).collect();
+    let orphans: Vec<&NotListed> = image
+        .not_listed
+        .iter()
+        .filter(|entry| !listed.contains(&entry.location))
+        .collect();
+    for entry in &orphans {
+        let words = more_words(entry).replacen("… and ", "", 1);
+        let words = words.replacen(" more in this ", " findings not listed in this ", 1);
+        let line = format!("{}: {words}", entry.location.uri());
+        writeln!(out, "  {}", style.paint("33", &line))?;
+    }
+    if !orphans.is_empty() {
         writeln!(out)?;
     }
     Ok(())
@@ -239,6 +299,8 @@ struct FindingGroups<'a> {
     by_layer: BTreeMap<usize, Vec<&'a Finding>>,
     history: BTreeMap<usize, Vec<&'a Finding>>,
     config: Vec<&'a Finding>,
+    /// The files over the per-file limit, by [`Location::item`].
+    not_listed: BTreeMap<Location, &'a NotListed>,
 }
 
 impl<'a> FindingGroups<'a> {
@@ -248,6 +310,11 @@ impl<'a> FindingGroups<'a> {
             by_layer: BTreeMap::new(),
             history: BTreeMap::new(),
             config: Vec::new(),
+            not_listed: image
+                .not_listed
+                .iter()
+                .map(|entry| (entry.location.clone(), entry))
+                .collect(),
         };
         for finding in image
             .findings
@@ -277,6 +344,7 @@ fn write_layer(
     image: &ImageReport,
     index: usize,
     findings: &[&Finding],
+    not_listed: &BTreeMap<Location, &NotListed>,
     options: TextOptions,
     out: &mut dyn Write,
 ) -> Result<()> {
@@ -304,14 +372,14 @@ fn write_layer(
             style.paint("2", &format!("{step}{}", one_line(created_by, 110)))
         )?;
     }
-    for finding in findings {
-        let location = format!(
+    let label = |finding: &Finding| {
+        format!(
             "/{}:{}",
             finding.location.path.as_deref().unwrap_or_default(),
             finding.location.line.unwrap_or(1)
-        );
-        write_finding(finding, &location, options, out)?;
-    }
+        )
+    };
+    write_findings(findings, &label, not_listed, options, out)?;
     writeln!(out)?;
     Ok(())
 }
@@ -432,7 +500,7 @@ pub fn summary(report: &Report, style: Style) -> String {
     if !suppressed.is_empty() {
         tail.push_str(&format!("; {suppressed}"));
     }
-    if stats.findings == 0 {
+    if stats.findings == 0 && stats.findings_not_listed == 0 {
         // Nothing found in an incomplete scan is no all-clear: say what the claim covers.
         let headline = if report.is_incomplete() {
             style.paint("1;33", "No secrets found in what was scanned")
@@ -463,6 +531,12 @@ pub fn summary(report: &Report, style: Style) -> String {
             "s"
         }
     );
+    if stats.findings_not_listed > 0 {
+        line.push_str(&format!(
+            "; {} more not listed (over the per-file limit)",
+            stats.findings_not_listed
+        ));
+    }
     if stats.deleted_but_shipped > 0 {
         line.push_str(&format!(
             "; {} deleted or overwritten but still shipped",

@@ -1,26 +1,36 @@
-//! Turning raw matches into an image's report. Each step is a small function of its inputs:
+//! Turning raw matches into an image's report. Each step is a small function of its inputs,
+//! and each costs about the number of matches (times a logarithm), never the number of matches
+//! times the number of layers or of other matches: an image may hold tens of thousands of
+//! layers, and a file hundreds of thousands of keys.
 //!
 //! 1. [`add_hard_link_names`]: a hard link's name gets the findings of the file it links to;
-//! 2. [`collapse_overlaps`]: of the matches that overlap at one place, one survives: the one
+//! 2. [`split_inventory`]: certificates go to the inventory, never findings;
+//! 3. [`collapse_overlaps`]: of the matches that overlap at one place, one survives: the one
 //!    that [`outranks`] the others (more severe, then specific over generic, then longer);
-//! 3. [`drop_history_lines_repeating_build_args`]: a secret found in a build argument is not
+//! 4. [`drop_history_lines_repeating_build_args`]: a secret found in a build argument is not
 //!    reported again for the raw `created_by` line that holds it;
-//! 4. [`locate`]: a file's status (present, deleted, overwritten) and the layer that removed it;
-//! 5. [`reported_secret`], [`sort_findings`], [`image_stats`]: redaction, order and counts.
+//! 5. [`cap_per_item`]: at most `max_findings_per_file` findings per file (or text item), the
+//!    most severe; the rest are counted;
+//! 6. provenance: the package that installed a finding's file, if any ([`Provenances`]);
+//! 7. [`locate`]: a file's status (present, deleted, overwritten) and the layer that removed it;
+//! 8. [`reported_secret`], [`sort_findings`], [`image_stats`]: redaction, order and counts.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 
 use super::Scanner;
 use super::inventory::{certificate, private_keys, split_inventory};
 use super::packages::{LayerPackages, Provenances, hash_files_again};
 use super::raw::{RawFinding, SecretText};
+use crate::detect::Severity;
 use crate::layer::{Status, Timeline, WalkedLayer};
 use crate::report::field::ConfigField;
 use crate::report::model::{
-    Certificate, Finding, ImageReport, ImageStats, LayerReport, Location, LocationKind, Remediation,
+    Certificate, Finding, ImageReport, ImageStats, LayerReport, Location, LocationKind, NotListed,
 };
-use crate::report::redact::{fingerprint, redact, redact_in_text};
+use crate::report::redact::{Redactor, fingerprint, redact};
 use crate::report::remediation::{published_remediation, remediation};
 use crate::source::Image;
 
@@ -32,23 +42,30 @@ impl Scanner {
         walked: Vec<WalkedLayer>,
         packages: &[LayerPackages],
         mut raw: Vec<RawFinding>,
+        mut chunks_over_limit: Vec<OverLimit>,
     ) -> ImageReport {
         let rules = self.detector.rules();
-        let history_of_layer = image.config.layer_history(image.layers.len());
-        add_hard_link_names(&walked, &mut raw);
+        let is_generic = |rule: usize| rules[rule].is_generic();
+        add_hard_link_names(&walked, &mut raw, &mut chunks_over_limit);
         let (raw, certificates) = split_inventory(raw, &|rule| rules[rule].is_inventory());
-        let kept = collapse_overlaps(raw, &|rule| rules[rule].is_generic());
-        let raw = drop_history_lines_repeating_build_args(kept);
+        let kept = collapse_overlaps(raw, &is_generic);
+        let kept = drop_history_lines_repeating_build_args(kept);
+        let limit = self.options.max_findings_per_file;
+        let (raw, mut over_limit) = cap_per_item(kept, limit, &is_generic);
+        merge_over_limit(&mut over_limit, chunks_over_limit);
         let needed = layers_with_file_findings(&raw, walked.len());
         let provenances = Provenances::build(&walked, packages, &needed);
         let raw = hash_large_owned_files(image, &provenances, raw);
         let timeline = Timeline::new(walked.iter().map(|w| w.changes.clone()).collect());
-        let layer_digests: Vec<Option<String>> = image
-            .layers
-            .iter()
-            .map(|layer| layer.diff_id.as_ref().or(layer.digest.as_ref()))
-            .map(|digest| digest.map(ToString::to_string))
-            .collect();
+        let places = Places {
+            layer_digests: image
+                .layers
+                .iter()
+                .map(|layer| layer.diff_id.as_ref().or(layer.digest.as_ref()))
+                .map(|digest| digest.map(ToString::to_string))
+                .collect(),
+            history_of_layer: image.config.layer_history(image.layers.len()),
+        };
 
         // The clear-text secrets, to redact them wherever history text repeats them.
         let secrets: Vec<String> = raw
@@ -60,48 +77,27 @@ impl Scanner {
             .collect();
         let mut findings: Vec<Finding> = raw
             .into_iter()
-            .map(|f| {
-                let (severity, provenance) = provenances.attribute(&f);
-                let rule = &rules[f.rule];
-                let (kind, status, removed_in_layer) = locate(&f, &timeline);
-                let (secret, fingerprint) =
-                    reported_secret(&f.secret, &rule.id, self.options.show_secrets);
-                let remediation = advice(&f, &rule.kubernetes_secret_type, kind, status);
-                Finding {
-                    rule_id: rule.id.clone(),
-                    rule_name: rule.name.clone(),
-                    severity,
-                    secret,
-                    fingerprint,
-                    remediation,
-                    location: location(&f, kind, &layer_digests, &history_of_layer),
-                    status,
-                    removed_in_layer,
-                    details: f.details.into_iter().collect(),
-                    provenance,
-                }
-            })
+            .map(|f| self.finding(f, &places, &timeline, &provenances))
             .collect();
         sort_findings(&mut findings);
+        let not_listed = not_listed(over_limit, limit, &places);
         let keys = private_keys(&findings);
         let certificates: Vec<Certificate> = certificates
             .iter()
             .map(|f| {
-                let (kind, status, _) = locate(f, &timeline);
-                let place = location(f, kind, &layer_digests, &history_of_layer);
-                certificate(f, place, status, &keys)
+                let (_, status, _) = locate(f, &timeline);
+                certificate(f, places.at(f), status, &keys)
             })
             .collect();
 
-        let redact_history = |text: &str| {
-            if self.options.show_secrets {
-                text.to_string()
-            } else {
-                redact_in_text(text, &secrets)
-            }
+        let redactor = (!self.options.show_secrets).then(|| Redactor::new(&secrets));
+        let redact_history = |text: &str| match &redactor {
+            Some(redactor) => redactor.redact_in(text),
+            None => text.to_string(),
         };
-        let layers = layer_reports(image, &walked, &history_of_layer, &redact_history);
-        let mut stats = image_stats(&walked, &findings);
+        let history_of_layer = &places.history_of_layer;
+        let layers = layer_reports(image, &walked, history_of_layer, &redact_history);
+        let mut stats = image_stats(&walked, &findings, &not_listed);
         stats.certificates = certificates.len();
         ImageReport {
             reference: image.reference.clone(),
@@ -111,9 +107,85 @@ impl Scanner {
             layers,
             findings,
             skipped: Vec::new(),
+            not_listed,
             packages: provenances.report,
             certificates,
             stats,
+        }
+    }
+
+    /// The finding a raw match becomes: its rule's names, its place and fate, its secret as
+    /// the report shows it.
+    fn finding(
+        &self,
+        f: RawFinding,
+        places: &Places,
+        timeline: &Timeline,
+        provenances: &Provenances,
+    ) -> Finding {
+        let rule = &self.detector.rules()[f.rule];
+        let (severity, provenance) = provenances.attribute(&f);
+        let (kind, status, removed_in_layer) = locate(&f, timeline);
+        let (secret, fingerprint) = reported_secret(&f.secret, &rule.id, self.options.show_secrets);
+        let mut remediation = remediation(
+            f.kubernetes_secret_type
+                .as_deref()
+                .unwrap_or(&rule.kubernetes_secret_type),
+            kind,
+            f.field.as_ref(),
+            status,
+        );
+        if let Some((_, place)) = f.details.iter().find(|(k, _)| k == "published_in") {
+            remediation = published_remediation(remediation, place);
+        }
+        Finding {
+            rule_id: rule.id.clone(),
+            rule_name: rule.name.clone(),
+            severity,
+            secret,
+            fingerprint,
+            remediation,
+            location: places.at(&f),
+            status,
+            removed_in_layer,
+            details: f.details.into_iter().collect(),
+            provenance,
+        }
+    }
+}
+
+/// What a location needs from the image besides the match: each layer's digest and the
+/// history step that made it.
+struct Places {
+    layer_digests: Vec<Option<String>>,
+    history_of_layer: Vec<Option<usize>>,
+}
+
+impl Places {
+    /// Where a match is, as the report says it.
+    fn at(&self, f: &RawFinding) -> Location {
+        Location {
+            line: Some(f.line),
+            column: Some(f.column),
+            archive_path: f.archive_path.clone(),
+            ..self.of(&Item::of(f))
+        }
+    }
+
+    /// The location of a file or text item (no line, column or archive members).
+    fn of(&self, item: &Item) -> Location {
+        Location {
+            kind: item.kind(),
+            layer_index: item.layer,
+            layer_digest: item.layer.and_then(|i| self.layer_digests[i].clone()),
+            path: item.path.as_deref().map(str::to_string),
+            line: None,
+            column: None,
+            archive_path: Vec::new(),
+            history_index: item
+                .history_index
+                .or_else(|| item.layer.and_then(|i| self.history_of_layer[i])),
+            field: item.field.clone(),
         }
     }
 }
@@ -147,80 +219,59 @@ fn layers_with_file_findings(raw: &[RawFinding], layers: usize) -> Vec<bool> {
     needed
 }
 
-/// What to do about a match: where the secret belongs instead, or, for key material that a
-/// public package publishes (`details.published_in`), that there is nothing to rotate.
-fn advice(
-    f: &RawFinding,
-    rule_secret_type: &str,
-    kind: LocationKind,
-    status: Status,
-) -> Remediation {
-    let advice = remediation(
-        f.kubernetes_secret_type
-            .as_deref()
-            .unwrap_or(rule_secret_type),
-        kind,
-        f.field.as_ref(),
-        status,
-    );
-    match f.details.iter().find(|(k, _)| k == "published_in") {
-        Some((_, place)) => published_remediation(advice, place),
-        None => advice,
-    }
-}
-
-/// Where a match is, as the report says it.
-fn location(
-    f: &RawFinding,
-    kind: LocationKind,
-    layer_digests: &[Option<String>],
-    history_of_layer: &[Option<usize>],
-) -> Location {
-    Location {
-        kind,
-        layer_index: f.layer,
-        layer_digest: f.layer.and_then(|i| layer_digests[i].clone()),
-        path: f.path.as_deref().map(str::to_string),
-        line: Some(f.line),
-        column: Some(f.column),
-        archive_path: f.archive_path.clone(),
-        history_index: f
-            .history_index
-            .or_else(|| f.layer.and_then(|i| history_of_layer[i])),
-        field: f.field.clone(),
-    }
-}
-
 /// A hard link names the same content as its target: report the target's findings under the
-/// link's name too (the content was scanned once). A link to a link names the content of the
-/// file at the end of the chain.
-fn add_hard_link_names(walked: &[WalkedLayer], raw: &mut Vec<RawFinding>) {
-    let mut extra = Vec::new();
-    for (layer, walk) in walked.iter().enumerate() {
-        if walk.hard_links.is_empty() {
-            continue;
+/// link's name too (the content was scanned once), and the target's count of findings over the
+/// limit. A link to a link names the content of the file at the end of the chain.
+fn add_hard_link_names(
+    walked: &[WalkedLayer],
+    raw: &mut Vec<RawFinding>,
+    over_limit: &mut Vec<OverLimit>,
+) {
+    let linking: HashSet<usize> = (0..walked.len())
+        .filter(|&layer| !walked[layer].hard_links.is_empty())
+        .collect();
+    if linking.is_empty() {
+        return;
+    }
+    // One pass over the findings, whatever the number of layers with links.
+    let mut by_file: HashMap<(usize, &str), Vec<usize>> = HashMap::new();
+    for (index, finding) in raw.iter().enumerate() {
+        if let (Some(layer), Some(path)) = (finding.layer, &finding.path)
+            && linking.contains(&layer)
+        {
+            by_file.entry((layer, path)).or_default().push(index);
         }
-        let mut by_path: HashMap<&str, Vec<&RawFinding>> = HashMap::new();
-        for finding in raw.iter().filter(|f| f.layer == Some(layer)) {
-            if let Some(path) = &finding.path {
-                by_path.entry(path).or_default().push(finding);
-            }
-        }
-        let links: HashMap<&str, &str> = walk
+    }
+    let over_by_file: HashMap<(usize, &str), usize> = over_limit
+        .iter()
+        .enumerate()
+        .filter_map(|(index, o)| Some(((o.item.layer?, o.item.path.as_deref()?), index)))
+        .collect();
+    let (mut extra, mut extra_over) = (Vec::new(), Vec::new());
+    for &layer in &linking {
+        let links: HashMap<&str, &str> = walked[layer]
             .hard_links
             .iter()
             .map(|link| (link.path.as_str(), link.target.as_str()))
             .collect();
-        for link in &walk.hard_links {
-            let content = chain_end(&links, &link.target);
-            for finding in by_path.get(content).into_iter().flatten() {
-                let mut copy = (*finding).clone();
-                copy.path = Some(Arc::from(link.path.as_str()));
-                extra.push(copy);
+        for link in &walked[layer].hard_links {
+            let content = (layer, chain_end(&links, &link.target));
+            let name = Some(Arc::from(link.path.as_str()));
+            for &index in by_file.get(&content).into_iter().flatten() {
+                extra.push(RawFinding {
+                    path: name.clone(),
+                    ..raw[index].clone()
+                });
+            }
+            if let Some(&index) = over_by_file.get(&content) {
+                let mut copy = over_limit[index].clone();
+                copy.item.path = name;
+                extra_over.push(copy);
             }
         }
     }
     raw.extend(extra);
+    over_limit.extend(extra_over);
 }
 
 /// Follows hard links from `target` to the path that holds the content. A cycle (which no
@@ -247,33 +298,190 @@ fn outranks(
     rank(challenger) > rank(kept)
 }
 
+/// The place of a match: the file or text item, and the archive members inside it. Matches
+/// overlap only at the same place.
+fn place(f: &RawFinding) -> impl Ord + '_ {
+    (f.layer, &f.path, f.history_index, &f.field, &f.archive_path)
+}
+
 /// Where several rules matched the same secret at the same place (see
 /// [`RawFinding::overlaps`]), keeps one: the one that [`outranks`] the others. Exact
 /// duplicates (the same match found twice) collapse too. The result is in place order.
+///
+/// Sorted by place and offset, a match can only overlap the entry kept last: every entry kept
+/// before it at the same place ended before that one started (or it would have been merged
+/// into it), and later matches start later still. So each match is compared once.
 fn collapse_overlaps(
     mut raw: Vec<RawFinding>,
     is_generic_rule: &dyn Fn(usize) -> bool,
 ) -> Vec<RawFinding> {
-    raw.sort_by(|a, b| {
-        (a.layer, &a.path, a.history_index, &a.field, a.offset).cmp(&(
-            b.layer,
-            &b.path,
-            b.history_index,
-            &b.field,
-            b.offset,
-        ))
+    raw.sort_by(|a, b| (place(a), a.offset).cmp(&(place(b), b.offset)));
+    // In place: a file of many keys has as many matches, and no second copy of them.
+    raw.dedup_by(|later, kept| {
+        if !kept.overlaps(later) {
+            return false;
+        }
+        if outranks(later, kept, is_generic_rule) {
+            std::mem::swap(later, kept);
+        }
+        true
     });
-    let mut kept: Vec<RawFinding> = Vec::with_capacity(raw.len());
-    for finding in raw {
-        match kept.iter().rposition(|k| k.overlaps(&finding)) {
-            Some(index) if outranks(&finding, &kept[index], is_generic_rule) => {
-                kept[index] = finding
-            }
-            Some(_) => {}
-            None => kept.push(finding),
+    raw
+}
+
+/// A file or text item: what the per-file limit counts findings in. Archive members count as
+/// part of the file that holds them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(super) struct Item {
+    pub layer: Option<usize>,
+    pub path: Option<Arc<str>>,
+    pub history_index: Option<usize>,
+    pub field: Option<ConfigField>,
+}
+
+impl Item {
+    fn of(f: &RawFinding) -> Item {
+        Item {
+            layer: f.layer,
+            path: f.path.clone(),
+            history_index: f.history_index,
+            field: f.field.clone(),
         }
     }
-    kept
+
+    /// Which of the three places the item is.
+    fn kind(&self) -> LocationKind {
+        match (self.layer, &self.path) {
+            (Some(_), Some(_)) => LocationKind::LayerFile,
+            _ if self.history_index.is_some() => LocationKind::History,
+            _ => LocationKind::Config,
+        }
+    }
+
+    /// Whether `f` is in this item.
+    fn holds(&self, f: &RawFinding) -> bool {
+        (self.layer, &self.path, self.history_index, &self.field)
+            == (f.layer, &f.path, f.history_index, &f.field)
+    }
+}
+
+/// The findings of one item left out by the per-file limit.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) struct OverLimit {
+    pub item: Item,
+    pub by_severity: BTreeMap<Severity, usize>,
+}
+
+impl Scanner {
+    /// Caps the matches of one chunk of a file at the per-file limit, so that a file of keys
+    /// costs memory for the limit rather than for every key. The chunk's matches are collapsed
+    /// first, so only distinct secrets are counted; the file is capped again once all its
+    /// chunks are in (the most severe of the whole file are among the most severe of its
+    /// chunks).
+    pub(super) fn cap_chunk(&self, found: Vec<RawFinding>) -> (Vec<RawFinding>, Vec<OverLimit>) {
+        let limit = self.options.max_findings_per_file;
+        if limit == 0 || found.len() <= limit {
+            return (found, Vec::new());
+        }
+        let rules = self.detector.rules();
+        let is_generic = |rule: usize| rules[rule].is_generic();
+        // Certificates are an inventory, not findings: never capped.
+        let (found, inventory) = split_inventory(found, &|rule| rules[rule].is_inventory());
+        let (mut kept, over) =
+            cap_per_item(collapse_overlaps(found, &is_generic), limit, &is_generic);
+        kept.extend(inventory);
+        (kept, over)
+    }
+}
+
+/// Adds the counts of `earlier` (what chunk-level caps left out) to `over_limit`, item by item.
+fn merge_over_limit(over_limit: &mut Vec<OverLimit>, earlier: Vec<OverLimit>) {
+    let mut index: HashMap<Item, usize> = over_limit
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.item.clone(), i))
+        .collect();
+    for entry in earlier {
+        match index.get(&entry.item) {
+            Some(&i) => {
+                for (severity, count) in entry.by_severity {
+                    *over_limit[i].by_severity.entry(severity).or_default() += count;
+                }
+            }
+            None => {
+                index.insert(entry.item.clone(), over_limit.len());
+                over_limit.push(entry);
+            }
+        }
+    }
+}
+
+/// Keeps at most `limit` findings per item (0: no limit): the most severe, then specific
+/// over generic, then the first in the file. The others are counted per item and severity.
+fn cap_per_item(
+    mut raw: Vec<RawFinding>,
+    limit: usize,
+    is_generic_rule: &dyn Fn(usize) -> bool,
+) -> (Vec<RawFinding>, Vec<OverLimit>) {
+    if limit == 0 {
+        return (raw, Vec::new());
+    }
+    let order = |f: &RawFinding| {
+        (
+            std::cmp::Reverse((f.severity, !is_generic_rule(f.rule))),
+            f.offset,
+        )
+    };
+    raw.sort_by(|a, b| {
+        let (a_item, b_item) = (
+            (a.layer, &a.path, a.history_index, &a.field),
+            (b.layer, &b.path, b.history_index, &b.field),
+        );
+        a_item
+            .cmp(&b_item)
+            .then_with(|| order(a).cmp(&order(b)))
+            .then_with(|| a.archive_path.cmp(&b.archive_path))
+    });
+    let mut kept = Vec::new();
+    let mut over_limit: Vec<OverLimit> = Vec::new();
+    let mut current: Option<Item> = None;
+    let mut in_item = 0;
+    for finding in raw {
+        if !current.as_ref().is_some_and(|item| item.holds(&finding)) {
+            current = Some(Item::of(&finding));
+            in_item = 0;
+        }
+        in_item += 1;
+        if in_item <= limit {
+            kept.push(finding);
+            continue;
+        }
+        if in_item == limit + 1 {
+            over_limit.push(OverLimit {
+                item: Item::of(&finding),
+                by_severity: BTreeMap::new(),
+            });
+        }
+        if let Some(last) = over_limit.last_mut() {
+            *last.by_severity.entry(finding.severity).or_default() += 1;
+        }
+    }
+    (kept, over_limit)
+}
+
+/// The report's entries for the findings over the limit, in report order.
+fn not_listed(over_limit: Vec<OverLimit>, limit: usize, places: &Places) -> Vec<NotListed> {
+    let mut entries: Vec<NotListed> = over_limit
+        .into_iter()
+        .map(|over| NotListed {
+            location: places.of(&over.item),
+            count: over.by_severity.values().sum(),
+            by_severity: over.by_severity,
+            limit,
+        })
+        .collect();
+    entries.sort_by(|a, b| a.location.cmp(&b.location));
+    entries
 }
 
 /// The same secret reported for a history step both from its raw `created_by` line and from
@@ -302,8 +510,7 @@ fn locate(finding: &RawFinding, timeline: &Timeline) -> (LocationKind, Status, O
             let (status, removed) = timeline.fate(layer, path);
             (LocationKind::LayerFile, status, removed)
         }
-        _ if finding.history_index.is_some() => (LocationKind::History, Status::Present, None),
-        _ => (LocationKind::Config, Status::Present, None),
+        _ => (Item::of(finding).kind(), Status::Present, None),
     }
 }
 
@@ -363,7 +570,11 @@ fn layer_reports(
 }
 
 /// The image's counts. Cache hits and skipped items are the scan's to fill in.
-fn image_stats(walked: &[WalkedLayer], findings: &[Finding]) -> ImageStats {
+fn image_stats(
+    walked: &[WalkedLayer],
+    findings: &[Finding],
+    not_listed: &[NotListed],
+) -> ImageStats {
     let mut by_severity = BTreeMap::new();
     for finding in findings {
         *by_severity.entry(finding.severity).or_default() += 1;
@@ -383,6 +594,7 @@ fn image_stats(walked: &[WalkedLayer], findings: &[Finding]) -> ImageStats {
             .iter()
             .filter(|f| f.status != Status::Present)
             .count(),
+        findings_not_listed: not_listed.iter().map(|n| n.count).sum(),
         certificates: 0,
     }
 }
@@ -390,7 +602,6 @@ fn image_stats(walked: &[WalkedLayer], findings: &[Finding]) -> ImageStats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::Severity;
     use crate::layer::{HardLink, LayerChanges};
     use crate::scan::raw::tests::{in_file, in_history};
 
@@ -421,12 +632,14 @@ mod tests {
             },
             WalkedLayer::default(),
         ];
-        let mut raw = vec![
+        let raw = vec![
             in_file(0, "etc/key", 0, "secret-one"),
             in_file(1, "etc/key", 0, "secret-two"),
             in_file(0, "etc/other", 0, "secret-three"),
         ];
-        add_hard_link_names(&walked, &mut raw);
+        let raw = collapse_overlaps(raw, &|_| false);
+        let (mut raw, mut over_limit) = cap_per_item(raw, 100, &|_| false);
+        add_hard_link_names(&walked, &mut raw, &mut over_limit);
         assert_eq!(raw.len(), 4);
         let link = &raw[3];
         assert_eq!(link.path.as_deref(), Some("usr/bin/key-link"));
@@ -452,7 +665,7 @@ mod tests {
             ..WalkedLayer::default()
         }];
         let mut raw = vec![in_file(0, "etc/key", 0, "secret-one")];
-        add_hard_link_names(&walked, &mut raw);
+        add_hard_link_names(&walked, &mut raw, &mut Vec::new());
         let mut names: Vec<&str> = raw.iter().filter_map(|f| f.path.as_deref()).collect();
         names.sort();
         assert_eq!(
@@ -680,7 +893,7 @@ mod tests {
             finding_at(at.clone(), "a", Status::Present),
             finding_at(at.clone(), "b", Status::Overwritten),
         ];
-        let stats = image_stats(&walked, &findings);
+        let stats = image_stats(&walked, &findings, &[]);
         assert_eq!((stats.layers, stats.layers_skipped, stats.files), (3, 1, 5));
         assert_eq!((stats.content_bytes, stats.stored_bytes), (320, 110));
         assert_eq!((stats.findings, stats.deleted_but_shipped), (3, 2));
@@ -688,5 +901,231 @@ mod tests {
             stats.by_severity,
             BTreeMap::from([(Severity::Low, 1), (Severity::High, 2)])
         );
+    }
+
+    /// A tiny deterministic generator (xorshift), so failures reproduce.
+    struct Random(u64);
+
+    impl Random {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// Matches crowded into few places, offsets and lengths, so they overlap, nest and tie.
+    fn random_matches(random: &mut Random, count: usize) -> Vec<RawFinding> {
+        let severities = [Severity::Low, Severity::Medium, Severity::High];
+        (0..count)
+            .map(|_| {
+                let layer = random.below(2) as usize;
+                let path = ["a", "b"][random.below(2) as usize];
+                let mut f = in_file(layer, path, random.below(40), "");
+                f.length = random.below(8);
+                f.rule = random.below(4) as usize;
+                f.severity = severities[random.below(3) as usize];
+                if random.below(4) == 0 {
+                    f.archive_path = vec!["inner.zip".into()];
+                }
+                f.secret = SecretText::Raw(format!("s{}", random.below(1000)));
+                f
+            })
+            .collect()
+    }
+
+    /// The collapse as first written: each match compared with every entry kept so far.
+    fn collapse_by_comparing_all(
+        mut raw: Vec<RawFinding>,
+        is_generic_rule: &dyn Fn(usize) -> bool,
+    ) -> Vec<RawFinding> {
+        raw.sort_by(|a, b| {
+            (a.layer, &a.path, a.history_index, &a.field, a.offset).cmp(&(
+                b.layer,
+                &b.path,
+                b.history_index,
+                &b.field,
+                b.offset,
+            ))
+        });
+        let mut kept: Vec<RawFinding> = Vec::new();
+        for finding in raw {
+            match kept.iter().rposition(|k| k.overlaps(&finding)) {
+                Some(index) if outranks(&finding, &kept[index], is_generic_rule) => {
+                    kept[index] = finding
+                }
+                Some(_) => {}
+                None => kept.push(finding),
+            }
+        }
+        kept
+    }
+
+    /// What identifies a kept match, in a canonical order.
+    fn identities(kept: &[RawFinding]) -> Vec<String> {
+        let mut ids: Vec<String> = kept
+            .iter()
+            .map(|f| {
+                format!(
+                    "{:?} {:?} {:?} {} {} {} {:?} {:?}",
+                    f.layer,
+                    f.path,
+                    f.archive_path,
+                    f.offset,
+                    f.length,
+                    f.rule,
+                    f.severity,
+                    f.secret
+                )
+            })
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn the_linear_collapse_keeps_what_comparing_with_every_kept_entry_keeps() {
+        let mut random = Random(0x2545_f491_4f6c_dd1d);
+        for round in 0..3_000 {
+            let raw = random_matches(&mut random, round % 30);
+            // Ties in the reference depend on input order; give both the same order.
+            let expected = collapse_by_comparing_all(raw.clone(), &rule_1_is_generic);
+            let kept = collapse_overlaps(raw.clone(), &rule_1_is_generic);
+            assert_eq!(identities(&kept), identities(&expected), "{raw:#?}");
+        }
+    }
+
+    /// The cap the simple way: per item, every finding ranked, the first `limit` kept.
+    fn cap_by_ranking_each_item(
+        raw: &[RawFinding],
+        limit: usize,
+    ) -> (Vec<RawFinding>, BTreeMap<String, BTreeMap<Severity, usize>>) {
+        let mut items: BTreeMap<String, Vec<RawFinding>> = BTreeMap::new();
+        for f in raw {
+            let key = format!("{:?} {:?}", f.layer, f.path);
+            items.entry(key).or_default().push(f.clone());
+        }
+        let (mut kept, mut counted) = (Vec::new(), BTreeMap::new());
+        for (key, mut findings) in items {
+            findings.sort_by_key(|f| {
+                (
+                    std::cmp::Reverse((f.severity, !rule_1_is_generic(f.rule))),
+                    f.offset,
+                    f.archive_path.clone(),
+                )
+            });
+            for (rank, f) in findings.into_iter().enumerate() {
+                if rank < limit {
+                    kept.push(f);
+                } else {
+                    let by_severity: &mut BTreeMap<Severity, usize> =
+                        counted.entry(key.clone()).or_default();
+                    *by_severity.entry(f.severity).or_default() += 1;
+                }
+            }
+        }
+        (kept, counted)
+    }
+
+    #[test]
+    fn the_cap_keeps_the_most_severe_and_counts_the_rest_per_file() {
+        let mut random = Random(0x9e37_79b9_7f4a_7c15);
+        for round in 0..2_000 {
+            let raw = collapse_overlaps(random_matches(&mut random, round % 40), &|_| false);
+            let limit = 1 + round % 7;
+            let (expected_kept, expected_counted) = cap_by_ranking_each_item(&raw, limit);
+            let (kept, over_limit) = cap_per_item(raw.clone(), limit, &rule_1_is_generic);
+            // Which findings survive may differ only between findings of the same rank.
+            let rank_of = |kept: &[RawFinding]| {
+                let mut ranks: Vec<String> = kept
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "{:?} {:?} {:?} {}",
+                            f.layer,
+                            f.path,
+                            f.severity,
+                            rule_1_is_generic(f.rule)
+                        )
+                    })
+                    .collect();
+                ranks.sort();
+                ranks
+            };
+            assert_eq!(rank_of(&kept), rank_of(&expected_kept), "{raw:#?}");
+            let counted: BTreeMap<String, BTreeMap<Severity, usize>> = over_limit
+                .iter()
+                .map(|o| {
+                    (
+                        format!("{:?} {:?}", o.item.layer, o.item.path),
+                        o.by_severity.clone(),
+                    )
+                })
+                .collect();
+            assert_eq!(counted, expected_counted);
+        }
+        let everything = random_matches(&mut random, 50);
+        assert_eq!(cap_per_item(everything, 0, &|_| false).0.len(), 50);
+    }
+
+    #[test]
+    fn a_file_over_the_limit_lists_its_most_severe_and_counts_the_rest() {
+        let mut raw: Vec<RawFinding> = (0..250u64)
+            .map(|i| {
+                with(
+                    in_file(0, "dump.txt", i * 30, "AKIAxxxxxxxxxxxxxxxx"),
+                    0,
+                    Severity::Medium,
+                )
+            })
+            .collect();
+        raw.push(with(
+            in_file(0, "dump.txt", 9_000, "ghp_late"),
+            2,
+            Severity::Critical,
+        ));
+        raw.push(in_file(0, "other.txt", 0, "alone"));
+        let (kept, over_limit) = cap_per_item(raw, 100, &|_| false);
+        assert_eq!(kept.len(), 101);
+        // The critical one, last in the file, is listed first of its file.
+        assert!(kept.iter().any(|f| f.severity == Severity::Critical));
+        assert_eq!(over_limit.len(), 1);
+        assert_eq!(over_limit[0].item.path.as_deref(), Some("dump.txt"));
+        assert_eq!(
+            over_limit[0].by_severity,
+            BTreeMap::from([(Severity::Medium, 151)])
+        );
+        let places = Places {
+            layer_digests: vec![Some("sha256:00".into())],
+            history_of_layer: vec![Some(4)],
+        };
+        let listed = not_listed(over_limit.clone(), 100, &places);
+        assert_eq!(listed[0].count, 151);
+        assert_eq!(listed[0].limit, 100);
+        assert_eq!(listed[0].location.uri(), "layer/0/dump.txt");
+        assert_eq!(listed[0].location.history_index, Some(4));
+        // A finding's location, stripped to its file, is the entry's.
+        let finding_place = Location {
+            line: Some(3),
+            column: Some(7),
+            archive_path: vec!["inner.zip".into()],
+            ..places.of(&Item::of(&kept[0]))
+        };
+        assert_eq!(finding_place.item(), listed[0].location);
+
+        // A hard link to the dump names the same count.
+        let walked = vec![WalkedLayer {
+            hard_links: vec![HardLink {
+                path: "backup.txt".into(),
+                target: "dump.txt".into(),
+            }],
+            ..WalkedLayer::default()
+        }];
+        let (mut kept, mut over_limit) = (kept, over_limit);
+        add_hard_link_names(&walked, &mut kept, &mut over_limit);
+        assert_eq!(kept.len(), 201);
+        let paths: Vec<_> = over_limit.iter().map(|o| o.item.path.as_deref()).collect();
+        assert_eq!(paths, [Some("dump.txt"), Some("backup.txt")]);
     }
 }

@@ -5,7 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::Scanner;
+use super::assemble::OverLimit;
 use super::packages::LayerPackages;
+use super::pipeline::Matched;
 use super::raw::RawFinding;
 use crate::detect::Rule;
 use crate::layer::WalkedLayer;
@@ -31,8 +33,9 @@ pub trait LayerCache: Send + Sync {
 /// have hidden files from the scan; irregular entries are reported as skipped. 4: skipped items
 /// say whether they were not scanned or only irregular (entries of 3 would read all as not
 /// scanned). 5: a layer keeps its package-database files and shallow symlinks, and findings
-/// the digests of their file, for package provenance (issue 11).
-const CACHE_FORMAT: u32 = 5;
+/// the digests of their file, for package provenance (issue 11). 6: findings are capped per
+/// file (the limit is in the key), with the counts of those left out.
+const CACHE_FORMAT: u32 = 6;
 
 /// The start of every layer key this build reads and writes under the rule set
 /// `rules_digest`. An entry under any other prefix (other rules, an older encoding) can never be
@@ -44,9 +47,14 @@ pub(crate) fn key_prefix(rules_digest: &str) -> String {
 /// The cache key of `layer` under the rule set `rules_digest`, or `None` when the layer has no
 /// digest to key it by. The uncompressed digest is preferred: the same content compressed
 /// differently is the same layer to the scanner.
-fn cache_key(rules_digest: &str, layer: &Layer) -> Option<String> {
+/// The per-file limit the results were capped at is part of the key: results capped at one
+/// limit cannot serve a scan that asks for more.
+fn cache_key(rules_digest: &str, layer: &Layer, per_file_limit: usize) -> Option<String> {
     let digest = layer.diff_id.as_ref().or(layer.digest.as_ref())?;
-    Some(format!("{}{digest}", key_prefix(rules_digest)))
+    Some(format!(
+        "{}{digest}/per-file-{per_file_limit}",
+        key_prefix(rules_digest)
+    ))
 }
 
 /// What the cache holds for one layer.
@@ -57,36 +65,50 @@ pub(super) struct CachedLayer {
     pub packages: LayerPackages,
     pub findings: Vec<RawFinding>,
     pub skipped: Vec<SkipRecord>,
+    /// Per file, the findings the per-file limit left out.
+    #[serde(default)]
+    pub over_limit: Vec<OverLimit>,
+}
+
+/// `items` split by layer (`layer_of`), in one pass: `layers` lists, each in the order given.
+/// Items of no layer or of a layer past the end are left out.
+pub(super) fn by_layer<T>(
+    items: &[T],
+    layer_of: impl Fn(&T) -> Option<usize>,
+    layers: usize,
+) -> Vec<Vec<&T>> {
+    let mut split: Vec<Vec<&T>> = (0..layers).map(|_| Vec::new()).collect();
+    for item in items {
+        if let Some(list) = layer_of(item).and_then(|layer| split.get_mut(layer)) {
+            list.push(item);
+        }
+    }
+    split
 }
 
 impl CachedLayer {
-    /// The entry for layer `index`: its findings (secrets sealed) and skips out of the
-    /// image-wide lists.
+    /// The entry for a layer: its findings (secrets sealed) and skips.
     fn of_layer(
-        index: usize,
         walked: &WalkedLayer,
         packages: &LayerPackages,
-        raw: &[RawFinding],
-        skipped: &[SkipRecord],
+        raw: &[&RawFinding],
+        skipped: &[&SkipRecord],
+        over_limit: &[&OverLimit],
         rules: &[Rule],
     ) -> CachedLayer {
         let findings = raw
             .iter()
-            .filter(|f| f.layer == Some(index))
             .map(|f| RawFinding {
                 secret: f.secret.seal(&rules[f.rule].id),
-                ..f.clone()
+                ..(*f).clone()
             })
             .collect();
         CachedLayer {
             walked: walked.clone(),
             packages: packages.clone(),
             findings,
-            skipped: skipped
-                .iter()
-                .filter(|skip| skip.layer_index == index)
-                .cloned()
-                .collect(),
+            skipped: skipped.iter().map(|skip| (*skip).clone()).collect(),
+            over_limit: over_limit.iter().map(|over| (*over).clone()).collect(),
         }
     }
 
@@ -101,6 +123,9 @@ impl CachedLayer {
         for skip in &mut hit.skipped {
             skip.layer_index = index;
         }
+        for over in &mut hit.over_limit {
+            over.item.layer = Some(index);
+        }
         Some(hit)
     }
 }
@@ -112,29 +137,57 @@ impl Scanner {
         if self.options.show_secrets {
             return None;
         }
-        let key = cache_key(&self.rules_digest, &image.layers[index])?;
+        let key = cache_key(
+            &self.rules_digest,
+            &image.layers[index],
+            self.options.max_findings_per_file,
+        )?;
         CachedLayer::decode(&self.cache.as_ref()?.get(&key)?, index)
     }
 
-    /// Stores the results of layer `index`, taken out of the image-wide `raw` and `skipped`.
-    pub(super) fn store_layer(
+    /// Stores the results of the freshly walked layers `fresh` out of the image-wide `raw`
+    /// and `skipped` (which must hold no other layer's), splitting them by layer once.
+    pub(super) fn store_layers(
         &self,
         image: &Image,
-        index: usize,
-        walked: &WalkedLayer,
-        packages: &LayerPackages,
-        raw: &[RawFinding],
-        skipped: &[SkipRecord],
+        walked: &[WalkedLayer],
+        packages: &[LayerPackages],
+        fresh: &[usize],
+        results: &Matched,
     ) {
+        if self.cache.is_none() {
+            return;
+        }
+        let layers = walked.len();
+        let raw = by_layer(&results.raw, |f| f.layer, layers);
+        let skipped = by_layer(&results.skipped, |s| Some(s.layer_index), layers);
+        let over_limit = by_layer(&results.over_limit, |o| o.item.layer, layers);
+        for &index in fresh {
+            let entry = CachedLayer::of_layer(
+                &walked[index],
+                &packages[index],
+                &raw[index],
+                &skipped[index],
+                &over_limit[index],
+                self.detector.rules(),
+            );
+            self.store_layer(image, index, &entry);
+        }
+    }
+
+    /// Stores `entry` as the results of layer `index`.
+    fn store_layer(&self, image: &Image, index: usize, entry: &CachedLayer) {
         let Some(cache) = &self.cache else {
             return;
         };
-        let Some(key) = cache_key(&self.rules_digest, &image.layers[index]) else {
+        let Some(key) = cache_key(
+            &self.rules_digest,
+            &image.layers[index],
+            self.options.max_findings_per_file,
+        ) else {
             return;
         };
-        let entry =
-            CachedLayer::of_layer(index, walked, packages, raw, skipped, self.detector.rules());
-        if let Ok(bytes) = serde_json::to_vec(&entry) {
+        if let Ok(bytes) = serde_json::to_vec(entry) {
             cache.put(&key, bytes);
         }
     }
@@ -163,13 +216,16 @@ mod tests {
             in_file(2, "etc/app.env", 0, "s3cr3t-other-layer"),
         ];
         let skipped = vec![skip(1, "app.jar!/x.jar"), skip(2, "other.jar")];
+        let raw = by_layer(&raw, |f| f.layer, 3);
+        let skipped = by_layer(&skipped, |s| Some(s.layer_index), 3);
+        assert_eq!((raw[0].len(), raw[2].len(), skipped[2].len()), (0, 1, 1));
         let packages = LayerPackages::default();
         let entry = CachedLayer::of_layer(
-            1,
             &WalkedLayer::default(),
             &packages,
-            &raw,
-            &skipped,
+            &raw[1],
+            &skipped[1],
+            &[],
             &rules,
         );
         let bytes = serde_json::to_vec(&entry).unwrap();
@@ -197,16 +253,16 @@ mod tests {
             size: 0,
             blob: crate::source::LayerBlob::Absent("not needed for a key".into()),
         };
-        assert_eq!(cache_key("rules", &layer), None);
+        assert_eq!(cache_key("rules", &layer, 100), None);
         layer.digest = Some(blob.clone());
         assert_eq!(
-            cache_key("rules", &layer).unwrap(),
-            format!("layer/v{CACHE_FORMAT}/rules/{blob}")
+            cache_key("rules", &layer, 100).unwrap(),
+            format!("layer/v{CACHE_FORMAT}/rules/{blob}/per-file-100")
         );
         layer.diff_id = Some(diff_id.clone());
         assert_eq!(
-            cache_key("rules", &layer).unwrap(),
-            format!("layer/v{CACHE_FORMAT}/rules/{diff_id}")
+            cache_key("rules", &layer, 100).unwrap(),
+            format!("layer/v{CACHE_FORMAT}/rules/{diff_id}/per-file-100")
         );
     }
 }

@@ -38,9 +38,16 @@ pub struct ScanOptions {
     pub threads: usize,
     /// Bytes of file content held in memory at once between walkers and detectors.
     pub memory_budget: usize,
+    /// Findings listed per file (or history or config item), the most severe first; the rest
+    /// are counted in the report's `not_listed`. 0 lists every finding.
+    pub max_findings_per_file: usize,
     /// How far the decoders open nested archives in one file (`--max-archive-*`).
     pub archive_limits: Limits,
 }
+
+/// The default of [`ScanOptions::max_findings_per_file`]: enough to show what a file holds
+/// and where, few enough that a dump of keys cannot bury the rest of the report.
+pub const DEFAULT_MAX_FINDINGS_PER_FILE: usize = 100;
 
 impl Default for ScanOptions {
     fn default() -> Self {
@@ -48,6 +55,7 @@ impl Default for ScanOptions {
             show_secrets: false,
             threads: 0,
             memory_budget: 64 << 20,
+            max_findings_per_file: DEFAULT_MAX_FINDINGS_PER_FILE,
             archive_limits: Limits::default(),
         }
     }
@@ -141,10 +149,11 @@ impl Scanner {
             packages,
             mut raw,
             skipped,
+            over_limit,
             from_cache,
         } = self.scan_layers(image, progress)?;
         raw.extend(self.scan_config(image));
-        let mut report = self.build_report(image, walked, &packages, raw);
+        let mut report = self.build_report(image, walked, &packages, raw, over_limit);
         report.stats.layers_from_cache = from_cache;
         let irregular = skipped.iter().filter(|s| !s.is_not_scanned()).count();
         report.stats.items_irregular = irregular;

@@ -11,6 +11,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use anyhow::{Context, Result, anyhow};
 use rayon::prelude::*;
 
+use super::assemble::OverLimit;
 use super::budget::ByteBudget;
 use super::packages::{Collector, LayerPackages};
 use super::raw::{FileDigests, RawFinding, SecretText};
@@ -32,8 +33,19 @@ pub(super) struct LayersScan {
     pub packages: Vec<LayerPackages>,
     pub raw: Vec<RawFinding>,
     pub skipped: Vec<SkipRecord>,
+    /// Per file, the matches the per-file limit left out as its chunks were matched.
+    pub over_limit: Vec<OverLimit>,
     /// Layers served from the cache.
     pub from_cache: usize,
+}
+
+/// What the detector made of the chunks (or the cache holds of a layer): matches, skipped
+/// items, and the matches the per-file limit left out.
+#[derive(Default)]
+pub(super) struct Matched {
+    pub raw: Vec<RawFinding>,
+    pub skipped: Vec<SkipRecord>,
+    pub over_limit: Vec<OverLimit>,
 }
 
 /// Why a walker gave up its layer: another layer failed and the scan is abandoned. Not a
@@ -144,7 +156,7 @@ impl Scanner {
         };
         let (sender, receiver) = sync_channel::<(usize, FileChunk)>(CHANNEL_CHUNKS);
         let walkers = self.options.threads.clamp(1, to_walk.len().max(1));
-        let (results, (mut raw, mut skipped)) = std::thread::scope(|scope| {
+        let (results, matched) = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..walkers)
                 .map(|_| {
                     let sender = sender.clone();
@@ -166,20 +178,24 @@ impl Scanner {
             (results, matched)
         });
         let mut fresh = walked_by_index(results, layer_count)?;
+        let Matched {
+            mut raw,
+            mut skipped,
+            mut over_limit,
+        } = matched;
 
         let mut layers = Vec::with_capacity(layer_count);
+        let mut hits = Vec::new();
         let mut packages = Vec::with_capacity(layer_count);
         for index in 0..layer_count {
             match (cached[index].take(), fresh[index].take()) {
                 (Some(hit), _) => {
-                    raw.extend(hit.findings);
-                    skipped.extend(hit.skipped);
+                    hits.push((hit.findings, hit.skipped, hit.over_limit));
                     layers.push(hit.walked);
                     packages.push(hit.packages);
                 }
                 (None, Some((mut walked, layer_packages))) => {
                     skipped.extend(self.irregular_entries(index, &mut walked));
-                    self.store_layer(image, index, &walked, &layer_packages, &raw, &skipped);
                     layers.push(walked);
                     packages.push(layer_packages);
                 }
@@ -188,12 +204,30 @@ impl Scanner {
                 }
             }
         }
+        // Until the hits are added, `raw` and `skipped` hold the fresh layers' results only.
+        let fresh_results = Matched {
+            raw,
+            skipped,
+            over_limit,
+        };
+        self.store_layers(image, &layers, &packages, &to_walk, &fresh_results);
+        Matched {
+            raw,
+            skipped,
+            over_limit,
+        } = fresh_results;
+        for (findings, skips, over) in hits {
+            raw.extend(findings);
+            skipped.extend(skips);
+            over_limit.extend(over);
+        }
         skipped.sort_by(|a, b| (a.layer_index, &a.what).cmp(&(b.layer_index, &b.what)));
         Ok(LayersScan {
             walked: layers,
             packages,
             raw,
             skipped,
+            over_limit,
             from_cache,
         })
     }
@@ -214,11 +248,7 @@ impl Scanner {
 
     /// Matches every chunk the walkers send, on the rayon pool, releasing each chunk's bytes
     /// from the budget once matched.
-    fn match_chunks(
-        &self,
-        receiver: Receiver<(usize, FileChunk)>,
-        budget: &ByteBudget,
-    ) -> (Vec<RawFinding>, Vec<SkipRecord>) {
+    fn match_chunks(&self, receiver: Receiver<(usize, FileChunk)>, budget: &ByteBudget) -> Matched {
         let detector = &self.detector;
         let limits = self.options.archive_limits;
         self.pool.install(|| {
@@ -226,18 +256,21 @@ impl Scanner {
                 .into_iter()
                 .par_bridge()
                 .map(|(layer, chunk)| {
-                    let found = match_chunk(detector, limits, layer, &chunk);
+                    let (found, skipped) = match_chunk(detector, limits, layer, &chunk);
                     budget.release(chunk.content.heap_len());
-                    found
+                    let (raw, over_limit) = self.cap_chunk(found);
+                    Matched {
+                        raw,
+                        skipped,
+                        over_limit,
+                    }
                 })
-                .reduce(
-                    || (Vec::new(), Vec::new()),
-                    |mut all, (findings, skipped)| {
-                        all.0.extend(findings);
-                        all.1.extend(skipped);
-                        all
-                    },
-                )
+                .reduce(Matched::default, |mut all, one| {
+                    all.raw.extend(one.raw);
+                    all.skipped.extend(one.skipped);
+                    all.over_limit.extend(one.over_limit);
+                    all
+                })
         })
     }
 }

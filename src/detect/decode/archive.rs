@@ -4,11 +4,15 @@
 //!
 //! Limits per top-level file ([`Limits`](super::Limits), counted in [`Scanner`]): how deep
 //! archives nest, how many bytes are decompressed, how many members are opened. What a limit stops is reported as skipped.
-//! Decompression reads through a bounded `take`, so a zip bomb costs at most the budget.
+//! Decompression reads through a bounded `take`, so a zip bomb costs at most the budget; a
+//! stored zip member is charged to the same budget, and a zip entry whose data overlaps an
+//! earlier entry's is not scanned (counted as skipped), so a central directory cannot make
+//! one member cost its size many times over.
 //!
 //! Offsets of matches in members are mapped into the member's stored bytes in the archive:
 //! exactly for stored (uncompressed) members, scaled for compressed ones.
 
+use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
 use std::ops::Range;
 
@@ -126,10 +130,43 @@ fn read_bounded(scanner: &mut Scanner, reader: impl Read, out: &mut Vec<u8>) -> 
     (over, ok)
 }
 
+/// The data ranges of the zip entries already taken, so an entry whose bytes lie inside
+/// another's is refused: a few KB of central directory can otherwise name one large member
+/// thousands of times and multiply the work without adding a byte to the file.
+#[derive(Default)]
+struct ClaimedRanges {
+    /// Start to end of each taken range; the ranges never overlap.
+    by_start: BTreeMap<usize, usize>,
+}
+
+impl ClaimedRanges {
+    /// Takes `range` unless it overlaps one already taken.
+    fn claim(&mut self, range: &Range<usize>) -> bool {
+        let before = self.by_start.range(..=range.start).next_back();
+        let after = self.by_start.range(range.start..).next();
+        let overlaps_before = before.is_some_and(|(_, &end)| end > range.start);
+        let overlaps_after = after.is_some_and(|(&start, _)| start < range.end);
+        if overlaps_before || overlaps_after {
+            return false;
+        }
+        self.by_start.insert(range.start, range.end);
+        true
+    }
+}
+
+/// What the zip walk left unscanned, by reason, reported once per archive.
+#[derive(Default)]
+struct ZipUnscanned {
+    members: usize,
+    over_budget: usize,
+    overlapping: usize,
+}
+
 fn zip(scanner: &mut Scanner, content: &[u8], level: &Level) -> Option<Vec<FileMatch>> {
     let mut archive = zip::ZipArchive::new(Cursor::new(content)).ok()?;
     let mut found = Vec::new();
-    let (mut unscanned, mut over_budget) = (0, 0);
+    let mut claimed = ClaimedRanges::default();
+    let mut unscanned = ZipUnscanned::default();
     for index in 0..archive.len() {
         let Ok(raw) = archive.by_index_raw(index) else {
             scanner.skip("unreadable zip member", format!("{}: #{index}", level.what));
@@ -139,7 +176,6 @@ fn zip(scanner: &mut Scanner, content: &[u8], level: &Level) -> Option<Vec<FileM
             continue;
         }
         let name = raw.name().to_string();
-        let what = format!("{}!/{name}", level.what);
         let compression = raw.compression();
         let encrypted = raw.encrypted();
         let stored = raw
@@ -154,43 +190,112 @@ fn zip(scanner: &mut Scanner, content: &[u8], level: &Level) -> Option<Vec<FileM
         let Some(stored) = stored else {
             continue; // Empty, or its data is not inside the file.
         };
-        if !count_member(scanner, &mut unscanned) {
+        if !claimed.claim(&stored) {
+            unscanned.overlapping += 1;
             continue;
         }
+        if !count_member(scanner, &mut unscanned.members) {
+            continue;
+        }
+        let what = format!("{}!/{name}", level.what);
         if encrypted {
             scanner.skip("encrypted zip member", what);
             continue;
         }
+        let entry = ZipEntry {
+            name: &name,
+            what,
+            stored,
+        };
         match compression {
             zip::CompressionMethod::Stored => {
-                stored_member(scanner, &name, content, &stored, level, &mut found);
+                zip_stored(scanner, content, &entry, level, &mut unscanned, &mut found);
             }
             zip::CompressionMethod::Deflated => {
-                if scanner.budget == 0 {
-                    over_budget += 1;
-                    continue;
-                }
-                let mut bytes = Vec::new();
-                let (over, ok) = match archive.by_index(index) {
-                    Ok(reader) => read_bounded(scanner, reader, &mut bytes),
-                    Err(_) => (false, false),
-                };
-                if over {
-                    skip_over_limit(scanner, bytes.len(), what.clone());
-                }
-                if !ok {
-                    scanner.skip("corrupt zip member (scanned what decompressed)", what);
-                }
-                let mapping = Mapping::Scaled {
-                    inner_len: bytes.len(),
-                };
-                member(scanner, &name, &bytes, &stored, mapping, level, &mut found);
+                let reader = archive.by_index(index);
+                zip_deflated(scanner, reader, &entry, level, &mut unscanned, &mut found);
             }
-            other => scanner.skip(format!("unsupported zip compression {other}"), what),
+            other => scanner.skip(format!("unsupported zip compression {other}"), entry.what),
         }
     }
-    report_unscanned(scanner, level, unscanned, over_budget);
+    report_unscanned(scanner, level, unscanned.members, unscanned.over_budget);
+    if unscanned.overlapping > 0 {
+        scanner.skip(
+            "overlapping zip entry (its data lies inside an earlier entry's)",
+            format!(
+                "{}: {} entry(ies) not scanned",
+                level.what, unscanned.overlapping
+            ),
+        );
+    }
     Some(found)
+}
+
+/// One zip member about to be scanned.
+struct ZipEntry<'a> {
+    name: &'a str,
+    /// The member's path for messages.
+    what: String,
+    /// Its stored bytes in the archive.
+    stored: Range<usize>,
+}
+
+/// A stored member is scanned in place, but its bytes are charged to the decompressed-size
+/// budget like any member's: what a zip costs to scan must not depend on its compression.
+fn zip_stored(
+    scanner: &mut Scanner,
+    content: &[u8],
+    entry: &ZipEntry,
+    level: &Level,
+    unscanned: &mut ZipUnscanned,
+    found: &mut Vec<FileMatch>,
+) {
+    if scanner.budget == 0 {
+        unscanned.over_budget += 1;
+        return;
+    }
+    let allowed = usize::try_from(scanner.budget).unwrap_or(usize::MAX);
+    let len = entry.stored.len().min(allowed);
+    scanner.budget -= len as u64;
+    if len < entry.stored.len() {
+        skip_over_limit(scanner, len, entry.what.clone());
+    }
+    let stored = entry.stored.start..entry.stored.start + len;
+    stored_member(scanner, entry.name, content, &stored, level, found);
+}
+
+/// A deflated member is decompressed within the budget, then scanned.
+fn zip_deflated(
+    scanner: &mut Scanner,
+    reader: zip::result::ZipResult<impl Read>,
+    entry: &ZipEntry,
+    level: &Level,
+    unscanned: &mut ZipUnscanned,
+    found: &mut Vec<FileMatch>,
+) {
+    if scanner.budget == 0 {
+        unscanned.over_budget += 1;
+        return;
+    }
+    let mut bytes = Vec::new();
+    let (over, ok) = match reader {
+        Ok(reader) => read_bounded(scanner, reader, &mut bytes),
+        Err(_) => (false, false),
+    };
+    if over {
+        skip_over_limit(scanner, bytes.len(), entry.what.clone());
+    }
+    if !ok {
+        scanner.skip(
+            "corrupt zip member (scanned what decompressed)",
+            entry.what.clone(),
+        );
+    }
+    let mapping = Mapping::Scaled {
+        inner_len: bytes.len(),
+    };
+    let (name, stored) = (entry.name, &entry.stored);
+    member(scanner, name, &bytes, stored, mapping, level, found);
 }
 
 /// The members of an in-memory tar, scanned in place (offsets are exact). The tar is read as
@@ -304,7 +409,6 @@ fn inner_name(what: &str) -> String {
     }
 }
 
-/// The decompressed-size limit in MiB, for messages.
 /// Records that a member was cut at the decompressed-size limit after `scanned` bytes.
 fn skip_over_limit(scanner: &mut Scanner, scanned: usize, what: String) {
     let reason = format!(
@@ -314,6 +418,7 @@ fn skip_over_limit(scanner: &mut Scanner, scanned: usize, what: String) {
     scanner.skip(reason, what);
 }
 
+/// The decompressed-size limit in MiB, for messages.
 fn mib(scanner: &Scanner) -> String {
     let limit = scanner.limits.max_decompressed_bytes;
     if limit.is_multiple_of(1 << 20) {
