@@ -20,7 +20,7 @@ mod tests {
     use crate::layer::Compression;
     use crate::report::field::ConfigField;
     use crate::report::model::{SkipKind, SkipRecord};
-    use crate::report::sample::leaky_report;
+    use crate::report::sample::{add_two_skips, leaky_report};
 
     /// The server reads back the reports the CLI and the server store: every field written must
     /// read back into the same value, and writing it again must give the same bytes.
@@ -28,20 +28,7 @@ mod tests {
     fn a_report_reads_back_into_the_same_report() {
         let mut report = leaky_report();
         let image = &mut report.images[0];
-        image.skipped.push(SkipRecord {
-            layer_index: 1,
-            what: "app.jar!/lib/x.jar".into(),
-            reason: "nested too deep".into(),
-            kind: SkipKind::NotScanned,
-        });
-        image.skipped.push(SkipRecord {
-            layer_index: 0,
-            what: "d/sub".into(),
-            reason: "tar header claims 1024 data bytes for an entry that has none".into(),
-            kind: SkipKind::Irregular,
-        });
-        image.stats.items_skipped = 1;
-        image.stats.items_irregular = 1;
+        add_two_skips(image);
         image.layers[1].skipped = Some("foreign layer".into());
         image.layers[0].compression = Some(Compression::Gzip);
         image.findings[0].location.archive_path = vec!["app.jar".into(), "conf.yaml".into()];

@@ -178,3 +178,23 @@ pub fn docs() -> Vec<RuleDoc> {
         },
     ]
 }
+
+/// Adds to `image` one item not scanned (layer 2: `app.zip!/key.txt`, an encrypted zip
+/// member) and one irregular entry (layer 1: `d/sub`), counted in its stats.
+pub fn add_two_skips(image: &mut ImageReport) {
+    use super::model::{SkipKind, SkipRecord};
+    image.skipped.push(SkipRecord {
+        layer_index: 1,
+        what: "app.zip!/key.txt".into(),
+        reason: "encrypted zip member".into(),
+        kind: SkipKind::NotScanned,
+    });
+    image.skipped.push(SkipRecord {
+        layer_index: 0,
+        what: "d/sub".into(),
+        reason: "tar header claims 1024 data bytes for an entry that has none".into(),
+        kind: SkipKind::Irregular,
+    });
+    image.stats.items_skipped = 1;
+    image.stats.items_irregular = 1;
+}

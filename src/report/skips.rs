@@ -101,27 +101,14 @@ pub fn image_messages(image: &ImageReport) -> Vec<(SkipKind, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::sample::leaky_report;
+    use crate::report::sample::{add_two_skips, leaky_report};
 
     #[test]
     fn counts_and_messages_name_each_kind() {
         let mut report = leaky_report();
         assert!(count_phrases(&report.stats).is_empty());
         let image = &mut report.images[0];
-        image.skipped.push(SkipRecord {
-            layer_index: 1,
-            what: "app.zip!/key.txt".into(),
-            reason: "encrypted zip member".into(),
-            kind: SkipKind::NotScanned,
-        });
-        image.skipped.push(SkipRecord {
-            layer_index: 0,
-            what: "d/sub".into(),
-            reason: "tar header claims 1024 data bytes for an entry that has none".into(),
-            kind: SkipKind::Irregular,
-        });
-        image.stats.items_skipped = 1;
-        image.stats.items_irregular = 1;
+        add_two_skips(image);
         let report = Report::new(report.images, 1);
         assert_eq!(
             count_phrases(&report.stats),
