@@ -7,6 +7,7 @@ use anyhow::bail;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 
+use super::password_hash;
 use super::severity::Severity;
 
 /// A named structural check a rule can ask for.
@@ -22,7 +23,31 @@ pub enum Validator {
     OpensshPrivateKey,
     /// Base64 of a JSON object.
     Base64Json,
+    /// npm's `npm_<30 base62><6 base62 CRC32>` tokens (GitHub's design).
+    NpmChecksum,
+    /// `pypi-` + base64url of a version 2 macaroon whose location is `pypi.org` or
+    /// `test.pypi.org`, with an identifier and a 32-byte signature.
+    PypiMacaroon,
+    /// Azure DevOps personal access tokens in the 84-character format: base62, `AZDO` at
+    /// positions 76 to 79.
+    AzureDevopsPat,
+    /// A password hash (crypt, bcrypt, Argon2, Cisco, Django…): reported as such, at low
+    /// severity unless it is the hash of an empty or default password (see [`super::password_hash`]).
+    PasswordHash,
 }
+
+/// Every validator's name, as rule files write it.
+pub const VALIDATOR_NAMES: &[&str] = &[
+    "github-checksum",
+    "jwt",
+    "pem-private-key",
+    "openssh-private-key",
+    "base64-json",
+    "npm-checksum",
+    "pypi-macaroon",
+    "azure-devops-pat",
+    "password-hash",
+];
 
 impl FromStr for Validator {
     type Err = anyhow::Error;
@@ -34,8 +59,13 @@ impl FromStr for Validator {
             "pem-private-key" => Validator::PemPrivateKey,
             "openssh-private-key" => Validator::OpensshPrivateKey,
             "base64-json" => Validator::Base64Json,
+            "npm-checksum" => Validator::NpmChecksum,
+            "pypi-macaroon" => Validator::PypiMacaroon,
+            "azure-devops-pat" => Validator::AzureDevopsPat,
+            "password-hash" => Validator::PasswordHash,
             _ => bail!(
-                "unknown validator {name:?} (known: github-checksum, jwt, pem-private-key, openssh-private-key, base64-json)"
+                "unknown validator {name:?} (known: {})",
+                VALIDATOR_NAMES.join(", ")
             ),
         })
     }
@@ -72,6 +102,22 @@ impl Verdict {
 }
 
 impl Validator {
+    /// The name rule files use for this validator.
+    pub fn name(self) -> &'static str {
+        match self {
+            Validator::GithubChecksum => "github-checksum",
+            Validator::Jwt => "jwt",
+            Validator::PemPrivateKey => "pem-private-key",
+            Validator::OpensshPrivateKey => "openssh-private-key",
+            Validator::Base64Json => "base64-json",
+            Validator::NpmChecksum => "npm-checksum",
+            Validator::PypiMacaroon => "pypi-macaroon",
+            Validator::AzureDevopsPat => "azure-devops-pat",
+            Validator::PasswordHash => "password-hash",
+        }
+    }
+
+    /// Checks one candidate secret.
     pub fn check(self, secret: &[u8]) -> Verdict {
         let Ok(text) = std::str::from_utf8(secret) else {
             return Verdict::Reject;
@@ -88,6 +134,18 @@ impl Validator {
                     .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
                     .is_some_and(|value| value.is_object()),
             ),
+            Validator::NpmChecksum => {
+                Verdict::from_bool(text.starts_with("npm_") && github_checksum_ok(text))
+            }
+            Validator::PypiMacaroon => pypi_verdict(text),
+            Validator::AzureDevopsPat => Verdict::from_bool(azure_devops_pat_ok(text)),
+            Validator::PasswordHash => match password_hash::check(text) {
+                Some(checked) => Verdict::Accept {
+                    details: checked.details,
+                    severity: Some(checked.severity),
+                },
+                None => Verdict::Reject,
+            },
         }
     }
 }
@@ -115,6 +173,156 @@ fn github_checksum_ok(token: &str) -> bool {
     }
     let (random, checksum) = body.split_at(30);
     base62_checksum(crc32fast::hash(random.as_bytes())) == checksum
+}
+
+/// The 84-character Azure DevOps PAT: 52 random characters, Microsoft's fixed signature
+/// characters, `AZDO` at positions 76 to 79 (counting from 0) and 4 more; letters and digits
+/// only.
+fn azure_devops_pat_ok(token: &str) -> bool {
+    token.len() == 84
+        && token.bytes().all(|b| b.is_ascii_alphanumeric())
+        && &token[76..80] == "AZDO"
+}
+
+/// Macaroon v2 field types (libmacaroons' binary format).
+const MACAROON_EOS: u8 = 0;
+const MACAROON_LOCATION: u8 = 1;
+const MACAROON_IDENTIFIER: u8 = 2;
+const MACAROON_VID: u8 = 4;
+const MACAROON_SIGNATURE: u8 = 6;
+
+/// A macaroon v2 read far enough to say whose it is: its location, its identifier, how many
+/// caveats it carries, and that it ends in a 32-byte signature.
+#[derive(Debug, PartialEq)]
+struct Macaroon {
+    location: String,
+    identifier: Vec<u8>,
+    caveats: Vec<Vec<u8>>,
+}
+
+/// One field: type byte, LEB128 length, bytes.
+fn macaroon_field(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&kind, mut rest) = bytes.split_first()?;
+    if kind == MACAROON_EOS {
+        return Some((kind, &[], rest));
+    }
+    let mut length = 0usize;
+    for shift in (0..35).step_by(7) {
+        let (&byte, after) = rest.split_first()?;
+        rest = after;
+        length |= usize::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            break;
+        }
+    }
+    if length > rest.len() {
+        return None;
+    }
+    let (value, rest) = rest.split_at(length);
+    Some((kind, value, rest))
+}
+
+fn parse_macaroon(bytes: &[u8]) -> Option<Macaroon> {
+    let rest = bytes.strip_prefix(&[2u8])?;
+    let (kind, location, rest) = macaroon_field(rest)?;
+    if kind != MACAROON_LOCATION {
+        return None;
+    }
+    let (kind, identifier, mut rest) = macaroon_field(rest)?;
+    if kind != MACAROON_IDENTIFIER || identifier.is_empty() {
+        return None;
+    }
+    let (kind, _, after) = macaroon_field(rest)?;
+    if kind != MACAROON_EOS {
+        return None;
+    }
+    rest = after;
+    let mut caveats = Vec::new();
+    // Caveats: [location] identifier [vid] EOS, until a lone EOS.
+    loop {
+        let (kind, value, after) = macaroon_field(rest)?;
+        rest = after;
+        match kind {
+            MACAROON_EOS => break,
+            MACAROON_LOCATION => {
+                let (kind, value, after) = macaroon_field(rest)?;
+                if kind != MACAROON_IDENTIFIER {
+                    return None;
+                }
+                caveats.push(value.to_vec());
+                rest = after;
+            }
+            MACAROON_IDENTIFIER => caveats.push(value.to_vec()),
+            _ => return None,
+        }
+        let (mut kind, _, mut after) = macaroon_field(rest)?;
+        if kind == MACAROON_VID {
+            (kind, _, after) = macaroon_field(after)?;
+        }
+        if kind != MACAROON_EOS || caveats.len() > 64 {
+            return None;
+        }
+        rest = after;
+    }
+    let (kind, signature, rest) = macaroon_field(rest)?;
+    (kind == MACAROON_SIGNATURE && signature.len() == 32 && rest.is_empty()).then(|| Macaroon {
+        location: String::from_utf8_lossy(location).into_owned(),
+        identifier: identifier.to_vec(),
+        caveats,
+    })
+}
+
+/// A PyPI token: a whole macaroon from pypi.org (or its test instance). Its caveats say what
+/// it may upload to, when PyPI wrote them as JSON.
+fn pypi_verdict(token: &str) -> Verdict {
+    let Some(body) = token.strip_prefix("pypi-") else {
+        return Verdict::Reject;
+    };
+    let Some(macaroon) = URL_SAFE_NO_PAD
+        .decode(body.trim_end_matches('='))
+        .ok()
+        .and_then(|bytes| parse_macaroon(&bytes))
+    else {
+        return Verdict::Reject;
+    };
+    if !matches!(macaroon.location.as_str(), "pypi.org" | "test.pypi.org") {
+        return Verdict::Reject;
+    }
+    let mut details = vec![("index".to_string(), macaroon.location.clone())];
+    if let Some(scope) = pypi_scope(&macaroon.caveats) {
+        details.push(("scope".to_string(), scope));
+    }
+    Verdict::Accept {
+        details,
+        severity: None,
+    }
+}
+
+/// What a PyPI token's caveats restrict it to: `{"permissions": "user"}` (every project of
+/// the user) or `{"permissions": {"projects": [...]}}`, as PyPI writes them.
+fn pypi_scope(caveats: &[Vec<u8>]) -> Option<String> {
+    for caveat in caveats {
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(caveat) else {
+            continue;
+        };
+        match value.get("permissions") {
+            Some(serde_json::Value::String(scope)) if scope == "user" => {
+                return Some("every project of the user".to_string());
+            }
+            Some(permissions) => {
+                let projects: Vec<&str> = permissions
+                    .get("projects")
+                    .and_then(|p| p.as_array())
+                    .map(|list| list.iter().filter_map(|p| p.as_str()).collect())
+                    .unwrap_or_default();
+                if !projects.is_empty() {
+                    return Some(format!("projects: {}", projects.join(", ")));
+                }
+            }
+            None => {}
+        }
+    }
+    None
 }
 
 fn decode_base64_any(text: &str) -> Option<Vec<u8>> {
@@ -374,7 +582,8 @@ pub fn is_placeholder(secret: &[u8]) -> bool {
         || lower.starts_with("#{")
         || (first == b'$'
             && bytes.len() > 1
-            && (bytes[1].is_ascii_alphabetic() || bytes[1] == b'_'))
+            && (bytes[1].is_ascii_alphabetic() || bytes[1] == b'_')
+            && !password_hash::is_password_hash(trimmed))
         || (first == b'<' && last == b'>')
         || wrapped_variable(b'@')
         || wrapped_variable(b'%')
@@ -422,6 +631,148 @@ mod tests {
         assert_eq!(base62_checksum(0), "000000");
         assert_eq!(base62_checksum(61), "00000z");
         assert_eq!(base62_checksum(62), "000010");
+    }
+
+    fn random_base62(n: usize) -> String {
+        let mut rng = fastrand::Rng::new();
+        (0..n).map(|_| BASE62[rng.usize(..62)] as char).collect()
+    }
+
+    #[test]
+    fn npm_checksum() {
+        let random = random_base62(30);
+        let token = format!(
+            "npm_{random}{}",
+            base62_checksum(crc32fast::hash(random.as_bytes()))
+        );
+        assert_eq!(
+            Validator::NpmChecksum.check(token.as_bytes()),
+            Verdict::plain()
+        );
+        // One character of the random part changed: the checksum no longer fits.
+        let mut broken = token.clone().into_bytes();
+        broken[4] = if broken[4] == b'a' { b'b' } else { b'a' };
+        assert_eq!(Validator::NpmChecksum.check(&broken), Verdict::Reject);
+        // A valid checksum under another prefix is no npm token.
+        let github = token.replacen("npm_", "ghp_", 1);
+        assert_eq!(
+            Validator::NpmChecksum.check(github.as_bytes()),
+            Verdict::Reject
+        );
+    }
+
+    /// A macaroon in libmacaroons' v2 binary format.
+    fn macaroon(location: &str, caveats: &[&str], signature_len: usize) -> Vec<u8> {
+        fn field(kind: u8, value: &[u8], out: &mut Vec<u8>) {
+            out.push(kind);
+            let mut n = value.len();
+            loop {
+                let byte = (n & 0x7f) as u8;
+                n >>= 7;
+                if n == 0 {
+                    out.push(byte);
+                    break;
+                }
+                out.push(byte | 0x80);
+            }
+            out.extend_from_slice(value);
+        }
+        let mut out = vec![2];
+        field(MACAROON_LOCATION, location.as_bytes(), &mut out);
+        field(MACAROON_IDENTIFIER, random_base62(36).as_bytes(), &mut out);
+        out.push(MACAROON_EOS);
+        for caveat in caveats {
+            field(MACAROON_IDENTIFIER, caveat.as_bytes(), &mut out);
+            out.push(MACAROON_EOS);
+        }
+        out.push(MACAROON_EOS);
+        let signature: Vec<u8> = (0..signature_len).map(|_| fastrand::u8(..)).collect();
+        field(MACAROON_SIGNATURE, &signature, &mut out);
+        out
+    }
+
+    fn pypi_token(bytes: &[u8]) -> String {
+        format!("pypi-{}", URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    #[test]
+    fn pypi_macaroon() {
+        let user = pypi_token(&macaroon(
+            "pypi.org",
+            &[r#"{"version": 1, "permissions": "user"}"#],
+            32,
+        ));
+        assert!(user.starts_with("pypi-AgEIcHlwaS5vcmc"), "{user}");
+        match Validator::PypiMacaroon.check(user.as_bytes()) {
+            Verdict::Accept { details, .. } => {
+                assert!(details.contains(&("index".into(), "pypi.org".into())));
+                assert!(details.contains(&("scope".into(), "every project of the user".into())));
+            }
+            Verdict::Reject => panic!("rejected {user}"),
+        }
+        let project = pypi_token(&macaroon(
+            "test.pypi.org",
+            &[r#"{"version": 1, "permissions": {"projects": ["demo"]}}"#],
+            32,
+        ));
+        match Validator::PypiMacaroon.check(project.as_bytes()) {
+            Verdict::Accept { details, .. } => {
+                assert!(details.contains(&("scope".into(), "projects: demo".into())));
+            }
+            Verdict::Reject => panic!("rejected {project}"),
+        }
+        // Another location, a short signature, a token cut short, random bytes.
+        let elsewhere = pypi_token(&macaroon("example.org", &[], 32));
+        let short_signature = pypi_token(&macaroon("pypi.org", &[], 16));
+        let cut = &user[..user.len() - 10];
+        let mut random = vec![2u8, 1, 8];
+        random.extend_from_slice(b"pypi.org");
+        random.extend((0..80).map(|_| fastrand::u8(..)));
+        for token in [
+            elsewhere,
+            short_signature,
+            cut.to_string(),
+            pypi_token(&random),
+        ] {
+            assert_eq!(
+                Validator::PypiMacaroon.check(token.as_bytes()),
+                Verdict::Reject,
+                "{token}"
+            );
+        }
+    }
+
+    #[test]
+    fn azure_devops_pat_signature() {
+        let token = format!(
+            "{}JQQJ99{}AZDO{}",
+            random_base62(52),
+            random_base62(18),
+            random_base62(4)
+        );
+        assert_eq!(token.len(), 84);
+        assert_eq!(
+            Validator::AzureDevopsPat.check(token.as_bytes()),
+            Verdict::plain()
+        );
+        let shifted = format!("{}AZDO{}", random_base62(75), random_base62(5));
+        let short = &token[..83];
+        let symbol = token.replacen(&token[..1], "-", 1);
+        for bad in [shifted.as_str(), short, symbol.as_str()] {
+            assert_eq!(
+                Validator::AzureDevopsPat.check(bad.as_bytes()),
+                Verdict::Reject,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn validator_names_round_trip() {
+        for name in VALIDATOR_NAMES {
+            assert_eq!(Validator::from_str(name).unwrap().name(), *name);
+        }
+        assert!(Validator::from_str("nope").is_err());
     }
 
     #[test]

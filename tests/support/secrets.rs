@@ -108,9 +108,12 @@ pub fn github_classic_token() -> String {
     format!("ghp_{random}{checksum}")
 }
 
-/// `npm_` + 36 random base62 characters.
+/// `npm_` + 30 random base62 + their CRC32 checksum in base62 (npm's tokens follow GitHub's
+/// design), 40 characters in all.
 pub fn npm_token() -> String {
-    format!("npm_{}", base62(36))
+    let random = base62(30);
+    let checksum = github_checksum(&random);
+    format!("npm_{random}{checksum}")
 }
 
 /// A random password of `len` characters: mostly `[A-Za-z0-9]` plus a few of
