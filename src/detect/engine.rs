@@ -7,6 +7,7 @@ use anyhow::{Result, bail};
 
 use super::decoder::Decoder;
 use super::keywords::{KeywordHit, KeywordSearcher};
+use super::password_hash;
 use super::published::PublishedKeys;
 use super::rules::{PATH_SCOPED_MAX_FILE, Rule, rules_digest};
 use super::severity::Severity;
@@ -343,6 +344,13 @@ impl Detector {
         let group = captures.get(rule.secret_group)?;
         let secret = group.as_bytes();
         if is_placeholder(secret) {
+            return None;
+        }
+        // A password hash under a password-like key is reported by the password-hash rules, as
+        // a hash (crackable offline), not as a clear-text password.
+        if rule.is_generic()
+            && std::str::from_utf8(secret).is_ok_and(password_hash::is_password_hash)
+        {
             return None;
         }
         if let Some(minimum) = rule.min_entropy

@@ -4,6 +4,7 @@
 //! holds them (redacted too).
 
 use super::model::{Finding, ImageReport, Location, LocationKind};
+use super::remediation::is_password_hash;
 use crate::layer::Status;
 
 /// Where the finding is, in words: `/root/.aws/credentials line 3 of layer 1/6 (sha256:…,
@@ -155,10 +156,22 @@ pub fn sentence(image: &ImageReport, finding: &Finding) -> String {
         }
         LocationKind::LayerFile => {}
     }
-    text.push_str(&format!(
-        " Rotate it; at run time it belongs in a Kubernetes Secret ({}).",
-        finding.remediation.kubernetes_secret_type
-    ));
+    if is_password_hash(
+        finding
+            .details
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    ) {
+        text.push_str(
+            " A password hash can be cracked offline: change that password and keep the hash \
+             out of the image.",
+        );
+    } else {
+        text.push_str(&format!(
+            " Rotate it; at run time it belongs in a Kubernetes Secret ({}).",
+            finding.remediation.kubernetes_secret_type
+        ));
+    }
     text
 }
 

@@ -69,3 +69,29 @@ pub fn published_remediation(advice: Remediation, published_in: &str) -> Remedia
         ..advice
     }
 }
+
+/// The `kind` detail the password-hash validator gives every finding it checks.
+pub const PASSWORD_HASH_KIND: &str = crate::detect::password_hash::PASSWORD_HASH_KIND;
+
+/// Whether a finding's details mark it as a password hash (see [`PASSWORD_HASH_KIND`]).
+pub fn is_password_hash<'a>(mut details: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
+    details.any(|(key, value)| key == "kind" && value == PASSWORD_HASH_KIND)
+}
+
+/// Advice for a password hash: it is no key to replace but a password that can be cracked
+/// offline, so the password changes and the hash leaves the image.
+pub fn password_hash_remediation(advice: Remediation) -> Remediation {
+    Remediation {
+        instead: format!(
+            "A password hash can be cracked offline by anyone who can pull the image, with no \
+             login attempt to notice; a hash of a default or empty password gives the password \
+             away at once. Do not ship it: set the account's password at run time from a \
+             Kubernetes Secret of type {}, or lock the account when it needs none. {}",
+            advice.kubernetes_secret_type, advice.instead
+        ),
+        rotate: "Change this password wherever it is used and never reuse it: the hash can be \
+                 cracked offline, slowly for a strong password and at once for a weak one."
+            .to_string(),
+        ..advice
+    }
+}

@@ -24,6 +24,9 @@ pub struct RuleDoc {
     /// the match (a checksum, a structure), `high` when an entropy threshold does, `medium`
     /// for pattern-only rules.
     pub precision: &'static str,
+    /// The rule reports password hashes (its validator is `password-hash`): its help says the
+    /// hash is crackable offline, not that a key should be rotated.
+    pub password_hash: bool,
 }
 
 impl From<&Rule> for RuleDoc {
@@ -43,6 +46,7 @@ impl From<&Rule> for RuleDoc {
             kubernetes_secret_type: rule.kubernetes_secret_type.clone(),
             references: rule.references.clone(),
             precision,
+            password_hash: rule.validator == Some(crate::detect::Validator::PasswordHash),
         }
     }
 }
@@ -64,6 +68,12 @@ impl RuleDoc {
             kubernetes_secret_type: finding.remediation.kubernetes_secret_type.clone(),
             references: Vec::new(),
             precision: "medium",
+            password_hash: super::remediation::is_password_hash(
+                finding
+                    .details
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            ),
         }
     }
 

@@ -166,6 +166,7 @@ pub fn docs() -> Vec<RuleDoc> {
                 "not a link".into(),
             ],
             precision: "very-high",
+            password_hash: false,
         },
         RuleDoc {
             id: "unused-rule".into(),
@@ -175,6 +176,7 @@ pub fn docs() -> Vec<RuleDoc> {
             kubernetes_secret_type: "Opaque".into(),
             references: Vec::new(),
             precision: "medium",
+            password_hash: false,
         },
     ]
 }

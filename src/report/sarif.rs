@@ -263,15 +263,28 @@ fn information_uri() -> Option<&'static str> {
 
 fn rule(doc: &RuleDoc) -> Value {
     let summary = doc.summary();
-    let advice = format!(
-        "A credential written into an image layer, the image history or the image config ships \
+    let advice = if doc.password_hash {
+        format!(
+            "A password hash written into an image layer, the image history or the image config \
+             ships to everyone who can pull the image, and deleting the file in a later layer \
+             does not remove it. It can be cracked offline, with no login attempt to notice: \
+             slowly for a strong password, at once for an empty or default one (reported at \
+             high). Change that password wherever it is used, and set the account's password at \
+             run time from a Kubernetes Secret of type {} (or lock the account) instead of \
+             shipping the hash.",
+            doc.kubernetes_secret_type
+        )
+    } else {
+        format!(
+            "A credential written into an image layer, the image history or the image config ships \
          to everyone who can pull the image, and deleting the file in a later layer does not \
          remove it: the layer that added it still contains it. Rotate the credential. Supply it \
          at run time from a Kubernetes Secret of type {} (or an external secret store), and at \
          build time through a BuildKit secret mount (RUN --mount=type=secret) instead of COPY, \
          ARG or ENV.",
-        doc.kubernetes_secret_type
-    );
+            doc.kubernetes_secret_type
+        )
+    };
     let links: Vec<&str> = doc.links().collect();
     let mut text = format!("{summary}\n\n{advice}");
     let mut markdown = format!(

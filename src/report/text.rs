@@ -8,6 +8,7 @@ use anyhow::Result;
 
 use super::describe::{one_line, short_hex};
 use super::model::{Finding, ImageReport, Location, LocationKind, NotListed, Report, SkipKind};
+use super::remediation::is_password_hash;
 use super::skips;
 use crate::detect::Severity;
 use crate::layer::Status;
@@ -454,10 +455,35 @@ fn write_finding(
     for (key, value) in &finding.details {
         writeln!(out, "{indent}{key}: {value}")?;
     }
+    write_advice(finding, options, indent, out)
+}
+
+/// The closing line(s) of a finding: the fix in verbose mode, else a one-line hint.
+fn write_advice(
+    finding: &Finding,
+    options: TextOptions,
+    indent: &str,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let style = options.style;
     if options.verbose {
         writeln!(out, "{indent}fix: {}", finding.remediation.instead)?;
         writeln!(out, "{indent}{}", finding.remediation.rotate)?;
         writeln!(out, "{indent}fingerprint {}", finding.fingerprint)?;
+    } else if is_password_hash(
+        finding
+            .details
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    ) {
+        writeln!(
+            out,
+            "{indent}{}",
+            style.paint(
+                "2",
+                "password hash: crackable offline; change the password, keep the hash out of the image"
+            )
+        )?;
     } else if finding.details.contains_key("published_in") {
         writeln!(
             out,

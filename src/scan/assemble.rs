@@ -31,7 +31,9 @@ use crate::report::model::{
     Certificate, Finding, ImageReport, ImageStats, LayerReport, Location, LocationKind, NotListed,
 };
 use crate::report::redact::{Redactor, fingerprint, redact};
-use crate::report::remediation::{published_remediation, remediation};
+use crate::report::remediation::{
+    is_password_hash, password_hash_remediation, published_remediation, remediation,
+};
 use crate::source::Image;
 
 impl Scanner {
@@ -137,6 +139,8 @@ impl Scanner {
         );
         if let Some((_, place)) = f.details.iter().find(|(k, _)| k == "published_in") {
             remediation = published_remediation(remediation, place);
+        } else if is_password_hash(f.details.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+            remediation = password_hash_remediation(remediation);
         }
         Finding {
             rule_id: rule.id.clone(),
