@@ -301,7 +301,7 @@ fn list_rules(format: ListFormat, user: &[std::path::PathBuf]) -> Result<u8> {
                             "description": rule.description,
                             "severity": rule.severity,
                             "keywords": rule.keywords,
-                            "validator": rule.validator.map(|v| format!("{v:?}")),
+                            "validator": rule.validator.map(|v| v.name()),
                             "kubernetes_secret_type": rule.kubernetes_secret_type,
                             "references": rule.references,
                             "source": rule.source,
@@ -310,6 +310,9 @@ fn list_rules(format: ListFormat, user: &[std::path::PathBuf]) -> Result<u8> {
                     .collect();
                 serde_json::to_writer_pretty(&mut *out, &listed)?;
                 writeln!(out)?;
+            }
+            ListFormat::Markdown => {
+                write!(out, "{}", crate::detect::catalog::markdown(&rules))?;
             }
             ListFormat::Text => {
                 let width = rules.iter().map(|r| r.id.len()).max().unwrap_or(10);

@@ -376,6 +376,9 @@ pub enum ListFormat {
     Text,
     /// Every rule in full (description, keywords, validator, references), for scripts.
     Json,
+    /// Counts per rule file and a table of every rule (id, name, severity, Kubernetes Secret
+    /// type, validator): the generated part of signatures/README.md.
+    Markdown,
 }
 
 /// When text output is coloured (`scan --color`).

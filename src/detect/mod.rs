@@ -5,11 +5,13 @@
 //! `engine` runs the rules; `decode` opens what the engine cannot see; `file` puts the engine
 //! and the decoders together for whole files; `selection` and `selftest` work on rules.
 
+pub mod catalog;
 pub(crate) mod decode;
 pub(crate) mod decoder;
 pub(crate) mod engine;
 pub(crate) mod file;
 pub(crate) mod keywords;
+pub(crate) mod password_hash;
 pub mod published;
 pub mod rules;
 pub(crate) mod selection;
@@ -26,3 +28,4 @@ pub use engine::{Detector, Match};
 pub use published::{PublishedKeys, Sighting};
 pub use rules::Rule;
 pub use severity::Severity;
+pub use validate::Validator;
