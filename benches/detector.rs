@@ -12,6 +12,12 @@
 //! Groups:
 //! - `detector/full_rules`, `detector/10_rules`: the whole corpus, all built-in rules vs. the
 //!   first ten by id.
+//! - `detector_scaling/{synthetic_800,doubled}`: how the keyword prefilter scales with the
+//!   rule count. `synthetic_800` is the built-in set plus synthetic provider rules (distinct
+//!   keywords: a random prefix like `qzvk_`, or a made-up provider name before a key
+//!   assignment) up to [`SCALED_RULES`], as new provider rules add distinct keywords;
+//!   `doubled` loads every built-in rule twice under other ids (the same keywords), the worst
+//!   case where every keyword hit opens twice the windows.
 //! - `detector_kind/{text,binary,compressed}`: one kind of content, all built-in rules.
 //!
 //! Run: `cargo bench --bench detector` (or `-- --test` to run each benchmark once).
@@ -26,7 +32,7 @@ use base64::Engine as _;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use stowaway::detect::rules::builtin_rules;
+use stowaway::detect::rules::{builtin_rules, parse_rule_file};
 use stowaway::detect::{Detector, Rule};
 
 const SEED: u64 = 0x5709_a3a7_2024_0001;
@@ -760,6 +766,34 @@ fn build_corpus() -> Corpus {
     corpus
 }
 
+/// The rule count of the `synthetic_800` case.
+const SCALED_RULES: usize = 800;
+
+/// Synthetic provider rules with distinct keywords, in the shapes real provider rules take: a
+/// token prefix, or a provider name before a key assignment.
+fn synthetic_rules(count: usize) -> Vec<Rule> {
+    let mut rng = fastrand::Rng::with_seed(SEED ^ 0x5ca1e);
+    let mut letters = |n: usize| -> String { (0..n).map(|_| rng.lowercase()).collect() };
+    let mut text = String::new();
+    for i in 0..count {
+        let (keyword, regex) = if i % 2 == 0 {
+            let prefix = format!("{}_", letters(3 + i % 3));
+            let regex = format!("({prefix}[A-Za-z0-9]{{32,40}})");
+            (prefix, regex)
+        } else {
+            let name = letters(5 + i % 4);
+            let regex = format!(
+                r#"(?i){name}[\w.-]{{0,20}}(?:key|token|secret)\W{{0,5}}[=:]\s*["']?([a-z0-9]{{32}})"#
+            );
+            (name, regex)
+        };
+        text.push_str(&format!(
+            "[[rules]]\nid = \"synthetic-{i}\"\nname = \"Synthetic {i}\"\nseverity = \"high\"\nkeywords = [\"{keyword}\"]\nregex = '''{regex}'''\n\n"
+        ));
+    }
+    parse_rule_file(&text, "synthetic.toml").expect("synthetic rules compile")
+}
+
 fn scan_all(detector: &Detector, files: &[&[u8]]) -> usize {
     files
         .iter()
@@ -777,6 +811,15 @@ fn benches(c: &mut Criterion) {
     let mut first_ten: Vec<Rule> = rules.clone();
     first_ten.sort_by(|a, b| a.id.cmp(&b.id));
     first_ten.truncate(10);
+    let mut scaled = rules.clone();
+    scaled.extend(synthetic_rules(SCALED_RULES.saturating_sub(rules.len())));
+    let mut doubled = rules.clone();
+    doubled.extend(rules.iter().cloned().map(|mut rule| {
+        rule.id.push_str("-again");
+        rule
+    }));
+    let scaled = Detector::new(scaled).expect("detector (synthetic rules)");
+    let doubled = Detector::new(doubled).expect("detector (doubled rules)");
     let full = Detector::new(rules).expect("detector (all rules)");
     let ten = Detector::new(first_ten).expect("detector (10 rules)");
 
@@ -832,6 +875,20 @@ fn benches(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(bytes_of(&all)));
     group.bench_function("full_rules", |b| b.iter(|| scan_all(&full, &all)));
     group.bench_function("10_rules", |b| b.iter(|| scan_all(&ten, &all)));
+    group.finish();
+
+    let mut group = c.benchmark_group("detector_scaling");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8));
+    group.throughput(Throughput::Bytes(bytes_of(&all)));
+    eprintln!(
+        "scaling: {} rules (synthetic), {} rules (doubled)",
+        scaled.rules().len(),
+        doubled.rules().len()
+    );
+    group.bench_function("synthetic_800", |b| b.iter(|| scan_all(&scaled, &all)));
+    group.bench_function("doubled", |b| b.iter(|| scan_all(&doubled, &all)));
     group.finish();
 
     let mut group = c.benchmark_group("detector_kind");
