@@ -519,3 +519,87 @@ fn a_large_package_file_is_hashed_by_reading_its_layer_again() {
     assert_full_severity(edited);
     assert_eq!(edited["provenance"]["verdict"], "modified");
 }
+
+/// rpm records one digest algorithm per package (FILEDIGESTALGO): a package built with each
+/// one rpmbuild offers (MD5, SHA-1, SHA-224, SHA-256, SHA-384, SHA-512), installed by the real
+/// `rpm` into one sqlite database, has its shipped key verified (info) whatever the algorithm,
+/// and the key of each rewritten in a later layer is "modified" at full severity.
+#[test]
+fn every_rpm_digest_algorithm_is_verified() {
+    if !support::tool_available("rpmbuild") || !support::tool_available("rpm") {
+        return;
+    }
+    let work = support::tempdir();
+    // (OpenPGP algorithm number, name)
+    let algorithms = [
+        (1, "md5"),
+        (2, "sha1"),
+        (8, "sha256"),
+        (9, "sha384"),
+        (10, "sha512"),
+        (11, "sha224"),
+    ];
+    let root = work.path().join("root");
+    fs::create_dir_all(&root).unwrap();
+    let mut rpms = Vec::new();
+    for (number, name) in algorithms {
+        let key = work.path().join(format!("{name}.key"));
+        fs::write(&key, secrets::rsa_private_key_pem()).unwrap();
+        let spec = work.path().join(format!("{name}.spec"));
+        fs::write(
+            &spec,
+            format!(
+                "Name: probe-{name}\nVersion: 1.0\nRelease: 1\nSummary: digest probe\n\
+                 License: MIT\nBuildArch: noarch\n%description\ndigest probe\n%install\n\
+                 mkdir -p %{{buildroot}}/usr/share/probe-{name}/tests\n\
+                 cp {} %{{buildroot}}/usr/share/probe-{name}/tests/server.key\n\
+                 %files\n/usr/share/probe-{name}\n",
+                key.display()
+            ),
+        )
+        .unwrap();
+        run(Command::new("rpmbuild")
+            .arg("-bb")
+            .arg("--define")
+            .arg(format!("_topdir {}", work.path().join("build").display()))
+            .arg("--define")
+            .arg(format!("_binary_filedigest_algorithm {number}"))
+            .arg(&spec));
+        rpms.push(
+            work.path()
+                .join(format!("build/RPMS/noarch/probe-{name}-1.0-1.noarch.rpm")),
+        );
+    }
+    run(Command::new("rpm")
+        .arg("--root")
+        .arg(&root)
+        .args(["--dbpath", "/var/lib/rpm", "--define", "_db_backend sqlite"])
+        .args(["-i", "--nodeps", "--noscripts"])
+        .args(&rpms));
+    let replaced: Vec<Entry> = algorithms
+        .iter()
+        .map(|(_, name)| {
+            Entry::file(
+                &format!("usr/share/probe-{name}/tests/server.key"),
+                secrets::rsa_private_key_pem(),
+            )
+        })
+        .collect();
+    let layers = vec![
+        Layer::new("RUN dnf install probe-*", entries_of(&root)),
+        Layer::new("COPY keys/ /usr/share/ # buildkit", replaced),
+    ];
+    let (_, report) = scan_json(work.path(), layers);
+    for (_, name) in algorithms {
+        let path = format!("usr/share/probe-{name}/tests/server.key");
+        let shipped = one_at(&report, 0, &path);
+        assert_eq!(shipped["severity"], "info", "{name}: {shipped:#}");
+        assert_eq!(shipped["provenance"]["manager"], "rpm");
+        assert_eq!(shipped["provenance"]["package"], format!("probe-{name}"));
+        assert_eq!(shipped["provenance"]["version"], "1.0-1");
+        assert_eq!(shipped["provenance"]["verdict"], "unmodified", "{name}");
+        let copied = one_at(&report, 1, &path);
+        assert_full_severity(copied);
+        assert_eq!(copied["provenance"]["verdict"], "modified", "{name}");
+    }
+}

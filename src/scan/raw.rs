@@ -70,17 +70,20 @@ pub(super) struct RawFinding {
     pub digests: Option<Arc<FileDigests>>,
 }
 
-/// The digests of one file's content in the algorithms package databases record: dpkg MD5,
-/// apk SHA-1, pip and rpm SHA-256 (rpm's SHA-512 too). Computed only for files with matches.
+/// The digests of one file's content in every algorithm package databases record: dpkg MD5,
+/// apk SHA-1, pip SHA-256, and each rpm `FILEDIGESTALGO` (MD5, SHA-1, SHA-224, SHA-256,
+/// SHA-384, SHA-512). Computed only for files with matches.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct FileDigests(Vec<(HashAlgorithm, String)>);
 
 impl FileDigests {
     /// The algorithms computed.
-    const ALGORITHMS: [HashAlgorithm; 4] = [
+    const ALGORITHMS: [HashAlgorithm; 6] = [
         HashAlgorithm::Md5,
         HashAlgorithm::Sha1,
+        HashAlgorithm::Sha224,
         HashAlgorithm::Sha256,
+        HashAlgorithm::Sha384,
         HashAlgorithm::Sha512,
     ];
 
