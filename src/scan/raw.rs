@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::detect::Severity;
 use crate::provenance::HashAlgorithm;
+use crate::provenance::maven::MavenArtifact;
 use crate::report::field::ConfigField;
 use crate::report::redact::{fingerprint, redact};
 
@@ -68,6 +69,10 @@ pub(super) struct RawFinding {
     /// handed over in more than one chunk.
     #[serde(default)]
     pub digests: Option<Arc<FileDigests>>,
+    /// The Maven artifact of the archive directly holding the match (a jar member), for
+    /// provenance when no package database owns the file.
+    #[serde(default)]
+    pub archive_package: Option<Arc<MavenArtifact>>,
 }
 
 /// The digests of one file's content in every algorithm package databases record: dpkg MD5,
@@ -173,6 +178,7 @@ pub(super) mod tests {
             line: 1,
             column: offset + 1,
             digests: None,
+            archive_package: None,
         }
     }
 
