@@ -59,12 +59,19 @@ fn entries_of(root: &Path) -> Vec<Entry> {
 /// as the package lists them, with their content). `/lib` is a symlink to `usr/lib`, as in a
 /// merged-/usr Debian, so a file the package lists under `/lib` lands in `usr/lib`.
 fn dpkg_root(work: &Path, files: &[(&str, &[u8])]) -> Vec<Entry> {
+    dpkg_package_root(work, "stowaway-probe", files)
+}
+
+/// [`dpkg_root`] with the package named `name`.
+fn dpkg_package_root(work: &Path, name: &str, files: &[(&str, &[u8])]) -> Vec<Entry> {
     let package = work.join("pkg");
     fs::create_dir_all(package.join("DEBIAN")).unwrap();
     fs::write(
         package.join("DEBIAN/control"),
-        "Package: stowaway-probe\nVersion: 2.0-1\nArchitecture: all\n\
-         Maintainer: Probe <probe@example.com>\nDescription: provenance probe\n",
+        format!(
+            "Package: {name}\nVersion: 2.0-1\nArchitecture: all\n\
+             Maintainer: Probe <probe@example.com>\nDescription: provenance probe\n"
+        ),
     )
     .unwrap();
     for (path, content) in files {
@@ -725,4 +732,123 @@ fn maven_jar_test_paths_are_vendor_content_and_other_members_are_not() {
     assert_full_severity(handmade);
     assert!(handmade.get("provenance").is_none(), "{handmade:#}");
     assert_eq!(code, 1);
+}
+
+/// A fresh self-signed certificate (P-256) for `subject`, as PEM; its key is not kept.
+fn certificate_pem(dir: &Path, subject: &str) -> Vec<u8> {
+    let out = dir.join("cert.pem");
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-keyout",
+            "/dev/null",
+            "-days",
+            "3650",
+            "-subj",
+            subject,
+        ])
+        .arg("-out")
+        .arg(&out));
+    fs::read(out).unwrap()
+}
+
+/// The inventory entry of the certificate at `path` in `layer`.
+fn certificate_at<'a>(report: &'a Value, layer: u64, path: &str) -> &'a Value {
+    let found: Vec<&Value> = report["images"][0]["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["location"]["path"] == path && c["location"]["layer_index"] == layer)
+        .collect();
+    assert_eq!(found.len(), 1, "{path} in layer {layer}: {report:#}");
+    found[0]
+}
+
+/// Certificates get the provenance findings get, in the inventory's `package`: a root that the
+/// `ca-certificates` package installed is dpkg-verified, a certificate a package installed
+/// outside the trust stores is vendor content because dpkg verifies it, the same file replaced
+/// in a later layer is "modified" and not vendor, and the application's own has no package.
+#[test]
+fn certificates_say_which_package_installed_them() {
+    if !have_dpkg() || !support::tool_available("openssl") {
+        return;
+    }
+    let work = support::tempdir();
+    let root_ca = certificate_pem(work.path(), "/CN=Probe Root CA");
+    let example = certificate_pem(work.path(), "/CN=example.test");
+    let root = dpkg_package_root(
+        work.path(),
+        "ca-certificates",
+        &[
+            (
+                "usr/share/ca-certificates/probe/Probe_Root_CA.crt",
+                &root_ca,
+            ),
+            (
+                "usr/share/doc/ca-certificates/examples/example.crt",
+                &example,
+            ),
+        ],
+    );
+    let layers = vec![
+        Layer::new("RUN apt-get install ca-certificates", root),
+        Layer::new(
+            "COPY certs/ / # buildkit",
+            vec![
+                Entry::file(
+                    "usr/share/doc/ca-certificates/examples/example.crt",
+                    certificate_pem(work.path(), "/CN=replaced.test"),
+                ),
+                Entry::file(
+                    "app/tls/server.crt",
+                    certificate_pem(work.path(), "/CN=shop.example.com"),
+                ),
+            ],
+        ),
+    ];
+    let (code, report) = scan_json(work.path(), layers);
+    let ca = certificate_at(
+        &report,
+        0,
+        "usr/share/ca-certificates/probe/Probe_Root_CA.crt",
+    );
+    let package = &ca["package"];
+    assert_eq!(package["manager"], "dpkg", "{ca:#}");
+    assert_eq!(package["package"], "ca-certificates");
+    assert_eq!(package["version"], "2.0-1");
+    assert_eq!(package["verified"], true);
+    assert_eq!(package["verdict"], "unmodified");
+    assert_eq!(ca["vendor"], true);
+    // Outside the trust stores, vendor because dpkg verifies it.
+    let shipped = certificate_at(
+        &report,
+        0,
+        "usr/share/doc/ca-certificates/examples/example.crt",
+    );
+    assert_eq!(shipped["package"]["verified"], true, "{shipped:#}");
+    assert_eq!(shipped["vendor"], true);
+    // Replaced by a COPY: still owned by the package, but modified, not vendor.
+    let replaced = certificate_at(
+        &report,
+        1,
+        "usr/share/doc/ca-certificates/examples/example.crt",
+    );
+    assert_eq!(replaced["package"]["package"], "ca-certificates");
+    assert_eq!(replaced["package"]["verified"], false, "{replaced:#}");
+    assert_eq!(replaced["package"]["verdict"], "modified");
+    assert_eq!(replaced["vendor"], false);
+    let own = certificate_at(&report, 1, "app/tls/server.crt");
+    assert!(own["package"].is_null(), "{own:#}");
+    assert_eq!(own["vendor"], false);
+    // Certificates are never findings.
+    assert_eq!(report["images"][0]["findings"].as_array().unwrap().len(), 0);
+    assert_eq!(code, 0);
 }
