@@ -193,6 +193,7 @@ impl Scanner {
                     line,
                     column,
                     digests: None,
+                    archive_package: None,
                 });
             }
         }
