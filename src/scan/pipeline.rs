@@ -311,7 +311,7 @@ fn layer_name(image: &Image, index: usize) -> String {
 
 /// A name from a layer (a path, archive members) with any secret in it redacted as findings
 /// are: names are input like any other, and a misframed header's "name" may be file content.
-fn redacted_name(detector: &Detector, name: &str) -> String {
+pub(super) fn redacted_name(detector: &Detector, name: &str) -> String {
     let secrets: Vec<String> = detector
         .scan(name.as_bytes())
         .into_iter()
@@ -390,6 +390,7 @@ fn match_chunk(
                 base,
                 archive_path: Vec::new(),
                 kubernetes_secret_type: None,
+                archive_package: None,
             })
             .collect();
         let mut chunk_skips = Vec::new();
@@ -417,6 +418,7 @@ fn match_chunk(
         base: m,
         archive_path,
         kubernetes_secret_type,
+        archive_package,
     } in matches
     {
         for position in memchr::memchr_iter(b'\n', &chunk.content[counted_to..m.start]) {
@@ -440,6 +442,7 @@ fn match_chunk(
             line: lines + 1,
             column: (m.start - line_start) as u64 + 1,
             digests: None,
+            archive_package,
         });
     }
     // The file's digests, to check it against a package database: only for files with
