@@ -445,15 +445,22 @@ fn match_chunk(
             archive_package,
         });
     }
-    // The file's digests, to check it against a package database: only for files with
-    // matches, and only when this chunk is the whole file.
-    if whole_file && !found.is_empty() {
-        let digests = Some(Arc::new(FileDigests::of(&chunk.content)));
-        for finding in &mut found {
-            finding.digests = digests.clone();
-        }
+    if whole_file {
+        attach_digests(&mut found, &chunk.content);
     }
     (found, skipped)
+}
+
+/// The file's digests, to check it against a package database: only for files with
+/// matches, and only when the chunk is the whole file (the caller checks that).
+fn attach_digests(found: &mut [RawFinding], content: &[u8]) {
+    if found.is_empty() {
+        return;
+    }
+    let digests = Some(Arc::new(FileDigests::of(content)));
+    for finding in found {
+        finding.digests = digests.clone();
+    }
 }
 
 #[cfg(test)]
