@@ -10,7 +10,7 @@ use super::keywords::{KeywordHit, KeywordSearcher};
 use super::published::PublishedKeys;
 use super::rules::{PATH_SCOPED_MAX_FILE, Rule, rules_digest};
 use super::severity::Severity;
-use super::validate::{Verdict, is_placeholder, shannon_entropy};
+use super::validate::{Verdict, is_identifier_like, is_placeholder, shannon_entropy};
 
 /// How much text after a keyword a rule's `after_keyword` test sees.
 const AFTER_KEYWORD_REACH: usize = 256;
@@ -342,7 +342,7 @@ impl Detector {
         let rule = &self.rules[rule_index];
         let group = captures.get(rule.secret_group)?;
         let secret = group.as_bytes();
-        if is_placeholder(secret) {
+        if is_placeholder(secret) || (rule.is_generic() && is_identifier_like(secret)) {
             return None;
         }
         if let Some(minimum) = rule.min_entropy
