@@ -159,7 +159,7 @@ fn a_ca_bundle_is_an_inventory_with_no_finding_anywhere() {
     assert_eq!(lines.len(), 1, "{}", text.stdout);
     assert!(
         lines[0].contains(&format!(
-            "{} certificates ({BUNDLE} in system",
+            "{} certificates ({BUNDLE} vendor: trust stores",
             2 * BUNDLE + 1
         )),
         "{}",

@@ -59,12 +59,19 @@ fn entries_of(root: &Path) -> Vec<Entry> {
 /// as the package lists them, with their content). `/lib` is a symlink to `usr/lib`, as in a
 /// merged-/usr Debian, so a file the package lists under `/lib` lands in `usr/lib`.
 fn dpkg_root(work: &Path, files: &[(&str, &[u8])]) -> Vec<Entry> {
+    dpkg_package_root(work, "stowaway-probe", files)
+}
+
+/// [`dpkg_root`] with the package named `name`.
+fn dpkg_package_root(work: &Path, name: &str, files: &[(&str, &[u8])]) -> Vec<Entry> {
     let package = work.join("pkg");
     fs::create_dir_all(package.join("DEBIAN")).unwrap();
     fs::write(
         package.join("DEBIAN/control"),
-        "Package: stowaway-probe\nVersion: 2.0-1\nArchitecture: all\n\
-         Maintainer: Probe <probe@example.com>\nDescription: provenance probe\n",
+        format!(
+            "Package: {name}\nVersion: 2.0-1\nArchitecture: all\n\
+             Maintainer: Probe <probe@example.com>\nDescription: provenance probe\n"
+        ),
     )
     .unwrap();
     for (path, content) in files {
@@ -518,4 +525,330 @@ fn a_large_package_file_is_hashed_by_reading_its_layer_again() {
     let edited = one_at(&report, 1, "usr/share/stowaway-probe/bundle.pem");
     assert_full_severity(edited);
     assert_eq!(edited["provenance"]["verdict"], "modified");
+}
+
+/// rpm records one digest algorithm per package (FILEDIGESTALGO): a package built with each
+/// one rpmbuild offers (MD5, SHA-1, SHA-224, SHA-256, SHA-384, SHA-512), installed by the real
+/// `rpm` into one sqlite database, has its shipped key verified (info) whatever the algorithm,
+/// and the key of each rewritten in a later layer is "modified" at full severity.
+#[test]
+fn every_rpm_digest_algorithm_is_verified() {
+    if !support::tool_available("rpmbuild") || !support::tool_available("rpm") {
+        return;
+    }
+    let work = support::tempdir();
+    // (OpenPGP algorithm number, name)
+    let algorithms = [
+        (1, "md5"),
+        (2, "sha1"),
+        (8, "sha256"),
+        (9, "sha384"),
+        (10, "sha512"),
+        (11, "sha224"),
+    ];
+    let root = work.path().join("root");
+    fs::create_dir_all(&root).unwrap();
+    let mut rpms = Vec::new();
+    for (number, name) in algorithms {
+        let key = work.path().join(format!("{name}.key"));
+        fs::write(&key, secrets::rsa_private_key_pem()).unwrap();
+        let spec = work.path().join(format!("{name}.spec"));
+        fs::write(
+            &spec,
+            format!(
+                "Name: probe-{name}\nVersion: 1.0\nRelease: 1\nSummary: digest probe\n\
+                 License: MIT\nBuildArch: noarch\n%description\ndigest probe\n%install\n\
+                 mkdir -p %{{buildroot}}/usr/share/probe-{name}/tests\n\
+                 cp {} %{{buildroot}}/usr/share/probe-{name}/tests/server.key\n\
+                 %files\n/usr/share/probe-{name}\n",
+                key.display()
+            ),
+        )
+        .unwrap();
+        run(Command::new("rpmbuild")
+            .arg("-bb")
+            .arg("--define")
+            .arg(format!("_topdir {}", work.path().join("build").display()))
+            .arg("--define")
+            .arg(format!("_binary_filedigest_algorithm {number}"))
+            .arg(&spec));
+        rpms.push(
+            work.path()
+                .join(format!("build/RPMS/noarch/probe-{name}-1.0-1.noarch.rpm")),
+        );
+    }
+    run(Command::new("rpm")
+        .arg("--root")
+        .arg(&root)
+        .args(["--dbpath", "/var/lib/rpm", "--define", "_db_backend sqlite"])
+        .args(["-i", "--nodeps", "--noscripts"])
+        .args(&rpms));
+    let replaced: Vec<Entry> = algorithms
+        .iter()
+        .map(|(_, name)| {
+            Entry::file(
+                &format!("usr/share/probe-{name}/tests/server.key"),
+                secrets::rsa_private_key_pem(),
+            )
+        })
+        .collect();
+    let layers = vec![
+        Layer::new("RUN dnf install probe-*", entries_of(&root)),
+        Layer::new("COPY keys/ /usr/share/ # buildkit", replaced),
+    ];
+    let (_, report) = scan_json(work.path(), layers);
+    for (_, name) in algorithms {
+        let path = format!("usr/share/probe-{name}/tests/server.key");
+        let shipped = one_at(&report, 0, &path);
+        assert_eq!(shipped["severity"], "info", "{name}: {shipped:#}");
+        assert_eq!(shipped["provenance"]["manager"], "rpm");
+        assert_eq!(shipped["provenance"]["package"], format!("probe-{name}"));
+        assert_eq!(shipped["provenance"]["version"], "1.0-1");
+        assert_eq!(shipped["provenance"]["verdict"], "unmodified", "{name}");
+        let copied = one_at(&report, 1, &path);
+        assert_full_severity(copied);
+        assert_eq!(copied["provenance"]["verdict"], "modified", "{name}");
+    }
+}
+
+/// The finding in `member` of the archive at `path` (layer 0), the members leading to it
+/// outermost first.
+fn one_in_archive<'a>(report: &'a Value, path: &str, members: &[&str]) -> &'a Value {
+    let found: Vec<&Value> = findings_at(report, 0, path)
+        .into_iter()
+        .filter(|f| f["location"]["archive_path"] == serde_json::json!(members))
+        .collect();
+    assert_eq!(found.len(), 1, "{path}!/{members:?}: {report:#}");
+    found[0]
+}
+
+/// A jar built by Maven says what it is in `META-INF/maven/<group>/<artifact>/pom.properties`.
+/// Maven records no file hashes: a key under the jar's test or fixture paths is vendor content
+/// (info, with the artifact as its provenance), any other member keeps its severity, and so do
+/// the application's own classes in a fat jar and the members of a jar that records nothing.
+#[test]
+fn maven_jar_test_paths_are_vendor_content_and_other_members_are_not() {
+    let work = support::tempdir();
+    let pom = |group: &str, artifact: &str, version: &str| {
+        format!(
+            "#Generated by Maven\n#Mon Jan 01 00:00:00 UTC 2024\n\
+             artifactId={artifact}\ngroupId={group}\nversion={version}\n"
+        )
+        .into_bytes()
+    };
+    let library_pom = pom("org.probe", "probe-tls", "1.4.2");
+    let fixture_key = secrets::rsa_private_key_pem();
+    let default_key = secrets::rsa_private_key_pem();
+    let library = support::zips::zip_of_members(&[
+        ("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\n"),
+        (
+            "META-INF/maven/org.probe/probe-tls/pom.properties",
+            &library_pom,
+        ),
+        (
+            "org/probe/tls/test/fixtures/server.key",
+            fixture_key.as_bytes(),
+        ),
+        ("org/probe/tls/default.key", default_key.as_bytes()),
+    ]);
+    let app_pom = pom("com.example", "shop", "0.0.1-SNAPSHOT");
+    let app_properties = format!(
+        "aws.access.key.id={}\naws.secret.access.key={}\n",
+        secrets::aws_access_key_id(),
+        secrets::aws_secret_access_key()
+    );
+    let examples_key = secrets::rsa_private_key_pem();
+    let fat_jar = support::zips::zip_of_members(&[
+        ("META-INF/maven/com.example/shop/pom.properties", &app_pom),
+        (
+            "BOOT-INF/classes/application.properties",
+            app_properties.as_bytes(),
+        ),
+        ("BOOT-INF/lib/probe-tls-1.4.2.jar", &library),
+    ]);
+    let unrecorded =
+        support::zips::zip_of_members(&[("examples/client.key", examples_key.as_bytes())]);
+    let layers = vec![Layer::new(
+        "COPY target/ /app/ # buildkit",
+        vec![
+            Entry::file("app/lib/probe-tls-1.4.2.jar", library.clone()),
+            Entry::file("app/shop.jar", fat_jar),
+            Entry::file("app/lib/handmade.jar", unrecorded),
+        ],
+    )];
+    let (code, report) = scan_json(work.path(), layers);
+
+    let fixture = one_in_archive(
+        &report,
+        "app/lib/probe-tls-1.4.2.jar",
+        &["org/probe/tls/test/fixtures/server.key"],
+    );
+    assert_eq!(fixture["severity"], "info", "{fixture:#}");
+    let provenance = &fixture["provenance"];
+    assert_eq!(provenance["manager"], "maven");
+    assert_eq!(provenance["package"], "org.probe:probe-tls");
+    assert_eq!(provenance["version"], "1.4.2");
+    assert_eq!(provenance["verified"], false);
+    assert_eq!(provenance["vendor"], true);
+    assert_eq!(provenance["verdict"], "test-or-example");
+    assert_eq!(
+        provenance["database"],
+        "app/lib/probe-tls-1.4.2.jar!/META-INF/maven/org.probe/probe-tls/pom.properties"
+    );
+    let other = one_in_archive(
+        &report,
+        "app/lib/probe-tls-1.4.2.jar",
+        &["org/probe/tls/default.key"],
+    );
+    assert_full_severity(other);
+    assert_eq!(other["provenance"]["verdict"], "no-recorded-hash");
+    assert_eq!(other["provenance"]["vendor"], false);
+
+    // The fat jar: the nested library's fixture is vendor content of the library; the
+    // application's own configuration is not, though its jar records a Maven identity too.
+    let nested = one_in_archive(
+        &report,
+        "app/shop.jar",
+        &[
+            "BOOT-INF/lib/probe-tls-1.4.2.jar",
+            "org/probe/tls/test/fixtures/server.key",
+        ],
+    );
+    assert_eq!(nested["severity"], "info", "{nested:#}");
+    assert_eq!(nested["provenance"]["package"], "org.probe:probe-tls");
+    let own = findings_at(&report, 0, "app/shop.jar");
+    let own: Vec<&&Value> = own
+        .iter()
+        .filter(|f| f["location"]["archive_path"][0] == "BOOT-INF/classes/application.properties")
+        .collect();
+    assert!(!own.is_empty(), "{report:#}");
+    for finding in own {
+        assert_full_severity(finding);
+        assert_eq!(finding["provenance"]["package"], "com.example:shop");
+        assert_eq!(finding["provenance"]["vendor"], false);
+    }
+    // A jar that records no identity: its examples are not known to be anyone's.
+    let handmade = one_in_archive(&report, "app/lib/handmade.jar", &["examples/client.key"]);
+    assert_full_severity(handmade);
+    assert!(handmade.get("provenance").is_none(), "{handmade:#}");
+    assert_eq!(code, 1);
+}
+
+/// A fresh self-signed certificate (P-256) for `subject`, as PEM; its key is not kept.
+fn certificate_pem(dir: &Path, subject: &str) -> Vec<u8> {
+    let out = dir.join("cert.pem");
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-keyout",
+            "/dev/null",
+            "-days",
+            "3650",
+            "-subj",
+            subject,
+        ])
+        .arg("-out")
+        .arg(&out));
+    fs::read(out).unwrap()
+}
+
+/// The inventory entry of the certificate at `path` in `layer`.
+fn certificate_at<'a>(report: &'a Value, layer: u64, path: &str) -> &'a Value {
+    let found: Vec<&Value> = report["images"][0]["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["location"]["path"] == path && c["location"]["layer_index"] == layer)
+        .collect();
+    assert_eq!(found.len(), 1, "{path} in layer {layer}: {report:#}");
+    found[0]
+}
+
+/// Certificates get the provenance findings get, in the inventory's `package`: a root that the
+/// `ca-certificates` package installed is dpkg-verified, a certificate a package installed
+/// outside the trust stores is vendor content because dpkg verifies it, the same file replaced
+/// in a later layer is "modified" and not vendor, and the application's own has no package.
+#[test]
+fn certificates_say_which_package_installed_them() {
+    if !have_dpkg() || !support::tool_available("openssl") {
+        return;
+    }
+    let work = support::tempdir();
+    let root_ca = certificate_pem(work.path(), "/CN=Probe Root CA");
+    let example = certificate_pem(work.path(), "/CN=example.test");
+    let root = dpkg_package_root(
+        work.path(),
+        "ca-certificates",
+        &[
+            (
+                "usr/share/ca-certificates/probe/Probe_Root_CA.crt",
+                &root_ca,
+            ),
+            (
+                "usr/share/doc/ca-certificates/examples/example.crt",
+                &example,
+            ),
+        ],
+    );
+    let layers = vec![
+        Layer::new("RUN apt-get install ca-certificates", root),
+        Layer::new(
+            "COPY certs/ / # buildkit",
+            vec![
+                Entry::file(
+                    "usr/share/doc/ca-certificates/examples/example.crt",
+                    certificate_pem(work.path(), "/CN=replaced.test"),
+                ),
+                Entry::file(
+                    "app/tls/server.crt",
+                    certificate_pem(work.path(), "/CN=shop.example.com"),
+                ),
+            ],
+        ),
+    ];
+    let (code, report) = scan_json(work.path(), layers);
+    let ca = certificate_at(
+        &report,
+        0,
+        "usr/share/ca-certificates/probe/Probe_Root_CA.crt",
+    );
+    let package = &ca["package"];
+    assert_eq!(package["manager"], "dpkg", "{ca:#}");
+    assert_eq!(package["package"], "ca-certificates");
+    assert_eq!(package["version"], "2.0-1");
+    assert_eq!(package["verified"], true);
+    assert_eq!(package["verdict"], "unmodified");
+    assert_eq!(ca["vendor"], true);
+    // Outside the trust stores, vendor because dpkg verifies it.
+    let shipped = certificate_at(
+        &report,
+        0,
+        "usr/share/doc/ca-certificates/examples/example.crt",
+    );
+    assert_eq!(shipped["package"]["verified"], true, "{shipped:#}");
+    assert_eq!(shipped["vendor"], true);
+    // Replaced by a COPY: still owned by the package, but modified, not vendor.
+    let replaced = certificate_at(
+        &report,
+        1,
+        "usr/share/doc/ca-certificates/examples/example.crt",
+    );
+    assert_eq!(replaced["package"]["package"], "ca-certificates");
+    assert_eq!(replaced["package"]["verified"], false, "{replaced:#}");
+    assert_eq!(replaced["package"]["verdict"], "modified");
+    assert_eq!(replaced["vendor"], false);
+    let own = certificate_at(&report, 1, "app/tls/server.crt");
+    assert!(own["package"].is_null(), "{own:#}");
+    assert_eq!(own["vendor"], false);
+    // Certificates are never findings.
+    assert_eq!(report["images"][0]["findings"].as_array().unwrap().len(), 0);
+    assert_eq!(code, 0);
 }

@@ -125,13 +125,15 @@ pub struct Certificate {
     /// Where that private key is, as [`Location::uri`] renders it; `null` when it is not in
     /// the image.
     pub private_key_location: Option<String>,
-    /// The file is a trust store that systems and packages ship (`etc/ssl/certs/…`,
-    /// `ca-certificates.crt`, certifi's `cacert.pem`): public roots, not the image owner's.
+    /// Vendor content: the file is a trust store that systems and packages ship
+    /// (`etc/ssl/certs/…`, `ca-certificates.crt`, certifi's `cacert.pem`), or a package
+    /// installed it unmodified (`package.vendor`): public, not the image owner's.
     pub vendor: bool,
-    /// The package that installed the file, where the image's package databases say
-    /// (`manager package version`); `null` when unknown.
+    /// The package that installed the file, judged as findings are (the same object as a
+    /// finding's `provenance`: manager, package, version, whether the content still matches
+    /// the recorded hash); `null` when no package database owns it.
     #[serde(default)]
-    pub package: Option<String>,
+    pub package: Option<Provenance>,
 }
 
 /// Something left unscanned inside a layer, with the reason.

@@ -225,7 +225,7 @@ fn certificates_line(image: &ImageReport) -> Option<String> {
     };
     let plural = if certificates.len() == 1 { "" } else { "s" };
     Some(format!(
-        "{} certificate{plural} ({} in system or package trust stores, {} self-signed, {} with \
+        "{} certificate{plural} ({} vendor: trust stores or installed by a package, {} self-signed, {} with \
          their private key in the image): an inventory, not findings; see the JSON report's \
          `certificates`",
         certificates.len(),

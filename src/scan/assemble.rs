@@ -53,7 +53,7 @@ impl Scanner {
         let limit = self.options.max_findings_per_file;
         let (raw, mut over_limit) = cap_per_item(kept, limit, &is_generic);
         merge_over_limit(&mut over_limit, chunks_over_limit);
-        let needed = layers_with_file_findings(&raw, walked.len());
+        let needed = layers_with_file_findings(raw.iter().chain(&certificates), walked.len());
         let mut provenances = Provenances::build(&walked, packages, &needed);
         let raw = hash_large_owned_files(image, &provenances, raw);
         for (layer, pairs) in provenances.bytecode_candidates(&raw) {
@@ -89,7 +89,8 @@ impl Scanner {
             .iter()
             .map(|f| {
                 let (_, status, _) = locate(f, &timeline);
-                certificate(f, places.at(f), status, &keys)
+                let (_, package) = provenances.attribute(f);
+                certificate(f, places.at(f), status, &keys, package)
             })
             .collect();
 
@@ -211,10 +212,14 @@ fn hash_large_owned_files(
     raw
 }
 
-/// Which layers hold findings in files (those need the databases as they stood there).
-fn layers_with_file_findings(raw: &[RawFinding], layers: usize) -> Vec<bool> {
+/// Which layers hold findings (or certificates) in files: those need the databases as they
+/// stood there.
+fn layers_with_file_findings<'a>(
+    raw: impl IntoIterator<Item = &'a RawFinding>,
+    layers: usize,
+) -> Vec<bool> {
     let mut needed = vec![false; layers];
-    for finding in raw.iter().filter(|f| f.path.is_some()) {
+    for finding in raw.into_iter().filter(|f| f.path.is_some()) {
         if let Some(slot) = finding.layer.and_then(|layer| needed.get_mut(layer)) {
             *slot = true;
         }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::raw::RawFinding;
-use crate::report::model::{Certificate, Finding, Location};
+use crate::report::model::{Certificate, Finding, Location, Provenance};
 
 /// Splits `raw` into the matches that become findings and those of inventory rules.
 pub(super) fn split_inventory(
@@ -37,16 +37,19 @@ fn detail<'a>(finding: &'a RawFinding, key: &str) -> Option<&'a str> {
 }
 
 /// An inventory entry for one certificate match, located like findings are (`location`,
-/// `status`), paired with a private key among `findings` by public-key identity.
+/// `status`), paired with a private key among `findings` by public-key identity, with the
+/// provenance of its file as findings get it (`package`).
 pub(super) fn certificate(
     raw: &RawFinding,
     location: Location,
     status: crate::layer::Status,
     keys: &HashMap<String, String>,
+    package: Option<Provenance>,
 ) -> Certificate {
     let public_key = detail(raw, "public_key").map(str::to_string);
     let private_key_location = public_key.as_ref().and_then(|id| keys.get(id)).cloned();
-    let vendor = location.path.as_deref().is_some_and(trust_store);
+    let vendor = location.path.as_deref().is_some_and(trust_store)
+        || package.as_ref().is_some_and(|p| p.vendor);
     Certificate {
         location,
         status,
@@ -58,7 +61,7 @@ pub(super) fn certificate(
         private_key_in_image: private_key_location.is_some(),
         private_key_location,
         vendor,
-        package: None,
+        package,
     }
 }
 

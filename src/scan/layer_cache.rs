@@ -34,8 +34,10 @@ pub trait LayerCache: Send + Sync {
 /// say whether they were not scanned or only irregular (entries of 3 would read all as not
 /// scanned). 5: a layer keeps its package-database files and shallow symlinks, and findings
 /// the digests of their file, for package provenance (issue 11). 6: findings are capped per
-/// file (the limit is in the key), with the counts of those left out.
-const CACHE_FORMAT: u32 = 6;
+/// file (the limit is in the key), with the counts of those left out. 7: file digests include
+/// SHA-224 and SHA-384 (rpm's other digest algorithms), and matches inside a jar carry the
+/// jar's Maven identity.
+const CACHE_FORMAT: u32 = 7;
 
 /// The start of every layer key this build reads and writes under the rule set
 /// `rules_digest`. An entry under any other prefix (other rules, an older encoding) can never be

@@ -184,6 +184,7 @@ impl Scanner {
                     line,
                     column,
                     digests: None,
+                    archive_package: None,
                 });
             }
         }

@@ -21,8 +21,12 @@ use super::raw::SecretText;
 use super::raw::{FileDigests, FileHasher, RawFinding};
 use crate::detect::Severity;
 use crate::layer::{FileChunk, WalkedLayer};
+use crate::provenance::maven::MavenArtifact;
 use crate::provenance::pyc::{HEADER_LEN, parse_header, source_of_bytecode};
-use crate::provenance::{Database, DatabaseFiles, Owner, ProvenanceIndex, Verdict, database_kind};
+use crate::provenance::{
+    Database, DatabaseFiles, Manager, Owner, ProvenanceIndex, Verdict, database_kind,
+    is_test_or_example_path,
+};
 use crate::report::model::{DatabaseReport, PackagesReport, Provenance, ProvenanceVerdict};
 
 /// The largest database file kept (a Fedora `rpmdb.sqlite` with a full desktop is ~100 MiB).
@@ -252,36 +256,35 @@ impl Provenances {
     }
 
     /// The provenance of `finding` and the severity it keeps: vendor content drops to info.
+    /// The package database that owns the file decides when it can (verified, or modified);
+    /// otherwise a jar member is judged by the Maven identity its jar records, where only
+    /// test, fixture and example paths inside the jar are vendor content.
     pub(super) fn attribute(&self, finding: &RawFinding) -> (Severity, Option<Provenance>) {
         if let Some(provenance) = self.compiled_from_verified_source(finding) {
             return (Severity::Info, Some(provenance));
         }
-        let owner = finding
-            .layer
-            .zip(finding.path.as_deref())
-            .and_then(|(layer, path)| Some((self.by_layer.get(layer)?.as_ref()?, path)))
-            .and_then(|(index, path)| Some((index.lookup(path)?, path)));
-        let Some((owner, path)) = owner else {
+        let by_database = self.database_verdict(finding);
+        let decided = by_database.as_ref().is_some_and(|(_, verdict)| {
+            is_vendor(*verdict) || *verdict == ProvenanceVerdict::Modified
+        });
+        let chosen = match &finding.archive_package {
+            Some(artifact) if !decided => Some(jar_verdict(artifact, finding)),
+            _ => by_database,
+        };
+        let Some((shipper, verdict)) = chosen else {
             return (finding.severity, None);
         };
-        let verdict = judge(&owner, path, finding);
-        let vendor = matches!(
-            verdict,
-            ProvenanceVerdict::Unmodified
-                | ProvenanceVerdict::TestOrExample
-                | ProvenanceVerdict::Documentation
-        );
+        let vendor = is_vendor(verdict);
         let severity = if vendor {
             Severity::Info
         } else {
             finding.severity
         };
-        let package = &owner.package;
         let provenance = Provenance {
-            manager: package.manager.as_str().to_string(),
-            package: package.name.clone(),
-            version: package.version.clone(),
-            database: package.database.clone(),
+            manager: shipper.manager,
+            package: shipper.name,
+            version: shipper.version,
+            database: shipper.database,
             verified: verdict == ProvenanceVerdict::Unmodified,
             vendor,
             verdict,
@@ -289,6 +292,57 @@ impl Provenances {
         };
         (severity, Some(provenance))
     }
+
+    /// What the package database of the finding's layer says of its file, if it owns it.
+    fn database_verdict(&self, finding: &RawFinding) -> Option<(Shipper, ProvenanceVerdict)> {
+        let (layer, path) = finding.layer.zip(finding.path.as_deref())?;
+        let owner = self.by_layer.get(layer)?.as_ref()?.lookup(path)?;
+        let verdict = judge(&owner, path, finding);
+        let package = &owner.package;
+        let shipper = Shipper {
+            manager: package.manager.as_str().to_string(),
+            name: package.name.clone(),
+            version: package.version.clone(),
+            database: package.database.clone(),
+        };
+        Some((shipper, verdict))
+    }
+}
+
+/// The package a provenance names.
+struct Shipper {
+    manager: String,
+    name: String,
+    version: String,
+    database: String,
+}
+
+fn is_vendor(verdict: ProvenanceVerdict) -> bool {
+    matches!(
+        verdict,
+        ProvenanceVerdict::Unmodified
+            | ProvenanceVerdict::TestOrExample
+            | ProvenanceVerdict::Documentation
+            | ProvenanceVerdict::CompiledFromVerifiedSource
+    )
+}
+
+/// A jar member judged by its jar's Maven identity: Maven records no file hashes, so only a
+/// test, fixture or example path inside the jar is vendor content.
+fn jar_verdict(artifact: &MavenArtifact, finding: &RawFinding) -> (Shipper, ProvenanceVerdict) {
+    let member = finding.archive_path.last().map_or("", String::as_str);
+    let verdict = if is_test_or_example_path(member) {
+        ProvenanceVerdict::TestOrExample
+    } else {
+        ProvenanceVerdict::NoRecordedHash
+    };
+    let shipper = Shipper {
+        manager: Manager::Maven.as_str().to_string(),
+        name: artifact.name.clone(),
+        version: artifact.version.clone(),
+        database: artifact.recorded_at.clone(),
+    };
+    (shipper, verdict)
 }
 
 impl Provenances {

@@ -390,6 +390,7 @@ fn match_chunk(
                 base,
                 archive_path: Vec::new(),
                 kubernetes_secret_type: None,
+                archive_package: None,
             })
             .collect();
         let mut chunk_skips = Vec::new();
@@ -417,6 +418,7 @@ fn match_chunk(
         base: m,
         archive_path,
         kubernetes_secret_type,
+        archive_package,
     } in matches
     {
         for position in memchr::memchr_iter(b'\n', &chunk.content[counted_to..m.start]) {
@@ -440,6 +442,7 @@ fn match_chunk(
             line: lines + 1,
             column: (m.start - line_start) as u64 + 1,
             digests: None,
+            archive_package,
         });
     }
     // The file's digests, to check it against a package database: only for files with

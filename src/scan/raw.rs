@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::detect::Severity;
 use crate::provenance::HashAlgorithm;
+use crate::provenance::maven::MavenArtifact;
 use crate::report::field::ConfigField;
 use crate::report::redact::{fingerprint, redact};
 
@@ -68,19 +69,26 @@ pub(super) struct RawFinding {
     /// handed over in more than one chunk.
     #[serde(default)]
     pub digests: Option<Arc<FileDigests>>,
+    /// The Maven artifact of the archive directly holding the match (a jar member), for
+    /// provenance when no package database owns the file.
+    #[serde(default)]
+    pub archive_package: Option<Arc<MavenArtifact>>,
 }
 
-/// The digests of one file's content in the algorithms package databases record: dpkg MD5,
-/// apk SHA-1, pip and rpm SHA-256 (rpm's SHA-512 too). Computed only for files with matches.
+/// The digests of one file's content in every algorithm package databases record: dpkg MD5,
+/// apk SHA-1, pip SHA-256, and each rpm `FILEDIGESTALGO` (MD5, SHA-1, SHA-224, SHA-256,
+/// SHA-384, SHA-512). Computed only for files with matches.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct FileDigests(Vec<(HashAlgorithm, String)>);
 
 impl FileDigests {
     /// The algorithms computed.
-    const ALGORITHMS: [HashAlgorithm; 4] = [
+    const ALGORITHMS: [HashAlgorithm; 6] = [
         HashAlgorithm::Md5,
         HashAlgorithm::Sha1,
+        HashAlgorithm::Sha224,
         HashAlgorithm::Sha256,
+        HashAlgorithm::Sha384,
         HashAlgorithm::Sha512,
     ];
 
@@ -170,6 +178,7 @@ pub(super) mod tests {
             line: 1,
             column: offset + 1,
             digests: None,
+            archive_package: None,
         }
     }
 

@@ -15,6 +15,18 @@ pub fn zip_of(name: &str, bytes: &[u8]) -> Vec<u8> {
     writer.finish().unwrap().into_inner()
 }
 
+/// A zip holding `members` (name, bytes), deflated, in order: a jar when one is
+/// `META-INF/maven/<group>/<artifact>/pom.properties`.
+pub fn zip_of_members(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
+    for (name, bytes) in members {
+        writer.start_file(*name, options).unwrap();
+        writer.write_all(bytes).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
 /// `leaf` (named `leaf_name`) inside `depth` zips, each the one member of the next
 /// (`level-1.zip` holds `level-2.zip`…): with `depth` past the archive depth limit (3), the
 /// innermost zips are not opened.

@@ -9,16 +9,22 @@
 //! earlier entry's is not scanned (counted as skipped), so a central directory cannot make
 //! one member cost its size many times over.
 //!
+//! A match directly in a zip's member carries the Maven identity the zip records for itself
+//! (`META-INF/maven/<group>/<artifact>/pom.properties`, see [`jar_artifact_candidate`]), read
+//! only when the zip has such matches; the scan judges the member's provenance by it.
+//!
 //! Offsets of matches in members are mapped into the member's stored bytes in the archive:
 //! exactly for stored (uncompressed) members, scaled for compressed ones.
 
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
 use std::ops::Range;
+use std::sync::Arc;
 
 use flate2::read::MultiGzDecoder;
 
 use super::{FileMatch, Level, Mapping, Scanner, map_into};
+use crate::provenance::maven::{POM_PROPERTIES_MAX, jar_artifact, jar_artifact_candidate};
 use crate::tar_reader::{SliceInput, TarReader};
 
 /// An archive format recognised by its magic bytes.
@@ -219,6 +225,7 @@ fn zip(scanner: &mut Scanner, content: &[u8], level: &Level) -> Option<Vec<FileM
         }
     }
     report_unscanned(scanner, level, unscanned.members, unscanned.over_budget);
+    tag_jar_members(&mut archive, level, &mut found);
     if unscanned.overlapping > 0 {
         scanner.skip(
             "overlapping zip entry (its data lies inside an earlier entry's)",
@@ -229,6 +236,36 @@ fn zip(scanner: &mut Scanner, content: &[u8], level: &Level) -> Option<Vec<FileM
         );
     }
     Some(found)
+}
+
+/// Gives the matches found directly in this zip's members (not in archives nested in it) the
+/// Maven identity the zip records for itself, if it has one. Read only for a zip with such
+/// matches, and only the one `pom.properties` chosen, at most [`POM_PROPERTIES_MAX`] bytes.
+fn tag_jar_members(
+    archive: &mut zip::ZipArchive<Cursor<&[u8]>>,
+    level: &Level,
+    found: &mut [FileMatch],
+) {
+    if !found.iter().any(|m| m.archive_path.len() == 1) {
+        return;
+    }
+    let Some(member) = jar_artifact_candidate(archive.file_names(), &level.what) else {
+        return;
+    };
+    let member = member.to_string();
+    let mut bytes = Vec::new();
+    let read = archive.by_name(&member).is_ok_and(|file| {
+        file.take(POM_PROPERTIES_MAX)
+            .read_to_end(&mut bytes)
+            .is_ok()
+    });
+    if !read {
+        return;
+    }
+    let artifact = Arc::new(jar_artifact(&level.what, &member, &bytes));
+    for m in found.iter_mut().filter(|m| m.archive_path.len() == 1) {
+        m.archive_package = Some(Arc::clone(&artifact));
+    }
 }
 
 /// One zip member about to be scanned.

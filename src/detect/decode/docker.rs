@@ -70,6 +70,7 @@ fn registry(
             base: decoder_match(scanner.detector, rule, span, secret.to_vec(), None, details),
             archive_path: Vec::new(),
             kubernetes_secret_type: Some(kind.to_string()),
+            archive_package: None,
         })
     };
     let plain_user = entry.get("username").and_then(Node::as_str);
@@ -96,6 +97,7 @@ fn registry(
             ),
             archive_path: Vec::new(),
             kubernetes_secret_type: None,
+            archive_package: None,
         };
         map_into(
             &mut place,

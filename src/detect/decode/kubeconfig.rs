@@ -141,6 +141,7 @@ fn client_key_data(
             base: m,
             archive_path: Vec::new(),
             kubernetes_secret_type: Some("kubernetes.io/tls".to_string()),
+            archive_package: None,
         });
     }
 }
@@ -204,6 +205,7 @@ impl PlainValues<'_> {
                 base: m,
                 archive_path: Vec::new(),
                 kubernetes_secret_type: Some(kind.to_string()),
+                archive_package: None,
             },
         );
     }

@@ -223,6 +223,7 @@ fn report_values(
             base,
             archive_path: Vec::new(),
             kubernetes_secret_type: Some(kind.to_string()),
+            archive_package: None,
         });
     }
 }

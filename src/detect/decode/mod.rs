@@ -22,6 +22,7 @@ pub mod tls;
 pub mod yaml;
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
@@ -29,6 +30,7 @@ use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use super::engine::{Detector, MarkerHit, Match};
 use super::severity::Severity;
 use super::utf16::{self, Utf16};
+use crate::provenance::maven::MavenArtifact;
 
 /// How far the decoders go into one top-level file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +81,10 @@ pub struct FileMatch {
     /// Where the secret belongs when the decoder knows better than the rule (the `type` of the
     /// Kubernetes Secret it came from).
     pub kubernetes_secret_type: Option<String>,
+    /// The Maven artifact that the archive directly holding the match says it is (its
+    /// `META-INF/maven/…/pom.properties`); `None` for a match outside archives or in an archive
+    /// without one recording of its own.
+    pub archive_package: Option<Arc<MavenArtifact>>,
 }
 
 /// The result of scanning a whole file.
@@ -325,6 +331,7 @@ pub(crate) fn plain(base: Match) -> FileMatch {
         base,
         archive_path: Vec::new(),
         kubernetes_secret_type: None,
+        archive_package: None,
     }
 }
 
