@@ -167,14 +167,18 @@ fn scan_images(
     let show_progress = !args.quiet && io::stderr().is_terminal();
     let mut reports = Vec::new();
     for argument in &args.images {
-        for image in resolve(argument, resolve_options)? {
+        // Errors quote what the image says of itself: they leave redacted.
+        let images =
+            resolve(argument, resolve_options).map_err(|err| scanner.redacted_error(&err))?;
+        for image in images {
             let progress =
                 show_progress.then(|| TerminalProgress::new(&image.reference, image.layers.len()));
             let report = match &progress {
                 Some(bar) => scanner.scan_image_with_progress(&image, bar),
                 None => scanner.scan_image(&image),
             }
-            .with_context(|| image.reference.clone())?;
+            .with_context(|| image.reference.clone())
+            .map_err(|err| scanner.redacted_error(&err))?;
             if let Some(bar) = progress {
                 bar.finish();
             }

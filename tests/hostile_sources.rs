@@ -818,3 +818,87 @@ fn a_registry_layer_with_wrong_content_is_a_digest_mismatch() {
     let measured = scan_fails(&format!("{host}/app:1"));
     assert_mismatch_without(&measured, &key);
 }
+
+/// What the image says of itself (a ref name, the tags in `manifest.json`, a member path it
+/// names) is input: errors that quote it redact any secret in it, as findings do.
+fn assert_redacted_in_error(measured: &Measured, key: &str) {
+    let stderr = &measured.run.stderr;
+    assert!(!stderr.contains(&key[4..]), "{stderr}");
+    assert!(
+        stderr.contains("AKIA*"),
+        "the name is still quoted: {stderr}"
+    );
+}
+
+#[test]
+fn an_oci_ref_name_holding_a_secret_is_redacted_in_errors() {
+    let key = aws_access_key_id();
+    let spec = ImageSpec {
+        layers: vec![Layer::new("COPY x", Vec::new())],
+        repo_tag: format!("stowaway.test/leaky:{key}"),
+        ..ImageSpec::default()
+    };
+    // An uncompressed layer that is not a tar: the scan fails naming the image, whose
+    // reference ends with the ref name.
+    let layer = RawLayer::from_tar(&[0x5a; 1024], Compression::None);
+    let tmp = tempdir();
+    let dir = tmp.path().join("layout");
+    write_layout_with_layers(&spec, &[layer], &dir);
+    let measured = scan_fails(&format!("oci:{}", dir.display()));
+    assert_redacted_in_error(&measured, &key);
+}
+
+#[test]
+fn docker_save_tags_and_member_names_holding_secrets_are_redacted_in_errors() {
+    let tmp = tempdir();
+    // The tags an archive holds, listed when the requested one is not among them.
+    let key = aws_access_key_id();
+    let spec = ImageSpec {
+        layers: vec![Layer::new("COPY x", vec![Entry::file("x", "x\n")])],
+        repo_tag: format!("stowaway.test/leaky:{key}"),
+        ..ImageSpec::default()
+    };
+    let written = write_image_in(&spec, Format::DockerLegacy, Compression::None, tmp.path());
+    let arg = format!(
+        "docker-archive:{}:stowaway.test/other:1",
+        written.path.display()
+    );
+    let measured = scan_fails(&arg);
+    assert!(
+        measured.run.stderr.contains("no image tagged"),
+        "{}",
+        measured.run.stderr
+    );
+    assert_redacted_in_error(&measured, &key);
+
+    // A layer path in manifest.json that names no member.
+    let key = aws_access_key_id();
+    let config = json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [sha256_digest(b"x")]},
+    })
+    .to_string();
+    let manifest = json!([{
+        "Config": "config.json", "RepoTags": ["stowaway.test/a:1"],
+        "Layers": [format!("{key}/layer.tar")],
+    }])
+    .to_string();
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, bytes) in [("config.json", &config), ("manifest.json", &manifest)] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, name, bytes.as_bytes())
+            .expect("append");
+    }
+    let path = tmp.path().join("missing-layer.tar");
+    fs::write(&path, tar.into_inner().expect("finish tar")).expect("write archive");
+    let measured = scan_fails(&format!("docker-archive:{}", path.display()));
+    assert!(
+        measured.run.stderr.contains("missing"),
+        "{}",
+        measured.run.stderr
+    );
+    assert_redacted_in_error(&measured, &key);
+}

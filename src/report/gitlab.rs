@@ -118,13 +118,17 @@ fn messages(report: &Report) -> Vec<Value> {
         let counts = skips::count_phrases(&image_counts(image));
         if !counts.is_empty() {
             let incomplete = image.stats.items_skipped + image.stats.layers_skipped > 0;
+            let listed = if skips::listed_in_full(image) {
+                "each listed below; the JSON report has them too".to_string()
+            } else {
+                format!(
+                    "up to {} of each kind listed below; the JSON report lists them all",
+                    skips::LISTED_PER_KIND
+                )
+            };
             messages.push(json!({
                 "level": if incomplete { "warn" } else { "info" },
-                "value": format!(
-                    "{}: {} (each listed below; the JSON report has them too)",
-                    image.reference,
-                    counts.join(", ")
-                ),
+                "value": format!("{}: {} ({listed})", image.reference, counts.join(", ")),
             }));
         }
         for (kind, text) in skips::image_messages(image) {

@@ -191,7 +191,8 @@ fn run(report: &Report, image: &ImageReport, rules: &[RuleDoc], category: String
     });
     let not_scanned = image.stats.items_skipped + image.stats.layers_skipped;
     if not_scanned > 0 {
-        // For scripts reading the log: the counts the notifications below list one by one.
+        // For scripts reading the log: the counts the notifications below list one by one
+        // (up to `skips::LISTED_PER_KIND` of each kind, then one counting the rest).
         run["properties"]["notScanned"] = json!({
             "items": image.stats.items_skipped,
             "layers": image.stats.layers_skipped,

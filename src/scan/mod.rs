@@ -132,6 +132,15 @@ impl Scanner {
         &self.rules_digest
     }
 
+    /// `err` as one line with every secret the rules find in it redacted as in findings.
+    /// Errors about an image quote what the image says of itself (tags, ref names, member
+    /// paths in `manifest.json`, a misframed tar header's "name"); that text is input like any
+    /// other, so it leaves the process (stderr, the server's log and `/reports`) only this way.
+    pub fn redacted_error(&self, err: &anyhow::Error) -> anyhow::Error {
+        let text = format!("{err:#}").replace(['\n', '\r'], " ");
+        anyhow::anyhow!(pipeline::redacted_name(&self.detector, &text))
+    }
+
     /// Scans one image.
     pub fn scan_image(&self, image: &Image) -> Result<ImageReport> {
         self.scan_image_with_progress(image, &NoProgress)

@@ -311,7 +311,7 @@ fn layer_name(image: &Image, index: usize) -> String {
 
 /// A name from a layer (a path, archive members) with any secret in it redacted as findings
 /// are: names are input like any other, and a misframed header's "name" may be file content.
-fn redacted_name(detector: &Detector, name: &str) -> String {
+pub(super) fn redacted_name(detector: &Detector, name: &str) -> String {
     let secrets: Vec<String> = detector
         .scan(name.as_bytes())
         .into_iter()

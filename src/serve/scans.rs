@@ -257,7 +257,8 @@ impl Scans {
             let key = job.key();
             let result = self.run(&job);
             if let Err(err) = &result {
-                let message = format!("{err:#}").replace('\n', " ");
+                // The error may quote the image's own words (a tag, a member's name).
+                let message = self.scanner.redacted_error(err).to_string();
                 self.log(&format!("scan of {} failed: {message}", job.reference));
                 self.failures
                     .lock()

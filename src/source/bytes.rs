@@ -20,9 +20,17 @@ pub struct MappedBytes {
     range: Range<usize>,
 }
 
-/// The mapped file. Empty files cannot be mapped on every platform, so they get a static slice.
+/// Files smaller than this are read into memory instead of mapped. A mapping costs at least a
+/// page of resident memory and one of the process's (limited, 65,530 by default on Linux) map
+/// areas for as long as the image is held: an OCI layout of 40,000 small layers would hold
+/// 40,000 of them.
+const MAP_FROM: u64 = 64 << 10;
+
+/// The mapped file. Empty files cannot be mapped on every platform, so they get a static slice;
+/// small ones are read (see [`MAP_FROM`]).
 enum Mapping {
     Map(Mmap),
+    Read(Box<[u8]>),
     Empty,
 }
 
@@ -41,6 +49,14 @@ impl MappedBytes {
             .len();
         let mapping = if len == 0 {
             Mapping::Empty
+        } else if len < MAP_FROM {
+            use std::io::Read;
+            let mut bytes = Vec::with_capacity(len as usize);
+            // A file that grew since the stat is read to its stated length only.
+            file.take(len)
+                .read_to_end(&mut bytes)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Mapping::Read(bytes.into_boxed_slice())
         } else {
             // SAFETY: the map is read-only. If another process truncates the file while we read
             // it the process can fault; that is the accepted trade-off of mapping (ripgrep makes
@@ -49,7 +65,11 @@ impl MappedBytes {
                 .with_context(|| format!("cannot map {}", path.display()))?;
             Mapping::Map(map)
         };
-        let len = usize::try_from(len).context("file too large for this platform")?;
+        let len = match &mapping {
+            // A file that shrank since the stat: what was read.
+            Mapping::Read(bytes) => bytes.len(),
+            _ => usize::try_from(len).context("file too large for this platform")?,
+        };
         Ok(MappedBytes {
             map: Arc::new(mapping),
             range: 0..len,
@@ -75,6 +95,7 @@ impl Deref for MappedBytes {
     fn deref(&self) -> &[u8] {
         match &*self.map {
             Mapping::Map(map) => &map[self.range.clone()],
+            Mapping::Read(bytes) => &bytes[self.range.clone()],
             Mapping::Empty => &[],
         }
     }

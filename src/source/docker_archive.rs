@@ -75,11 +75,7 @@ pub fn open(
                     .collect();
                 bail!(
                     "no image tagged {wanted:?} in the archive (it holds: {})",
-                    if tags.is_empty() {
-                        "untagged images".to_string()
-                    } else {
-                        tags.join(", ")
-                    }
+                    held_tags(&tags)
                 );
             }
             matching
@@ -116,6 +112,22 @@ fn digest_from_member(name: &str) -> Option<Digest> {
         .or_else(|| name.strip_suffix(".json"))?;
     Digest::parse(&format!("sha256:{hex}")).ok()
 }
+
+/// The tags an archive holds, for an error: the first [`TAGS_QUOTED`] and a count of the rest
+/// (a `manifest.json` may list any number).
+fn held_tags(tags: &[&str]) -> String {
+    if tags.is_empty() {
+        return "untagged images".to_string();
+    }
+    let mut text = tags[..tags.len().min(TAGS_QUOTED)].join(", ");
+    if tags.len() > TAGS_QUOTED {
+        text.push_str(&format!(" and {} more", tags.len() - TAGS_QUOTED));
+    }
+    text
+}
+
+/// How many of an archive's tags an error names.
+const TAGS_QUOTED: usize = 10;
 
 fn load(
     store: &LocalStore,

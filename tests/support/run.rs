@@ -190,6 +190,7 @@ pub fn run_measured(args: &[&str], limit: std::time::Duration) -> Measured {
     use std::process::Stdio;
     use std::time::{Duration, Instant};
 
+    keep_input(args);
     let started = Instant::now();
     let mut child = stowaway_cmd()
         .args(args)
@@ -233,4 +234,53 @@ pub fn run_measured(args: &[&str], limit: std::time::Duration) -> Measured {
         peak_rss_mib: peak_kib >> 10,
         elapsed: started.elapsed(),
     }
+}
+
+/// The transports whose argument names a local image (`oci:PATH[:TAG]` and the like).
+const LOCAL_TRANSPORTS: [&str; 3] = ["oci", "docker-archive", "oci-archive"];
+
+/// When `STOWAWAY_HOSTILE_INPUTS` names a directory, keeps a copy of each local image a
+/// measured run reads, with the arguments to scan it again: `DIR/<test>-<n>/input` and
+/// `DIR/<test>-<n>/args` (one argument a line, the image's path written `@INPUT@`).
+/// `benches/hostile-inputs.sh` replays them with a release build under `/usr/bin/time -v`.
+/// Runs on images this process cannot copy (a registry stub that ends with its test) are not
+/// kept.
+fn keep_input(args: &[&str]) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let Some(dir) = std::env::var_os("STOWAWAY_HOSTILE_INPUTS") else {
+        return;
+    };
+    let Some((at, transport, path, tag)) = args.iter().enumerate().find_map(|(at, arg)| {
+        let (transport, rest) = arg.split_once(':')?;
+        LOCAL_TRANSPORTS.contains(&transport).then_some(())?;
+        let (path, tag) = match rest.split_once(':') {
+            Some((path, tag)) => (path, Some(tag)),
+            None => (rest, None),
+        };
+        Some((at, transport, path, tag))
+    }) else {
+        return;
+    };
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("run")
+        .replace("::", "-");
+    let run = RUNS.fetch_add(1, Ordering::SeqCst);
+    let dest = std::path::Path::new(&dir).join(format!("{test}-{run}"));
+    std::fs::create_dir_all(&dest).expect("create the kept input's directory");
+    // `cp -a` keeps symlinks as symlinks: a layout whose blob links outside it stays one.
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(path)
+        .arg(dest.join("input"))
+        .status()
+        .expect("run cp");
+    assert!(copied.success(), "cp -a {path} failed");
+    let mut replay: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    replay[at] = match tag {
+        Some(tag) => format!("{transport}:@INPUT@:{tag}"),
+        None => format!("{transport}:@INPUT@"),
+    };
+    std::fs::write(dest.join("args"), replay.join("\n") + "\n").expect("write the arguments");
 }
