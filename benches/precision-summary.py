@@ -3,6 +3,10 @@
 
 Usage: precision-summary.py PC_DIR OUT_DIR
 
+Prints, among the rest, the info findings by provenance kind (manager and verdict: dpkg/pip
+verified, npm test or documentation path, bytecode of a verified source, published key
+material) with counts and the total.
+
 Reads OUT_DIR/findings.json, base-findings.json, time.txt, base-time.txt and base-exit.txt,
 and PC_DIR/image.json, packages.txt and the build trees (PC_DIR/build) when present, to say
 which package owns each finding's file according to the image's own package databases (dpkg
@@ -107,6 +111,33 @@ def provenance_key(f):
     return " ".join(parts)
 
 
+VERDICT_WORDS = {
+    "unmodified": "verified (hash matches)",
+    "test-or-example": "test/fixture/example path",
+    "documentation": "documentation/type declarations",
+    "compiled-from-verified-source": "bytecode of a verified source",
+    "modified": "MODIFIED after install",
+    "not-hashed": "not hashed",
+    "no-recorded-hash": "no recorded hash",
+}
+
+
+def provenance_kind(f):
+    """The kind of provenance that explains an info finding: manager and verdict, and whether
+    the key material is in the published list (signatures/published-keys.tsv)."""
+    p = f.get("provenance") if isinstance(f.get("provenance"), dict) else None
+    published = isinstance(f.get("details"), dict) and "published_in" in f["details"]
+    if p:
+        kind = f"{p.get('manager', '?')} {VERDICT_WORDS.get(p.get('verdict'), p.get('verdict'))}"
+    else:
+        kind = "no package"
+    if published:
+        kind += " + published"
+    elif not p:
+        kind += " (info by rule)"
+    return kind
+
+
 def time_of(path):
     try:
         t = open(path).read()
@@ -203,6 +234,8 @@ def main():
         table("  without provenance, by rule:", lambda f: f["rule_id"], without)
         table("  without provenance, by owning package (the image's own databases; top 25):",
               lambda f: owner_of(f["location"].get("path"), owners), without, limit=25)
+    if info:
+        table(f"  info findings by provenance kind (total {len(info)}):", provenance_kind, info)
     certs = certificates_of(report)
     if certs is not None:
         print(f"certificates inventory: {len(certs)} entries")

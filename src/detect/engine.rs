@@ -11,7 +11,7 @@ use super::password_hash;
 use super::published::PublishedKeys;
 use super::rules::{PATH_SCOPED_MAX_FILE, Rule, rules_digest};
 use super::severity::Severity;
-use super::validate::{Verdict, is_placeholder, shannon_entropy};
+use super::validate::{Verdict, is_identifier_like, is_placeholder, shannon_entropy};
 
 /// How much text after a keyword a rule's `after_keyword` test sees.
 const AFTER_KEYWORD_REACH: usize = 256;
@@ -410,7 +410,7 @@ impl Detector {
         let rule = &self.rules[rule_index];
         let group = captures.get(rule.secret_group)?;
         let secret = group.as_bytes();
-        if is_placeholder(secret) {
+        if is_placeholder(secret) || (rule.is_generic() && is_identifier_like(secret)) {
             return None;
         }
         // A password hash under a password-like key is reported by the password-hash rules, as

@@ -608,9 +608,245 @@ pub fn is_placeholder(secret: &[u8]) -> bool {
     masked * 2 > bytes.len() || lower.contains("xxxxxxxx") || lower.contains("****")
 }
 
+/// Whether a value a generic rule captured is a name rather than a credential: an identifier
+/// built of word-like parts (`x-aws-ec2-metadata-token`, `V1ServiceAccountTokenProjection`,
+/// `SecKeychainFindGenericPassword`, `JSON_WEB_TOKEN_STRING`), a file path (`/etc/passwd`)
+/// or an e-mail address. Generated secrets are random, and random text almost never splits
+/// into pronounceable words of one case (the tests measure it on random strings); a secret
+/// made of dictionary words in a naming convention (a passphrase such as
+/// `correct-horse-battery-staple`) is missed by the generic rules, which also ask for a digit.
+pub fn is_identifier_like(secret: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(secret) else {
+        return false;
+    };
+    let text = text.trim_matches(|c: char| c == '"' || c == '\'' || c.is_whitespace());
+    if text.is_empty() || text.len() > 100 {
+        return false;
+    }
+    is_email_address(text) || is_file_path(text) || is_named_identifier(text)
+}
+
+fn is_email_address(text: &str) -> bool {
+    let Some((local, domain)) = text.split_once('@') else {
+        return false;
+    };
+    let Some((_, tld)) = domain.rsplit_once('.') else {
+        return false;
+    };
+    !local.is_empty()
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._%+-".contains(&b))
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        && tld.len() >= 2
+        && tld.bytes().all(|b| b.is_ascii_alphabetic())
+}
+
+/// `/etc/passwd`, `./conf/app.key`, `~/.ssh/id_rsa`: every component made of words.
+fn is_file_path(text: &str) -> bool {
+    let Some(rest) = ["/", "./", "~/"]
+        .iter()
+        .find_map(|start| text.strip_prefix(start))
+    else {
+        return false;
+    };
+    let components: Vec<&str> = rest.split('/').filter(|c| !c.is_empty()).collect();
+    !components.is_empty()
+        && (components.len() >= 2 || text.starts_with('/'))
+        && components.iter().all(|component| {
+            component
+                .split(['.', '_', '-'])
+                .filter(|part| !part.is_empty())
+                // Short lowercase parts are the abbreviations paths are made of (`etc`, `ssh`, `pki`).
+                .all(|part| is_word(part, 5) || is_short_lowercase(part))
+        })
+}
+
+/// A word of an identifier: letters, then at most three digits (`ec2`, `v1`, `sha256`);
+/// three letters or more hold a vowel and no run of `max_consonants` consonants.
+fn is_short_lowercase(part: &str) -> bool {
+    part.len() <= 4 && part.bytes().all(|b| b.is_ascii_lowercase())
+}
+
+fn is_word(word: &str, max_consonants: usize) -> bool {
+    let letters = word.trim_end_matches(|c: char| c.is_ascii_digit());
+    if letters.is_empty()
+        || word.len() - letters.len() > 3
+        || !letters.bytes().all(|b| b.is_ascii_alphabetic())
+    {
+        return false;
+    }
+    let vowel = |b: u8| b"aeiouyAEIOUY".contains(&b);
+    let mut run = 0;
+    for b in letters.bytes() {
+        run = if vowel(b) { 0 } else { run + 1 };
+        if run >= max_consonants {
+            return false;
+        }
+    }
+    letters.len() < 3 || letters.bytes().any(vowel)
+}
+
+/// The words of a name: split at `-`, `_` and `.`, and where the case changes as in
+/// CamelCase (`aB`, `1B`, and `ABc` before its last capital).
+fn name_words(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    let mut words = Vec::new();
+    let mut start = 0;
+    for at in 0..bytes.len() {
+        let b = bytes[at];
+        if b"-_.".contains(&b) {
+            if start < at {
+                words.push(&text[start..at]);
+            }
+            start = at + 1;
+            continue;
+        }
+        if at > start && b.is_ascii_uppercase() {
+            let before = bytes[at - 1];
+            let next_lower = bytes.get(at + 1).is_some_and(u8::is_ascii_lowercase);
+            if before.is_ascii_lowercase()
+                || before.is_ascii_digit()
+                || (before.is_ascii_uppercase() && next_lower)
+            {
+                words.push(&text[start..at]);
+                start = at;
+            }
+        }
+    }
+    if start < bytes.len() {
+        words.push(&text[start..]);
+    }
+    words
+}
+
+/// kebab-case, snake_case or dotted names of three words or more in one case
+/// (`x-aws-ec2-metadata-token`, `JSON_WEB_TOKEN_STRING`), and CamelCase names
+/// (`SecKeychainFindGenericPassword`, `V1ServiceAccountTokenProjection`).
+fn is_named_identifier(text: &str) -> bool {
+    if !text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        return false;
+    }
+    let words = name_words(text);
+    if words.len() < 3 || !words.iter().all(|word| is_word(word, 5)) {
+        return false;
+    }
+    let long_words = words
+        .iter()
+        .filter(|word| word.trim_end_matches(|c: char| c.is_ascii_digit()).len() >= 4)
+        .count();
+    if long_words < 2 {
+        return false;
+    }
+    let one_case = !text.bytes().any(|b| b.is_ascii_uppercase())
+        || !text.bytes().any(|b| b.is_ascii_lowercase());
+    let separated = text.bytes().any(|b| b"-_.".contains(&b));
+    (separated && one_case) || is_camel_case(&words)
+}
+
+/// Four words or more, each after the first capitalised with at least two lower-case letters
+/// (`Service`, `Keychain`), the first a word in either case or a short acronym (`V1`, `Sec`).
+fn is_camel_case(words: &[&str]) -> bool {
+    let letters = |word: &str| {
+        word.trim_end_matches(|c: char| c.is_ascii_digit())
+            .to_string()
+    };
+    let capitalised = |word: &str| {
+        let letters = letters(word);
+        let mut bytes = letters.bytes();
+        bytes.next().is_some_and(|b| b.is_ascii_uppercase())
+            && letters.len() >= 3
+            && bytes.all(|b| b.is_ascii_lowercase())
+    };
+    let first_ok = |word: &str| {
+        let letters = letters(word);
+        letters.bytes().all(|b| b.is_ascii_lowercase())
+            || capitalised(word)
+            || (letters.len() <= 4 && letters.bytes().all(|b| b.is_ascii_uppercase()))
+    };
+    words.len() >= 4 && first_ok(words[0]) && words[1..].iter().all(|w| capitalised(w))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identifiers_paths_and_addresses_are_names() {
+        for value in [
+            "x-aws-ec2-metadata-token",
+            "V1ServiceAccountTokenProjection",
+            "SecKeychainFindGenericPassword",
+            "JSON_WEB_TOKEN_STRING",
+            "oauth2.client.secret.value",
+            "/etc/passwd",
+            "/run/secrets/db_password2",
+            "~/.ssh/id_rsa",
+            "ops.team+alerts@corp-mail.example2.com",
+            "'x-amz-security-token'",
+        ] {
+            assert!(is_identifier_like(value.as_bytes()), "{value}");
+        }
+        for value in [
+            "ZhNr0LJUjkMIstCQ",
+            "hunter2-Xy9#kLm0",
+            "fodmiv-7cyxwe-Mynpov",
+            "s3cr3t-V4lu3-9x7q",
+            "Kv5b3Y9Jb+a+T_Z=",
+            "rapunz3l",
+            "user@localhost",
+            "/Xk9qT/8vLz2Rw",
+            "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+            "xoxb-1234-5678-abcdefghijkl",
+            "",
+        ] {
+            assert!(!is_identifier_like(value.as_bytes()), "{value}");
+        }
+    }
+
+    /// Random secrets, as generators write them, are not taken for names: fewer than one in
+    /// a thousand of each alphabet and length.
+    #[test]
+    fn random_values_are_almost_never_names() {
+        let alphabets: [&[u8]; 4] = [
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+            b"abcdefghijklmnopqrstuvwxyz0123456789-",
+            b"0123456789abcdef",
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for alphabet in alphabets {
+            for length in [8usize, 12, 16, 24, 32, 40] {
+                let trials = 20_000;
+                let names = (0..trials)
+                    .filter(|_| {
+                        let value: Vec<u8> = (0..length)
+                            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                            .collect();
+                        is_identifier_like(&value)
+                    })
+                    .count();
+                assert!(
+                    names * 1000 < trials,
+                    "{names} of {trials} random values of length {length} taken for names"
+                );
+            }
+        }
+    }
 
     #[test]
     fn github_checksum_round_trip() {

@@ -57,6 +57,63 @@ pub fn is_test_or_example_path(relative: &str) -> bool {
     false
 }
 
+/// Directory names that hold a package's documentation.
+const DOCUMENTATION_DIRECTORIES: &[&str] = &["doc", "docs", "example", "examples"];
+
+/// Whether `relative`, a path inside an npm package (relative to its root), is documentation
+/// or type declarations, which no JavaScript runtime executes: `README*`, `CHANGELOG*`,
+/// `HISTORY*`, Markdown and reStructuredText files, anything under `doc/`, `docs/`,
+/// `example/` or `examples/`, the AWS SDK's `*.examples.json` (request and response examples
+/// for its documentation) and TypeScript declarations (`*.d.ts`, `*.d.mts`, `*.d.cts`, which
+/// hold types and doc comments, never code). Other files, the package's `.js`, `.json` and
+/// `.node` above all, are runtime content and keep their severity.
+pub fn is_documentation_path(relative: &str) -> bool {
+    let mut components = relative.split('/').filter(|c| !c.is_empty()).peekable();
+    while let Some(component) = components.next() {
+        if components.peek().is_none() {
+            return is_documentation_file(component);
+        }
+        if DOCUMENTATION_DIRECTORIES
+            .iter()
+            .any(|dir| component.eq_ignore_ascii_case(dir))
+        {
+            return true;
+        }
+    }
+    false
+}
+
+fn is_documentation_file(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    // `README`, `README.md`, `CHANGELOG.txt` — but not `readme.js`, which is code.
+    let document_extension = |rest: &str| {
+        [
+            "md", "markdown", "txt", "rst", "adoc", "asciidoc", "org", "html", "textile",
+        ]
+        .contains(&rest)
+    };
+    ["readme", "changelog", "history", "changes"]
+        .iter()
+        .any(|stem| {
+            lower == *stem
+                || lower
+                    .strip_prefix(stem)
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    .is_some_and(document_extension)
+        })
+        || [
+            ".md",
+            ".markdown",
+            ".rst",
+            ".examples.json",
+            ".d.ts",
+            ".d.mts",
+            ".d.cts",
+        ]
+        .iter()
+        .any(|suffix| lower.ends_with(suffix) && lower.len() > suffix.len())
+}
+
 fn is_test_file(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     TEST_FILE_SUFFIXES
@@ -83,6 +140,36 @@ mod tests {
             "src/auth.spec.ts",
         ] {
             assert!(is_test_or_example_path(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn documentation_and_declarations() {
+        for path in [
+            "README.md",
+            "readme",
+            "CHANGELOG",
+            "docs/api.html",
+            "doc/usage.js",
+            "examples/client.js",
+            "apis/ec2-2016-11-15.examples.json",
+            "dist-types/commands/CreateTokenCommand.d.ts",
+            "build/src/apis/x/v1.d.mts",
+            "lib/notes.markdown",
+        ] {
+            assert!(is_documentation_path(path), "{path}");
+        }
+        for path in [
+            "index.js",
+            "dist-cjs/index.js",
+            "apis/ec2-2016-11-15.min.json",
+            "lib/readme.js",
+            "lib/docs.js",
+            ".d.ts",
+            "package.json",
+            "",
+        ] {
+            assert!(!is_documentation_path(path), "{path}");
         }
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::fixture::is_test_or_example_path;
+use super::fixture::{is_documentation_path, is_test_or_example_path};
 use super::hash::RecordedHash;
 use super::package::{Database, Manager};
 use super::paths::{join, normalise, parent};
@@ -82,6 +82,15 @@ impl Owner {
     pub fn is_test_or_example(&self, path: &str) -> bool {
         self.path_in_package(path)
             .is_some_and(is_test_or_example_path)
+    }
+
+    /// Whether `path` is documentation or type declarations inside this npm package's
+    /// directory ([`is_documentation_path`]); never for other ecosystems.
+    pub fn is_npm_documentation(&self, path: &str) -> bool {
+        self.package.manager == Manager::Npm
+            && self
+                .path_in_package(path)
+                .is_some_and(is_documentation_path)
     }
 }
 

@@ -38,11 +38,12 @@ pub mod maven;
 pub mod npm;
 pub mod package;
 pub mod paths;
+pub mod pyc;
 pub mod python;
 pub mod rpm;
 
 pub use files::DatabaseFiles;
-pub use fixture::is_test_or_example_path;
+pub use fixture::{is_documentation_path, is_test_or_example_path};
 pub use hash::{ContentHasher, HashAlgorithm, RecordedHash};
 pub use index::{InstalledPackage, Owner, ProvenanceIndex, Verdict, verify};
 pub use kind::{DatabaseKind, database_kind};

@@ -286,6 +286,14 @@ pub enum ProvenanceVerdict {
     /// The package's ecosystem records no file hashes (npm, gem, composer, maven) and the file
     /// is a test, fixture or example path inside the package.
     TestOrExample,
+    /// The package is an npm package (no file hashes) and the file is its documentation or a
+    /// type declaration (`README*`, `*.md`, `docs/`, `*.examples.json`, `*.d.ts`): content no
+    /// runtime executes.
+    Documentation,
+    /// The file is Python bytecode (`__pycache__/*.pyc`) compiled from a source file that its
+    /// package installed unmodified: the bytecode's header names the source's size (and
+    /// time), and the secret found in the bytecode is in that verified source.
+    CompiledFromVerifiedSource,
     /// The content does not match the recorded hash: modified after install (edited, or
     /// replaced by a later layer).
     Modified,
@@ -304,6 +312,12 @@ impl ProvenanceVerdict {
         match self {
             ProvenanceVerdict::Unmodified => "installed unmodified",
             ProvenanceVerdict::TestOrExample => "a test or example inside the package",
+            ProvenanceVerdict::Documentation => {
+                "documentation or type declarations inside the package (not runtime code)"
+            }
+            ProvenanceVerdict::CompiledFromVerifiedSource => {
+                "bytecode of a source file installed unmodified, holding the same secret"
+            }
             ProvenanceVerdict::Modified => "modified after install",
             ProvenanceVerdict::NotHashed => "not verified (the file could not be hashed)",
             ProvenanceVerdict::NoRecordedHash => "not verified (no hash recorded)",

@@ -56,8 +56,11 @@ impl Scanner {
         let (raw, mut over_limit) = cap_per_item(kept, limit, &is_generic);
         merge_over_limit(&mut over_limit, chunks_over_limit);
         let needed = layers_with_file_findings(raw.iter().chain(&certificates), walked.len());
-        let provenances = Provenances::build(&walked, packages, &needed);
+        let mut provenances = Provenances::build(&walked, packages, &needed);
         let raw = hash_large_owned_files(image, &provenances, raw);
+        for (layer, pairs) in provenances.bytecode_candidates(&raw) {
+            provenances.add_bytecode_sources(layer, &image.layers[layer], &pairs, &raw);
+        }
         let timeline = Timeline::new(walked.iter().map(|w| w.changes.clone()).collect());
         let places = Places {
             layer_digests: image

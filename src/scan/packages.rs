@@ -9,7 +9,7 @@
 //! where the package still records the hash of what it shipped, so the copy is "modified after
 //! install"; a package purged in a later layer still owns the files its layer shipped.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,10 +17,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::raw::SecretText;
 use super::raw::{FileDigests, FileHasher, RawFinding};
 use crate::detect::Severity;
 use crate::layer::{FileChunk, WalkedLayer};
 use crate::provenance::maven::MavenArtifact;
+use crate::provenance::pyc::{HEADER_LEN, parse_header, source_of_bytecode};
 use crate::provenance::{
     Database, DatabaseFiles, Manager, Owner, ProvenanceIndex, Verdict, database_kind,
     is_test_or_example_path,
@@ -201,6 +203,9 @@ impl State {
 /// The provenance index of each layer that needs one, and the report on the databases.
 pub(super) struct Provenances {
     by_layer: Vec<Option<Arc<ProvenanceIndex>>>,
+    /// Bytecode files with findings, by layer and path, with the source they were compiled
+    /// from as that layer holds it ([`Provenances::add_bytecode_sources`]).
+    bytecode: HashMap<(usize, Arc<str>), BytecodeSource>,
     /// What the final image's databases are, and what could not be read.
     pub report: PackagesReport,
 }
@@ -243,7 +248,11 @@ impl Provenances {
             }
         }
         report.read_ms = started.elapsed().as_millis() as u64;
-        Provenances { by_layer, report }
+        Provenances {
+            by_layer,
+            bytecode: HashMap::new(),
+            report,
+        }
     }
 
     /// The provenance of `finding` and the severity it keeps: vendor content drops to info.
@@ -251,6 +260,9 @@ impl Provenances {
     /// otherwise a jar member is judged by the Maven identity its jar records, where only
     /// test, fixture and example paths inside the jar are vendor content.
     pub(super) fn attribute(&self, finding: &RawFinding) -> (Severity, Option<Provenance>) {
+        if let Some(provenance) = self.compiled_from_verified_source(finding) {
+            return (Severity::Info, Some(provenance));
+        }
         let by_database = self.database_verdict(finding);
         let decided = by_database.as_ref().is_some_and(|(_, verdict)| {
             is_vendor(*verdict) || *verdict == ProvenanceVerdict::Modified
@@ -308,7 +320,10 @@ struct Shipper {
 fn is_vendor(verdict: ProvenanceVerdict) -> bool {
     matches!(
         verdict,
-        ProvenanceVerdict::Unmodified | ProvenanceVerdict::TestOrExample
+        ProvenanceVerdict::Unmodified
+            | ProvenanceVerdict::TestOrExample
+            | ProvenanceVerdict::Documentation
+            | ProvenanceVerdict::CompiledFromVerifiedSource
     )
 }
 
@@ -356,6 +371,191 @@ impl Provenances {
             }
         }
         wanted
+    }
+}
+
+/// The largest Python source read again to check the bytecode compiled from it.
+const SOURCE_LIMIT: usize = 8 << 20;
+
+/// A Python source file as the layer of its bytecode holds it, and what the bytecode's header
+/// says about it.
+pub(super) struct BytecodeSource {
+    /// The source's path.
+    path: String,
+    /// The source's digests, to check against its package's record.
+    digests: FileDigests,
+    /// The source's bytes, to find the bytecode's secret in.
+    content: Vec<u8>,
+    /// Whether the bytecode's header describes this source (size; hash-based bytecode never).
+    header_matches: bool,
+    /// The secrets (their de-duplication keys) found in the source itself, for findings read
+    /// back sealed from the layer cache.
+    found_in_source: HashSet<String>,
+}
+
+impl Provenances {
+    /// The bytecode files of `raw` (by layer: bytecode path, source path) whose findings no
+    /// record of their own makes vendor content, and whose source a package owns with a
+    /// recorded hash in the same layer's databases.
+    pub(super) fn bytecode_candidates(
+        &self,
+        raw: &[RawFinding],
+    ) -> BTreeMap<usize, Vec<(Arc<str>, String)>> {
+        let mut wanted: BTreeMap<usize, Vec<(Arc<str>, String)>> = BTreeMap::new();
+        for finding in raw {
+            let (Some(layer), Some(path)) = (finding.layer, &finding.path) else {
+                continue;
+            };
+            let Some(index) = self.by_layer.get(layer).and_then(Option::as_ref) else {
+                continue;
+            };
+            let Some(source) = source_of_bytecode(path) else {
+                continue;
+            };
+            let own_record_has_hash = index.lookup(path).is_some_and(|o| o.hash.is_some());
+            let source_hashed = index.lookup(&source).is_some_and(|o| o.hash.is_some());
+            if own_record_has_hash || !source_hashed {
+                continue;
+            }
+            let pairs = wanted.entry(layer).or_default();
+            if !pairs.iter().any(|(p, _)| p == path) {
+                pairs.push((Arc::clone(path), source));
+            }
+        }
+        wanted
+    }
+
+    /// Reads the sources of the bytecode files `pairs` of `layer` (and the bytecode headers)
+    /// by walking the layer again. A source missing from the layer, too large, or a layer that
+    /// cannot be read leaves its bytecode without a source: the findings keep their severity.
+    pub(super) fn add_bytecode_sources(
+        &mut self,
+        layer_index: usize,
+        layer: &crate::source::Layer,
+        pairs: &[(Arc<str>, String)],
+        raw: &[RawFinding],
+    ) {
+        let wanted: HashSet<&str> = pairs
+            .iter()
+            .flat_map(|(pyc, source)| [&**pyc, source.as_str()])
+            .collect();
+        let mut contents: HashMap<Arc<str>, Vec<u8>> = HashMap::new();
+        let walked = crate::layer::walk_layer(layer, &mut |chunk| {
+            if !wanted.contains(&*chunk.path) {
+                return Ok(());
+            }
+            let limit = if chunk.path.ends_with(".pyc") {
+                HEADER_LEN
+            } else {
+                SOURCE_LIMIT + 1
+            };
+            if chunk.file_offset == 0 {
+                contents.insert(Arc::clone(&chunk.path), Vec::new());
+            }
+            if let Some(content) = contents.get_mut(&chunk.path) {
+                let skip = (content.len() as u64)
+                    .checked_sub(chunk.file_offset)
+                    .and_then(|s| usize::try_from(s).ok())
+                    .filter(|skip| *skip <= chunk.content.len());
+                match skip {
+                    Some(skip) if content.len() < limit => {
+                        let fresh = &chunk.content[skip..];
+                        let take = fresh.len().min(limit - content.len());
+                        content.extend_from_slice(&fresh[..take]);
+                    }
+                    Some(_) => {}
+                    None => {
+                        contents.remove(&chunk.path);
+                    }
+                }
+            }
+            Ok(())
+        });
+        if walked.is_err() {
+            return;
+        }
+        for (pyc, source) in pairs {
+            if let (Some(header), Some(content)) =
+                (contents.get(pyc), contents.get(source.as_str()))
+            {
+                self.insert_bytecode_source(layer_index, pyc, source, header, content, raw);
+            }
+        }
+    }
+
+    /// Records the source of bytecode file `pyc` of layer `layer_index`: `header` is the
+    /// bytecode's first bytes, `content` the source's (the findings of `raw` in the source are
+    /// remembered too). Bytes that are not bytecode, or a source over the limit, record
+    /// nothing.
+    fn insert_bytecode_source(
+        &mut self,
+        layer_index: usize,
+        pyc: &Arc<str>,
+        source: &str,
+        header: &[u8],
+        content: &[u8],
+        raw: &[RawFinding],
+    ) {
+        let Some(header) = parse_header(header) else {
+            return;
+        };
+        if content.len() > SOURCE_LIMIT {
+            return;
+        }
+        let found_in_source = raw
+            .iter()
+            .filter(|f| f.layer == Some(layer_index) && f.path.as_deref() == Some(source))
+            .map(|f| f.secret.key())
+            .collect();
+        self.bytecode.insert(
+            (layer_index, Arc::clone(pyc)),
+            BytecodeSource {
+                path: source.to_string(),
+                digests: FileDigests::of(content),
+                header_matches: header.describes(content.len() as u64, None),
+                content: content.to_vec(),
+                found_in_source,
+            },
+        );
+    }
+
+    /// The provenance of a finding in bytecode compiled from a package's source installed
+    /// unmodified, when the secret is in that source: vendor content. `None` otherwise (the
+    /// source modified, missing or not read, the header describing another source, or a
+    /// secret the source does not hold: the bytecode was not compiled from this source, or
+    /// was changed).
+    fn compiled_from_verified_source(&self, finding: &RawFinding) -> Option<Provenance> {
+        let layer = finding.layer?;
+        let entry = self
+            .bytecode
+            .get(&(layer, Arc::clone(finding.path.as_ref()?)))?;
+        let owner = self.by_layer.get(layer)?.as_ref()?.lookup(&entry.path)?;
+        let digest = entry.digests.get(owner.hash.as_ref()?.algorithm)?;
+        if owner.verify_digest(&digest) != Verdict::Unmodified || !entry.header_matches {
+            return None;
+        }
+        let in_source = entry.found_in_source.contains(&finding.secret.key())
+            || match &finding.secret {
+                SecretText::Raw(secret) => {
+                    !secret.is_empty()
+                        && memchr::memmem::find(&entry.content, secret.as_bytes()).is_some()
+                }
+                SecretText::Sealed { .. } => false,
+            };
+        if !in_source {
+            return None;
+        }
+        let package = &owner.package;
+        Some(Provenance {
+            manager: package.manager.as_str().to_string(),
+            package: package.name.clone(),
+            version: package.version.clone(),
+            database: package.database.clone(),
+            verified: false,
+            vendor: true,
+            verdict: ProvenanceVerdict::CompiledFromVerifiedSource,
+            original_severity: (finding.severity != Severity::Info).then_some(finding.severity),
+        })
     }
 }
 
@@ -420,6 +620,10 @@ fn judge(owner: &Owner, path: &str, finding: &RawFinding) -> ProvenanceVerdict {
         // their test paths; a file listed without a hash is not vendor content.
         None if owner.root.is_some() && owner.is_test_or_example(path) => {
             ProvenanceVerdict::TestOrExample
+        }
+        // npm's documentation and type declarations: no runtime executes them.
+        None if owner.root.is_some() && owner.is_npm_documentation(path) => {
+            ProvenanceVerdict::Documentation
         }
         None => ProvenanceVerdict::NoRecordedHash,
     }
@@ -601,5 +805,185 @@ mod tests {
         let (_, provenance) = provenances.attribute(&with_digests(2, "lib/x/key.pem", b"shipped"));
         assert!(provenance.is_none());
         assert_eq!(provenances.report.databases[0].packages, 1);
+    }
+
+    /// Bytecode that `python3 -m py_compile` writes for `source` (`None` without python3,
+    /// unless `CI` is set: then the test fails).
+    fn compiled(source: &str) -> Option<Vec<u8>> {
+        let dir = tempfile::tempdir().unwrap();
+        let py = dir.path().join("mod.py");
+        std::fs::write(&py, source).unwrap();
+        let status = std::process::Command::new("python3")
+            .args(["-m", "py_compile"])
+            .arg(&py)
+            .status();
+        match status {
+            Ok(status) if status.success() => {}
+            _ if std::env::var_os("CI").is_some() => panic!("python3 -m py_compile failed"),
+            _ => return None,
+        }
+        let cache = dir.path().join("__pycache__");
+        let pyc = std::fs::read_dir(cache)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        Some(std::fs::read(pyc).unwrap())
+    }
+
+    fn random_token() -> String {
+        const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+        (0..32)
+            .map(|_| char::from(ALPHABET[fastrand::usize(..ALPHABET.len())]))
+            .collect()
+    }
+
+    /// A pip-installed module (RECORD with its sha256; its bytecode listed without a hash).
+    fn pip_module(source: &str) -> Vec<LayerPackages> {
+        let hash = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(HashAlgorithm::Sha256.digest(source.as_bytes()));
+        let record = format!(
+            "pkg/mod.py,sha256={hash},{}\npkg/__pycache__/mod.cpython-311.pyc,,\n",
+            source.len()
+        );
+        vec![LayerPackages {
+            files: vec![PackageFile {
+                path: "site/pkg-1.0.dist-info/RECORD".into(),
+                content: Arc::from(record.into_bytes()),
+            }],
+            not_kept: vec![],
+        }]
+    }
+
+    const PYC: &str = "site/pkg/__pycache__/mod.cpython-311.pyc";
+
+    /// Judges a finding of `secret` in bytecode `pyc` of the verified `source`, whose bytes on
+    /// the layer are `on_layer`.
+    fn judge_bytecode(
+        source: &str,
+        on_layer: &str,
+        pyc: &[u8],
+        secret: &str,
+    ) -> (Severity, Option<Provenance>) {
+        let walked = vec![WalkedLayer::default()];
+        let mut provenances = Provenances::build(&walked, &pip_module(source), &[true]);
+        let finding = in_file(0, PYC, 40, secret);
+        let raw = vec![finding.clone()];
+        let candidates = provenances.bytecode_candidates(&raw);
+        assert_eq!(
+            candidates[&0],
+            vec![(Arc::from(PYC), "site/pkg/mod.py".to_string())]
+        );
+        provenances.insert_bytecode_source(
+            0,
+            &Arc::from(PYC),
+            "site/pkg/mod.py",
+            &pyc[..16],
+            on_layer.as_bytes(),
+            &raw,
+        );
+        provenances.attribute(&finding)
+    }
+
+    #[test]
+    fn bytecode_of_a_verified_source_takes_its_verdict() {
+        let token = random_token();
+        let source = format!("\"\"\"Module.\"\"\"\nAPI_TOKEN = \"{token}\"\n");
+        let Some(pyc) = compiled(&source) else {
+            return;
+        };
+        let (severity, provenance) = judge_bytecode(&source, &source, &pyc, &token);
+        let provenance = provenance.unwrap();
+        assert_eq!(severity, Severity::Info);
+        assert_eq!(
+            provenance.verdict,
+            ProvenanceVerdict::CompiledFromVerifiedSource
+        );
+        assert_eq!(
+            (provenance.package.as_str(), provenance.verified),
+            ("pkg", false)
+        );
+        assert_eq!(provenance.original_severity, Some(Severity::High));
+    }
+
+    #[test]
+    fn bytecode_is_not_a_loophole() {
+        let token = random_token();
+        let source = format!("API_TOKEN = \"{token}\"\n");
+        // Bytecode of another source of the same size, holding another secret.
+        let other = random_token();
+        let Some(forged) = compiled(&format!("API_TOKEN = \"{other}\"\n")) else {
+            return;
+        };
+        let (severity, provenance) = judge_bytecode(&source, &source, &forged, &other);
+        assert_eq!(severity, Severity::High);
+        assert_eq!(
+            provenance.unwrap().verdict,
+            ProvenanceVerdict::NoRecordedHash
+        );
+        // The source edited after install: the bytecode of the edit keeps its severity.
+        let edited = format!("API_TOKEN = \"{other}\"\n");
+        let (severity, _) = judge_bytecode(&source, &edited, &forged, &other);
+        assert_eq!(severity, Severity::High);
+        // A header that describes another source (more code beside the same secret).
+        let Some(longer) = compiled(&format!("API_TOKEN = \"{token}\"\nX = 1\n")) else {
+            return;
+        };
+        let (severity, _) = judge_bytecode(&source, &source, &longer, &token);
+        assert_eq!(severity, Severity::High);
+        // Not bytecode at all.
+        let (severity, _) = judge_bytecode(&source, &source, &[0u8; 16], &token);
+        assert_eq!(severity, Severity::High);
+    }
+
+    #[test]
+    fn npm_documentation_is_vendor_but_runtime_code_is_not() {
+        let file = |path: &str, content: &str| PackageFile {
+            path: path.into(),
+            content: Arc::from(content.as_bytes()),
+        };
+        let packages = vec![LayerPackages {
+            files: vec![file(
+                "app/node_modules/@aws-sdk/client-x/package.json",
+                r#"{"name": "@aws-sdk/client-x", "version": "3.1.0"}"#,
+            )],
+            not_kept: vec![],
+        }];
+        let provenances = Provenances::build(&[WalkedLayer::default()], &packages, &[true]);
+        for path in [
+            "README.md",
+            "dist-types/commands/GetCommand.d.ts",
+            "docs/auth.html",
+        ] {
+            let finding = in_file(
+                0,
+                &format!("app/node_modules/@aws-sdk/client-x/{path}"),
+                0,
+                "s",
+            );
+            let (severity, provenance) = provenances.attribute(&finding);
+            let provenance = provenance.unwrap();
+            assert_eq!(severity, Severity::Info, "{path}");
+            assert_eq!(provenance.verdict, ProvenanceVerdict::Documentation);
+            assert!(!provenance.verified && provenance.vendor);
+        }
+        for path in ["dist-cjs/index.js", "package.json", "lib/readme.js"] {
+            let finding = in_file(
+                0,
+                &format!("app/node_modules/@aws-sdk/client-x/{path}"),
+                0,
+                "s",
+            );
+            let (severity, provenance) = provenances.attribute(&finding);
+            assert_eq!(severity, Severity::High, "{path}");
+            assert_eq!(
+                provenance.unwrap().verdict,
+                ProvenanceVerdict::NoRecordedHash
+            );
+        }
+        // The application's own README beside node_modules is no package's.
+        let (severity, provenance) = provenances.attribute(&in_file(0, "app/README.md", 0, "s"));
+        assert_eq!((severity, provenance), (Severity::High, None));
     }
 }
