@@ -5,7 +5,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use anyhow::{Context, Result, anyhow, bail};
-use regex::bytes::Regex;
+use regex::bytes::{Regex, RegexBuilder};
 use serde::Deserialize;
 
 use super::decoder::Decoder;
@@ -342,7 +342,7 @@ fn compile_regex(regex: Option<&str>, decoder: Option<Decoder>) -> Result<(Regex
             ));
         }
         (Some(regex), None) => {
-            Regex::new(regex).map_err(|e| format!("regex does not compile: {e}"))?
+            secret_regex(regex).map_err(|e| format!("regex does not compile: {e}"))?
         }
         (None, Some(_)) => Regex::new(NEVER_MATCHES).expect("the empty class compiles"),
         (None, None) => return Err("has no regex".into()),
@@ -409,7 +409,17 @@ fn windows(window: Option<usize>, before: Option<usize>) -> Result<(usize, usize
 
 /// `after_keyword`, anchored where the keyword ends.
 fn compile_after_keyword(gate: &str) -> Result<Regex, String> {
-    Regex::new(&format!("^(?:{gate})")).map_err(|e| format!("after_keyword does not compile: {e}"))
+    secret_regex(&format!("^(?:{gate})"))
+        .map_err(|e| format!("after_keyword does not compile: {e}"))
+}
+
+/// A rule's regex over file bytes, in ASCII mode: `\w`, `\d`, `\s`, `\b` and case folding are
+/// ASCII, and `.` is any byte. Secrets are ASCII, and Unicode classes cost memory per rule (a
+/// Unicode `.{0,160}` alone compiles to thousands of states; with 800+ rules the compiled set
+/// took over 300 MB), while `.` over any byte also lets a context pattern cross the non-UTF-8
+/// bytes of a binary file. A rule may still opt in with `(?u:…)`.
+fn secret_regex(regex: &str) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(regex).unicode(false).build()
 }
 
 /// The rule's Kubernetes Secret type, `Opaque` unless it names one of
@@ -533,6 +543,28 @@ regex = '''(demo_[a-z0-9]{8})'''
 examples = ["demo_abcdef12"]
 negative_examples = ["demo_abc"]
 "#;
+
+    #[test]
+    fn rule_regexes_are_ascii_and_dot_is_any_byte() {
+        let regex = secret_regex(r"(?i)token\W.{0,8}\b(\w{6})\b").unwrap();
+        // A non-UTF-8 byte between the keyword and the value, as in a binary file.
+        let haystack = b"TOKEN=\xff\xfe abc123 rest";
+        let captures = regex.captures(haystack).expect("dot spans non-UTF-8 bytes");
+        assert_eq!(&captures[1], b"abc123");
+        // `\w` is ASCII: a Unicode letter is not part of a word.
+        assert!(
+            secret_regex(r"^\w+$")
+                .unwrap()
+                .find("é".as_bytes())
+                .is_none()
+        );
+        // Opting back in to Unicode still works.
+        assert!(
+            secret_regex(r"(?u:^\w+$)")
+                .unwrap()
+                .is_match("é".as_bytes())
+        );
+    }
 
     #[test]
     fn parses_a_rule_file() {
