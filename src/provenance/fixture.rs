@@ -41,13 +41,18 @@ const TEST_FILE_SUFFIXES: &[&str] = &[
 /// example path. Pass the path relative to the package, not the image: an application's own
 /// `test/` directory around a package must not count.
 pub fn is_test_or_example_path(relative: &str) -> bool {
+    is_under_or_named(relative, TEST_DIRECTORIES, is_test_file)
+}
+
+/// Whether a directory of `relative` (a path inside a package) is one of `directories`, in any
+/// case, or else whether its file name passes `is_file`.
+fn is_under_or_named(relative: &str, directories: &[&str], is_file: fn(&str) -> bool) -> bool {
     let mut components = relative.split('/').filter(|c| !c.is_empty()).peekable();
     while let Some(component) = components.next() {
-        let is_file = components.peek().is_none();
-        if is_file {
-            return is_test_file(component);
+        if components.peek().is_none() {
+            return is_file(component);
         }
-        if TEST_DIRECTORIES
+        if directories
             .iter()
             .any(|dir| component.eq_ignore_ascii_case(dir))
         {
@@ -68,19 +73,7 @@ const DOCUMENTATION_DIRECTORIES: &[&str] = &["doc", "docs", "example", "examples
 /// hold types and doc comments, never code). Other files, the package's `.js`, `.json` and
 /// `.node` above all, are runtime content and keep their severity.
 pub fn is_documentation_path(relative: &str) -> bool {
-    let mut components = relative.split('/').filter(|c| !c.is_empty()).peekable();
-    while let Some(component) = components.next() {
-        if components.peek().is_none() {
-            return is_documentation_file(component);
-        }
-        if DOCUMENTATION_DIRECTORIES
-            .iter()
-            .any(|dir| component.eq_ignore_ascii_case(dir))
-        {
-            return true;
-        }
-    }
-    false
+    is_under_or_named(relative, DOCUMENTATION_DIRECTORIES, is_documentation_file)
 }
 
 fn is_documentation_file(name: &str) -> bool {
