@@ -320,3 +320,30 @@ fn a_file_of_two_hundred_thousand_keys_lists_the_most_severe_and_counts_the_rest
         text.run.stdout
     );
 }
+
+/// 32 MiB of text (four chunks: memory is per chunk) in which every fourth byte starts a
+/// keyword of the generic password rules (`pwd pwd …`, the worst ordinary text gets), with a
+/// key on the last line: each hit once searched its whole window for a newline, which made
+/// such text scan at 3 MB/s; the line around the hits is now found once. The key is still
+/// found, within the bounds.
+#[test]
+fn keyword_dense_text_is_scanned_within_the_bounds() {
+    const SIZE: usize = 32 << 20;
+    let mut text = b"pwd ".repeat(SIZE / 4);
+    let key = key_id();
+    text.extend(format!("\n{}", String::from_utf8(leak(&key)).unwrap()).as_bytes());
+    let mut tar = file("srv/dense.txt", &text);
+    tar.extend(end());
+    let dir = tempdir();
+    let layer = RawLayer::from_tar(&tar, Compression::Gzip);
+    write_layout_with_layers(&spec(1), &[layer], dir.path());
+
+    let measured = scan(dir.path());
+    assert_eq!(measured.run.code, 1, "{}", measured.run.stderr);
+    let report = measured.run.json();
+    let found = findings(&report);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0]["secret"], key.as_str());
+    assert_eq!(found[0]["location"]["line"], 2);
+    assert_eq!(report["stats"]["content_bytes"], text.len());
+}

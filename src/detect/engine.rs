@@ -105,6 +105,49 @@ impl OpenWindows {
     }
 }
 
+/// Where the line around a keyword hit starts and ends, for single-line rules. Hits come in
+/// order of their start, so each newline search resumes where the last one stopped: on text
+/// with long lines and a keyword every few bytes, searching each hit's whole window for a
+/// newline again would cost the window's length per hit.
+#[derive(Default)]
+struct LineBounds {
+    /// `data[..searched_to]` was searched backwards from its end; `start` is just after its
+    /// last newline (0 when none).
+    searched_to: usize,
+    start: usize,
+    /// `(from, end)`: the first newline at or after `from` is at `end` (`data.len()` when
+    /// there is none).
+    end: Option<(usize, usize)>,
+}
+
+impl LineBounds {
+    /// Where the line holding `data[at]` (or ending at `at`) starts.
+    fn line_start(&mut self, data: &[u8], at: usize) -> usize {
+        if at > self.searched_to {
+            if let Some(newline) = memchr::memrchr(b'\n', &data[self.searched_to..at]) {
+                self.start = self.searched_to + newline + 1;
+            }
+            self.searched_to = at;
+        } else if at < self.searched_to {
+            // Not reached (hits are taken in order of their start), but stay right all the same.
+            return memchr::memrchr(b'\n', &data[..at]).map_or(0, |newline| newline + 1);
+        }
+        self.start
+    }
+
+    /// Where the line holding `data[at]` ends: its newline, or the end of `data`.
+    fn line_end(&mut self, data: &[u8], at: usize) -> usize {
+        match self.end {
+            Some((from, end)) if from <= at && at <= end => end,
+            _ => {
+                let end = memchr::memchr(b'\n', &data[at..]).map_or(data.len(), |n| at + n);
+                self.end = Some((at, end));
+                end
+            }
+        }
+    }
+}
+
 /// The built-in list, parsed once per process.
 fn builtin_published() -> Arc<PublishedKeys> {
     static BUILTIN: OnceLock<Arc<PublishedKeys>> = OnceLock::new();
@@ -278,15 +321,17 @@ impl Detector {
     /// forward with its keyword's) and only the open window of each rule is kept: memory is
     /// one entry per hit, not per hit and rule, and a hit whose window lies inside the open
     /// one costs no `after_keyword` test. On text dense with keywords (a hit every few bytes,
-    /// each triggering a dozen rules) that is what keeps the scan near the speed of ordinary
-    /// text.
+    /// each triggering a dozen rules) that, and finding the line around the hits once (see
+    /// [`LineBounds`]), is what keeps the scan near the speed of ordinary text.
     pub fn scan_marked(&self, data: &[u8]) -> (Vec<Match>, Vec<MarkerHit>) {
-        let mut hits: Vec<(usize, usize, u32)> = Vec::new();
+        // (start, length, keyword): 16 bytes a hit, which keyword-dense text has every few bytes.
+        let mut hits: Vec<(usize, u32, u32)> = Vec::new();
         let mut marker_hits = Vec::new();
         self.keywords.for_each_hit(data, |hit: KeywordHit| {
             let targets = &self.targets[hit.keyword];
             if !targets.rules.is_empty() {
-                hits.push((hit.start, hit.end, hit.keyword as u32));
+                let length = (hit.end - hit.start) as u32;
+                hits.push((hit.start, length, hit.keyword as u32));
             }
             for &marker in &targets.markers {
                 if data[hit.start..hit.end] == *self.markers[marker] {
@@ -302,14 +347,15 @@ impl Detector {
         }
         hits.sort_unstable();
         let mut windows = OpenWindows::new(self.rules.len());
+        let mut lines = LineBounds::default();
         let mut matches = Vec::new();
-        for (start, end, keyword) in hits {
+        for (start, length, keyword) in hits {
             let hit = KeywordHit {
                 keyword: keyword as usize,
                 start,
-                end,
+                end: start + length as usize,
             };
-            self.open_windows(data, hit, &mut windows, &mut matches);
+            self.open_windows(data, hit, (&mut windows, &mut lines), &mut matches);
         }
         for (rule, start, end) in windows.drain() {
             self.run_rule(data, (rule, start, end), &mut matches);
@@ -324,7 +370,7 @@ impl Detector {
         &self,
         data: &[u8],
         hit: KeywordHit,
-        windows: &mut OpenWindows,
+        (windows, lines): (&mut OpenWindows, &mut LineBounds),
         out: &mut Vec<Match>,
     ) {
         // Rules of one family share their `after_keyword` test: run it once per hit.
@@ -338,12 +384,8 @@ impl Detector {
             }
             let mut start = hit.start.saturating_sub(definition.window_before);
             if definition.single_line {
-                if let Some(newline) = memchr::memrchr(b'\n', &data[start..hit.start]) {
-                    start += newline + 1;
-                }
-                if let Some(newline) = memchr::memchr(b'\n', &data[hit.end..end]) {
-                    end = hit.end + newline;
-                }
+                start = start.max(lines.line_start(data, hit.start));
+                end = end.min(lines.line_end(data, hit.end));
                 if open.is_some_and(|(_, open_end)| end <= open_end) {
                     continue;
                 }

@@ -350,7 +350,7 @@ fn details(image: &ImageReport, finding: &Finding) -> serde_json::Map<String, Va
         "kubernetes_secret_type".into(),
         text_detail(
             "Kubernetes Secret type",
-            finding.remediation.kubernetes_secret_type.clone(),
+            finding.remediation.kubernetes_secret_type.to_string(),
         ),
     );
     details.insert(

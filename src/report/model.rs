@@ -2,6 +2,7 @@
 //! Secrets are redacted when the report is built, so no printer can leak one by mistake.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -513,15 +514,16 @@ pub enum LocationKind {
     Config,
 }
 
-/// Where the secret belongs instead, and what to do now.
+/// Where the secret belongs instead, and what to do now. The texts repeat across findings, so
+/// a report shares one copy of each (an image with 80,000 findings held 30 MB of copies).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Remediation {
     /// The Kubernetes Secret type that fits this credential.
-    pub kubernetes_secret_type: String,
+    pub kubernetes_secret_type: Arc<str>,
     /// How to supply it without baking it into the image.
-    pub instead: String,
+    pub instead: Arc<str>,
     /// The credential is exposed to everyone who can pull the image.
-    pub rotate: String,
+    pub rotate: Arc<str>,
 }
 
 /// The counts for one image.

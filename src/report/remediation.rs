@@ -17,17 +17,19 @@ pub fn remediation(
         LocationKind::History if matches!(field, Some(ConfigField::BuildArg(_))) => {
             "Build arguments are recorded in the image history. Pass build-time credentials \
              as a BuildKit secret mount (RUN --mount=type=secret,id=…) instead of ARG."
-                .to_string()
+                .into()
         }
         LocationKind::History => format!(
             "Build steps are recorded in the image history. Use a BuildKit secret mount \
              (RUN --mount=type=secret,id=…) at build time, and {secret} (or an external store \
              through the Secrets Store CSI driver) at run time."
-        ),
+        )
+        .into(),
         LocationKind::Config => format!(
             "Do not set credentials with ENV or LABEL. Inject them at run time from {secret} \
              (env valueFrom.secretKeyRef), or an external store through the Secrets Store CSI driver."
-        ),
+        )
+        .into(),
         LocationKind::LayerFile => {
             let mount = match kubernetes_secret_type {
                 "kubernetes.io/tls" => "mounted as a volume (tls.crt / tls.key)",
@@ -48,12 +50,13 @@ pub fn remediation(
                 "Keep the file out of the image (.dockerignore, no COPY) and supply it at run \
                  time from {secret}, {mount}; for build-time use, a BuildKit secret mount.{still}"
             )
+            .into()
         }
     };
     Remediation {
-        kubernetes_secret_type: kubernetes_secret_type.to_string(),
+        kubernetes_secret_type: kubernetes_secret_type.into(),
         instead,
-        rotate: "Rotate this credential: anyone who can pull the image can read it.".to_string(),
+        rotate: "Rotate this credential: anyone who can pull the image can read it.".into(),
     }
 }
 
@@ -64,8 +67,9 @@ pub fn published_remediation(advice: Remediation, published_in: &str) -> Remedia
         instead: format!(
             "Published in {published_in}: public test or example material, not a secret of \
              this image. Nothing to rotate; never use it to protect anything real."
-        ),
-        rotate: "Nothing to rotate: this key is public.".to_string(),
+        )
+        .into(),
+        rotate: "Nothing to rotate: this key is public.".into(),
         ..advice
     }
 }
@@ -88,10 +92,11 @@ pub fn password_hash_remediation(advice: Remediation) -> Remediation {
              away at once. Do not ship it: set the account's password at run time from a \
              Kubernetes Secret of type {}, or lock the account when it needs none. {}",
             advice.kubernetes_secret_type, advice.instead
-        ),
+        )
+        .into(),
         rotate: "Change this password wherever it is used and never reuse it: the hash can be \
                  cracked offline, slowly for a strong password and at once for a weak one."
-            .to_string(),
+            .into(),
         ..advice
     }
 }

@@ -65,7 +65,7 @@ impl RuleDoc {
             name: finding.rule_name.clone(),
             description: String::new(),
             severity: finding.severity,
-            kubernetes_secret_type: finding.remediation.kubernetes_secret_type.clone(),
+            kubernetes_secret_type: finding.remediation.kubernetes_secret_type.to_string(),
             references: Vec::new(),
             precision: "medium",
             password_hash: super::remediation::is_password_hash(

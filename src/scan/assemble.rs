@@ -29,6 +29,7 @@ use crate::layer::{Status, Timeline, WalkedLayer};
 use crate::report::field::ConfigField;
 use crate::report::model::{
     Certificate, Finding, ImageReport, ImageStats, LayerReport, Location, LocationKind, NotListed,
+    Remediation,
 };
 use crate::report::redact::{Redactor, fingerprint, redact};
 use crate::report::remediation::{
@@ -80,10 +81,12 @@ impl Scanner {
                 SecretText::Sealed { .. } => None,
             })
             .collect();
+        let mut texts = SharedTexts::default();
         let mut findings: Vec<Finding> = raw
             .into_iter()
-            .map(|f| self.finding(f, &places, &timeline, &provenances))
+            .map(|f| self.finding(f, &places, &timeline, &provenances, &mut texts))
             .collect();
+        drop(texts);
         sort_findings(&mut findings);
         let not_listed = not_listed(over_limit, limit, &places);
         let keys = private_keys(&findings);
@@ -128,6 +131,7 @@ impl Scanner {
         places: &Places,
         timeline: &Timeline,
         provenances: &Provenances,
+        texts: &mut SharedTexts,
     ) -> Finding {
         let rule = &self.detector.rules()[f.rule];
         let (severity, provenance) = provenances.attribute(&f);
@@ -146,6 +150,11 @@ impl Scanner {
         } else if is_password_hash(f.details.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
             remediation = password_hash_remediation(remediation);
         }
+        let remediation = Remediation {
+            kubernetes_secret_type: texts.share(remediation.kubernetes_secret_type),
+            instead: texts.share(remediation.instead),
+            rotate: texts.share(remediation.rotate),
+        };
         Finding {
             rule_id: rule.id.clone(),
             rule_name: rule.name.clone(),
@@ -158,6 +167,23 @@ impl Scanner {
             removed_in_layer,
             details: f.details.into_iter().collect(),
             provenance,
+        }
+    }
+}
+
+/// One copy of each text that many findings repeat (their remediation advice).
+#[derive(Default)]
+struct SharedTexts(HashSet<Arc<str>>);
+
+impl SharedTexts {
+    /// The copy of `text` already held, or `text` itself, held from now on.
+    fn share(&mut self, text: Arc<str>) -> Arc<str> {
+        match self.0.get(&*text) {
+            Some(held) => Arc::clone(held),
+            None => {
+                self.0.insert(Arc::clone(&text));
+                text
+            }
         }
     }
 }
@@ -454,7 +480,8 @@ fn cap_per_item(
             .then_with(|| order(a).cmp(&order(b)))
             .then_with(|| a.archive_path.cmp(&b.archive_path))
     });
-    let mut kept = Vec::new();
+    // Sized once: grown by doubling, it would hold up to 1.5 times the findings at its peak.
+    let mut kept = Vec::with_capacity(raw.len());
     let mut over_limit: Vec<OverLimit> = Vec::new();
     let mut current: Option<Item> = None;
     let mut in_item = 0;

@@ -162,6 +162,7 @@ impl Scanner {
             from_cache,
         } = self.scan_layers(image, progress)?;
         raw.extend(self.scan_config(image));
+        release_freed_memory();
         let mut report = self.build_report(image, walked, &packages, raw, over_limit);
         report.stats.layers_from_cache = from_cache;
         let irregular = skipped.iter().filter(|s| !s.is_not_scanned()).count();
@@ -210,6 +211,19 @@ fn cache_digest(rules_digest: &str, limits: &Limits) -> String {
             "{rules_digest}+archives-{}-{}-{}",
             limits.max_archive_depth, limits.max_decompressed_bytes, limits.max_members
         )
+    }
+}
+
+/// Returns to the system the memory the layer walk has freed, before the report is built.
+/// glibc keeps what each worker thread frees in that thread's arena, where the report (built on
+/// this thread) cannot reuse it: on an image of 40,000 layers that was over 100 MB of resident
+/// memory doing nothing at the run's peak.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free pages of the allocator's own arenas; it takes no
+    // pointer and is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

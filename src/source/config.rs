@@ -12,7 +12,9 @@ use super::json;
 
 /// The parts of the config the scanner needs, plus the raw JSON for text extraction.
 pub struct ImageConfig {
-    /// The whole config JSON as parsed, for the config and history text worth scanning.
+    /// The config JSON as parsed, for the config text worth scanning, without `history` and
+    /// `rootfs` (read into the fields below: an image of 40,000 layers carries megabytes of
+    /// them, which need not be held twice).
     pub raw: Value,
     /// `rootfs.diff_ids`: the digest of each layer's uncompressed tar, lowest layer first;
     /// one per layer of the manifest.
@@ -35,7 +37,7 @@ pub struct HistoryEntry {
 impl ImageConfig {
     /// Parses config JSON; `what` names the blob in errors.
     pub fn parse(bytes: &[u8], what: &str) -> Result<ImageConfig> {
-        let raw: Value = json::parse(bytes, what)?;
+        let mut raw: Value = json::parse(bytes, what)?;
         if !raw.is_object() {
             bail!("{what}: not an image config (not a JSON object)");
         }
@@ -52,6 +54,10 @@ impl ImageConfig {
             Some(Value::Array(items)) => items.iter().map(parse_history).collect(),
             _ => Vec::new(),
         };
+        if let Value::Object(fields) = &mut raw {
+            fields.remove("history");
+            fields.remove("rootfs");
+        }
         Ok(ImageConfig {
             raw,
             diff_ids,
