@@ -33,7 +33,7 @@ fn every_format_redacts_unless_asked() {
     let written = write_image_in(&spec, Format::DockerOci, Compression::Gzip, dir.path());
     let image = written.path.display().to_string();
     let needles = needles(&planted);
-    for format in ["text", "json", "sarif", "gitlab"] {
+    for format in ["text", "json", "sarif", "gitlab", "markdown", "junit"] {
         let result = run(&["scan", "--format", format, "-v", &image]);
         assert_eq!(result.code, 1, "{format}: {}", result.stderr);
         for needle in &needles {
