@@ -17,7 +17,10 @@ use crate::cli::command;
 /// Writes the completion script for `shell`.
 pub fn completion(shell: Shell, out: &mut dyn Write) -> Result<()> {
     let mut command = command();
-    clap_complete::generate(shell, &mut command, "stowaway", out);
+    // Into memory first: clap_complete panics when its writer fails (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "stowaway", &mut script);
+    out.write_all(&script)?;
     Ok(())
 }
 

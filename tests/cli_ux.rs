@@ -203,14 +203,19 @@ fn no_progress_keeps_a_terminal_free_of_bars() {
         return;
     }
     let binary = env!("CARGO_BIN_EXE_stowaway");
-    let command = format!("{binary} scan --no-progress --format json --output /dev/null {image}");
-    let output = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .env("STOWAWAY_NO_CACHE", "1")
-        .output()
-        .unwrap();
-    let seen = String::from_utf8_lossy(&output.stdout);
+    let on_a_terminal = |flag: &str| {
+        let command = format!("{binary} scan {flag} --format json --output /dev/null {image}");
+        let output = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("STOWAWAY_NO_CACHE", "1")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
     // The bar reads `0/6 layers`; the summary `6 layers`.
+    let with_bars = on_a_terminal("");
+    assert!(with_bars.contains("/6 layers"), "the control: {with_bars}");
+    let seen = on_a_terminal("--no-progress");
     assert!(!seen.contains("/6 layers"), "{seen}");
     assert!(seen.contains("finding"), "the summary still shows: {seen}");
 }
@@ -384,7 +389,8 @@ fn completions_are_valid_scripts_for_each_shell() {
     for (shell, checker) in [("bash", "bash"), ("zsh", "zsh"), ("fish", "fish")] {
         let script = run(&["completion", shell]);
         assert_eq!(script.code, 0, "{shell}: {}", script.stderr);
-        for word in ["scan", "--fail-on", "--skip-dirs", "--severity"] {
+        // Fish names long options without their dashes (`-l skip-dirs`).
+        for word in ["scan", "fail-on", "skip-dirs", "severity", "no-progress"] {
             assert!(script.stdout.contains(word), "{shell} completes {word}");
         }
         if !tool_available(checker) {
@@ -403,7 +409,7 @@ fn completions_are_valid_scripts_for_each_shell() {
     if tool_available("bash") {
         let path = dir.path().join("stowaway.bash");
         let script = format!(
-            "source {}; COMP_WORDS=(stowaway sc); COMP_CWORD=1; _stowaway; echo \"${{COMPREPLY[@]}}\"",
+            "source {}; COMP_WORDS=(stowaway sc); COMP_CWORD=1; _stowaway stowaway sc stowaway; echo \"${{COMPREPLY[@]}}\"",
             path.display()
         );
         let out = Command::new("bash").args(["-c", &script]).output().unwrap();
@@ -433,7 +439,8 @@ fn man_pages_render_without_warnings() {
     if tool_available("groff") {
         for text in [&page.stdout, &scan.stdout] {
             let mut child = Command::new("groff")
-                .args(["-man", "-Tutf8", "-ww", "-z"])
+                // -k: through preconv, as man(1) reads pages (UTF-8 text).
+                .args(["-k", "-man", "-Tutf8", "-ww", "-z"])
                 .stdin(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()

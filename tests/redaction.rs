@@ -101,7 +101,7 @@ negative_examples = ["acme_short"]
     .unwrap();
     let ok = run(&["rules", "check", &good.display().to_string()]);
     assert_eq!(ok.code, 0, "{}", ok.stderr);
-    assert!(ok.stdout.contains("1 rules OK"), "{}", ok.stdout);
+    assert!(ok.stdout.contains(": 1 rule OK"), "{}", ok.stdout);
 
     let good_text = std::fs::read_to_string(&good).unwrap();
     let cases = [
