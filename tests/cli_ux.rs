@@ -90,6 +90,22 @@ fn severity_filters_what_is_shown_but_not_the_gate() {
         "{}",
         text.stdout
     );
+    let markdown = run(&[
+        "scan",
+        "--format",
+        "markdown",
+        "--severity",
+        "critical",
+        &image,
+    ]);
+    assert!(
+        markdown.stdout.contains(&format!(
+            "{} findings not shown (`--severity`)",
+            total - critical
+        )),
+        "{}",
+        markdown.stdout
+    );
     let passing = run(&["scan", "--severity", "info", "--fail-on", "none", &image]);
     assert_eq!(passing.code, 0, "{}", passing.stderr);
 

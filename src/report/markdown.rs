@@ -46,6 +46,13 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
     if !notes.is_empty() {
         writeln!(out, "Accepted findings: {}.\n", notes.join(", "))?;
     }
+    if stats.hidden_by_severity > 0 {
+        writeln!(
+            out,
+            "{} not shown (`--severity`); the exit code still counts them.\n",
+            plural(stats.hidden_by_severity, "finding", "findings")
+        )?;
+    }
     writeln!(
         out,
         "<sub>{} {}</sub>",
