@@ -3,9 +3,9 @@
 //!
 //! - one `<testsuite>` per image, named by its reference;
 //! - one `<testcase>` per finding (vendor content counted in a property, not listed, as in the
-//!   GitLab report): `classname` is `stowaway.<rule id>`, `name` the place; a finding at or
-//!   above `--fail-on` is a `<failure>` (its `type` the severity), one below it `<skipped>`,
-//!   so the pane's red matches the exit code;
+//!   GitLab report): `classname` is `stowaway.<rule id>`, `name` the place and line; a
+//!   finding at or above `--fail-on` is a `<failure>` (its `type` the severity), one below it
+//!   `<skipped>`, so the pane's red matches the exit code;
 //! - one more `<testcase>` per image, `every layer and file scanned`: a `<failure>` with
 //!   `--fail-on-incomplete` when something was not scanned, `<skipped>` without it;
 //! - an image without findings is one passing case, so the pane shows it was scanned;
@@ -218,9 +218,15 @@ fn finding_case(image: &ImageReport, finding: &Finding, gates: Gates) -> Case {
             .map_or_else(|| "none".to_string(), |s| s.to_string());
         Outcome::Skipped(format!("{message} (below --fail-on {threshold})"))
     };
+    // The line keeps two findings of one rule in one file apart: panes key cases by
+    // classname and name.
+    let name = match finding.location.line {
+        Some(line) => format!("{} line {line}", short_place(finding)),
+        None => short_place(finding),
+    };
     Case {
         classname: format!("stowaway.{}", finding.rule_id),
-        name: short_place(finding),
+        name,
         outcome,
     }
 }

@@ -1,5 +1,6 @@
 //! Reports: the finding model, redaction, remediation advice, one printer per format (text,
-//! json, sarif, gitlab, markdown, junit), and suppression of accepted findings (baselines and ignore files).
+//! json, sarif, gitlab, markdown, junit), and suppression of accepted findings (baselines and
+//! ignore files).
 
 pub(crate) mod baseline;
 pub(crate) mod date;
