@@ -1,30 +1,32 @@
 //! What the binary does, as a library function: `main` only parses arguments and maps the
 //! result to an exit code.
 
-use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, IsTerminal};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::cache::Cache;
-use crate::cli::{Cli, ColorChoice, Command, Format, ListFormat, RulesCommand, ScanArgs};
+use crate::cli::{Cli, ColorChoice, Command, Format, RulesCommand, ScanArgs};
 use crate::detect::Severity;
 use crate::detect::rules::load_user_rules;
 use crate::detect::selection::RuleSelection;
 use crate::detect::selftest::check_rules;
+use crate::output::write_output;
 use crate::progress::TerminalProgress;
 use crate::report::baseline::Baseline;
 use crate::report::date::Date;
 use crate::report::gitlab::ScanTimes;
 use crate::report::ignore::IgnoreList;
+use crate::report::junit::Gates;
 use crate::report::model::ImageReport;
 use crate::report::ruledoc::RuleDoc;
+use crate::report::skips::plural;
 use crate::report::text::{Style, TextOptions};
-use crate::report::{Report, gitlab, json, sarif, suppress, text};
+use crate::report::{Report, gitlab, json, junit, markdown, redact, sarif, suppress, text};
 use crate::ruleset::scanner_for;
-use crate::scan::{LayerCache, ScanOptions, Scanner};
+use crate::scan::{LayerCache, ScanOptions, Scanner, SkipPaths};
 use crate::source::platform::PlatformFilter;
 use crate::source::reference::ResolveOptions;
 use crate::source::registry::RegistryOptions;
@@ -35,9 +37,20 @@ use crate::source::resolve;
 pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Scan(args) => scan(args),
-        Command::Rules(RulesCommand::List { format, rules }) => list_rules(format, &rules),
+        Command::Rules(RulesCommand::List { format, rules }) => {
+            crate::rule_info::list(format, &rules).map(|()| 0)
+        }
+        Command::Rules(RulesCommand::Show { id, rules }) => {
+            crate::rule_info::show(&id, &rules).map(|()| 0)
+        }
         Command::Rules(RulesCommand::Check { files }) => check_rule_files(&files),
         Command::Serve(args) => crate::serve::run(args),
+        Command::Completion { shell } => {
+            write_output(None, |out| crate::docs::completion(shell, out)).map(|()| 0)
+        }
+        Command::Man { command } => {
+            write_output(None, |out| crate::docs::man_page(command.as_deref(), out)).map(|()| 0)
+        }
     }
 }
 
@@ -47,12 +60,13 @@ fn parse_fail_on(text: &str) -> Result<Option<Severity>> {
     }
     text.parse::<Severity>()
         .map(Some)
-        .map_err(|err| anyhow!("--fail-on: {err}"))
+        .map_err(|err| anyhow!("--fail-on: {err:#}; or none, to never fail"))
 }
 
 fn scan(args: ScanArgs) -> Result<u8> {
     let started = Instant::now();
     let start_time = SystemTime::now();
+    stop_after(args.timeout);
     let fail_on = parse_fail_on(&args.fail_on)?;
     let today = Date::today();
     let ignore = IgnoreList::discover(args.ignore_file.as_deref())?;
@@ -78,13 +92,43 @@ fn scan(args: ScanArgs) -> Result<u8> {
         today,
         &args,
     )?;
-    let mut report = Report::new(reports, started.elapsed().as_millis() as u64);
+    let elapsed = started.elapsed().as_millis() as u64;
+    let mut report = Report::new(reports, elapsed);
+    // The gate counts every finding; --severity only chooses what the report shows.
+    let code = exit_code(&report, fail_on, &args);
+    if let Some(shown) = args.shown_severities() {
+        let mut images = report.images;
+        let hidden = suppress::apply_severity_filter(&mut images, &shown);
+        report = Report::new(images, elapsed);
+        report.stats.hidden_by_severity = hidden;
+    }
     report.record_suppressed(by_baseline, by_ignore);
-    write_report(&report, &rule_docs, start_time, &args)?;
+    let gates = Gates {
+        fail_on,
+        fail_on_incomplete: args.fail_on_incomplete,
+    };
+    write_report(&report, &rule_docs, start_time, gates, &args)?;
     if args.output.is_some() && !args.quiet {
         eprintln!("{}", text::summary(&report, Style::new(false)));
     }
-    Ok(exit_code(&report, fail_on, &args))
+    Ok(code)
+}
+
+/// `--timeout`: a watchdog that ends the process with exit code 2 (an error, no report) when
+/// the scan runs past the limit, wherever it is: a registry that stops answering, a huge
+/// layer. Zero sets no limit.
+fn stop_after(timeout: Duration) {
+    if timeout.is_zero() {
+        return;
+    }
+    std::thread::spawn(move || {
+        std::thread::sleep(timeout);
+        eprintln!(
+            "stowaway: error: the scan did not finish within --timeout {}s; stopped without a report",
+            timeout.as_secs()
+        );
+        std::process::exit(2);
+    });
 }
 
 /// The gates: findings at or above `--fail-on`, and with `--fail-on-incomplete` anything not
@@ -119,6 +163,7 @@ fn cached_scanner(args: &ScanArgs) -> Result<(Scanner, Option<Arc<Cache>>)> {
             threads: args.threads,
             max_findings_per_file: args.max_findings_per_file,
             archive_limits: args.archive_limits(),
+            skip: SkipPaths::new(&args.skip_dirs, &args.skip_files)?,
             ..ScanOptions::default()
         },
     )?;
@@ -164,7 +209,7 @@ fn scan_images(
     resolve_options: &ResolveOptions,
     cache: Option<&Cache>,
 ) -> Result<Vec<ImageReport>> {
-    let show_progress = !args.quiet && io::stderr().is_terminal();
+    let show_progress = !args.quiet && !args.no_progress && io::stderr().is_terminal();
     let mut reports = Vec::new();
     for argument in &args.images {
         // Errors quote what the image says of itself: they leave redacted.
@@ -212,9 +257,9 @@ fn suppress(
         written.write(path)?;
         if !args.quiet {
             eprintln!(
-                "stowaway: wrote baseline {} ({} secrets)",
+                "stowaway: wrote baseline {} ({})",
                 path.display(),
-                written.entries.len()
+                plural(written.entries.len(), "secret", "secrets")
             );
         }
     }
@@ -223,11 +268,13 @@ fn suppress(
 }
 
 /// Writes the report in the chosen format to `--output` or standard output, in colour only
-/// on a terminal (or when asked).
+/// on a terminal (or when asked). Markdown and JUnit go where others read them (comments, CI
+/// panes): they show secrets redacted even with `--show-secrets`.
 fn write_report(
     report: &Report,
     rule_docs: &[RuleDoc],
     start_time: SystemTime,
+    gates: Gates,
     args: &ScanArgs,
 ) -> Result<()> {
     let to_terminal = args.output.is_none() && io::stdout().is_terminal();
@@ -257,87 +304,16 @@ fn write_report(
             },
             out,
         ),
+        Format::Markdown if args.show_secrets => markdown::write(&redact::masked(report), out),
+        Format::Markdown => markdown::write(report, out),
+        Format::Junit if args.show_secrets => junit::write(&redact::masked(report), gates, out),
+        Format::Junit => junit::write(report, gates, out),
     })
-}
-
-fn write_output(
-    path: Option<&std::path::Path>,
-    render: impl FnOnce(&mut dyn Write) -> Result<()>,
-) -> Result<()> {
-    match path {
-        Some(path) => {
-            let file = File::create(path)
-                .with_context(|| format!("{}: cannot create output file", path.display()))?;
-            let mut out = BufWriter::new(file);
-            render(&mut out)?;
-            out.flush()
-                .with_context(|| format!("{}: cannot write output file", path.display()))?;
-        }
-        None => {
-            let stdout = io::stdout();
-            let mut out = BufWriter::new(stdout.lock());
-            render(&mut out)?;
-            if let Err(err) = out.flush()
-                && err.kind() != io::ErrorKind::BrokenPipe
-            {
-                return Err(err.into());
-            }
-        }
-    }
-    Ok(())
-}
-
-fn list_rules(format: ListFormat, user: &[std::path::PathBuf]) -> Result<u8> {
-    let selection = RuleSelection {
-        user_files: user.to_vec(),
-        ..RuleSelection::default()
-    };
-    let rules = selection.rules()?;
-    write_output(None, |out| {
-        match format {
-            ListFormat::Json => {
-                let listed: Vec<serde_json::Value> = rules
-                    .iter()
-                    .map(|rule| {
-                        serde_json::json!({
-                            "id": rule.id,
-                            "name": rule.name,
-                            "description": rule.description,
-                            "severity": rule.severity,
-                            "keywords": rule.keywords,
-                            "validator": rule.validator.map(|v| v.name()),
-                            "kubernetes_secret_type": rule.kubernetes_secret_type,
-                            "references": rule.references,
-                            "source": rule.source,
-                        })
-                    })
-                    .collect();
-                serde_json::to_writer_pretty(&mut *out, &listed)?;
-                writeln!(out)?;
-            }
-            ListFormat::Markdown => {
-                write!(out, "{}", crate::detect::catalog::markdown(&rules))?;
-            }
-            ListFormat::Text => {
-                let width = rules.iter().map(|r| r.id.len()).max().unwrap_or(10);
-                writeln!(out, "{:<width$}  {:<8}  NAME", "ID", "SEVERITY")?;
-                for rule in &rules {
-                    writeln!(
-                        out,
-                        "{:<width$}  {:<8}  {}",
-                        rule.id, rule.severity, rule.name
-                    )?;
-                }
-                writeln!(out, "{} rules", rules.len())?;
-            }
-        }
-        Ok(())
-    })?;
-    Ok(0)
 }
 
 fn check_rule_files(files: &[std::path::PathBuf]) -> Result<u8> {
     let mut total = 0;
+    let mut lines = Vec::new();
     for file in files {
         let rules = load_user_rules(file)?;
         if rules.is_empty() {
@@ -358,11 +334,21 @@ fn check_rule_files(files: &[std::path::PathBuf]) -> Result<u8> {
             );
         }
         total += rules.len();
-        println!("{}: {} rules OK", file.display(), rules.len());
+        lines.push(format!(
+            "{}: {} OK",
+            file.display(),
+            plural(rules.len(), "rule", "rules")
+        ));
     }
     if files.len() > 1 {
-        println!("{total} rules OK");
+        lines.push(format!("{} OK", plural(total, "rule", "rules")));
     }
+    write_output(None, |out| {
+        for line in &lines {
+            writeln!(out, "{line}")?;
+        }
+        Ok(())
+    })?;
     Ok(0)
 }
 

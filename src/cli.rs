@@ -1,10 +1,12 @@
 //! The command line: every flag is defined and documented here, in one place.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{BoolishValueParser, PossibleValuesParser, TypedValueParser};
+use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::detect::Limits;
+use crate::detect::{Limits, Severity};
 
 /// Finds secrets leaked into container images: every layer (including files a later layer
 /// deleted), the history and the config.
@@ -17,6 +19,8 @@ pub struct Cli {
 }
 
 /// The subcommands of `stowaway`; each variant's doc comment is its line in `stowaway --help`.
+// One value per process, parsed once: boxing `scan`'s many flags would save nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Scan images for secrets.
@@ -27,6 +31,21 @@ pub enum Command {
     /// Serve a Kubernetes admission webhook and registry push notifications that gate images
     /// on cached scan results.
     Serve(ServeArgs),
+    /// Print a shell completion script: `source <(stowaway completion bash)`, or save it where
+    /// the shell loads completions from.
+    Completion {
+        /// The shell to complete for.
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print a man page (roff) generated from these definitions: `stowaway man >
+    /// stowaway.1`, `stowaway man scan > stowaway-scan.1`.
+    Man {
+        /// The subcommand to document (scan, rules, serve, completion, man); the whole
+        /// program when omitted.
+        #[arg(value_name = "COMMAND")]
+        command: Option<String>,
+    },
 }
 
 /// `stowaway scan`: what to scan, how to report it and when to fail.
@@ -50,6 +69,14 @@ Limits (README, \"Limits\"): archives nested in a file (--max-archive-depth, 3),
 decompressed from them (--max-archive-bytes, 64MiB) and members opened (--max-archive-members,
 10000); what a limit stops is reported as not scanned.
 
+Settings: every flag can also come from a STOWAWAY_<FLAG> environment variable (--fail-on:
+STOWAWAY_FAIL_ON) or from a TOML config file (./stowaway.toml, or --config), keys named as the
+flags (fail-on = \"high\", skip-dirs = [\"usr/share/doc\"]). A flag wins over the environment,
+the environment over the file, the file over the default.
+
+--severity and --fail-on: --severity chooses which findings the report shows; --fail-on gates
+on every finding, shown or not (the summary counts the hidden ones).
+
 Accepting findings: an ignore file (.stowawayignore in the current directory, or --ignore-file)
 lists `path:<glob>`, `rule:<id>` or `fingerprint:<hex>` entries, each with reason=\"...\" and an
 optional expires=YYYY-MM-DD; --baseline FILE suppresses the secrets recorded by --write-baseline.")]
@@ -62,6 +89,17 @@ pub struct ScanArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
+    /// Read settings from this TOML file instead of ./stowaway.toml (which is read when
+    /// present); keys are flag names (`fail-on = "high"`). A missing FILE is an error.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Show only findings of these severities (comma-separated: critical, high, medium, low,
+    /// info); all by default. A display filter: --fail-on still sees every finding.
+    #[arg(long, value_name = "SEVERITY,...", value_delimiter = ',', ignore_case = true,
+          value_parser = severity_parser(&["critical", "high", "medium", "low", "info"]))]
+    pub severity: Vec<String>,
+
     /// Write the report to FILE instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -72,7 +110,8 @@ pub struct ScanArgs {
 
     /// Fail (exit 1, or the --exit-code value) when a finding is at or above this severity
     /// (critical, high, medium, low, info), or never with `none`.
-    #[arg(long, value_name = "SEVERITY", default_value = "low")]
+    #[arg(long, value_name = "SEVERITY", default_value = "low", ignore_case = true,
+          value_parser = severity_parser(&["critical", "high", "medium", "low", "info", "none"]))]
     pub fail_on: String,
 
     /// Also fail (exit 1, or the --exit-code value) when anything was not scanned, even with
@@ -162,6 +201,22 @@ pub struct ScanArgs {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_archive_members: u32,
 
+    /// Do not scan files under directories matching GLOB (paths in the image, `*` within a
+    /// name, `**` across directories: `usr/share/doc`, `**/node_modules`). Comma-separated or
+    /// repeated. Package databases there are still read.
+    #[arg(long, value_name = "GLOB", value_delimiter = ',')]
+    pub skip_dirs: Vec<String>,
+
+    /// Do not scan files whose path in the image matches GLOB (`**/*.md`,
+    /// `app/fixtures/*.pem`). Comma-separated or repeated.
+    #[arg(long, value_name = "GLOB", value_delimiter = ',')]
+    pub skip_files: Vec<String>,
+
+    /// Give up after DURATION (`90s`, `10m`, `1h`; a bare number is seconds; 0 never), with
+    /// exit code 2 and no report.
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_duration)]
+    pub timeout: Duration,
+
     /// Worker threads (default: one per CPU).
     #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
@@ -185,6 +240,10 @@ pub struct ScanArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// No progress bars (warnings and the summary still go to standard error).
+    #[arg(long)]
+    pub no_progress: bool,
+
     /// Colour in text output: auto (when writing to a terminal and NO_COLOR is unset),
     /// always or never.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
@@ -198,11 +257,7 @@ pub struct ScanArgs {
 
     /// Neither read nor write the result cache (also STOWAWAY_NO_CACHE=1). Wins over
     /// --cache-dir.
-    #[arg(
-        long,
-        env = "STOWAWAY_NO_CACHE",
-        value_parser = clap::builder::BoolishValueParser::new()
-    )]
+    #[arg(long)]
     pub no_cache: bool,
 }
 
@@ -295,6 +350,16 @@ pub enum RulesCommand {
         #[arg(long, value_name = "PATH")]
         rules: Vec<PathBuf>,
     },
+    /// Show one rule in full: what it finds, its severity as scans report it, keywords,
+    /// validator or decoder, where its secret belongs, references.
+    Show {
+        /// The rule's id (see `stowaway rules list`).
+        #[arg(value_name = "ID")]
+        id: String,
+        /// Include rules from a TOML file or directory. Repeatable.
+        #[arg(long, value_name = "PATH")]
+        rules: Vec<PathBuf>,
+    },
     /// Check a user rule file: it parses, compiles, has keywords, and its examples and negative
     /// examples behave.
     Check {
@@ -315,6 +380,10 @@ pub enum Format {
     Sarif,
     /// GitLab's secret detection report (schema 15.2.4).
     Gitlab,
+    /// A Markdown summary and table, for pull-request comments and CI job summaries.
+    Markdown,
+    /// JUnit XML, for CI test-report panes: one test case per finding.
+    Junit,
 }
 
 impl ScanArgs {
@@ -326,6 +395,67 @@ impl ScanArgs {
             max_members: self.max_archive_members as usize,
         }
     }
+
+    /// `--severity`: the severities to show; `None` shows them all.
+    pub fn shown_severities(&self) -> Option<Vec<Severity>> {
+        (!self.severity.is_empty()).then(|| {
+            self.severity
+                .iter()
+                .filter_map(|name| name.parse().ok())
+                .collect()
+        })
+    }
+}
+
+/// The whole command line as clap reads it: the derive definitions, with every `scan` flag
+/// also read from a `STOWAWAY_<FLAG>` environment variable (so no flag can lack one, and
+/// `--help` names each). Flags without a value take 1/0, true/false, yes/no, on/off.
+pub fn command() -> clap::Command {
+    Cli::command().mut_subcommand("scan", |scan| {
+        scan.mut_args(|arg| {
+            if arg.is_positional() || arg.get_id() == "help" {
+                return arg;
+            }
+            let name = format!("STOWAWAY_{}", arg.get_id().as_str().to_ascii_uppercase());
+            let arg = arg.env(name);
+            if matches!(arg.get_action(), ArgAction::SetTrue) {
+                arg.value_parser(BoolishValueParser::new())
+            } else {
+                arg
+            }
+        })
+    })
+}
+
+/// Severity names, case-insensitive, written back in lower case (so the help lists them and a
+/// wrong one gets the list).
+fn severity_parser(names: &'static [&'static str]) -> impl TypedValueParser<Value = String> {
+    PossibleValuesParser::new(names).map(|name| name.to_ascii_lowercase())
+}
+
+/// `--timeout`: `90s`, `10m`, `2h`, or a bare number of seconds; `0` for no limit.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let seconds_per = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => {
+            return Err(format!(
+                "{text:?}: use seconds, or an s, m or h suffix (90s, 10m)"
+            ));
+        }
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(seconds_per))
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{text:?}: use seconds, or an s, m or h suffix (90s, 10m)"))
 }
 
 /// The largest `--max-archive-bytes`: decompressed members are held in memory, one file per
@@ -405,6 +535,52 @@ mod tests {
         for bad in ["0", "2GiB", "64MB", "lots", "-1", "99999999999999999999G"] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn durations_take_seconds_minutes_and_hours() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        for bad in ["", "5d", "1.5m", "-1", "m", "99999999999999999999h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_scan_flag_has_an_environment_variable() {
+        let command = command();
+        let scan = command.find_subcommand("scan").unwrap();
+        for arg in scan.get_arguments() {
+            if arg.is_positional() || arg.get_id() == "help" {
+                continue;
+            }
+            let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+            let expected = format!("STOWAWAY_{}", arg.get_id().as_str().to_ascii_uppercase());
+            assert_eq!(env.as_deref(), Some(expected.as_str()), "{}", arg.get_id());
+        }
+    }
+
+    #[test]
+    fn fail_on_and_severity_name_every_valid_value() {
+        let err = Cli::try_parse_from(["stowaway", "scan", "--fail-on", "bogus", "x"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("critical, high, medium, low, info, none"),
+            "{err}"
+        );
+        let cli =
+            Cli::try_parse_from(["stowaway", "scan", "--severity", "HIGH,critical", "x"]).unwrap();
+        let Command::Scan(args) = cli.command else {
+            panic!("scan")
+        };
+        assert_eq!(
+            args.shown_severities(),
+            Some(vec![Severity::High, Severity::Critical])
+        );
     }
 
     #[test]

@@ -3,14 +3,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use stowaway::app;
-use stowaway::cli::Cli;
+use stowaway::{app, settings};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match app::run(cli) {
+    let result = settings::parse(std::env::args_os().collect()).and_then(app::run);
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             // One line, naming the input: anyhow's alternate form joins the context chain.

@@ -219,6 +219,15 @@ fn a_certificate_with_its_private_key_in_the_image_is_still_a_finding() {
     let pair = at("etc/nginx/server.pem");
     assert_eq!(pair.len(), 1, "{}", json.stdout);
     assert_eq!(pair[0]["rule_id"], "tls-key-pair");
+    // `rules list` names the severity a scan reports for an unencrypted pair.
+    let listed = run(&["rules", "list", "--format", "json"]).json();
+    let rule = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|rule| rule["id"] == "tls-key-pair")
+        .unwrap();
+    assert_eq!(pair[0]["severity"], rule["severity"], "{}", json.stdout);
     let split = at("srv/tls/tls.key");
     assert_eq!(split.len(), 1, "{}", json.stdout);
     assert!(["high", "critical"].contains(&split[0]["severity"].as_str().unwrap()));

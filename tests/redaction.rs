@@ -33,7 +33,7 @@ fn every_format_redacts_unless_asked() {
     let written = write_image_in(&spec, Format::DockerOci, Compression::Gzip, dir.path());
     let image = written.path.display().to_string();
     let needles = needles(&planted);
-    for format in ["text", "json", "sarif", "gitlab"] {
+    for format in ["text", "json", "sarif", "gitlab", "markdown", "junit"] {
         let result = run(&["scan", "--format", format, "-v", &image]);
         assert_eq!(result.code, 1, "{format}: {}", result.stderr);
         for needle in &needles {
@@ -101,7 +101,7 @@ negative_examples = ["acme_short"]
     .unwrap();
     let ok = run(&["rules", "check", &good.display().to_string()]);
     assert_eq!(ok.code, 0, "{}", ok.stderr);
-    assert!(ok.stdout.contains("1 rules OK"), "{}", ok.stdout);
+    assert!(ok.stdout.contains(": 1 rule OK"), "{}", ok.stdout);
 
     let good_text = std::fs::read_to_string(&good).unwrap();
     let cases = [

@@ -86,12 +86,13 @@ pub fn markdown(rules: &[Rule]) -> String {
     }
     let validated = rules.iter().filter(|r| r.validator.is_some()).count();
     let mut out = String::new();
+    // `detect` knows nothing of `report`, whose `plural` the rest of the program uses.
+    let count = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
     let _ = writeln!(
         out,
-        "{} rules in {} files; {} of them check what they match with a validator.\n",
-        rules.len(),
-        by_file.len(),
-        validated
+        "{} in {}; {validated} of them check what they match with a validator.\n",
+        count(rules.len(), "rule"),
+        count(by_file.len(), "file"),
     );
     out.push_str("| file | family | rules |\n| --- | --- | ---: |\n");
     for (file, list) in &by_file {
@@ -160,7 +161,7 @@ validator = "github-checksum"
         )
         .unwrap();
         let text = markdown(&rules);
-        assert!(text.starts_with("1 rules in 1 files; 1 of them"), "{text}");
+        assert!(text.starts_with("1 rule in 1 file; 1 of them"), "{text}");
         assert!(text.contains("| [demo.toml](#demotoml) |  | 1 |"), "{text}");
         assert!(
             text.contains("| `demo-key` | Demo \\| key | high | `Opaque` | github-checksum |"),

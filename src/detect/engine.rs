@@ -154,6 +154,12 @@ fn builtin_published() -> Arc<PublishedKeys> {
     Arc::clone(BUILTIN.get_or_init(|| Arc::new(PublishedKeys::builtin())))
 }
 
+/// What [`Detector::rules_digest`] is for these rules and published keys, computed without
+/// building a detector (`stowaway --version` names it).
+pub fn ruleset_digest(rules: &[Rule], published: &PublishedKeys) -> String {
+    combined_digest(&rules_digest(rules), published)
+}
+
 /// The rules digest joined with the published-keys list's.
 fn combined_digest(rules: &str, published: &PublishedKeys) -> String {
     use sha2::{Digest, Sha256};

@@ -24,7 +24,7 @@ pub(crate) mod x509;
 // Paths for code outside `detect`; modules inside it import from the defining module, so that
 // these re-exports add no edge between siblings.
 pub use decode::{FileMatch, FileScan, Limits, Skipped};
-pub use engine::{Detector, Match};
+pub use engine::{Detector, Match, ruleset_digest};
 pub use published::{PublishedKeys, Sighting};
 pub use rules::Rule;
 pub use severity::Severity;

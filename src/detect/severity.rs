@@ -49,7 +49,8 @@ impl Severity {
 
 impl fmt::Display for Severity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, not `write_str`: `{:<8}` must line columns up.
+        f.pad(self.as_str())
     }
 }
 

@@ -1,5 +1,6 @@
 //! Reports: the finding model, redaction, remediation advice, one printer per format (text,
-//! json, sarif, gitlab), and suppression of accepted findings (baselines and ignore files).
+//! json, sarif, gitlab, markdown, junit), and suppression of accepted findings (baselines and
+//! ignore files).
 
 pub(crate) mod baseline;
 pub(crate) mod date;
@@ -8,6 +9,8 @@ pub(crate) mod field;
 pub(crate) mod gitlab;
 pub(crate) mod ignore;
 pub(crate) mod json;
+pub(crate) mod junit;
+pub(crate) mod markdown;
 pub mod model;
 pub(crate) mod redact;
 pub(crate) mod remediation;

@@ -610,6 +610,10 @@ pub struct Stats {
     pub suppressed_by_baseline: usize,
     /// Findings suppressed because an ignore-file entry covers them.
     pub suppressed_by_ignore: usize,
+    /// Findings left out of this report by `--severity` (a display filter: not in `findings`
+    /// nor in the counts above, yet the `--fail-on` gate counted them); omitted when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hidden_by_severity: usize,
     /// Wall-clock time of the run in milliseconds, up to building the report (writing it is
     /// not included).
     pub duration_ms: u64,

@@ -3,6 +3,8 @@
 
 use sha2::{Digest, Sha256};
 
+use super::model::Report;
+
 /// The form of `secret` shown in reports unless `--show-secrets` is given. Only a token's
 /// public kind marker survives (`ghp_`, `xoxb-`, `sk-ant-`, `AKIA`); passwords and other
 /// free-form values show nothing of themselves.
@@ -137,6 +139,26 @@ fn redact_each_position(text: &str, secrets: &[String]) -> String {
         }
     }
     out
+}
+
+/// `report` with every secret redacted again, for the formats that go where others read them
+/// (Markdown comments, JUnit panes) even under `--show-secrets`: each finding's secret, and
+/// those secrets wherever a history step quotes them.
+pub fn masked(report: &Report) -> Report {
+    let mut masked = report.clone();
+    for image in &mut masked.images {
+        let secrets: Vec<String> = image.findings.iter().map(|f| f.secret.clone()).collect();
+        let redactor = Redactor::new(&secrets);
+        for finding in &mut image.findings {
+            finding.secret = redact(&finding.secret);
+        }
+        for layer in &mut image.layers {
+            if let Some(created_by) = &layer.created_by {
+                layer.created_by = Some(redactor.redact_in(created_by));
+            }
+        }
+    }
+    masked
 }
 
 #[cfg(test)]

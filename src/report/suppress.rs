@@ -1,10 +1,12 @@
 //! Taking accepted findings out of a report: first the ignore file (explicit, reasoned
 //! decisions), then the baseline. Each image's counts are recomputed so that nothing
 //! downstream (stats, the exit code, every printer) sees a suppressed finding; the numbers
-//! suppressed go into the report's stats.
+//! suppressed go into the report's stats. `--severity` takes findings out of the report the
+//! same way, after the gate has counted them.
 
 use std::collections::HashSet;
 
+use crate::detect::Severity;
 use crate::layer::Status;
 
 use super::baseline::Baseline;
@@ -38,6 +40,21 @@ fn remove(images: &mut [ImageReport], suppressed: impl Fn(&Finding) -> bool) -> 
     removed
 }
 
+/// Leaves out the findings whose severity is not in `shown` (`--severity`), recounting each
+/// image; returns how many were left out.
+pub fn apply_severity_filter(images: &mut [ImageReport], shown: &[Severity]) -> usize {
+    let mut removed = 0;
+    for image in images {
+        let before = image.findings.len();
+        image.findings.retain(|f| shown.contains(&f.severity));
+        if image.findings.len() != before {
+            removed += before - image.findings.len();
+            recount(image);
+        }
+    }
+    removed
+}
+
 /// Recomputes an image's finding counts from its findings.
 pub fn recount(image: &mut ImageReport) {
     let stats = &mut image.stats;
@@ -56,7 +73,6 @@ pub fn recount(image: &mut ImageReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::Severity;
     use crate::report::Report;
     use crate::report::sample::leaky_report;
 

@@ -9,7 +9,7 @@ use anyhow::Result;
 use super::describe::{one_line, short_hex};
 use super::model::{Finding, ImageReport, Location, LocationKind, NotListed, Report, SkipKind};
 use super::remediation::is_password_hash;
-use super::skips;
+use super::skips::{self, plural};
 use crate::detect::Severity;
 use crate::layer::Status;
 
@@ -247,10 +247,10 @@ fn write_image_header(image: &ImageReport, style: Style, out: &mut dyn Write) ->
         .unwrap_or_default();
     writeln!(
         out,
-        "  {manifest}config {}  {} layers, {} files, {}",
+        "  {manifest}config {}  {}, {}, {}",
         short_hex(&image.config_digest),
-        image.stats.layers,
-        image.stats.files,
+        plural(image.stats.layers, "layer", "layers"),
+        plural(image.stats.files as usize, "file", "files"),
         human_bytes(image.stats.content_bytes)
     )?;
     for layer in image.layers.iter().filter(|l| l.skipped.is_some()) {
@@ -510,11 +510,10 @@ fn write_advice(
 pub fn summary(report: &Report, style: Style) -> String {
     let stats = &report.stats;
     let scanned = format!(
-        "{} image{}, {} layers, {} files, {} in {:.2}s",
-        stats.images,
-        if stats.images == 1 { "" } else { "s" },
-        stats.layers,
-        stats.files,
+        "{}, {}, {}, {} in {:.2}s",
+        plural(stats.images, "image", "images"),
+        plural(stats.layers, "layer", "layers"),
+        plural(stats.files as usize, "file", "files"),
         human_bytes(stats.content_bytes),
         stats.duration_ms as f64 / 1000.0
     );
@@ -525,6 +524,12 @@ pub fn summary(report: &Report, style: Style) -> String {
         .collect();
     if !suppressed.is_empty() {
         tail.push_str(&format!("; {suppressed}"));
+    }
+    if stats.hidden_by_severity > 0 {
+        tail.push_str(&format!(
+            "; {} not shown (--severity)",
+            stats.hidden_by_severity
+        ));
     }
     if stats.findings == 0 && stats.findings_not_listed == 0 {
         // Nothing found in an incomplete scan is no all-clear: say what the claim covers.

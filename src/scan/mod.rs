@@ -15,6 +15,7 @@ mod layer_cache;
 mod packages;
 mod pipeline;
 mod raw;
+mod skip;
 
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ pub use layer_cache::LayerCache;
 pub(crate) use layer_cache::key_prefix as layer_key_prefix;
 use pipeline::LayersScan;
 use raw::{RawFinding, SecretText, line_and_column};
+pub use skip::SkipPaths;
 
 /// How to scan.
 #[derive(Clone, Debug)]
@@ -43,6 +45,8 @@ pub struct ScanOptions {
     pub max_findings_per_file: usize,
     /// How far the decoders open nested archives in one file (`--max-archive-*`).
     pub archive_limits: Limits,
+    /// Files not to scan (`--skip-dirs`, `--skip-files`).
+    pub skip: SkipPaths,
 }
 
 /// The default of [`ScanOptions::max_findings_per_file`]: enough to show what a file holds
@@ -57,6 +61,7 @@ impl Default for ScanOptions {
             memory_budget: 64 << 20,
             max_findings_per_file: DEFAULT_MAX_FINDINGS_PER_FILE,
             archive_limits: Limits::default(),
+            skip: SkipPaths::default(),
         }
     }
 }
@@ -104,7 +109,11 @@ impl Scanner {
             .thread_name(|i| format!("stowaway-detect-{i}"))
             .build()
             .context("cannot start worker threads")?;
-        let rules_digest = cache_digest(detector.rules_digest(), &options.archive_limits);
+        let rules_digest = cache_digest(
+            detector.rules_digest(),
+            &options.archive_limits,
+            &options.skip,
+        );
         Ok(Scanner {
             detector,
             options: ScanOptions { threads, ..options },
@@ -202,16 +211,23 @@ impl Scanner {
     }
 }
 
-/// The rules digest, followed by the archive limits when they are not the defaults.
-fn cache_digest(rules_digest: &str, limits: &Limits) -> String {
-    if *limits == Limits::default() {
-        rules_digest.to_string()
-    } else {
-        format!(
-            "{rules_digest}+archives-{}-{}-{}",
+/// The rules digest, followed by the archive limits when they are not the defaults, and by a
+/// digest of the skipped paths when some are.
+fn cache_digest(rules_digest: &str, limits: &Limits, skip: &SkipPaths) -> String {
+    let mut digest = rules_digest.to_string();
+    if *limits != Limits::default() {
+        digest.push_str(&format!(
+            "+archives-{}-{}-{}",
             limits.max_archive_depth, limits.max_decompressed_bytes, limits.max_members
-        )
+        ));
     }
+    if !skip.is_empty() {
+        use sha2::{Digest, Sha256};
+        // Hashed: globs hold `/` and `*`, which keys must not.
+        let hash = Sha256::digest(skip.cache_key().as_bytes());
+        digest.push_str(&format!("+skip-{}", hex::encode(&hash[..8])));
+    }
+    digest
 }
 
 /// Returns to the system the memory the layer walk has freed, before the report is built.
@@ -234,17 +250,27 @@ mod tests {
     #[test]
     fn other_archive_limits_are_cached_apart() {
         let defaults = Limits::default();
-        assert_eq!(cache_digest("abc", &defaults), "abc");
+        let none = SkipPaths::default();
+        assert_eq!(cache_digest("abc", &defaults, &none), "abc");
         let deeper = Limits {
             max_archive_depth: 5,
             ..defaults
         };
-        let digest = cache_digest("abc", &deeper);
+        let digest = cache_digest("abc", &deeper, &none);
         assert!(digest.starts_with("abc+archives-5-") && !digest.contains('/'));
         let more = Limits {
             max_members: 20,
             ..defaults
         };
-        assert_ne!(cache_digest("abc", &more), digest);
+        assert_ne!(cache_digest("abc", &more, &none), digest);
+    }
+
+    #[test]
+    fn skipped_paths_are_cached_apart() {
+        let skip = SkipPaths::new(&["usr/share/**".into()], &[]).unwrap();
+        let digest = cache_digest("abc", &Limits::default(), &skip);
+        assert!(digest.starts_with("abc+skip-") && !digest.contains('/') && !digest.contains('*'));
+        let other = SkipPaths::new(&[], &["usr/share/**".into()]).unwrap();
+        assert_ne!(cache_digest("abc", &Limits::default(), &other), digest);
     }
 }

@@ -15,7 +15,7 @@ use super::assemble::OverLimit;
 use super::budget::ByteBudget;
 use super::packages::{Collector, LayerPackages};
 use super::raw::{FileDigests, RawFinding, SecretText};
-use super::{Progress, Scanner};
+use super::{Progress, Scanner, SkipPaths};
 use crate::detect::decode::archive;
 use crate::detect::{Detector, FileMatch, Limits};
 use crate::layer::{FileChunk, WHOLE_ARCHIVE_LIMIT, WalkedLayer, walk_layer_with_progress};
@@ -71,6 +71,8 @@ struct WalkQueue<'a> {
     image: &'a Image,
     progress: &'a dyn Progress,
     budget: &'a ByteBudget,
+    /// Files the user asked not to scan: walked, offered to the package collector, not sent.
+    skip: &'a SkipPaths,
     /// Indexes of the layers to walk (those not served from the cache).
     to_walk: &'a [usize],
     next: AtomicUsize,
@@ -124,6 +126,9 @@ impl WalkQueue<'_> {
             }
             packages.offer(&chunk);
             self.progress.scanned(index, chunk.report_before as u64);
+            if self.skip.skips(&chunk.path) {
+                return Ok(());
+            }
             self.budget.acquire(chunk.content.heap_len());
             sender
                 .send((index, chunk))
@@ -150,6 +155,7 @@ impl Scanner {
             image,
             progress,
             budget: &budget,
+            skip: &self.options.skip,
             to_walk: &to_walk,
             next: AtomicUsize::new(0),
             failed: AtomicBool::new(false),

@@ -16,6 +16,7 @@ use super::deadline::ScanDeadline;
 use super::metrics::{Metrics, inc};
 use crate::cache::Cache;
 use crate::report::Report;
+use crate::report::skips::plural;
 use crate::scan::Scanner;
 use crate::source::reference::ResolveOptions;
 
@@ -334,12 +335,11 @@ impl Scans {
             self.metrics.add_findings(*severity, *count as u64);
         }
         self.log(&format!(
-            "scanned {} ({} layers, {} from cache): {} finding{} in {} ms",
+            "scanned {} ({}, {} from cache): {} in {} ms",
             job.reference,
-            stats.layers,
+            plural(stats.layers, "layer", "layers"),
             stats.layers_from_cache,
-            stats.findings,
-            if stats.findings == 1 { "" } else { "s" },
+            plural(stats.findings, "finding", "findings"),
             started.elapsed().as_millis()
         ));
         let report = Report::new(vec![report], started.elapsed().as_millis() as u64);

@@ -75,7 +75,7 @@ pub fn open(
                     .collect();
                 bail!(
                     "no image tagged {wanted:?} in the archive (it holds: {})",
-                    held_tags(&tags)
+                    name::held(&tags, "untagged images")
                 );
             }
             matching
@@ -84,6 +84,8 @@ pub fn open(
     };
     let several = entries.len() > 1;
     let mut images = Vec::new();
+    // The platforms of the images passed over, for the error when none matches.
+    let mut platforms = Vec::new();
     for entry in selected {
         let first_tag = entry.repo_tags.as_ref().and_then(|tags| tags.first());
         let reference = match (wanted, first_tag, several) {
@@ -95,12 +97,17 @@ pub fn open(
         let image = load(store, entry, &oci_manifests, reference)
             .with_context(|| format!("{label}: image {}", first_tag.unwrap_or(&entry.config)))?;
         if !PlatformFilter::admits(platform, image.platform.as_deref()) {
+            platforms.extend(image.platform.clone());
             continue;
         }
         images.push(image);
     }
     if images.is_empty() {
-        bail!("no image in the archive matches the requested platform");
+        let platforms: Vec<&str> = platforms.iter().map(String::as_str).collect();
+        bail!(
+            "no image in the archive matches the requested platform (it holds: {})",
+            name::held(&platforms, "images that name no platform")
+        );
     }
     Ok(images)
 }
@@ -112,22 +119,6 @@ fn digest_from_member(name: &str) -> Option<Digest> {
         .or_else(|| name.strip_suffix(".json"))?;
     Digest::parse(&format!("sha256:{hex}")).ok()
 }
-
-/// The tags an archive holds, for an error: the first [`TAGS_QUOTED`] and a count of the rest
-/// (a `manifest.json` may list any number).
-fn held_tags(tags: &[&str]) -> String {
-    if tags.is_empty() {
-        return "untagged images".to_string();
-    }
-    let mut text = tags[..tags.len().min(TAGS_QUOTED)].join(", ");
-    if tags.len() > TAGS_QUOTED {
-        text.push_str(&format!(" and {} more", tags.len() - TAGS_QUOTED));
-    }
-    text
-}
-
-/// How many of an archive's tags an error names.
-const TAGS_QUOTED: usize = 10;
 
 fn load(
     store: &LocalStore,

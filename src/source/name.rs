@@ -121,6 +121,26 @@ pub fn wire_reference(reference: &Reference) -> Reference {
     with_registry(&name, DOCKER_HUB_REGISTRY, name.repository().to_string())
 }
 
+/// Names an image source holds (tags, platforms), for an error that says what to ask for
+/// instead: the first [`NAMES_QUOTED`] and a count of the rest (an archive or layout may list
+/// any number); `none` when there are none.
+pub fn held(names: &[&str], none: &str) -> String {
+    let mut names: Vec<&str> = names.to_vec();
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        return none.to_string();
+    }
+    let mut text = names[..names.len().min(NAMES_QUOTED)].join(", ");
+    if names.len() > NAMES_QUOTED {
+        text.push_str(&format!(" and {} more", names.len() - NAMES_QUOTED));
+    }
+    text
+}
+
+/// How many of a source's tags or platforms an error names.
+const NAMES_QUOTED: usize = 10;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -242,11 +242,22 @@ pub fn open(
         bail!("the layout's index.json lists no image manifests");
     }
     if let Some(tag) = tag {
+        let names: Vec<String> = entries.iter().flat_map(|e| e.names.clone()).collect();
         entries.retain(|entry| entry.names.iter().any(|name| name::name_matches(name, tag)));
         if entries.is_empty() {
-            bail!("no image tagged {tag:?} in the layout");
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            bail!(
+                "no image tagged {tag:?} in the layout (it holds: {})",
+                name::held(&names, "untagged images")
+            );
         }
     }
+    // The platforms of the images passed over, for the error when none matches.
+    let mut platforms: Vec<String> = entries
+        .iter()
+        .filter(|entry| !PlatformFilter::admits(platform, entry.platform.as_deref()))
+        .filter_map(|entry| entry.platform.clone())
+        .collect();
     entries.retain(|entry| PlatformFilter::admits(platform, entry.platform.as_deref()));
     let several = entries.len() > 1;
     let mut images = Vec::new();
@@ -260,12 +271,18 @@ pub fn open(
         let image = load_image(store, entry, reference)
             .with_context(|| format!("{label}: manifest {}", entry.digest))?;
         if !PlatformFilter::admits(platform, image.platform.as_deref()) {
+            platforms.extend(image.platform.clone());
             continue;
         }
         images.push(image);
     }
     if images.is_empty() {
-        bail!("no image in the layout matches the requested platform");
+        platforms.sort();
+        let platforms: Vec<&str> = platforms.iter().map(String::as_str).collect();
+        bail!(
+            "no image in the layout matches the requested platform (it holds: {})",
+            name::held(&platforms, "images that name no platform")
+        );
     }
     Ok(images)
 }
