@@ -11,6 +11,8 @@ pub mod app;
 pub(crate) mod cache;
 pub mod cli;
 pub mod detect;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod layer;
 pub(crate) mod progress;
 pub mod provenance;

@@ -456,7 +456,7 @@ fn runs(entry: &Entry) -> Vec<Run> {
 }
 
 /// Walks a tar read as a stream, reading file contents into memory chunk by chunk.
-fn walk_tar_stream<R: Read>(
+pub(crate) fn walk_tar_stream<R: Read>(
     reader: R,
     on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
 ) -> Result<WalkedLayer> {
@@ -556,7 +556,7 @@ fn read_run(
 
 /// Walks an uncompressed tar that lies in a mapping: file contents are views of the mapping,
 /// never copied.
-fn walk_mapped_tar(
+pub(crate) fn walk_mapped_tar(
     bytes: &MappedBytes,
     on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
 ) -> Result<WalkedLayer> {
