@@ -38,8 +38,10 @@ if [ -n "$replay" ]; then
   exit "$failed"
 fi
 
-# The instrumented build. AFL_OPT_LEVEL (cargo-afl's optimisation level, 3 by default) may be
-# lowered to shorten a cold build at some cost in executions per second.
+# The instrumented build. cargo-afl compiles every crate with -C codegen-units=1 at
+# AFL_OPT_LEVEL (its default is 3); 1 makes the cold build much shorter (README.md has the
+# figures) for fewer executions per second. Set AFL_OPT_LEVEL=3 for long runs.
+export AFL_OPT_LEVEL="${AFL_OPT_LEVEL:-1}"
 cargo afl build --locked --release --bins
 
 # One core or two are shared with other work: no CPU binding (AFL++ refuses to start when it

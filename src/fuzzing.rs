@@ -23,7 +23,9 @@ use crate::detect::{Detector, FileMatch};
 use crate::layer::walk::{FileChunk, WalkedLayer, walk_layer, walk_mapped_tar, walk_tar_stream};
 use crate::serve::{admission, events};
 use crate::source::store::LocalStore;
-use crate::source::{Digest, Image, MappedBytes, docker_archive, oci_layout};
+use crate::source::{
+    BlobOpener, Digest, Layer, LayerBlob, MappedBytes, docker_archive, oci_layout,
+};
 
 /// A fuzz target: the fuzzer's bytes in, a panic out when something is wrong.
 pub type Target = fn(&[u8]);
@@ -71,33 +73,86 @@ fn seen(chunk: &FileChunk) -> ChunkSeen {
     }
 }
 
-/// A layer tar walked both ways the scanner walks layers: in place (an uncompressed layer of a
-/// local image) and as a stream (a compressed or downloaded one). They must agree: the same
-/// entries and chunks, or both an error. Where one accepts what the other refuses, a layer
-/// would be scanned differently depending on how it is stored.
+/// A layer walked every way the scanner walks layers: in place (an uncompressed layer of a
+/// local image), as a stream (a compressed or downloaded one), as a stream that comes in
+/// small reads (as decompressors and sockets deliver it), and through [`walk_layer`] both as a
+/// mapped blob and as a streamed one (compression sniffed, gzip and zstd layers decoded).
+/// They must agree: the same entries and chunks, or all an error. Where one accepts what
+/// another refuses, a layer would be scanned differently depending on how it is stored.
 pub fn layer(data: &[u8]) {
     let mapped = MappedBytes::from_vec(data.to_vec());
-    let mut by_map = Vec::new();
-    let walked_mapped = walk_mapped_tar(&mapped, &mut |chunk| {
-        by_map.push(seen(&chunk));
+    let in_place = walked(|on_chunk| walk_mapped_tar(&mapped, on_chunk));
+    let streamed = walked(|on_chunk| walk_tar_stream(data, on_chunk));
+    assert_agree("mapped", &in_place, "streamed", &streamed);
+    let trickled = walked(|on_chunk| walk_tar_stream(Trickle { data, step: 0 }, on_chunk));
+    assert_agree("streamed", &streamed, "streamed in small reads", &trickled);
+    let layer = |blob| Layer {
+        digest: None,
+        diff_id: None,
+        media_type: None,
+        size: data.len() as u64,
+        blob,
+    };
+    let as_mapped = layer(LayerBlob::Mapped(mapped.clone()));
+    let as_stream = layer(LayerBlob::Stream(Box::new(Opener(data.to_vec()))));
+    let by_map = walked(|on_chunk| walk_layer(&as_mapped, on_chunk));
+    let by_stream = walked(|on_chunk| walk_layer(&as_stream, on_chunk));
+    assert_agree("a mapped layer", &by_map, "a streamed layer", &by_stream);
+}
+
+type Walk = (Result<WalkedLayer>, Vec<ChunkSeen>);
+
+fn walked(
+    walk: impl FnOnce(&mut dyn FnMut(FileChunk) -> Result<()>) -> Result<WalkedLayer>,
+) -> Walk {
+    let mut chunks = Vec::new();
+    let result = walk(&mut |chunk| {
+        chunks.push(seen(&chunk));
         Ok(())
     });
-    let mut by_stream = Vec::new();
-    let walked_streamed = walk_tar_stream(data, &mut |chunk| {
-        by_stream.push(seen(&chunk));
-        Ok(())
-    });
-    match (walked_mapped, walked_streamed) {
-        (Ok(mapped), Ok(streamed)) => {
-            assert_same_walk(&mapped, &streamed);
-            assert_eq!(by_map, by_stream, "the walks handed over different chunks");
+    (result, chunks)
+}
+
+fn assert_agree(a_name: &str, a: &Walk, b_name: &str, b: &Walk) {
+    match (&a.0, &b.0) {
+        (Ok(a_walked), Ok(b_walked)) => {
+            assert_same_walk(a_walked, b_walked);
+            assert!(
+                a.1 == b.1,
+                "{a_name} and {b_name} handed over different chunks"
+            );
         }
         (Err(_), Err(_)) => {}
-        (mapped, streamed) => panic!(
-            "the mapped and streamed walks disagree: mapped {:?}, streamed {:?}",
-            mapped.map(|walked| walked.files),
-            streamed.map(|walked| walked.files)
+        (a_result, b_result) => panic!(
+            "{a_name} and {b_name} disagree: {a_name} {:?}, {b_name} {:?}",
+            a_result.as_ref().map(|walked| walked.files),
+            b_result.as_ref().map(|walked| walked.files)
         ),
+    }
+}
+
+/// A reader that hands its bytes over 1 to 13 at a time.
+struct Trickle<'a> {
+    data: &'a [u8],
+    step: usize,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.step = self.step % 13 + 1;
+        let n = self.step.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// A streamed blob held in memory.
+struct Opener(Vec<u8>);
+
+impl BlobOpener for Opener {
+    fn open(&self) -> Result<Box<dyn std::io::Read + Send + '_>> {
+        Ok(Box::new(&self.0[..]))
     }
 }
 
@@ -130,30 +185,36 @@ fn assert_same_walk(mapped: &WalkedLayer, streamed: &WalkedLayer) {
 /// An image tarball (`docker save` output or an oci-archive) as `stowaway scan` opens one:
 /// members indexed, manifests, indexes and configs read, then every layer walked.
 pub fn image(data: &[u8]) {
-    let Ok(store) = LocalStore::from_tar(&MappedBytes::from_vec(data.to_vec())) else {
-        return;
-    };
-    open_and_walk(&store);
+    image_layers_walked(data);
 }
 
-fn open_and_walk(store: &LocalStore) {
+/// [`image`], returning how many layers were walked without an error.
+fn image_layers_walked(data: &[u8]) -> usize {
+    match LocalStore::from_tar(&MappedBytes::from_vec(data.to_vec())) {
+        Ok(store) => open_and_walk(&store),
+        Err(_) => 0,
+    }
+}
+
+/// Opens the images of `store` and walks their layers; returns how many layers were walked
+/// without an error (what tells a seed that reaches the walk from one that stops early).
+fn open_and_walk(store: &LocalStore) -> usize {
     let images = if docker_archive::is_docker_archive(store) {
         docker_archive::open(store, "fuzz", None, None)
     } else {
         oci_layout::open(store, "fuzz", None, None)
     };
+    let mut walked = 0;
     for image in images.iter().flatten() {
-        walk_image(image);
+        for layer in &image.layers {
+            let result = walk_layer(layer, &mut |chunk| {
+                std::hint::black_box(&chunk.content[..]);
+                Ok(())
+            });
+            walked += usize::from(result.is_ok());
+        }
     }
-}
-
-fn walk_image(image: &Image) {
-    for layer in &image.layers {
-        let _ = walk_layer(layer, &mut |chunk| {
-            std::hint::black_box(&chunk.content[..]);
-            Ok(())
-        });
-    }
+    walked
 }
 
 /// Separates the documents of a [`manifest`] input.
@@ -163,10 +224,16 @@ pub const DOCUMENT_SEPARATOR: &[u8] = b"\n~~\n";
 /// cannot forge a sha256, so this input is a list of documents (separated by
 /// [`DOCUMENT_SEPARATOR`]), each a member name on its first line and the member's bytes after
 /// it; a name of `-` stores the document as `blobs/sha256/<its digest>`. In names and bytes,
-/// `@N@` stands for the hex digest and `#N#` for the size of document N (a later one: the
-/// documents are completed from the last), so an index can point at a manifest that points at
-/// a config and layers. The image is then opened and walked like [`image`].
+/// `@N@` stands for the hex digest and `#N#` for the size of document N (a later one, as the
+/// documents are completed from the last; a name may also name its own document), so an index
+/// can point at a manifest that points at a config and layers. The image is then opened and
+/// walked like [`image`].
 pub fn manifest(data: &[u8]) {
+    manifest_layers_walked(data);
+}
+
+/// [`manifest`], returning how many layers were walked without an error.
+fn manifest_layers_walked(data: &[u8]) -> usize {
     let documents = split(data, DOCUMENT_SEPARATOR);
     let mut resolved: Vec<Option<(String, Vec<u8>)>> = vec![None; documents.len()];
     for index in (0..documents.len()).rev() {
@@ -175,7 +242,13 @@ pub fn manifest(data: &[u8]) {
             None => (documents[index], &b""[..]),
         };
         let body = substitute(body, &resolved);
+        // A name may hold its own document's digest (`<hex>.json`, a legacy config).
+        resolved[index] = Some((String::new(), body));
         let name = String::from_utf8_lossy(&substitute(name, &resolved)).into_owned();
+        let body = resolved[index]
+            .take()
+            .map(|(_, body)| body)
+            .unwrap_or_default();
         let name = if name == "-" {
             oci_layout::blob_path(&Digest::of(&body))
         } else {
@@ -194,7 +267,7 @@ pub fn manifest(data: &[u8]) {
             (name, MappedBytes::from_vec(body))
         })
         .collect();
-    open_and_walk(&LocalStore::Tar { entries });
+    open_and_walk(&LocalStore::Tar { entries })
 }
 
 fn split<'a>(data: &'a [u8], separator: &[u8]) -> Vec<&'a [u8]> {
@@ -405,4 +478,37 @@ pub fn replay(target: Target, paths: &[PathBuf]) -> Result<Replayed> {
         }
     }
     Ok(replayed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The image seeds must get past the digests and the JSON to the layers, or the fuzzer
+    /// starts where the parsers it is meant to explore are out of reach.
+    #[test]
+    fn every_image_seed_reaches_the_layer_walk() {
+        let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+        type LayersWalked = fn(&[u8]) -> usize;
+        let seeds: [(&str, LayersWalked); 2] = [
+            ("image", image_layers_walked),
+            ("manifest", manifest_layers_walked),
+        ];
+        for (target, layers_walked) in seeds {
+            for entry in std::fs::read_dir(corpus.join(target)).unwrap() {
+                let path = entry.unwrap().path();
+                let walked = layers_walked(&std::fs::read(&path).unwrap());
+                assert!(walked > 0, "{} walks no layer", path.display());
+            }
+        }
+    }
+
+    #[test]
+    fn placeholders_stand_for_later_documents() {
+        let body = b"x".to_vec();
+        let resolved = vec![None, Some(("-".to_string(), body.clone()))];
+        let text = substitute(b"@1@ #1# @0@ @9@ #1", &resolved);
+        let expected = format!("{} 1 @0@ @9@ #1", Digest::of(&body).hex());
+        assert_eq!(String::from_utf8(text).unwrap(), expected);
+    }
 }
