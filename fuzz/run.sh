@@ -30,10 +30,12 @@ done
 
 if [ -n "$replay" ]; then
   # The plain build: no instrumentation, `cfg(fuzzing)` unset, so each binary replays files.
+  # CARGO_TARGET_DIR is honoured: pointed at the root's target directory, the replay build
+  # reuses most of what the root's `cargo test` built.
   cargo build --locked --bins
   failed=0
   for target in "${targets[@]}"; do
-    "target/debug/$target" "regressions/$target" "corpus/$target" || failed=1
+    "${CARGO_TARGET_DIR:-target}/debug/$target" "regressions/$target" "corpus/$target" || failed=1
   done
   exit "$failed"
 fi
@@ -68,7 +70,8 @@ for target in "${targets[@]}"; do
   echo "run.sh: fuzzing $target for ${seconds}s"
   # -t: a generous per-input time limit (the detector runs hundreds of rules); inputs over it
   # are hangs, kept in out/, not failures. -V: stop after this many seconds.
-  cargo afl fuzz -i "$seeds" -o "$out" -t 2000 -V "$seconds" -- "target/release/$target" \
+  cargo afl fuzz -i "$seeds" -o "$out" -t 2000 -V "$seconds" -- \
+    "${CARGO_TARGET_DIR:-target}/release/$target" \
     >"$out/afl.log" 2>&1 || {
     echo "run.sh: afl-fuzz failed on $target; the end of its log:" >&2
     tail -n 30 "$out/afl.log" >&2
