@@ -12,6 +12,8 @@ pub(crate) mod cache;
 pub mod cli;
 pub mod detect;
 pub(crate) mod docs;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod layer;
 pub(crate) mod output;
 pub(crate) mod progress;

@@ -456,7 +456,7 @@ fn runs(entry: &Entry) -> Vec<Run> {
 }
 
 /// Walks a tar read as a stream, reading file contents into memory chunk by chunk.
-fn walk_tar_stream<R: Read>(
+pub(crate) fn walk_tar_stream<R: Read>(
     reader: R,
     on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
 ) -> Result<WalkedLayer> {
@@ -556,7 +556,7 @@ fn read_run(
 
 /// Walks an uncompressed tar that lies in a mapping: file contents are views of the mapping,
 /// never copied.
-fn walk_mapped_tar(
+pub(crate) fn walk_mapped_tar(
     bytes: &MappedBytes,
     on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
 ) -> Result<WalkedLayer> {
@@ -757,6 +757,58 @@ mod tests {
             walked.changes.written.is_empty(),
             "markers are never written"
         );
+    }
+
+    /// Every prefix of an archive is walked alike in place (a mapped layer) and as a stream:
+    /// an error when it ends inside a header, metadata or an entry's data (where Go's reader
+    /// returns `io.ErrUnexpectedEOF`), the entries so far when it ends at an entry's end or in
+    /// its padding (Go takes that for the end). The `layer` fuzz target checks the same on
+    /// whatever it generates; fuzz/regressions/layer/ keeps a 334-byte archive cut inside its
+    /// first header.
+    #[test]
+    fn every_truncation_is_walked_alike_in_place_and_as_a_stream() {
+        let mut builder = tar::Builder::new(Vec::new());
+        let long = format!("{}/key.env", "d".repeat(120));
+        let files: [(&str, &[u8]); 4] = [
+            ("a.env", b"KEY=1\n"),
+            (&long, b"long name"),
+            ("b.bin", &[7u8; 700]),
+            ("empty", b""),
+        ];
+        for (name, data) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            builder.append_data(&mut header, name, data).unwrap();
+        }
+        let archive = builder.into_inner().unwrap();
+        let walk = |prefix: &[u8]| {
+            let mapped = MappedBytes::from_vec(prefix.to_vec());
+            let in_place = walk_mapped_tar(&mapped, &mut |_| Ok(())).map(|w| w.files);
+            let streamed = walk_tar_stream(prefix, &mut |_| Ok(())).map(|w| w.files);
+            (in_place.ok(), streamed.ok())
+        };
+        for len in 0..=archive.len() {
+            let (in_place, streamed) = walk(&archive[..len]);
+            assert_eq!(in_place, streamed, "the first {len} bytes");
+        }
+        assert_eq!(
+            walk(&archive[..334]),
+            (None, None),
+            "cut inside the first header"
+        );
+        assert_eq!(
+            walk(&archive[..515]),
+            (None, None),
+            "cut inside the first file"
+        );
+        assert_eq!(
+            walk(&archive[..1000]),
+            (Some(1), Some(1)),
+            "cut in its padding"
+        );
+        assert_eq!(walk(&archive[..1024]), (Some(1), Some(1)), "cut at its end");
+        assert_eq!(walk(&archive), (Some(4), Some(4)));
     }
 
     #[test]

@@ -89,7 +89,7 @@ fn distribution_event(event: &Value) -> Option<PushedImage> {
                 .and_then(Value::as_str)
                 .map(str::to_string)
         })?;
-    pushed(&format!("{host}/{repository}"), digest)
+    pushed(&host, repository, digest)
 }
 
 /// `https://host:port/v2/...` → `host:port`
@@ -121,10 +121,7 @@ fn harbor(value: &Value) -> Parsed {
             .and_then(|(digest, url)| {
                 // `host/project/repo:tag` or `host/project/repo@digest`: keep the repository.
                 let reference: Reference = url.parse().ok()?;
-                pushed(
-                    &format!("{}/{}", reference.registry(), reference.repository()),
-                    digest,
-                )
+                pushed(reference.registry(), reference.repository(), digest)
             });
         match image {
             Some(image) => push_unique(&mut parsed.images, image),
@@ -134,13 +131,21 @@ fn harbor(value: &Value) -> Parsed {
     parsed
 }
 
-fn pushed(repository: &str, digest: &str) -> Option<PushedImage> {
+/// The image `registry/repository@digest`, if a registry client reads that name as this
+/// repository on this registry. A host that is not a registry name to a client (no `.`, no
+/// port, not `localhost`: an in-cluster `registry` service) would be read as part of a
+/// Docker Hub repository, and the server would then check and scan an image on Docker Hub
+/// instead of the one pushed: such an event is ignored.
+fn pushed(registry: &str, repository: &str, digest: &str) -> Option<PushedImage> {
     if !is_digest(digest) {
         return None;
     }
-    let reference = format!("{repository}@{digest}");
+    let reference = format!("{registry}/{repository}@{digest}");
     // Only names a registry client accepts.
-    reference.parse::<Reference>().ok()?;
+    let parsed: Reference = reference.parse().ok()?;
+    if parsed.registry() != registry || parsed.repository() != repository {
+        return None;
+    }
     Some(PushedImage {
         reference,
         digest: digest.to_string(),
@@ -241,6 +246,34 @@ mod tests {
         let pull = json!({"type": "PULL_ARTIFACT", "event_data": {"resources": []}});
         let (_, parsed) = parse(pull.to_string().as_bytes()).unwrap();
         assert!(parsed.images.is_empty());
+    }
+
+    /// Found by the `events` fuzz target (fuzz/regressions/events/): a host without a dot or
+    /// a port was read as the first component of a Docker Hub repository.
+    #[test]
+    fn a_host_that_is_no_registry_name_is_not_taken_for_docker_hub() {
+        let event = |url: &str| {
+            json!({"events": [{"action": "push", "target": {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": D1,
+                "repository": "team/app", "url": url}}]})
+            .to_string()
+        };
+        let (_, parsed) =
+            parse(event("https://registry/v2/team/app/manifests/x").as_bytes()).unwrap();
+        assert!(parsed.images.is_empty(), "{:?}", parsed.images);
+        assert_eq!(parsed.ignored, 1);
+        for host in ["registry:5000", "localhost", "registry.internal"] {
+            let url = format!("https://{host}/v2/team/app/manifests/x");
+            let (_, parsed) = parse(event(&url).as_bytes()).unwrap();
+            assert_eq!(
+                parsed.images[0].reference,
+                format!("{host}/team/app@{D1}"),
+                "{host}"
+            );
+        }
+        // Nor may a repository re-split the name ("UPPER" is no repository name).
+        let upper = event("https://r.example/v2/x").replace("team/app", "Team/App");
+        assert!(parse(upper.as_bytes()).unwrap().1.images.is_empty());
     }
 
     #[test]

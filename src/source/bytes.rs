@@ -76,6 +76,16 @@ impl MappedBytes {
         })
     }
 
+    /// Bytes already in memory, as a view like any other: what the fuzz targets hand the
+    /// walkers and the image sources (see [`crate::fuzzing`]), which take mapped files only.
+    pub(crate) fn from_vec(bytes: Vec<u8>) -> MappedBytes {
+        let len = bytes.len();
+        MappedBytes {
+            map: Arc::new(Mapping::Read(bytes.into_boxed_slice())),
+            range: 0..len,
+        }
+    }
+
     /// A view of `range` (relative to this view). Fails if the range runs past the end, which is
     /// how truncated archives are noticed.
     pub fn slice(&self, range: Range<usize>) -> Option<MappedBytes> {

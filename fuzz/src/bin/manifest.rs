@@ -1,0 +1,5 @@
+//! Fuzz target `manifest`: see `stowaway::fuzzing::manifest`.
+
+fn main() {
+    stowaway_fuzz::main("manifest", stowaway::fuzzing::manifest);
+}
