@@ -85,6 +85,16 @@ fn scan_with(layout: &Path, options: &[&str]) -> Measured {
     measured
 }
 
+/// An OCI layout of one gzip layer holding one file, `content` at `path`.
+fn one_file_layout(path: &str, content: &[u8]) -> tempfile::TempDir {
+    let mut tar = file(path, content);
+    tar.extend(end());
+    let dir = tempdir();
+    let layer = RawLayer::from_tar(&tar, Compression::Gzip);
+    write_layout_with_layers(&spec(1), &[layer], dir.path());
+    dir
+}
+
 /// The image's skipped items as `(what, reason)`.
 fn skipped(report: &Value) -> Vec<(String, String)> {
     let items = report["images"][0]["skipped"].as_array().cloned();
@@ -274,11 +284,7 @@ fn a_file_of_two_hundred_thousand_keys_lists_the_most_severe_and_counts_the_rest
     let secret = aws_secret_access_key();
     dump.extend(format!("aws_secret_access_key = {secret}\n").as_bytes());
     assert!(dump.len() > 8_000_000);
-    let mut tar = file("srv/keys.txt", &dump);
-    tar.extend(end());
-    let dir = tempdir();
-    let layer = RawLayer::from_tar(&tar, Compression::Gzip);
-    write_layout_with_layers(&spec(1), &[layer], dir.path());
+    let dir = one_file_layout("srv/keys.txt", &dump);
 
     let measured = scan(dir.path());
     assert_eq!(measured.run.code, 1, "{}", measured.run.stderr);
@@ -332,11 +338,7 @@ fn keyword_dense_text_is_scanned_within_the_bounds() {
     let mut text = b"pwd ".repeat(SIZE / 4);
     let key = key_id();
     text.extend(format!("\n{}", String::from_utf8(leak(&key)).unwrap()).as_bytes());
-    let mut tar = file("srv/dense.txt", &text);
-    tar.extend(end());
-    let dir = tempdir();
-    let layer = RawLayer::from_tar(&tar, Compression::Gzip);
-    write_layout_with_layers(&spec(1), &[layer], dir.path());
+    let dir = one_file_layout("srv/dense.txt", &text);
 
     let measured = scan(dir.path());
     assert_eq!(measured.run.code, 1, "{}", measured.run.stderr);
