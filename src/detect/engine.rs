@@ -275,7 +275,7 @@ impl Detector {
         let mut matches = Vec::new();
         for index in self.path_rules_for(path) {
             let rule = &self.rules[index];
-            for captures in rule.regex.captures_iter(data) {
+            for captures in rule.pattern.regex().captures_iter(data) {
                 if let Some(found) = self.accept(index, data, 0, data.len(), &captures) {
                     matches.push(found);
                 }
@@ -434,10 +434,10 @@ impl Detector {
         // Most windows hold no secret. `is_match` answers that with the DFA alone and stops at
         // the first match; `captures_iter` costs about three times as much per window even
         // when it finds nothing, so it runs only where there is something to capture.
-        if !rule.regex.is_match(window) {
+        if !rule.pattern.regex().is_match(window) {
             return;
         }
-        for captures in rule.regex.captures_iter(window) {
+        for captures in rule.pattern.regex().captures_iter(window) {
             if let Some(found) = self.accept(rule_index as usize, data, start, end, &captures) {
                 out.push(found);
             }
@@ -456,7 +456,7 @@ impl Detector {
         captures: &regex::bytes::Captures<'_>,
     ) -> Option<Match> {
         let rule = &self.rules[rule_index];
-        let group = captures.get(rule.secret_group)?;
+        let group = captures.get(rule.pattern.secret_group())?;
         let secret = group.as_bytes();
         if is_placeholder(secret) || (rule.is_generic() && is_identifier_like(secret)) {
             return None;
@@ -510,9 +510,10 @@ impl Detector {
         secret: &std::ops::Range<usize>,
     ) -> bool {
         let start = match_start.saturating_sub(rule.window);
-        rule.regex
+        rule.pattern
+            .regex()
             .captures_iter(&data[start..window_end])
-            .filter_map(|captures| captures.get(rule.secret_group))
+            .filter_map(|captures| captures.get(rule.pattern.secret_group()))
             .any(|group| start + group.start() == secret.start && start + group.end() == secret.end)
     }
 }
@@ -625,7 +626,7 @@ after_keyword = '''[ \t]*='''
         // single_line: what follows on the next line is not searched (the regex alone would
         // take it: `\W+` crosses the line break).
         let next_line = b"token =\nNEXT LINE Ab3dEf6hIj9kLm2n\n";
-        assert!(detector.rules()[0].regex.is_match(next_line));
+        assert!(detector.rules()[0].pattern.regex().is_match(next_line));
         assert!(detector.scan(next_line).is_empty());
     }
 

@@ -12,6 +12,7 @@ pub(crate) mod engine;
 pub(crate) mod file;
 pub(crate) mod keywords;
 pub(crate) mod password_hash;
+pub mod pattern;
 pub mod published;
 pub mod rules;
 pub(crate) mod selection;

@@ -5,10 +5,11 @@ use std::path::Path;
 use std::str::FromStr;
 
 use anyhow::{Context, Result, anyhow, bail};
-use regex::bytes::{Regex, RegexBuilder};
+use regex::bytes::Regex;
 use serde::Deserialize;
 
 use super::decoder::Decoder;
+use super::pattern::{Compile, Pattern, secret_regex};
 use super::severity::Severity;
 use super::validate::Validator;
 
@@ -136,9 +137,6 @@ pub const KUBERNETES_SECRET_TYPES: &[&str] = &[
 /// lines, and the bound keeps a mis-named large file from costing a whole-file regex run.
 pub const PATH_SCOPED_MAX_FILE: usize = 64 << 10;
 
-/// The regex of a decoder rule: an empty byte class, which matches nothing.
-const NEVER_MATCHES: &str = r"(?-u:[^\x00-\xFF])";
-
 /// A compiled rule.
 #[derive(Clone, Debug)]
 pub struct Rule {
@@ -154,16 +152,15 @@ pub struct Rule {
     pub category: RuleCategory,
     /// Lowercase keywords that feed the prefilter.
     pub keywords: Vec<String>,
-    /// The `regex` key, compiled; for a decoder rule, a regex that matches nothing.
-    pub regex: Regex,
+    /// The `regex` key (compiled at load or on first use, [`Compile`]); for a decoder rule, a
+    /// regex that matches nothing. It knows which capture group holds the secret.
+    pub pattern: Pattern,
     /// Set for a rule matched by a decoder (by structure) rather than by its regex; its regex
     /// then matches nothing and its keywords do not feed the prefilter.
     pub decoder: Option<Decoder>,
     /// Set for a path-scoped rule ([`RuleSpec::path`]): its regex runs on whole files whose
     /// path this accepts, never in the keyword pass.
     pub path: Option<PathScope>,
-    /// Index of the capture group holding the secret.
-    pub secret_group: usize,
     /// The `window` key: bytes of context on each side of a keyword hit that the regex
     /// sees, [`DEFAULT_WINDOW`] when left out, clamped to 16 bytes..64 KiB.
     pub window: usize,
@@ -236,15 +233,17 @@ impl Rule {
         self.category == RuleCategory::Inventory
     }
 
-    /// Compiles a rule, checking everything that can be checked without running it.
-    pub fn compile(spec: RuleSpec, source: &str) -> Result<Rule> {
+    /// Compiles a rule, checking everything that can be checked without running it; `when`
+    /// says whether its regex is compiled now or on first use.
+    pub fn compile(spec: RuleSpec, source: &str, when: Compile) -> Result<Rule> {
         let id = spec.id.clone();
-        Rule::from_spec(spec, source).map_err(|problem| anyhow!("{source}: rule {id}: {problem}"))
+        Rule::from_spec(spec, source, when)
+            .map_err(|problem| anyhow!("{source}: rule {id}: {problem}"))
     }
 
     /// [`Rule::compile`]; a problem is described without naming the file and rule. Checks run
     /// in field order, so that a rule with several problems reports the same one every time.
-    fn from_spec(spec: RuleSpec, source: &str) -> Result<Rule, String> {
+    fn from_spec(spec: RuleSpec, source: &str, when: Compile) -> Result<Rule, String> {
         check_id(&spec.id)?;
         let severity = spec
             .severity
@@ -252,7 +251,7 @@ impl Rule {
             .map_err(|e| e.to_string())?;
         let decoder = parse_name::<Decoder>(spec.decoder.as_deref())?;
         let keywords = prefilter_keywords(&spec.keywords, decoder.is_some())?;
-        let (regex, secret_group) = compile_regex(spec.regex.as_deref(), decoder)?;
+        let pattern = rule_pattern(spec.regex.as_deref(), decoder, when)?;
         let path = path_scope(&spec, &keywords)?;
         let (window, window_before) = windows(spec.window, spec.window_before)?;
         let after_keyword = spec
@@ -275,10 +274,9 @@ impl Rule {
             severity,
             category: spec.category,
             keywords,
-            regex,
+            pattern,
             decoder,
             path,
-            secret_group,
             window,
             window_before,
             single_line: spec.single_line,
@@ -330,32 +328,21 @@ fn prefilter_keywords(keywords: &[String], decoder_rule: bool) -> Result<Vec<Str
         .collect()
 }
 
-/// The rule's regex and the index of the group holding the secret: the group named `secret`,
-/// else the first group, else the whole match. A decoder rule has no regex of its own and gets
-/// one that matches nothing.
-fn compile_regex(regex: Option<&str>, decoder: Option<Decoder>) -> Result<(Regex, usize), String> {
-    let regex = match (regex, decoder) {
-        (Some(_), Some(decoder)) => {
-            return Err(format!(
-                "has both a regex and decoder {:?} (a decoder rule is matched by code)",
-                decoder.as_str()
-            ));
-        }
-        (Some(regex), None) => {
-            secret_regex(regex).map_err(|e| format!("regex does not compile: {e}"))?
-        }
-        (None, Some(_)) => Regex::new(NEVER_MATCHES).expect("the empty class compiles"),
-        (None, None) => return Err("has no regex".into()),
-    };
-    let secret_group = match regex
-        .capture_names()
-        .position(|name| name == Some("secret"))
-    {
-        Some(index) => index,
-        None if regex.captures_len() > 1 => 1,
-        None => 0,
-    };
-    Ok((regex, secret_group))
+/// The rule's regex. A decoder rule has no regex of its own and gets one that matches nothing.
+fn rule_pattern(
+    regex: Option<&str>,
+    decoder: Option<Decoder>,
+    when: Compile,
+) -> Result<Pattern, String> {
+    match (regex, decoder) {
+        (Some(_), Some(decoder)) => Err(format!(
+            "has both a regex and decoder {:?} (a decoder rule is matched by code)",
+            decoder.as_str()
+        )),
+        (Some(regex), None) => Pattern::new(regex, when),
+        (None, Some(_)) => Ok(Pattern::never_matches()),
+        (None, None) => Err("has no regex".into()),
+    }
 }
 
 /// The compiled path scope of a path-scoped rule. Such a rule reads whole files, so the keys
@@ -413,15 +400,6 @@ fn compile_after_keyword(gate: &str) -> Result<Regex, String> {
         .map_err(|e| format!("after_keyword does not compile: {e}"))
 }
 
-/// A rule's regex over file bytes, in ASCII mode: `\w`, `\d`, `\s`, `\b` and case folding are
-/// ASCII, and `.` is any byte. Secrets are ASCII, and Unicode classes cost memory per rule (a
-/// Unicode `.{0,160}` alone compiles to thousands of states; with 800+ rules the compiled set
-/// took over 300 MB), while `.` over any byte also lets a context pattern cross the non-UTF-8
-/// bytes of a binary file. A rule may still opt in with `(?u:…)`.
-fn secret_regex(regex: &str) -> Result<Regex, regex::Error> {
-    RegexBuilder::new(regex).unicode(false).build()
-}
-
 /// The rule's Kubernetes Secret type, `Opaque` unless it names one of
 /// [`KUBERNETES_SECRET_TYPES`].
 fn kubernetes_secret_type(named: Option<&str>) -> Result<String, String> {
@@ -432,8 +410,13 @@ fn kubernetes_secret_type(named: Option<&str>) -> Result<String, String> {
     Ok(kind.to_string())
 }
 
-/// Parses one rule file's text; `source` names it in errors.
+/// Parses one rule file's text, compiling every regex now; `source` names it in errors.
 pub fn parse_rule_file(text: &str, source: &str) -> Result<Vec<Rule>> {
+    parse_rule_file_compiling(text, source, Compile::Now)
+}
+
+/// [`parse_rule_file`], compiling the regexes as `when` says.
+fn parse_rule_file_compiling(text: &str, source: &str, when: Compile) -> Result<Vec<Rule>> {
     let file: RuleFile = toml::from_str(text).map_err(|e| {
         // toml's message spans several lines with a source excerpt; keep it to one.
         let message = e.message().to_string();
@@ -447,7 +430,7 @@ pub fn parse_rule_file(text: &str, source: &str) -> Result<Vec<Rule>> {
     })?;
     file.rules
         .into_iter()
-        .map(|spec| Rule::compile(spec, source))
+        .map(|spec| Rule::compile(spec, source, when))
         .collect()
 }
 
@@ -455,7 +438,12 @@ pub fn parse_rule_file(text: &str, source: &str) -> Result<Vec<Rule>> {
 pub fn builtin_rules() -> Result<Vec<Rule>> {
     let mut rules = Vec::new();
     for (name, text) in BUILTIN_RULE_FILES {
-        rules.extend(parse_rule_file(text, &format!("signatures/{name}"))?);
+        let source = format!("signatures/{name}");
+        rules.extend(parse_rule_file_compiling(
+            text,
+            &source,
+            Compile::OnFirstUse,
+        )?);
     }
     Ok(rules)
 }
@@ -503,7 +491,7 @@ pub fn rules_digest(rules: &[Rule]) -> String {
         for part in [
             rule.id.as_str(),
             rule.severity.as_str(),
-            rule.regex.as_str(),
+            rule.pattern.as_str(),
             &rule.keywords.join(","),
             &format!(
                 "{:?}{:?}{}{}{:?}",
@@ -570,7 +558,7 @@ negative_examples = ["demo_abc"]
     fn parses_a_rule_file() {
         let rules = parse_rule_file(GOOD, "good.toml").unwrap();
         assert_eq!(rules.len(), 1);
-        assert_eq!(rules[0].secret_group, 1);
+        assert_eq!(rules[0].pattern.secret_group(), 1);
         assert_eq!(rules[0].window, DEFAULT_WINDOW);
         assert_eq!(rules[0].kubernetes_secret_type, "Opaque");
     }
@@ -603,7 +591,7 @@ decoder = "pkcs12"
 "#;
         let rules = parse_rule_file(decoder, "d.toml").unwrap();
         assert_eq!(rules[0].decoder, Some(Decoder::Pkcs12));
-        assert!(!rules[0].regex.is_match(b"anything at all"));
+        assert!(!rules[0].pattern.regex().is_match(b"anything at all"));
         let both = decoder.replace("decoder = ", "regex = 'x'\ndecoder = ");
         let err = parse_rule_file(&both, "d.toml").unwrap_err().to_string();
         assert!(err.contains("has both a regex and decoder"), "{err}");
