@@ -468,8 +468,10 @@ pub(crate) fn walk_tar_stream<R: Read>(
         };
         let mut data = tar.data();
         let mut lines_before = 0;
-        for run in runs(&entry) {
-            lines_before = read_run(&mut data, run, lines_before, &path, on_chunk)?;
+        let runs = runs(&entry);
+        for (index, run) in runs.iter().enumerate() {
+            let more = index + 1 < runs.len();
+            lines_before = read_run(&mut data, *run, lines_before, more, &path, on_chunk)?;
         }
     }
     Ok(walked)
@@ -487,15 +489,17 @@ fn read_chunks(
         file_offset: 0,
         len: size,
     };
-    read_run(reader, run, 0, path, on_chunk).map(|_| ())
+    read_run(reader, run, 0, false, path, on_chunk).map(|_| ())
 }
 
-/// Reads one run of a file and hands it over in overlapping chunks; returns the newlines in
-/// the file up to its end (the line count the next run starts from).
+/// Reads one run of a file and hands it over in overlapping chunks. Returns the newlines up
+/// to the run's end when `count_to_end` (another run follows), else the count at the start of
+/// its last chunk (nothing reads it): a file that fits one chunk, most files, is never counted.
 fn read_run(
     reader: &mut dyn Read,
     run: Run,
     mut lines_before: u64,
+    count_to_end: bool,
     path: &Arc<str>,
     on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
 ) -> Result<u64> {
@@ -514,7 +518,8 @@ fn read_run(
         if buffer.len() != carry.len() + fresh {
             bail!("truncated layer: file content ends early");
         }
-        let whole = consumed == 0 && run.file_offset == 0 && fresh as u64 != size;
+        // As in `slice_run`: a file of several runs (a sparse file) is never one archive.
+        let whole = consumed == 0 && run.file_offset == 0 && !count_to_end && fresh as u64 != size;
         if whole && wants_whole_file(&buffer, size) {
             // Archives are opened by the decoders, which need the whole file at once.
             let rest = (size - fresh as u64) as usize;
@@ -539,7 +544,11 @@ fn read_run(
         if !last {
             carry = buffer[report_before..].to_vec();
         }
-        let lines_here = memchr::memchr_iter(b'\n', &buffer[..report_before]).count() as u64;
+        let lines_here = if last && !count_to_end {
+            0
+        } else {
+            newlines(&buffer[..report_before])
+        };
         on_chunk(FileChunk {
             path: Arc::clone(path),
             content: Content::Owned(Arc::new(buffer)),
@@ -552,6 +561,13 @@ fn read_run(
             return Ok(lines_before);
         }
     }
+}
+
+/// The newlines in `bytes`: the line count a later chunk of the same file starts from.
+/// bytecount counts with SIMD whatever the density; iterating memchr's matches costs a step
+/// per line.
+fn newlines(bytes: &[u8]) -> u64 {
+    bytecount::count(bytes, b'\n') as u64
 }
 
 /// Walks an uncompressed tar that lies in a mapping: file contents are views of the mapping,
@@ -633,7 +649,7 @@ fn slice_run(
         let lines_here = if last && !count_to_end {
             0
         } else {
-            memchr::memchr_iter(b'\n', &view[..report_before]).count() as u64
+            newlines(&view[..report_before])
         };
         on_chunk(FileChunk {
             path: Arc::clone(path),
@@ -809,6 +825,54 @@ mod tests {
         );
         assert_eq!(walk(&archive[..1024]), (Some(1), Some(1)), "cut at its end");
         assert_eq!(walk(&archive), (Some(4), Some(4)));
+    }
+
+    /// A sparse file whose first data run starts like a zip and outgrows a chunk is chunked
+    /// by both walks alike: a file of several runs is never handed over as one archive.
+    #[test]
+    fn a_sparse_file_that_starts_like_an_archive_is_chunked_by_both_walks() {
+        let first = CHUNK_SIZE + 100;
+        let second_at = first as u64 + (1 << 30);
+        let mut map = format!("2\n0\n{first}\n{second_at}\n5\n").into_bytes();
+        map.resize(512, 0);
+        let mut data = map;
+        data.extend_from_slice(b"PK\x03\x04");
+        data.resize(512 + first, b'\n');
+        data.extend_from_slice(b"tail!");
+        let realsize = (second_at + 5).to_string();
+        let mut builder = tar::Builder::new(Vec::new());
+        builder
+            .append_pax_extensions([
+                ("GNU.sparse.major", &b"1"[..]),
+                ("GNU.sparse.minor", b"0"),
+                ("GNU.sparse.name", b"app.zip"),
+                ("GNU.sparse.realsize", realsize.as_bytes()),
+            ])
+            .unwrap();
+        let mut header = tar::Header::new_ustar();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        builder
+            .append_data(&mut header, "GNUSparseFile.0/app.zip", &data[..])
+            .unwrap();
+        let archive = builder.into_inner().unwrap();
+        let (mut in_place, mut streamed) = (Vec::new(), Vec::new());
+        let record = |seen: &mut Vec<_>, chunk: FileChunk| {
+            let at = (chunk.file_offset, chunk.content.len(), chunk.report_before);
+            seen.push((at, chunk.lines_before));
+            Ok(())
+        };
+        let mapped = MappedBytes::from_vec(archive.clone());
+        walk_mapped_tar(&mapped, &mut |chunk| record(&mut in_place, chunk)).unwrap();
+        walk_tar_stream(&archive[..], &mut |chunk| record(&mut streamed, chunk)).unwrap();
+        assert_eq!(in_place, streamed);
+        assert_eq!(in_place.len(), 3, "{in_place:?}");
+        assert_eq!(in_place[2].0, (second_at, 5, 5));
+        assert_eq!(
+            in_place[2].1,
+            first as u64 - 4,
+            "every newline of the first run"
+        );
     }
 
     #[test]

@@ -427,9 +427,10 @@ fn match_chunk(
         archive_package,
     } in matches
     {
-        for position in memchr::memchr_iter(b'\n', &chunk.content[counted_to..m.start]) {
-            lines += 1;
-            line_start = counted_to + position + 1;
+        let between = &chunk.content[counted_to..m.start];
+        if let Some(last_newline) = memchr::memrchr(b'\n', between) {
+            lines += bytecount::count(between, b'\n') as u64;
+            line_start = counted_to + last_newline + 1;
         }
         counted_to = m.start;
         found.push(RawFinding {
