@@ -150,6 +150,164 @@ fn a_bare_name_skips_an_absent_daemon_quietly() {
     assert_eq!(as_path.code, 1, "{}", as_path.stderr);
 }
 
+/// Runs openssl with `args` in `dir`; it must succeed.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, as DOCKER_CERT_PATH
+/// holds them (ca.pem, cert.pem, key.pem) plus the server's pair.
+fn make_tls_files(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec![
+        "req",
+        "-x509",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+    ];
+    ca.extend(ec);
+    openssl(dir, &ca);
+    for (name, subject) in [("server", "/CN=127.0.0.1"), ("client", "/CN=client")] {
+        let key = format!("{name}-key.pem");
+        let csr = format!("{name}.csr");
+        let mut req = vec![
+            "req", "-new", "-subj", subject, "-keyout", &key, "-out", &csr,
+        ];
+        req.extend(ec);
+        openssl(dir, &req);
+        let ext = dir.join(format!("{name}.ext"));
+        let usage = if name == "server" {
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
+        } else {
+            "extendedKeyUsage=clientAuth\n"
+        };
+        std::fs::write(&ext, usage).unwrap();
+        let cert = format!("{name}-cert.pem");
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-days",
+                "2",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca-key.pem",
+                "-CAcreateserial",
+                "-out",
+                &cert,
+                "-extfile",
+                ext.to_str().unwrap(),
+            ],
+        );
+    }
+    std::fs::copy(dir.join("client-cert.pem"), dir.join("cert.pem")).unwrap();
+    std::fs::copy(dir.join("client-key.pem"), dir.join("key.pem")).unwrap();
+}
+
+#[test]
+fn docker_daemon_over_tls_and_through_a_docker_context() {
+    if !tool_available("openssl") {
+        return;
+    }
+    let certs = tempdir();
+    make_tls_files(certs.path());
+    let port = free_port();
+    let cert = |name: &str| certs.path().join(name).display().to_string();
+    let flags = vec![
+        "--tlsverify".to_string(),
+        format!("--tlscacert={}", cert("ca.pem")),
+        format!("--tlscert={}", cert("server-cert.pem")),
+        format!("--tlskey={}", cert("server-key.pem")),
+        "--host".to_string(),
+        format!("tcp://127.0.0.1:{port}"),
+    ];
+    let Some(daemon) = TestDocker::start_with(&flags) else {
+        return;
+    };
+    let dir = tempdir();
+    let (spec, written) = leaky_archive(dir.path());
+    daemon.load(&written.path);
+    let (_, archive) = scan_json(&format!("docker-archive:{}", written.path.display()));
+    let name = format!("docker-daemon:{}", spec.repo_tag);
+
+    // tcp:// with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH: the client certificate is offered
+    // and the daemon's is checked against ca.pem.
+    let tcp = format!("tcp://127.0.0.1:{port}");
+    let cert_path = certs.path().display().to_string();
+    let tls_env = [
+        ("DOCKER_HOST", tcp.as_str()),
+        ("DOCKER_TLS_VERIFY", "1"),
+        ("DOCKER_CERT_PATH", cert_path.as_str()),
+    ];
+    let (code, over_tls) = scan_json_env(&name, &tls_env);
+    assert_eq!(code, 1);
+    assert_eq!(finding_keys(&over_tls), finding_keys(&archive));
+    // Without TLS the daemon refuses: one line, exit 2.
+    let plain = run_env(&scan_args(&name, &[]), &[("DOCKER_HOST", tcp.as_str())]);
+    assert_eq!(plain.code, 2, "{}", plain.stderr);
+    assert!(!plain.stderr.contains("panicked"), "{}", plain.stderr);
+
+    // The docker CLI's current context, made by the docker CLI itself: no DOCKER_HOST.
+    let config = daemon.dir().join("ctx-config");
+    let cli = |args: &[&str]| {
+        let out = Command::new("docker")
+            .env_remove("DOCKER_HOST")
+            .env("DOCKER_CONFIG", &config)
+            .args(args)
+            .output()
+            .expect("run docker");
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let docker_endpoint = format!("host={}", daemon.host());
+    cli(&["context", "create", "private", "--docker", &docker_endpoint]);
+    cli(&["context", "use", "private"]);
+    let mut command = support::stowaway_cmd();
+    command
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .env("DOCKER_CONFIG", &config)
+        .args(scan_args(&name, &[]));
+    let out = command.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_context: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(finding_keys(&from_context), finding_keys(&archive));
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")

@@ -29,6 +29,11 @@ impl TestDocker {
     /// Starts a daemon, or `None` when `dockerd` or `docker` is not installed (outside CI;
     /// under CI that panics, see [`tool_available`]).
     pub fn start() -> Option<TestDocker> {
+        TestDocker::start_with(&[])
+    }
+
+    /// Starts a daemon with extra flags (`--tlsverify`, another `--host`…).
+    pub fn start_with(extra: &[String]) -> Option<TestDocker> {
         if !tool_available("dockerd") || !tool_available("docker") {
             return None;
         }
@@ -54,6 +59,7 @@ impl TestDocker {
             .arg(path.join("pid"))
             .arg("--host")
             .arg(format!("unix://{}", path.join("d.sock").display()))
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -98,6 +104,11 @@ impl TestDocker {
     /// `DOCKER_HOST` for this daemon.
     pub fn host(&self) -> String {
         format!("unix://{}", self.socket().display())
+    }
+
+    /// The daemon's temporary directory (a place for a test's certificates and CLI config).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// Runs the docker CLI against this daemon (and no context or config of the machine's).
