@@ -101,6 +101,10 @@ enum Probe {
     Absent(String),
     /// There, without the image, or failing.
     Missed(String),
+    /// The registry's error (kept whole: it is the whole message when only it was reached).
+    RegistryFailed(anyhow::Error),
+    /// The source has the image but could not read it: the lookup ends with this error.
+    Fatal(anyhow::Error),
 }
 
 /// How to reach each source, and what to look for.
@@ -133,10 +137,11 @@ pub fn resolve_name(name: &str, options: &Lookup) -> Result<Vec<Image>> {
             Ok(Probe::Found(images)) => return Ok(images),
             Ok(Probe::Absent(why)) => absent.push(why),
             Ok(Probe::Missed(why)) => looked.push(why),
-            Err(err) => {
+            Ok(Probe::RegistryFailed(err)) => {
                 looked.push(format!("registry: {err:#}"));
                 registry_error = Some(err);
             }
+            Ok(Probe::Fatal(err)) | Err(err) => return Err(err),
         }
     }
     // Only the registry was reached (the local stores are absent, skipped quietly): its
@@ -150,8 +155,7 @@ pub fn resolve_name(name: &str, options: &Lookup) -> Result<Vec<Image>> {
     bail!("not found in any image source ({})", looked.join("; "))
 }
 
-/// Asks one source. The registry's own error is returned as an error, so that it keeps its
-/// wording when it is the only source that was reached.
+/// Asks one source.
 fn probe(source: ImageSource, name: &str, options: &Lookup) -> Result<Probe> {
     let platform = options.platform;
     match source {
@@ -170,6 +174,10 @@ fn probe(source: ImageSource, name: &str, options: &Lookup) -> Result<Probe> {
                     Err(Failure::Other(err)) => {
                         Probe::Missed(format!("docker daemon at {host}: {err:#}"))
                     }
+                    // It has the image: its error, not a namesake from the next source.
+                    Err(Failure::Unreadable(err)) => {
+                        Probe::Fatal(err.context(format!("docker daemon at {host}")))
+                    }
                 },
             )
         }
@@ -178,7 +186,10 @@ fn probe(source: ImageSource, name: &str, options: &Lookup) -> Result<Probe> {
             if registry.platform.is_none() {
                 registry.platform = options.platform.cloned();
             }
-            super::registry::open(name, &registry).map(Probe::Found)
+            Ok(match super::registry::open(name, &registry) {
+                Ok(images) => Probe::Found(images),
+                Err(err) => Probe::RegistryFailed(err),
+            })
         }
     }
 }

@@ -9,7 +9,7 @@
 //! into an unlinked temporary file, bounded by [`limits::MAX_SPILL_BYTES`] (`spill.rs`), and
 //! read from there; stderr says so unless `--quiet`.
 
-pub mod client;
+pub(crate) mod client;
 pub mod host;
 
 use anyhow::{Result, anyhow, bail};
@@ -32,8 +32,12 @@ pub enum Failure {
     Absent(String),
     /// The daemon answered that it has no such image.
     NoSuchImage(String),
-    /// Anything else: permission, a timeout, TLS, a broken answer, a bad export.
+    /// Anything else before the daemon said it has the image: permission, a timeout, TLS, a
+    /// broken answer.
     Other(anyhow::Error),
+    /// The daemon has the image but it could not be read (a failed or bad export): a bare
+    /// name stops here rather than fetching a namesake from the next source.
+    Unreadable(anyhow::Error),
 }
 
 impl From<anyhow::Error> for Failure {
@@ -48,7 +52,7 @@ impl Failure {
         match self {
             Failure::Absent(why) => anyhow!("no Docker daemon at {host}: {why}"),
             Failure::NoSuchImage(why) => anyhow!("the Docker daemon at {host}: {why}"),
-            Failure::Other(err) => err,
+            Failure::Other(err) | Failure::Unreadable(err) => err,
         }
     }
 }
@@ -84,15 +88,19 @@ pub fn open(
         .enable_all()
         .build()
         .map_err(|err| anyhow!("cannot start the runtime: {err}"))?;
-    let export = runtime.block_on(export(name, host, quiet))?;
-    let store = LocalStore::from_tar(&export).map_err(|err| {
-        anyhow!("the daemon's export of {name} is not a readable tarball: {err:#}")
-    })?;
-    if !docker_archive::is_docker_archive(&store) {
-        return Err(anyhow!("the daemon's export of {name} has no manifest.json").into());
-    }
-    let label = format!("docker-daemon:{name}");
-    Ok(docker_archive::open(&store, &label, None, platform)?)
+    runtime.block_on(inspect(name, host))?;
+    let read = || -> Result<Vec<Image>> {
+        let export = runtime.block_on(export(name, host, quiet))?;
+        let store = LocalStore::from_tar(&export).map_err(|err| {
+            anyhow!("the daemon's export of {name} is not a readable tarball: {err:#}")
+        })?;
+        if !docker_archive::is_docker_archive(&store) {
+            bail!("the daemon's export of {name} has no manifest.json");
+        }
+        let label = format!("docker-daemon:{name}");
+        docker_archive::open(&store, &label, None, platform)
+    };
+    read().map_err(Failure::Unreadable)
 }
 
 /// The names the Engine API is sent: references and image IDs, nothing that could change the
@@ -105,9 +113,9 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Checks that the daemon has the image (a clear "no such image" rather than a failed
-/// export), then copies its export into a temporary file.
-async fn export(name: &str, host: &DockerHost, quiet: bool) -> Result<MappedBytes, Failure> {
+/// Checks that the daemon has the image: a clear "no such image" rather than a failed
+/// export.
+async fn inspect(name: &str, host: &DockerHost) -> Result<(), Failure> {
     let (status, body) = client::get_small(host, &format!("/images/{name}/json")).await?;
     if status == StatusCode::NOT_FOUND {
         return Err(Failure::NoSuchImage(format!("no image {name}")));
@@ -115,16 +123,22 @@ async fn export(name: &str, host: &DockerHost, quiet: bool) -> Result<MappedByte
     if !status.is_success() {
         return Err(anyhow!("{host}: {}", client::error_message(status, &body)).into());
     }
+    Ok(())
+}
+
+/// Copies the image's export into a temporary file.
+async fn export(name: &str, host: &DockerHost, quiet: bool) -> Result<MappedBytes> {
     let response = client::get(
         host,
         &format!("/images/{name}/get"),
         client::EXPORT_START_TIMEOUT,
     )
-    .await?;
+    .await
+    .map_err(|failure| failure.into_error(host))?;
     let status = response.status();
     if !status.is_success() {
         let body = client::read_small(response.into_body()).await?;
-        return Err(anyhow!("{host}: export: {}", client::error_message(status, &body)).into());
+        bail!("{host}: export: {}", client::error_message(status, &body));
     }
     if !quiet {
         eprintln!(
@@ -139,7 +153,7 @@ async fn export(name: &str, host: &DockerHost, quiet: bool) -> Result<MappedByte
     while let Some(chunk) = client::next_chunk(&mut body).await? {
         spill.write(&chunk)?;
     }
-    Ok(spill.finish()?)
+    spill.finish()
 }
 
 #[cfg(test)]
