@@ -20,13 +20,15 @@ use crate::report::date::Date;
 use crate::report::gitlab::ScanTimes;
 use crate::report::ignore::IgnoreList;
 use crate::report::junit::Gates;
-use crate::report::model::ImageReport;
+use crate::report::model::{ImageError, ImageReport, Workload};
 use crate::report::ruledoc::RuleDoc;
 use crate::report::skips::plural;
 use crate::report::text::{Style, TextOptions};
 use crate::report::{Report, gitlab, json, junit, markdown, redact, sarif, suppress, text};
 use crate::ruleset::scanner_for;
 use crate::scan::{LayerCache, ScanOptions, Scanner, SkipPaths};
+use crate::source::docker_daemon::DaemonOptions;
+use crate::source::local_order;
 use crate::source::platform::PlatformFilter;
 use crate::source::reference::ResolveOptions;
 use crate::source::registry::RegistryOptions;
@@ -84,7 +86,14 @@ fn scan(args: ScanArgs) -> Result<u8> {
         warn_about_ignore_list(ignore, today, &rule_docs);
     }
     let resolve_options = resolve_options(&args, platform)?;
-    let mut reports = scan_images(&args, &scanner, &resolve_options, cache.as_deref())?;
+    let targets = targets(&args)?;
+    let (mut reports, errors) = scan_images(
+        &args,
+        &targets,
+        &scanner,
+        &resolve_options,
+        cache.as_deref(),
+    )?;
     let (by_baseline, by_ignore) = suppress(
         &mut reports,
         ignore.as_ref(),
@@ -94,6 +103,7 @@ fn scan(args: ScanArgs) -> Result<u8> {
     )?;
     let elapsed = started.elapsed().as_millis() as u64;
     let mut report = Report::new(reports, elapsed);
+    report.errors = errors;
     // The gate counts every finding; --severity only chooses what the report shows.
     let code = exit_code(&report, fail_on, &args);
     if let Some(shown) = args.shown_severities() {
@@ -111,7 +121,38 @@ fn scan(args: ScanArgs) -> Result<u8> {
     if args.output.is_some() && !args.quiet {
         eprintln!("{}", text::summary(&report, Style::new(false)));
     }
+    for failed in &report.errors {
+        eprintln!("stowaway: error: {}: {}", failed.image, failed.error);
+    }
     Ok(code)
+}
+
+/// One image to scan: an IMAGE argument or an `--images-from` entry, with the workloads that
+/// run it.
+struct Target {
+    argument: String,
+    used_by: Vec<Workload>,
+}
+
+/// The IMAGE arguments, then the images `--images-from` lists, each distinct reference once.
+fn targets(args: &ScanArgs) -> Result<Vec<Target>> {
+    let mut targets: Vec<Target> = Vec::new();
+    let listed = match &args.images_from {
+        Some(path) => crate::images_from::read(path)?,
+        None => Vec::new(),
+    };
+    let arguments = args.images.iter().map(|image| (image.clone(), Vec::new()));
+    let listed = listed.into_iter().map(|l| (l.reference, l.used_by));
+    for (argument, used_by) in arguments.chain(listed) {
+        match targets
+            .iter_mut()
+            .find(|target| target.argument == argument)
+        {
+            Some(target) => target.used_by.extend(used_by),
+            None => targets.push(Target { argument, used_by }),
+        }
+    }
+    Ok(targets)
 }
 
 /// `--timeout`: a watchdog that ends the process with exit code 2 (an error, no report) when
@@ -132,7 +173,9 @@ fn stop_after(timeout: Duration) {
 }
 
 /// The gates: findings at or above `--fail-on`, and with `--fail-on-incomplete` anything not
-/// scanned (a clean result that did not look everywhere is not a pass).
+/// scanned (a clean result that did not look everywhere is not a pass). Images of
+/// `--images-from` that could not be scanned make it 2 when no gate fails: a failing gate
+/// (1, or `--exit-code`) wins, errors or not, since the report has what must be fixed.
 fn exit_code(report: &Report, fail_on: Option<Severity>, args: &ScanArgs) -> u8 {
     let findings_fail = match fail_on {
         // Writing a baseline accepts the findings it records.
@@ -142,6 +185,8 @@ fn exit_code(report: &Report, fail_on: Option<Severity>, args: &ScanArgs) -> u8 
     };
     if findings_fail || (args.fail_on_incomplete && report.is_incomplete()) {
         args.exit_code
+    } else if !report.errors.is_empty() {
+        2
     } else {
         0
     }
@@ -187,6 +232,9 @@ fn warn_about_ignore_list(ignore: &IgnoreList, today: Date, rule_docs: &[RuleDoc
 /// is given.
 fn resolve_options(args: &ScanArgs, platform: Option<PlatformFilter>) -> Result<ResolveOptions> {
     Ok(ResolveOptions {
+        image_sources: local_order::parse_list(&args.image_src).context("--image-src")?,
+        docker: DaemonOptions::default(),
+        quiet: args.quiet,
         platform: platform.clone(),
         registry: RegistryOptions {
             credentials: read_credentials(args)?,
@@ -201,42 +249,69 @@ fn resolve_options(args: &ScanArgs, platform: Option<PlatformFilter>) -> Result<
     })
 }
 
-/// Scans every image the arguments resolve to, in order, with a progress bar on a terminal;
-/// each image's report is cached under the rules digest.
+/// Scans every image the targets resolve to, in order, with a progress bar on a terminal;
+/// each image's report is cached under the rules digest. With `--images-from`, an image that
+/// fails is recorded and the others are scanned; otherwise the first failure is the error.
 fn scan_images(
     args: &ScanArgs,
+    targets: &[Target],
+    scanner: &Scanner,
+    resolve_options: &ResolveOptions,
+    cache: Option<&Cache>,
+) -> Result<(Vec<ImageReport>, Vec<ImageError>)> {
+    let keep_going = args.images_from.is_some();
+    let mut reports = Vec::new();
+    let mut errors = Vec::new();
+    for target in targets {
+        match scan_target(args, &target.argument, scanner, resolve_options, cache) {
+            Ok(scanned) => reports.extend(scanned.into_iter().map(|mut report| {
+                report.used_by = target.used_by.clone();
+                report
+            })),
+            Err(err) if keep_going => errors.push(ImageError {
+                image: target.argument.clone(),
+                error: format!("{err:#}").replace('\n', " "),
+                used_by: target.used_by.clone(),
+            }),
+            Err(err) => return Err(err),
+        }
+    }
+    Ok((reports, errors))
+}
+
+/// The reports of the images one argument resolves to.
+fn scan_target(
+    args: &ScanArgs,
+    argument: &str,
     scanner: &Scanner,
     resolve_options: &ResolveOptions,
     cache: Option<&Cache>,
 ) -> Result<Vec<ImageReport>> {
     let show_progress = !args.quiet && !args.no_progress && io::stderr().is_terminal();
     let mut reports = Vec::new();
-    for argument in &args.images {
-        // Errors quote what the image says of itself: they leave redacted.
-        let images =
-            resolve(argument, resolve_options).map_err(|err| scanner.redacted_error(&err))?;
-        for image in images {
-            let progress =
-                show_progress.then(|| TerminalProgress::new(&image.reference, image.layers.len()));
-            let report = match &progress {
-                Some(bar) => scanner.scan_image_with_progress(&image, bar),
-                None => scanner.scan_image(&image),
-            }
-            .with_context(|| image.reference.clone())
-            .map_err(|err| scanner.redacted_error(&err))?;
-            if let Some(bar) = progress {
-                bar.finish();
-            }
-            if let Some(cache) = cache {
-                crate::cache::store_image_report(
-                    cache,
-                    scanner.cache_digest(),
-                    &report,
-                    args.show_secrets,
-                );
-            }
-            reports.push(report);
+    // Errors quote what the image says of itself: they leave redacted.
+    let images = resolve(argument, resolve_options).map_err(|err| scanner.redacted_error(&err))?;
+    for image in images {
+        let progress =
+            show_progress.then(|| TerminalProgress::new(&image.reference, image.layers.len()));
+        let report = match &progress {
+            Some(bar) => scanner.scan_image_with_progress(&image, bar),
+            None => scanner.scan_image(&image),
         }
+        .with_context(|| image.reference.clone())
+        .map_err(|err| scanner.redacted_error(&err))?;
+        if let Some(bar) = progress {
+            bar.finish();
+        }
+        if let Some(cache) = cache {
+            crate::cache::store_image_report(
+                cache,
+                scanner.cache_digest(),
+                &report,
+                args.show_secrets,
+            );
+        }
+        reports.push(report);
     }
     Ok(reports)
 }

@@ -51,11 +51,14 @@ pub enum Command {
 /// `stowaway scan`: what to scan, how to report it and when to fail.
 #[derive(Args, Debug)]
 #[command(after_help = "IMAGE forms:
-  docker-archive:PATH[:REF]   a `docker save` tarball (legacy or Docker 25+ layout)
+  docker-archive:PATH[:REF]   a `docker save` tarball (legacy or Docker 25+ layout; gzip,
+                              zstd, xz or bzip2 compressed too)
   oci:PATH[:TAG]              an OCI image layout directory
-  oci-archive:PATH[:TAG]      an OCI layout in a tarball
+  oci-archive:PATH[:TAG]      an OCI layout in a tarball (compressed too)
   PATH[:TAG]                  a tarball or layout directory, detected by content
-  docker://REF, REF           an image in a registry (alpine:3.20, ghcr.io/org/app@sha256:…)
+  docker-daemon:NAME          an image in the Docker daemon (DOCKER_HOST, docker context)
+  docker://REF                an image in a registry (alpine:3.20, ghcr.io/org/app@sha256:…)
+  NAME                        the Docker daemon, then the registry (--image-src)
 
 Exit codes:
   0  no finding at or above --fail-on (or --write-baseline given), and with
@@ -63,7 +66,8 @@ Exit codes:
   1  findings at or above --fail-on, or with --fail-on-incomplete something not scanned (a
      limit reached, an encrypted or damaged member) even with no finding; --exit-code N
      replaces 1. The report's last line says which.
-  2  usage or input error
+  2  usage or input error; with several images (--images-from), an image that could not be
+     scanned when no finding fails the gate (findings that fail it give 1, errors or not)
 
 Limits (README, \"Limits\"): archives nested in a file (--max-archive-depth, 3), bytes
 decompressed from them (--max-archive-bytes, 64MiB) and members opened (--max-archive-members,
@@ -82,8 +86,24 @@ lists `path:<glob>`, `rule:<id>` or `fingerprint:<hex>` entries, each with reaso
 optional expires=YYYY-MM-DD; --baseline FILE suppresses the secrets recorded by --write-baseline.")]
 pub struct ScanArgs {
     /// Images to scan.
-    #[arg(value_name = "IMAGE", required = true)]
+    #[arg(value_name = "IMAGE", required_unless_present = "images_from")]
     pub images: Vec<String>,
+
+    /// Also scan the images FILE lists (`-`: standard input): one reference per line (`#`
+    /// starts a comment), or Kubernetes JSON: `kubectl get pods -A -o json`, or any List of
+    /// Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs (containers,
+    /// init and ephemeral containers). Each distinct image is scanned once; the report names
+    /// the workloads using it; an image that fails is reported and the others are still
+    /// scanned (exit codes below).
+    #[arg(long, value_name = "FILE")]
+    pub images_from: Option<PathBuf>,
+
+    /// Where a bare image NAME is looked for, in order (comma-separated): docker (the Docker
+    /// daemon: DOCKER_HOST, the current docker context, else /var/run/docker.sock), remote
+    /// (its registry). A source that is absent is skipped quietly. Transports
+    /// (docker-daemon:, docker://, paths) are not affected.
+    #[arg(long, value_name = "SOURCE,...", default_value = "docker,remote")]
+    pub image_src: String,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]

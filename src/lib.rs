@@ -14,6 +14,7 @@ pub mod detect;
 pub(crate) mod docs;
 #[doc(hidden)]
 pub mod fuzzing;
+pub(crate) mod images_from;
 pub mod layer;
 pub(crate) mod output;
 pub(crate) mod progress;

@@ -13,12 +13,14 @@ mod support;
 use std::io::Read;
 
 use serde_json::Value;
+use stowaway::source::docker_daemon::{DaemonOptions, HostEnvironment};
 use stowaway::source::reference::ResolveOptions;
 use stowaway::source::registry::RegistryOptions;
 use stowaway::source::registry::auth::AuthEnvironment;
 use stowaway::source::{Image, LayerBlob, resolve};
+use support::docker::TestDocker;
 use support::registry::{RegistryConfig, TestRegistry};
-use support::run::{assert_planted_found, finding_keys, scan_json};
+use support::run::{assert_planted_found, finding_keys, scan_json_env};
 use support::*;
 
 /// One way the fixture is stored, as the user would name it.
@@ -31,6 +33,8 @@ struct Materialised {
     has_blob_digests: bool,
     /// Whether the source has a manifest digest (all but a legacy `docker save`).
     has_manifest_digest: bool,
+    /// `DOCKER_HOST` for the source (the test's own Docker daemon), else none.
+    docker_host: Option<String>,
 }
 
 /// What every source must agree on, taken from the fixture, not from any source.
@@ -49,14 +53,22 @@ impl Expected<'_> {
     }
 }
 
-/// An environment-independent way to reach the test registry: no auth files of the
-/// developer's are read.
-fn resolve_options() -> ResolveOptions {
+/// An environment-independent way to reach the test registry and the test's Docker daemon:
+/// no auth files, docker contexts or `DOCKER_HOST` of the developer's are read.
+fn resolve_options(source: &Materialised) -> ResolveOptions {
+    let docker_host = source
+        .docker_host
+        .as_deref()
+        .unwrap_or("unix:///nonexistent.sock");
     ResolveOptions {
         registry: RegistryOptions {
             auth_environment: Some(AuthEnvironment::default()),
             ..RegistryOptions::default()
         },
+        docker: DaemonOptions {
+            environment: Some(HostEnvironment::with_host(docker_host)),
+        },
+        quiet: true,
         ..ResolveOptions::default()
     }
 }
@@ -173,11 +185,16 @@ fn assert_report(report: &Value, source: &Materialised, expected: &Expected) {
 /// findings. Returns the scan's finding keys (rule, fingerprint, layer, path, history step,
 /// status…) so the caller can check that every source reports the very same findings.
 fn assert_source_keeps_the_contract(source: &Materialised, expected: &Expected) -> Vec<String> {
-    let images = resolve(&source.arg, &resolve_options())
+    let images = resolve(&source.arg, &resolve_options(source))
         .unwrap_or_else(|err| panic!("{}: open {}: {err:#}", source.label, source.arg));
     assert_eq!(images.len(), 1, "{}: images", source.label);
     assert_image(&images[0], source, expected);
-    let (code, report) = scan_json(&source.arg);
+    let env: Vec<(&str, &str)> = source
+        .docker_host
+        .iter()
+        .map(|host| ("DOCKER_HOST", host.as_str()))
+        .collect();
+    let (code, report) = scan_json_env(&source.arg, &env);
     assert_eq!(code, 1, "{}: findings must exit 1", source.label);
     assert_report(&report, source, expected);
     finding_keys(&report)
@@ -207,6 +224,7 @@ fn every_source_opens_and_scans_the_same_image() {
             arg: format!("{transport}:{}", written.path.display()),
             has_blob_digests: !is_legacy,
             has_manifest_digest: !is_legacy,
+            docker_host: None,
         });
         written_as.push((format, written));
     }
@@ -240,6 +258,26 @@ fn every_source_opens_and_scans_the_same_image() {
             arg: format!("{}/contract/leaky:1.0", registry.host()),
             has_blob_digests: true,
             has_manifest_digest: true,
+            docker_host: None,
+        });
+    }
+
+    // A real Docker daemon (skipped outside CI when dockerd is missing) with the legacy save
+    // loaded: its export is the legacy layout again (Debian's Docker 20.10 keeps the classic
+    // store), so layers have no blob digest and the image no manifest digest.
+    let daemon = TestDocker::start();
+    if let Some(daemon) = &daemon {
+        let (_, legacy) = written_as
+            .iter()
+            .find(|(format, _)| *format == Format::DockerLegacy)
+            .expect("a legacy save");
+        daemon.load(&legacy.path);
+        sources.push(Materialised {
+            label: "docker-daemon".to_string(),
+            arg: format!("docker-daemon:{}", spec.repo_tag),
+            has_blob_digests: false,
+            has_manifest_digest: false,
+            docker_host: Some(daemon.host()),
         });
     }
 

@@ -27,6 +27,9 @@ pub struct Report {
     pub images: Vec<ImageReport>,
     /// Totals over all `images`, plus what was suppressed and how long the run took.
     pub stats: Stats,
+    /// The images of `--images-from` that could not be scanned; absent when none failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ImageError>,
 }
 
 /// Which program, and which version of it, wrote a report.
@@ -86,6 +89,49 @@ pub struct ImageReport {
     pub certificates: Vec<Certificate>,
     /// This image's counts, after suppression.
     pub stats: ImageStats,
+    /// The workloads that run this image, when it came from `--images-from` Kubernetes JSON;
+    /// absent otherwise. Not part of what the cache stores.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub used_by: Vec<Workload>,
+}
+
+/// One container of a Kubernetes workload that runs an image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workload {
+    /// The namespace; `null` when the object names none.
+    pub namespace: Option<String>,
+    /// `Pod`, `Deployment`, `StatefulSet`, `DaemonSet`, `ReplicaSet`, `Job`, `CronJob`…
+    pub kind: String,
+    /// The object's name.
+    pub name: String,
+    /// The container's name.
+    pub container: String,
+}
+
+impl std::fmt::Display for Workload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(namespace) = &self.namespace {
+            write!(f, "{namespace}/")?;
+        }
+        write!(f, "{}/{}", self.kind, self.name)?;
+        if !self.container.is_empty() {
+            write!(f, " (container {})", self.container)?;
+        }
+        Ok(())
+    }
+}
+
+/// An image of a multi-image run (`--images-from`) that could not be scanned: the others
+/// were, and the exit code is 2 unless findings fail the gate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageError {
+    /// The image as the inventory names it.
+    pub image: String,
+    /// Why, in one line (secrets redacted).
+    pub error: String,
+    /// The workloads that run it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub used_by: Vec<Workload>,
 }
 
 /// Findings of one file left out of `findings` because the file held more than the limit.
@@ -664,6 +710,7 @@ impl Report {
             tool: Tool::default(),
             images,
             stats,
+            errors: Vec::new(),
         }
     }
 

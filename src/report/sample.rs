@@ -102,6 +102,7 @@ pub fn image(reference: &str, findings: Vec<Finding>) -> ImageReport {
         packages: Default::default(),
         certificates: Vec::new(),
         stats,
+        used_by: Vec::new(),
     }
 }
 

@@ -60,6 +60,17 @@ pub fn write(report: &Report, options: TextOptions, out: &mut dyn Write) -> Resu
     for image in &report.images {
         write_image(image, options, out)?;
     }
+    for failed in &report.errors {
+        writeln!(
+            out,
+            "{}  {}",
+            options.style.paint("1", &failed.image),
+            options.style.paint("31", "not scanned")
+        )?;
+        writeln!(out, "  error: {}", failed.error)?;
+        write_used_by(&failed.used_by, out)?;
+        writeln!(out)?;
+    }
     writeln!(out, "{}", summary(report, options.style))?;
     Ok(())
 }
@@ -236,6 +247,14 @@ fn certificates_line(image: &ImageReport) -> Option<String> {
     ))
 }
 
+/// The workloads that run an image (`--images-from` Kubernetes JSON), one line each.
+fn write_used_by(used_by: &[super::model::Workload], out: &mut dyn Write) -> Result<()> {
+    for workload in used_by {
+        writeln!(out, "  used by {workload}")?;
+    }
+    Ok(())
+}
+
 /// The image's reference, platform, digests and sizes, and the layers not scanned.
 fn write_image_header(image: &ImageReport, style: Style, out: &mut dyn Write) -> Result<()> {
     let platform = image.platform.as_deref().unwrap_or("unknown platform");
@@ -253,6 +272,7 @@ fn write_image_header(image: &ImageReport, style: Style, out: &mut dyn Write) ->
         plural(image.stats.files as usize, "file", "files"),
         human_bytes(image.stats.content_bytes)
     )?;
+    write_used_by(&image.used_by, out)?;
     for layer in image.layers.iter().filter(|l| l.skipped.is_some()) {
         writeln!(
             out,
@@ -529,6 +549,12 @@ pub fn summary(report: &Report, style: Style) -> String {
         tail.push_str(&format!(
             "; {} not shown (--severity)",
             stats.hidden_by_severity
+        ));
+    }
+    if !report.errors.is_empty() {
+        tail.push_str(&format!(
+            "; {} not scanned (errors above)",
+            plural(report.errors.len(), "image", "images")
         ));
     }
     if stats.findings == 0 && stats.findings_not_listed == 0 {

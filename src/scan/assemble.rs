@@ -120,6 +120,7 @@ impl Scanner {
             packages: provenances.report,
             certificates,
             stats,
+            used_by: Vec::new(),
         }
     }
 

@@ -14,6 +14,7 @@
 //! | `docker save`'s `manifest.json` | [`MAX_DOCKER_SAVE_MANIFEST_BYTES`] (16 MiB) |
 //! | image manifests one image argument expands to | [`MAX_MANIFESTS`] (1,000) |
 //! | index nesting | [`MAX_INDEX_DEPTH`] (4 levels) |
+//! | a compressed image tarball decompressed, or a docker-daemon export, copied to a temporary file | [`MAX_SPILL_BYTES`] (32 GiB) |
 
 use anyhow::{Result, bail};
 
@@ -38,6 +39,12 @@ pub const MAX_DOCKER_SAVE_MANIFEST_BYTES: usize = MAX_MANIFESTS * (16 << 10);
 /// The deepest nesting of indexes followed below `index.json` (real images nest at most one
 /// level: Docker 25+'s `index.json` pointing at a multi-platform index).
 pub const MAX_INDEX_DEPTH: usize = 4;
+
+/// The most bytes written to a temporary file for one image tarball that cannot be read in
+/// place (`source/spill.rs`): a compressed `docker save` or oci-archive once decompressed, or a
+/// Docker daemon's export. Images of tens of gigabytes exist; a small gzip or zstd file that
+/// expands past this (a decompression bomb) stops here rather than filling the disk.
+pub const MAX_SPILL_BYTES: u64 = 32 << 30;
 
 /// Refuses a document of `len` bytes over `limit`; `what` names it in the message, which
 /// carries sizes only, never content.

@@ -1,4 +1,5 @@
-//! Image sources. Every source (docker-archive, OCI layout, oci-archive, registry) hands the
+//! Image sources. Every source (docker-archive, OCI layout, oci-archive, docker-daemon,
+//! registry) hands the
 //! scanner the same [`Image`] shape, built by [`Image::from_manifest`]; nothing downstream
 //! knows where the bytes came from.
 
@@ -6,14 +7,17 @@ pub(crate) mod bytes;
 pub(crate) mod config;
 pub(crate) mod digest;
 pub(crate) mod docker_archive;
+pub mod docker_daemon;
 pub(crate) mod image;
 pub(crate) mod json;
 pub(crate) mod limits;
+pub mod local_order;
 pub(crate) mod name;
 pub(crate) mod oci_layout;
 pub(crate) mod platform;
 pub mod reference;
 pub mod registry;
+pub(crate) mod spill;
 pub(crate) mod store;
 
 pub use bytes::{Content, MappedBytes};

@@ -1,13 +1,36 @@
 //! The IMAGE argument: skopeo's transport names (`docker://`, `docker-archive:`, `oci:`,
-//! `oci-archive:`), bare paths detected by content, and bare registry references.
+//! `oci-archive:`, `docker-daemon:`), bare paths detected by content (compressed tarballs
+//! too), and bare image names, looked for in the local stores and then the registry
+//! (`local_order.rs`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use super::docker_daemon::{self, DaemonOptions};
+use super::local_order::{self, ImageSource};
 use super::platform::PlatformFilter;
+use super::spill;
 use super::store::LocalStore;
 use super::{Image, docker_archive, oci_layout};
+
+/// The transports this build reads, for the message about one it does not.
+const TRANSPORTS: &str =
+    "docker-archive:PATH, oci-archive:PATH, oci:DIR, docker-daemon:NAME, docker://NAME";
+
+/// Transport names other tools (skopeo, podman, Trivy) use that stowaway does not read (yet):
+/// recognised so that `dir:x` is not sent to Docker Hub as the image `dir` with tag `x`.
+/// `containers-storage` and `containerd` leave this list when their sources arrive (issue 15).
+const TRANSPORTS_NOT_READ: &[&str] = &[
+    "containers-storage",
+    "containerd",
+    "podman",
+    "dir",
+    "ostree",
+    "sif",
+    "tarball",
+    "docker-image",
+];
 
 /// A parsed IMAGE argument.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,8 +66,13 @@ pub enum ImageArg {
         /// images as `reference` or `tag` does for the kind detected.
         tag: Option<String>,
     },
-    /// `docker://REF` or a bare reference such as `alpine:3.20`.
+    /// `docker-daemon:NAME[:TAG|@DIGEST]`: an image in the Docker daemon.
+    DockerDaemon(String),
+    /// `docker://REF`: an image in a registry.
     Registry(String),
+    /// A bare name such as `alpine:3.20`: the local stores, then the registry, in the order of
+    /// `--image-src` (`local_order.rs`).
+    Name(String),
 }
 
 impl ImageArg {
@@ -54,6 +82,12 @@ impl ImageArg {
     pub fn parse(text: &str) -> Result<ImageArg> {
         if let Some(rest) = text.strip_prefix("docker://") {
             return Ok(ImageArg::Registry(rest.to_string()));
+        }
+        if let Some(rest) = text.strip_prefix("docker-daemon:") {
+            if rest.is_empty() {
+                bail!("{text}: missing image name after docker-daemon:");
+            }
+            return Ok(ImageArg::DockerDaemon(rest.to_string()));
         }
         for (prefix, make) in [
             (
@@ -84,8 +118,49 @@ impl ImageArg {
         if looks_like_path(text) {
             bail!("{text}: no such file or directory");
         }
-        Ok(ImageArg::Registry(text.to_string()))
+        check_transport(text)?;
+        Ok(ImageArg::Name(text.to_string()))
     }
+}
+
+/// Refuses `foo:rest` when `foo` is a transport stowaway does not read, or when `rest` cannot
+/// be a tag (`foo:bar/baz`) and `foo` cannot be a registry host (no dot, no port, not
+/// localhost): that is a transport prefix, not an image name.
+fn check_transport(text: &str) -> Result<()> {
+    let Some((prefix, rest)) = text.split_once(':') else {
+        return Ok(());
+    };
+    let hint = format!(
+        "supported: {TRANSPORTS}, or a bare NAME[:TAG] (--image-src); or export the image \
+         first: docker save -o app.tar app"
+    );
+    if TRANSPORTS_NOT_READ.contains(&prefix) {
+        bail!("{text}: the {prefix}: transport is not supported ({hint})");
+    }
+    let transport_like = !prefix.is_empty()
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && prefix != "localhost";
+    let host_with_port = rest
+        .split_once('/')
+        .is_some_and(|(port, _)| !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()));
+    if transport_like && !host_with_port && !is_tag_and_digest(rest) {
+        bail!("{text}: unknown transport {prefix}: ({hint})");
+    }
+    Ok(())
+}
+
+/// `TAG` or `TAG@DIGEST` as Docker writes them: a word of letters, digits, `_`, `.` and `-`
+/// (not starting with `.` or `-`, at most 128 characters).
+fn is_tag_and_digest(text: &str) -> bool {
+    let tag = text.split_once('@').map_or(text, |(tag, _)| tag);
+    !tag.is_empty()
+        && tag.len() <= 128
+        && !tag.starts_with(['.', '-'])
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
 fn make_docker_archive(path: PathBuf, reference: Option<String>) -> ImageArg {
@@ -132,6 +207,13 @@ pub struct ResolveOptions {
     pub platform: Option<PlatformFilter>,
     /// How to reach registries (credentials, TLS, platforms of multi-arch images).
     pub registry: super::registry::RegistryOptions,
+    /// Where the Docker daemon is (`docker-daemon:` and bare names).
+    pub docker: DaemonOptions,
+    /// `--image-src`: where bare names are looked for, in order; empty means
+    /// [`local_order::DEFAULT_ORDER`].
+    pub image_sources: Vec<ImageSource>,
+    /// `--quiet`: no notes on stderr (a compressed tarball decompressed, an export copied).
+    pub quiet: bool,
 }
 
 /// Opens the image(s) an argument names. Local files are mapped, not read.
@@ -144,7 +226,7 @@ fn resolve_arg(arg: &ImageArg, options: &ResolveOptions) -> Result<Vec<Image>> {
     let platform = options.platform.as_ref();
     match arg {
         ImageArg::DockerArchive { path, reference } => {
-            let store = open_tar(path)?;
+            let store = open_tar(path, options.quiet)?;
             if !docker_archive::is_docker_archive(&store) {
                 bail!("not a docker-save archive (no manifest.json)");
             }
@@ -163,7 +245,7 @@ fn resolve_arg(arg: &ImageArg, options: &ResolveOptions) -> Result<Vec<Image>> {
             oci_layout::open(&store, &label, tag.as_deref(), platform)
         }
         ImageArg::OciArchive { path, tag } => {
-            let store = open_tar(path)?;
+            let store = open_tar(path, options.quiet)?;
             check_oci_layout_marker(&store)?;
             let label = format!("oci-archive:{}", path.display());
             oci_layout::open(&store, &label, tag.as_deref(), platform)
@@ -177,7 +259,7 @@ fn resolve_arg(arg: &ImageArg, options: &ResolveOptions) -> Result<Vec<Image>> {
                 let label = format!("oci:{}", path.display());
                 return oci_layout::open(&store, &label, tag.as_deref(), platform);
             }
-            let store = open_tar(path)?;
+            let store = open_tar(path, options.quiet)?;
             if docker_archive::is_docker_archive(&store) {
                 let label = format!("docker-archive:{}", path.display());
                 docker_archive::open(&store, &label, tag.as_deref(), platform)
@@ -195,19 +277,44 @@ fn resolve_arg(arg: &ImageArg, options: &ResolveOptions) -> Result<Vec<Image>> {
             }
             super::registry::open(reference, &registry)
         }
+        ImageArg::DockerDaemon(name) => {
+            let host = options.docker.host()?;
+            docker_daemon::open(name, &host, platform, options.quiet)
+                .map_err(|failure| failure.into_error(&host))
+        }
+        ImageArg::Name(name) => local_order::resolve_name(
+            name,
+            &local_order::Lookup {
+                order: &options.image_sources,
+                docker: &options.docker,
+                registry: &options.registry,
+                platform,
+                quiet: options.quiet,
+            },
+        ),
     }
 }
 
-fn open_tar(path: &Path) -> Result<LocalStore> {
+/// Maps the tarball at `path` (decompressing it into a temporary file first when it is
+/// gzip, zstd, xz or bzip2) and indexes its members.
+fn open_tar(path: &Path, quiet: bool) -> Result<LocalStore> {
     if !path.exists() {
         bail!("no such file or directory");
     }
     if path.is_dir() {
         bail!("is a directory, expected an image tarball");
     }
-    LocalStore::open_tar(path).map_err(|err| {
+    let mapped = super::bytes::MappedBytes::map_file(path)?;
+    let (bytes, wrapping) = spill::uncompressed(mapped, path, quiet)?;
+    LocalStore::from_tar(&bytes).map_err(|err| {
         // The tar crate's messages talk about headers and checksums; say what it means here.
-        anyhow::anyhow!("not a readable image tarball: {err:#}")
+        match wrapping {
+            Some(wrapping) => anyhow::anyhow!(
+                "not a readable image tarball once {} decompressed: {err:#}",
+                wrapping.name()
+            ),
+            None => anyhow::anyhow!("not a readable image tarball: {err:#}"),
+        }
     })
 }
 
@@ -230,8 +337,13 @@ mod tests {
         );
         assert_eq!(
             ImageArg::parse("alpine:3.20").unwrap(),
-            ImageArg::Registry("alpine:3.20".into())
+            ImageArg::Name("alpine:3.20".into())
         );
+        assert_eq!(
+            ImageArg::parse("docker-daemon:app:1").unwrap(),
+            ImageArg::DockerDaemon("app:1".into())
+        );
+        assert!(ImageArg::parse("docker-daemon:").is_err());
         assert_eq!(
             ImageArg::parse("oci:/nonexistent/dir:v1").unwrap(),
             ImageArg::OciLayout {
@@ -241,6 +353,37 @@ mod tests {
         );
         assert!(ImageArg::parse("./missing.tar").is_err());
         assert!(ImageArg::parse("oci:").is_err());
+    }
+
+    #[test]
+    fn transport_prefixes_are_told_from_names() {
+        for name in [
+            "app",
+            "app:1.0",
+            "localhost:5000/app",
+            "registry:5000/app:1",
+            "example.com/app:1",
+            "app:v1@sha256:abcd",
+            "app@sha256:abcd",
+        ] {
+            assert_eq!(
+                ImageArg::parse(name).unwrap(),
+                ImageArg::Name(name.into()),
+                "{name}"
+            );
+        }
+        let unknown = ImageArg::parse("foo:bar/baz").unwrap_err().to_string();
+        assert!(
+            unknown.starts_with("foo:bar/baz: unknown transport foo:"),
+            "{unknown}"
+        );
+        assert!(unknown.contains("docker save -o app.tar app"), "{unknown}");
+        assert!(unknown.contains("docker-daemon:NAME"), "{unknown}");
+        let other = ImageArg::parse("dir:app").unwrap_err().to_string();
+        assert!(
+            other.contains("the dir: transport is not supported"),
+            "{other}"
+        );
     }
 
     #[test]

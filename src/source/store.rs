@@ -22,13 +22,9 @@ pub enum LocalStore {
 }
 
 impl LocalStore {
-    /// Indexes the members of the tarball at `path`. Only headers are read: members are views of
-    /// the mapping. A truncated or corrupt tarball is an error here, before any scanning.
-    pub fn open_tar(path: &Path) -> Result<LocalStore> {
-        LocalStore::from_tar(&MappedBytes::map_file(path)?)
-    }
-
-    /// Indexes the members of a tarball already mapped (or in memory).
+    /// Indexes the members of a tarball already mapped (or in memory, or spilled to a
+    /// temporary file). Only headers are read: members are views of the mapping. A truncated or
+    /// corrupt tarball is an error here, before any scanning.
     pub(crate) fn from_tar(archive: &MappedBytes) -> Result<LocalStore> {
         let entries = index_tar(archive)?;
         Ok(LocalStore::Tar { entries })

@@ -31,6 +31,7 @@
 //! Each test file uses only part of this, hence the crate-level `allow`s.
 
 pub mod craft;
+pub mod docker;
 pub mod fault_proxy;
 pub mod image;
 pub mod inspect;

@@ -37,6 +37,32 @@ pub fn run(args: &[&str]) -> Run {
     }
 }
 
+/// Runs `stowaway ARGS...` with extra environment variables (`DOCKER_HOST`…).
+pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = stowaway_cmd();
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output: Output = command.args(args).output().expect("run stowaway");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// [`scan_json`] with extra environment variables.
+pub fn scan_json_env(image: &str, env: &[(&str, &str)]) -> (i32, Value) {
+    let run = run_env(&["scan", "--format", "json", "--show-secrets", image], env);
+    assert!(
+        run.code == 0 || run.code == 1,
+        "scan of {image} failed with {}: {}",
+        run.code,
+        run.stderr
+    );
+    (run.code, run.json())
+}
+
 /// `stowaway scan --format json --show-secrets IMAGE`, returning the exit code and report.
 pub fn scan_json(image: &str) -> (i32, Value) {
     let run = run(&["scan", "--format", "json", "--show-secrets", image]);
