@@ -54,6 +54,11 @@ pub enum Command {
   docker-archive:PATH[:REF]   a `docker save` tarball (legacy or Docker 25+ layout)
   oci:PATH[:TAG]              an OCI image layout directory
   oci-archive:PATH[:TAG]      an OCI layout in a tarball
+  containers-storage:[DRIVER@GRAPHROOT+RUNROOT]NAME
+                              an image podman, buildah or CRI-O stored (overlay or vfs; the
+                              store from storage.conf when not named)
+  containerd:NAME             an image in containerd, read through its socket
+                              (--containerd-address, --containerd-namespace)
   PATH[:TAG]                  a tarball or layout directory, detected by content
   docker://REF, REF           an image in a registry (alpine:3.20, ghcr.io/org/app@sha256:…)
 
@@ -165,6 +170,14 @@ pub struct ScanArgs {
     /// Trust this CA certificate (PEM) for registry TLS, besides the system roots. Repeatable.
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Vec<PathBuf>,
+
+    /// containerd's socket, for containerd:NAME images (default /run/containerd/containerd.sock).
+    #[arg(long, value_name = "SOCKET")]
+    pub containerd_address: Option<PathBuf>,
+
+    /// The containerd namespace of containerd:NAME images (default: k8s.io, then default).
+    #[arg(long, value_name = "NS")]
+    pub containerd_namespace: Option<String>,
 
     /// Add rules from a TOML file, or from every .toml file in a directory. Repeatable.
     #[arg(long, value_name = "PATH")]

@@ -6,19 +6,23 @@
 //! The image is the classic leak, with secrets generated when the test runs. It is written once
 //! per local format with gzip layers, and the OCI layout is pushed unchanged into a real
 //! registry, so every source serves the same blobs (a legacy `docker save` names them by path,
-//! not by digest).
+//! not by digest). The Docker 25+ save is imported into a containerd started by the test, and
+//! skopeo copies the layout into a vfs containers-storage store, which keeps layers
+//! uncompressed (their diff_ids are checked, there are no blob digests).
 
 mod support;
 
 use std::io::Read;
 
 use serde_json::Value;
+use stowaway::source::containerd::ContainerdOptions;
 use stowaway::source::reference::ResolveOptions;
 use stowaway::source::registry::RegistryOptions;
 use stowaway::source::registry::auth::AuthEnvironment;
 use stowaway::source::{Image, LayerBlob, resolve};
 use support::registry::{RegistryConfig, TestRegistry};
-use support::run::{assert_planted_found, finding_keys, scan_json};
+use support::run::{assert_planted_found, finding_keys, run};
+use support::stores::{TestContainerd, TestStorage};
 use support::*;
 
 /// One way the fixture is stored, as the user would name it.
@@ -31,6 +35,8 @@ struct Materialised {
     has_blob_digests: bool,
     /// Whether the source has a manifest digest (all but a legacy `docker save`).
     has_manifest_digest: bool,
+    /// Flags the scan needs to reach the source (`--containerd-address`).
+    flags: Vec<String>,
 }
 
 /// What every source must agree on, taken from the fixture, not from any source.
@@ -51,11 +57,19 @@ impl Expected<'_> {
 
 /// An environment-independent way to reach the test registry: no auth files of the
 /// developer's are read.
-fn resolve_options() -> ResolveOptions {
+fn resolve_options(flags: &[String]) -> ResolveOptions {
+    let containerd_address = flags
+        .iter()
+        .position(|flag| flag == "--containerd-address")
+        .map(|at| std::path::PathBuf::from(&flags[at + 1]));
     ResolveOptions {
         registry: RegistryOptions {
             auth_environment: Some(AuthEnvironment::default()),
             ..RegistryOptions::default()
+        },
+        containerd: ContainerdOptions {
+            address: containerd_address,
+            namespace: None,
         },
         ..ResolveOptions::default()
     }
@@ -173,11 +187,15 @@ fn assert_report(report: &Value, source: &Materialised, expected: &Expected) {
 /// findings. Returns the scan's finding keys (rule, fingerprint, layer, path, history step,
 /// status…) so the caller can check that every source reports the very same findings.
 fn assert_source_keeps_the_contract(source: &Materialised, expected: &Expected) -> Vec<String> {
-    let images = resolve(&source.arg, &resolve_options())
+    let images = resolve(&source.arg, &resolve_options(&source.flags))
         .unwrap_or_else(|err| panic!("{}: open {}: {err:#}", source.label, source.arg));
     assert_eq!(images.len(), 1, "{}: images", source.label);
     assert_image(&images[0], source, expected);
-    let (code, report) = scan_json(&source.arg);
+    let mut args = vec!["scan", "--format", "json", "--show-secrets"];
+    args.extend(source.flags.iter().map(String::as_str));
+    args.push(&source.arg);
+    let scan = run(&args);
+    let (code, report) = (scan.code, scan.json());
     assert_eq!(code, 1, "{}: findings must exit 1", source.label);
     assert_report(&report, source, expected);
     finding_keys(&report)
@@ -207,6 +225,7 @@ fn every_source_opens_and_scans_the_same_image() {
             arg: format!("{transport}:{}", written.path.display()),
             has_blob_digests: !is_legacy,
             has_manifest_digest: !is_legacy,
+            flags: Vec::new(),
         });
         written_as.push((format, written));
     }
@@ -240,6 +259,56 @@ fn every_source_opens_and_scans_the_same_image() {
             arg: format!("{}/contract/leaky:1.0", registry.host()),
             has_blob_digests: true,
             has_manifest_digest: true,
+            flags: Vec::new(),
+        });
+    }
+
+    // containerd, started on a private socket, with the Docker 25+ save imported (its index
+    // names the image for containerd); skipped like the registry outside CI without the tool
+    // or root.
+    let containerd = TestContainerd::start();
+    if let Some(daemon) = &containerd {
+        let (_, docker_oci) = written_as
+            .iter()
+            .find(|(format, _)| *format == Format::DockerOci)
+            .expect("a Docker 25+ save");
+        daemon.import("default", &docker_oci.path);
+        sources.push(Materialised {
+            label: "containerd".to_string(),
+            arg: format!("containerd:{}", spec.repo_tag),
+            has_blob_digests: true,
+            has_manifest_digest: true,
+            flags: vec![
+                "--containerd-address".to_string(),
+                daemon.socket.display().to_string(),
+            ],
+        });
+    }
+
+    // containers-storage (vfs), filled by skopeo from the layout: layers are kept
+    // uncompressed, so they have no blob digests, only diff_ids.
+    let storage = TestStorage::new("vfs").filter(|_| tool_available("skopeo"));
+    if let Some(storage) = &storage {
+        let copied = std::process::Command::new("skopeo")
+            .args(["copy", "--quiet"])
+            .arg(format!("oci:{}:{}", layout.path.display(), spec.tag()))
+            .arg(format!(
+                "containers-storage:{}contract/leaky:1.0",
+                storage.spec()
+            ))
+            .output()
+            .expect("run skopeo");
+        assert!(
+            copied.status.success(),
+            "skopeo copy: {}",
+            String::from_utf8_lossy(&copied.stderr)
+        );
+        sources.push(Materialised {
+            label: "containers-storage".to_string(),
+            arg: format!("containers-storage:{}contract/leaky:1.0", storage.spec()),
+            has_blob_digests: false,
+            has_manifest_digest: true,
+            flags: Vec::new(),
         });
     }
 

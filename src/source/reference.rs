@@ -1,13 +1,16 @@
 //! The IMAGE argument: skopeo's transport names (`docker://`, `docker-archive:`, `oci:`,
-//! `oci-archive:`), bare paths detected by content, and bare registry references.
+//! `oci-archive:`, `containers-storage:`), `containerd:`, bare paths detected by content, and
+//! bare registry references.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use super::containerd::ContainerdOptions;
+use super::containers_storage::{self, StoreSpec};
 use super::platform::PlatformFilter;
 use super::store::LocalStore;
-use super::{Image, docker_archive, oci_layout};
+use super::{Image, containerd, docker_archive, oci_layout};
 
 /// A parsed IMAGE argument.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +46,16 @@ pub enum ImageArg {
         /// images as `reference` or `tag` does for the kind detected.
         tag: Option<String>,
     },
+    /// `containers-storage:[DRIVER@GRAPHROOT+RUNROOT]NAME` (podman, buildah, CRI-O).
+    ContainersStorage {
+        /// The store, when named; else the configured one.
+        store: StoreSpec,
+        /// The image: a name as the store records it (short names as podman resolves them) or
+        /// an image id.
+        name: String,
+    },
+    /// `containerd:NAME`, a name as containerd stores it (`docker.io/library/app:1`).
+    Containerd(String),
     /// `docker://REF` or a bare reference such as `alpine:3.20`.
     Registry(String),
 }
@@ -54,6 +67,19 @@ impl ImageArg {
     pub fn parse(text: &str) -> Result<ImageArg> {
         if let Some(rest) = text.strip_prefix("docker://") {
             return Ok(ImageArg::Registry(rest.to_string()));
+        }
+        if let Some(rest) = text.strip_prefix("containers-storage:") {
+            let (store, name) = containers_storage::parse_arg(rest)?;
+            if name.is_empty() {
+                bail!("{text}: missing image name after containers-storage:");
+            }
+            return Ok(ImageArg::ContainersStorage { store, name });
+        }
+        if let Some(rest) = text.strip_prefix("containerd:") {
+            if rest.is_empty() {
+                bail!("{text}: missing image name after containerd:");
+            }
+            return Ok(ImageArg::Containerd(rest.to_string()));
         }
         for (prefix, make) in [
             (
@@ -132,6 +158,8 @@ pub struct ResolveOptions {
     pub platform: Option<PlatformFilter>,
     /// How to reach registries (credentials, TLS, platforms of multi-arch images).
     pub registry: super::registry::RegistryOptions,
+    /// Where containerd is and which namespace to read (`containerd:` images).
+    pub containerd: ContainerdOptions,
 }
 
 /// Opens the image(s) an argument names. Local files are mapped, not read.
@@ -188,6 +216,10 @@ fn resolve_arg(arg: &ImageArg, options: &ResolveOptions) -> Result<Vec<Image>> {
                 bail!("not an image: a tar archive with neither manifest.json nor index.json")
             }
         }
+        ImageArg::ContainersStorage { store, name } => {
+            containers_storage::open(store, name, platform)
+        }
+        ImageArg::Containerd(name) => containerd::open(name, &options.containerd, platform),
         ImageArg::Registry(reference) => {
             let mut registry = options.registry.clone();
             if registry.platform.is_none() {
@@ -241,6 +273,23 @@ mod tests {
         );
         assert!(ImageArg::parse("./missing.tar").is_err());
         assert!(ImageArg::parse("oci:").is_err());
+        assert_eq!(
+            ImageArg::parse("containerd:docker.io/library/app:1").unwrap(),
+            ImageArg::Containerd("docker.io/library/app:1".into())
+        );
+        assert_eq!(
+            ImageArg::parse("containers-storage:[vfs@/g+/r]app:1").unwrap(),
+            ImageArg::ContainersStorage {
+                store: StoreSpec {
+                    driver: Some("vfs".into()),
+                    graph_root: Some("/g".into()),
+                    run_root: Some("/r".into()),
+                },
+                name: "app:1".into()
+            }
+        );
+        assert!(ImageArg::parse("containerd:").is_err());
+        assert!(ImageArg::parse("containers-storage:").is_err());
     }
 
     #[test]

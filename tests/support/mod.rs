@@ -38,6 +38,7 @@ pub mod leak;
 pub mod registry;
 pub mod run;
 pub mod secrets;
+pub mod stores;
 pub mod zips;
 
 pub use image::*;
