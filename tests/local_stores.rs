@@ -237,12 +237,36 @@ fn assert_bad_stores(storage: &TestStorage) {
     assert_input_error(&corrupt, "layers.json", "not a containers-storage list");
     fs::write(&layers, saved_layers).unwrap();
 
+    // A layer's file changed in the store: the rebuilt tar no longer hashes to the diff_id.
+    let tampered = layer_file(storage, "root/.aws/credentials");
+    let length = fs::metadata(&tampered).unwrap().len() as usize;
+    fs::write(&tampered, vec![b'x'; length]).unwrap();
+    let corrupt = scan(&[], &format!("containers-storage:{}leak:1", storage.spec()));
+    assert_input_error(&corrupt, "layer", "digest mismatch");
+    // Or cut short: its size no longer matches its tar header.
+    fs::write(&tampered, b"x").unwrap();
+    let corrupt = scan(&[], &format!("containers-storage:{}leak:1", storage.spec()));
+    assert_input_error(&corrupt, "root/.aws/credentials", "bytes in the store");
+
     let images = storage
         .root
         .join(format!("{}-images/images.json", storage.driver));
     fs::write(&images, b"{not json").unwrap();
     let corrupt = scan(&[], &format!("containers-storage:{}leak:1", storage.spec()));
     assert_input_error(&corrupt, "images.json", "not a containers-storage list");
+}
+
+/// The regular file at `relative` in the one layer directory of the store that holds it.
+fn layer_file(storage: &TestStorage, relative: &str) -> std::path::PathBuf {
+    let (dir, below) = match storage.driver {
+        "vfs" => (storage.root.join("vfs/dir"), ""),
+        _ => (storage.root.join("overlay"), "diff"),
+    };
+    fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path().join(below).join(relative))
+        .find(|path| fs::symlink_metadata(path).is_ok_and(|m| m.is_file()))
+        .unwrap_or_else(|| panic!("no layer of {} holds {relative}", dir.display()))
 }
 
 #[test]
