@@ -219,7 +219,35 @@ fn buildah_build_scans_as_its_docker_save(driver: &'static str) {
         scan(&[], &format!("containers-storage:{}leak:1", storage.spec())).code,
         1
     );
+    assert_store_from_storage_conf(&storage);
     assert_bad_stores(&storage);
+}
+
+/// Without `[DRIVER@ROOT+RUNROOT]`, the store is the one storage.conf names.
+fn assert_store_from_storage_conf(storage: &TestStorage) {
+    let dir = tempdir();
+    let conf = dir.path().join("storage.conf");
+    fs::write(
+        &conf,
+        format!(
+            "[storage]\ndriver = \"{}\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+            storage.driver,
+            storage.root.display(),
+            storage.runroot.display()
+        ),
+    )
+    .unwrap();
+    let output = stowaway_cmd()
+        .args(["scan", "--format", "json", "containers-storage:leak:1"])
+        .env("CONTAINERS_STORAGE_CONF", &conf)
+        .output()
+        .expect("run stowaway");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// The store's bad inputs, one line each: an image it lacks, then its lists corrupted.
