@@ -219,8 +219,38 @@ fn buildah_build_scans_as_its_docker_save(driver: &'static str) {
         scan(&[], &format!("containers-storage:{}leak:1", storage.spec())).code,
         1
     );
+    if driver == "overlay" {
+        assert_read_from_the_overlay_directories(&storage, &finding_keys(&report));
+    }
     assert_store_from_storage_conf(&storage);
     assert_bad_stores(&storage);
+}
+
+/// With the tar-splits gone, overlay layers are read from their directories: whiteout devices
+/// and opaque xattrs give the same findings, deleted files still deleted.
+fn assert_read_from_the_overlay_directories(storage: &TestStorage, expected: &[String]) {
+    let layers = storage.root.join("overlay-layers");
+    let aside = tempdir();
+    let moved: Vec<_> = fs::read_dir(&layers)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.to_string_lossy().ends_with(".tar-split.gz"))
+        .collect();
+    assert!(!moved.is_empty(), "no tar-split in {}", layers.display());
+    for path in &moved {
+        fs::rename(path, aside.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let image = format!("containers-storage:{}localhost/leak:1", storage.spec());
+    let from_dirs = scan(&[], &image);
+    for path in &moved {
+        fs::rename(aside.path().join(path.file_name().unwrap()), path).unwrap();
+    }
+    assert_eq!(from_dirs.code, 1, "{}", from_dirs.stderr);
+    assert_eq!(
+        finding_keys(&from_dirs.json()),
+        expected,
+        "overlay directories and tar-splits disagree"
+    );
 }
 
 /// Without `[DRIVER@ROOT+RUNROOT]`, the store is the one storage.conf names.

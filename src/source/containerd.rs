@@ -5,11 +5,11 @@
 //! Why the API and not the files under containerd's root: the image records live in a bbolt
 //! database (`io.containerd.metadata.v1.bolt/meta.db`) that the running daemon holds open and
 //! rewrites page by page, and no maintained Rust bbolt reader exists (the one port on
-//! crates.io is unlicensed); the files need root and a known root directory, while the socket
-//! is what containerd publishes as its interface (its permissions decide who may read, as for
-//! `ctr`), namespaces and garbage-collection leases are applied by the daemon, and a blob read
-//! through it is never one being written or deleted. The cost is a gRPC client: tonic's HTTP/2
-//! channel over the unix socket, with the six messages this source needs written out by hand
+//! crates.io, bbolt-rs, declares no licence); the files need root and a known root directory,
+//! while the socket is what containerd publishes as its interface (its permissions decide who
+//! may read, as for `ctr`), namespaces and garbage-collection leases are applied by the daemon,
+//! and a blob read through it is never one being written or deleted. The cost is a gRPC client: tonic's HTTP/2
+//! channel over the unix socket, with the few messages this source needs written out by hand
 //! (prost derive), so nothing is generated at build time and no `protoc` is needed.
 //!
 //! Names are looked up as containerd stores them (`docker.io/library/app:1`); a short name

@@ -27,8 +27,10 @@
 //! layer is that layer's whole root filesystem, needs no comparison with its parent: the
 //! tar-split names exactly the files the layer changed. Comparing vfs directories would find
 //! changes, but not the original order, metadata or hard links, so the digest could never be
-//! checked, and every unchanged byte would be read twice. A layer without a tar-split (a store
-//! filled by partial zstd:chunked pulls) is reported as an error that says so.
+//! checked, and every unchanged byte would be read twice. An overlay layer without a tar-split
+//! (a store filled by partial zstd:chunked pulls) is read from its directory instead
+//! (`source::overlay_diff`: whiteout devices and opaque xattrs become `.wh.` entries), with no
+//! digest to check; a vfs layer without one is an error that says so.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -47,6 +49,7 @@ use super::image::{BlobOpener, Image, LayerBlob, LayerDescriptor, LayerList, Man
 use super::json;
 use super::limits;
 use super::name;
+use super::overlay_diff::OverlayDiff;
 use super::platform::PlatformFilter;
 use super::probe::Probe;
 use super::store::LocalStore;
@@ -422,9 +425,17 @@ fn load(store: &Store, record: &ImageRecord, reference: String) -> Result<Image>
         layers,
         index_platform: None,
     };
-    Image::from_manifest(view, &config_bytes, |index, _, diff_id| {
+    let mut image = Image::from_manifest(view, &config_bytes, |index, _, diff_id| {
         layer_blob(store, &chain[index], diff_id)
-    })
+    })?;
+    // An overlay layer without tar-split is read from its directory (source::overlay_diff):
+    // a tar made, not the original, so it has no digest to be checked against.
+    for (layer, record) in image.layers.iter_mut().zip(&chain) {
+        if !tar_split_path(store, &record.id).is_file() {
+            layer.diff_id = None;
+        }
+    }
+    Ok(image)
 }
 
 /// The image's layers, base first, following parent links from its top layer.
@@ -465,10 +476,12 @@ fn layer_blob(store: &Store, layer: &LayerRecord, diff_id: &Digest) -> Result<La
     if layer.id.contains('/') || layer.id.starts_with('.') {
         bail!("layers.json names a layer with an id that is not a plain name");
     }
-    let tar_split = store.path(&format!(
-        "{}-layers/{}.tar-split.gz",
-        store.driver, layer.id
-    ));
+    let tar_split = tar_split_path(store, &layer.id);
+    if !tar_split.is_file() && store.driver == "overlay" {
+        return Ok(LayerBlob::Stream(Box::new(OverlayDiff {
+            dir: store.layer_dir(&layer.id),
+        })));
+    }
     if !tar_split.is_file() {
         bail!(
             "layer {} has no tar-split ({}), from which its tar is rebuilt",
@@ -481,6 +494,10 @@ fn layer_blob(store: &Store, layer: &LayerRecord, diff_id: &Digest) -> Result<La
         tar_split,
         files: layer_files(store, &layer.id),
     })))
+}
+
+fn tar_split_path(store: &Store, id: &str) -> PathBuf {
+    store.path(&format!("{}-layers/{id}.tar-split.gz", store.driver))
 }
 
 fn layer_files(store: &Store, id: &str) -> PathBuf {

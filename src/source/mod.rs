@@ -14,6 +14,7 @@ pub(crate) mod json;
 pub(crate) mod limits;
 pub(crate) mod name;
 pub(crate) mod oci_layout;
+pub(crate) mod overlay_diff;
 pub(crate) mod platform;
 pub mod probe;
 pub mod reference;
