@@ -27,6 +27,7 @@ use crate::report::text::{Style, TextOptions};
 use crate::report::{Report, gitlab, json, junit, markdown, redact, sarif, suppress, text};
 use crate::ruleset::scanner_for;
 use crate::scan::{LayerCache, ScanOptions, Scanner, SkipPaths};
+use crate::source::containerd::ContainerdOptions;
 use crate::source::docker_daemon::DaemonOptions;
 use crate::source::local_order;
 use crate::source::platform::PlatformFilter;
@@ -245,6 +246,10 @@ fn resolve_options(args: &ScanArgs, platform: Option<PlatformFilter>) -> Result<
             auth_environment: None,
             // The CLI contacts the registries its user names.
             network: None,
+        },
+        containerd: ContainerdOptions {
+            address: args.containerd_address.clone(),
+            namespace: args.containerd_namespace.clone(),
         },
     })
 }

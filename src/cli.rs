@@ -55,10 +55,16 @@ pub enum Command {
                               zstd, xz or bzip2 compressed too)
   oci:PATH[:TAG]              an OCI image layout directory
   oci-archive:PATH[:TAG]      an OCI layout in a tarball (compressed too)
+  containers-storage:[DRIVER@GRAPHROOT+RUNROOT]NAME
+                              an image podman, buildah or CRI-O stored (overlay or vfs; the
+                              store from storage.conf when not named)
+  containerd:NAME             an image in containerd, read through its socket
+                              (--containerd-address, --containerd-namespace)
   PATH[:TAG]                  a tarball or layout directory, detected by content
   docker-daemon:NAME          an image in the Docker daemon (DOCKER_HOST, docker context)
   docker://REF                an image in a registry (alpine:3.20, ghcr.io/org/app@sha256:…)
-  NAME                        the Docker daemon, then the registry (--image-src)
+  NAME                        the Docker daemon, containerd, podman's storage, then the
+                              registry (--image-src)
 
 Exit codes:
   0  no finding at or above --fail-on (or --write-baseline given), and with
@@ -99,10 +105,16 @@ pub struct ScanArgs {
     pub images_from: Option<PathBuf>,
 
     /// Where a bare image NAME is looked for, in order (comma-separated): docker (the Docker
-    /// daemon: DOCKER_HOST, the current docker context, else /var/run/docker.sock), remote
-    /// (its registry). A source that is absent is skipped quietly. Transports
-    /// (docker-daemon:, docker://, paths) are not affected.
-    #[arg(long, value_name = "SOURCE,...", default_value = "docker,remote")]
+    /// daemon: DOCKER_HOST, the current docker context, else /var/run/docker.sock),
+    /// containerd (--containerd-address, --containerd-namespace), podman (the
+    /// containers-storage store of storage.conf), remote (its registry). A source that is
+    /// absent is skipped quietly. Transports (docker-daemon:, containerd:, docker://, paths)
+    /// are not affected.
+    #[arg(
+        long,
+        value_name = "SOURCE,...",
+        default_value = "docker,containerd,podman,remote"
+    )]
     pub image_src: String,
 
     /// Output format.
@@ -185,6 +197,14 @@ pub struct ScanArgs {
     /// Trust this CA certificate (PEM) for registry TLS, besides the system roots. Repeatable.
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Vec<PathBuf>,
+
+    /// containerd's socket, for containerd:NAME images (default /run/containerd/containerd.sock).
+    #[arg(long, value_name = "SOCKET")]
+    pub containerd_address: Option<PathBuf>,
+
+    /// The containerd namespace of containerd:NAME images (default: k8s.io, then default).
+    #[arg(long, value_name = "NS")]
+    pub containerd_namespace: Option<String>,
 
     /// Add rules from a TOML file, or from every .toml file in a directory. Repeatable.
     #[arg(long, value_name = "PATH")]

@@ -115,7 +115,24 @@ fn a_bare_name_skips_an_absent_daemon_quietly() {
     let (spec, written) = leaky_archive(dir.path());
     let socket = dir.path().join("no-daemon.sock");
     let host = format!("unix://{}", socket.display());
-    let env = [("DOCKER_HOST", host.as_str())];
+    // containerd and podman's store, next in the default order, are pinned to places that do
+    // not exist either, whatever this machine has.
+    let storage_conf = dir.path().join("storage.conf");
+    let no_store = dir.path().join("no-store");
+    std::fs::write(
+        &storage_conf,
+        format!(
+            "[storage]\ngraphroot = {:?}\n",
+            no_store.display().to_string()
+        ),
+    )
+    .unwrap();
+    let no_containerd = dir.path().join("no-containerd.sock").display().to_string();
+    let env = [
+        ("DOCKER_HOST", host.as_str()),
+        ("CONTAINERS_STORAGE_CONF", storage_conf.to_str().unwrap()),
+        ("STOWAWAY_CONTAINERD_ADDRESS", no_containerd.as_str()),
+    ];
     // Daemon absent, registry not asked: where it looked, in one line.
     let absent = run_env(&scan_args(&spec.repo_tag, &["--image-src", "docker"]), &env);
     assert_one_line_error(&absent, "not found in any image source", "absent daemon");

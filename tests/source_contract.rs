@@ -6,13 +6,16 @@
 //! The image is the classic leak, with secrets generated when the test runs. It is written once
 //! per local format with gzip layers, and the OCI layout is pushed unchanged into a real
 //! registry, so every source serves the same blobs (a legacy `docker save` names them by path,
-//! not by digest).
+//! not by digest). The Docker 25+ save is imported into a containerd started by the test, and
+//! skopeo copies the layout into a vfs containers-storage store, which keeps layers
+//! uncompressed (their diff_ids are checked, there are no blob digests).
 
 mod support;
 
 use std::io::Read;
 
 use serde_json::Value;
+use stowaway::source::containerd::ContainerdOptions;
 use stowaway::source::docker_daemon::{DaemonOptions, HostEnvironment};
 use stowaway::source::reference::ResolveOptions;
 use stowaway::source::registry::RegistryOptions;
@@ -20,7 +23,8 @@ use stowaway::source::registry::auth::AuthEnvironment;
 use stowaway::source::{Image, LayerBlob, resolve};
 use support::docker::TestDocker;
 use support::registry::{RegistryConfig, TestRegistry};
-use support::run::{assert_planted_found, finding_keys, scan_json_env};
+use support::run::{assert_planted_found, finding_keys, run_env};
+use support::stores::{TestContainerd, TestStorage};
 use support::*;
 
 /// One way the fixture is stored, as the user would name it.
@@ -35,6 +39,8 @@ struct Materialised {
     has_manifest_digest: bool,
     /// `DOCKER_HOST` for the source (the test's own Docker daemon), else none.
     docker_host: Option<String>,
+    /// Flags the scan needs to reach the source (`--containerd-address`).
+    flags: Vec<String>,
 }
 
 /// What every source must agree on, taken from the fixture, not from any source.
@@ -53,13 +59,18 @@ impl Expected<'_> {
     }
 }
 
-/// An environment-independent way to reach the test registry and the test's Docker daemon:
-/// no auth files, docker contexts or `DOCKER_HOST` of the developer's are read.
+/// An environment-independent way to reach the test registry, the test's Docker daemon and
+/// its containerd: no auth files, docker contexts or `DOCKER_HOST` of the developer's are read.
 fn resolve_options(source: &Materialised) -> ResolveOptions {
     let docker_host = source
         .docker_host
         .as_deref()
         .unwrap_or("unix:///nonexistent.sock");
+    let flags = &source.flags;
+    let containerd_address = flags
+        .iter()
+        .position(|flag| flag == "--containerd-address")
+        .map(|at| std::path::PathBuf::from(&flags[at + 1]));
     ResolveOptions {
         registry: RegistryOptions {
             auth_environment: Some(AuthEnvironment::default()),
@@ -67,6 +78,10 @@ fn resolve_options(source: &Materialised) -> ResolveOptions {
         },
         docker: DaemonOptions {
             environment: Some(HostEnvironment::with_host(docker_host)),
+        },
+        containerd: ContainerdOptions {
+            address: containerd_address,
+            namespace: None,
         },
         quiet: true,
         ..ResolveOptions::default()
@@ -194,7 +209,11 @@ fn assert_source_keeps_the_contract(source: &Materialised, expected: &Expected) 
         .iter()
         .map(|host| ("DOCKER_HOST", host.as_str()))
         .collect();
-    let (code, report) = scan_json_env(&source.arg, &env);
+    let mut args = vec!["scan", "--format", "json", "--show-secrets"];
+    args.extend(source.flags.iter().map(String::as_str));
+    args.push(&source.arg);
+    let scan = run_env(&args, &env);
+    let (code, report) = (scan.code, scan.json());
     assert_eq!(code, 1, "{}: findings must exit 1", source.label);
     assert_report(&report, source, expected);
     finding_keys(&report)
@@ -225,6 +244,7 @@ fn every_source_opens_and_scans_the_same_image() {
             has_blob_digests: !is_legacy,
             has_manifest_digest: !is_legacy,
             docker_host: None,
+            flags: Vec::new(),
         });
         written_as.push((format, written));
     }
@@ -259,6 +279,7 @@ fn every_source_opens_and_scans_the_same_image() {
             has_blob_digests: true,
             has_manifest_digest: true,
             docker_host: None,
+            flags: Vec::new(),
         });
     }
 
@@ -278,6 +299,58 @@ fn every_source_opens_and_scans_the_same_image() {
             has_blob_digests: false,
             has_manifest_digest: false,
             docker_host: Some(daemon.host()),
+            flags: Vec::new(),
+        });
+    }
+
+    // containerd, started on a private socket, with the Docker 25+ save imported (its index
+    // names the image for containerd); skipped like the registry outside CI without the tool
+    // or root.
+    let containerd = TestContainerd::start();
+    if let Some(daemon) = &containerd {
+        let (_, docker_oci) = written_as
+            .iter()
+            .find(|(format, _)| *format == Format::DockerOci)
+            .expect("a Docker 25+ save");
+        daemon.import("default", &docker_oci.path);
+        sources.push(Materialised {
+            label: "containerd".to_string(),
+            arg: format!("containerd:{}", spec.repo_tag),
+            has_blob_digests: true,
+            has_manifest_digest: true,
+            docker_host: None,
+            flags: vec![
+                "--containerd-address".to_string(),
+                daemon.socket.display().to_string(),
+            ],
+        });
+    }
+
+    // containers-storage (vfs), filled by skopeo from the layout: layers are kept
+    // uncompressed, so they have no blob digests, only diff_ids.
+    let storage = TestStorage::new("vfs").filter(|_| tool_available("skopeo"));
+    if let Some(storage) = &storage {
+        let copied = std::process::Command::new("skopeo")
+            .args(["copy", "--quiet"])
+            .arg(format!("oci:{}:{}", layout.path.display(), spec.tag()))
+            .arg(format!(
+                "containers-storage:{}contract/leaky:1.0",
+                storage.spec()
+            ))
+            .output()
+            .expect("run skopeo");
+        assert!(
+            copied.status.success(),
+            "skopeo copy: {}",
+            String::from_utf8_lossy(&copied.stderr)
+        );
+        sources.push(Materialised {
+            label: "containers-storage".to_string(),
+            arg: format!("containers-storage:{}contract/leaky:1.0", storage.spec()),
+            has_blob_digests: false,
+            has_manifest_digest: true,
+            docker_host: None,
+            flags: Vec::new(),
         });
     }
 

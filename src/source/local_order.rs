@@ -1,25 +1,26 @@
 //! A bare image name (`app`, `app:1.0`, `ghcr.io/org/app@sha256:…`) is looked for in the
-//! local image stores first, then in the registry: by default the Docker daemon, then the
-//! registry. `--image-src` (a comma list, as Trivy's) chooses the sources and their order.
+//! local image stores first, then in the registry: by default the Docker daemon, containerd,
+//! podman's containers-storage, then the registry. `--image-src` (a comma list, as Trivy's)
+//! chooses the sources and their order.
 //!
 //! Each source is one [`ImageSource`] with one probe in [`probe`]. A source that is absent (no
-//! socket, nothing listening) is skipped quietly; a source that is there but lacks the image,
-//! or fails, is noted and the next one is tried. When none has the image, the error says where
-//! it looked and what each said.
-//!
-//! Sources still to come (issue 15): `containerd` (the containerd content store) and `podman`
-//! (containers-storage) go between `docker` and `remote` in [`DEFAULT_ORDER`], each as a
-//! variant here and an arm in [`probe`]. Only sources that exist are listed: `--image-src`
-//! refuses any other name.
+//! socket, nothing listening, no store directory) is skipped quietly; a source that is there
+//! but lacks the image, or fails, is noted and the next one is tried. When none has the image,
+//! the error says where it looked and what each said. A source that has the image but cannot
+//! read it ends the lookup with its error: the next source could hold a different image of
+//! the same name.
 
 use std::fmt;
 use std::str::FromStr;
 
 use anyhow::{Result, anyhow, bail};
 
+use super::containerd::{self, ContainerdOptions};
+use super::containers_storage::{self, StoreSpec};
 use super::docker_daemon::{self, DaemonOptions, Failure};
 use super::image::Image;
 use super::platform::PlatformFilter;
+use super::probe::Probe as StoreProbe;
 use super::registry::RegistryOptions;
 
 /// One place a bare image name is looked for.
@@ -28,7 +29,10 @@ pub enum ImageSource {
     /// The Docker daemon (`DOCKER_HOST`, the current docker context, or
     /// `/var/run/docker.sock`).
     Docker,
-    // `Containerd` and `Podman` are added here with their sources (issue 15, items 2 and 3).
+    /// containerd, through its socket (`--containerd-address`, `--containerd-namespace`).
+    Containerd,
+    /// The containers-storage store of podman, buildah and CRI-O (`storage.conf`).
+    Podman,
     /// The registry the name points at (Docker Hub when it names none).
     Remote,
 }
@@ -36,18 +40,21 @@ pub enum ImageSource {
 /// The order used when `--image-src` is not given.
 pub const DEFAULT_ORDER: &[ImageSource] = &[
     ImageSource::Docker,
-    // ImageSource::Containerd, ImageSource::Podman: here, when those sources exist.
+    ImageSource::Containerd,
+    ImageSource::Podman,
     ImageSource::Remote,
 ];
 
 /// Every source, as `--image-src` names them.
-pub const ALL: &[ImageSource] = &[ImageSource::Docker, ImageSource::Remote];
+pub const ALL: &[ImageSource] = DEFAULT_ORDER;
 
 impl ImageSource {
     /// The `--image-src` name.
     pub fn name(self) -> &'static str {
         match self {
             ImageSource::Docker => "docker",
+            ImageSource::Containerd => "containerd",
+            ImageSource::Podman => "podman",
             ImageSource::Remote => "remote",
         }
     }
@@ -70,7 +77,7 @@ impl FromStr for ImageSource {
     }
 }
 
-/// `docker,remote`: a list, in order, without repeats.
+/// `docker,containerd,podman,remote`: a list, in order, without repeats.
 pub fn parse_list(text: &str) -> Result<Vec<ImageSource>> {
     let mut sources = Vec::new();
     for part in text.split(',').filter(|part| !part.trim().is_empty()) {
@@ -113,6 +120,8 @@ pub struct Lookup<'a> {
     pub order: &'a [ImageSource],
     /// Where the Docker daemon is.
     pub docker: &'a DaemonOptions,
+    /// Where containerd is, and which namespaces to look in.
+    pub containerd: &'a ContainerdOptions,
     /// How to reach registries.
     pub registry: &'a RegistryOptions,
     /// `--platform`.
@@ -181,6 +190,24 @@ fn probe(source: ImageSource, name: &str, options: &Lookup) -> Result<Probe> {
                 },
             )
         }
+        ImageSource::Containerd => {
+            let place = format!("containerd at {}", options.containerd.address().display());
+            Ok(found_in_store(
+                containerd::probe(name, options.containerd),
+                &place,
+                name,
+                || containerd::open(name, options.containerd, platform),
+            ))
+        }
+        ImageSource::Podman => {
+            let spec = StoreSpec::default();
+            Ok(found_in_store(
+                containers_storage::probe(name, &spec),
+                "containers-storage",
+                name,
+                || containers_storage::open(&spec, name, platform),
+            ))
+        }
         ImageSource::Remote => {
             let mut registry = options.registry.clone();
             if registry.platform.is_none() {
@@ -191,6 +218,23 @@ fn probe(source: ImageSource, name: &str, options: &Lookup) -> Result<Probe> {
                 Err(err) => Probe::RegistryFailed(err),
             })
         }
+    }
+}
+
+/// A store's probe, and the image opened when it has one of that name.
+fn found_in_store(
+    said: StoreProbe,
+    place: &str,
+    name: &str,
+    open: impl FnOnce() -> Result<Vec<Image>>,
+) -> Probe {
+    match said {
+        StoreProbe::Absent(why) => Probe::Absent(format!("{place}: {why}")),
+        StoreProbe::NoSuchImage => Probe::Missed(format!("{place}: no image named {name}")),
+        StoreProbe::Has => match open() {
+            Ok(images) => Probe::Found(images),
+            Err(err) => Probe::Fatal(err.context(place.to_string())),
+        },
     }
 }
 
@@ -208,7 +252,7 @@ mod tests {
         let unknown = parse_list("docker,zfs").unwrap_err().to_string();
         assert_eq!(
             unknown,
-            "unknown image source \"zfs\" (known: docker, remote)"
+            "unknown image source \"zfs\" (known: docker, containerd, podman, remote)"
         );
         assert!(parse_list("docker,docker").is_err());
         assert!(parse_list("").is_err());

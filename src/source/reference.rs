@@ -1,36 +1,28 @@
 //! The IMAGE argument: skopeo's transport names (`docker://`, `docker-archive:`, `oci:`,
-//! `oci-archive:`, `docker-daemon:`), bare paths detected by content (compressed tarballs
-//! too), and bare image names, looked for in the local stores and then the registry
-//! (`local_order.rs`).
+//! `oci-archive:`, `docker-daemon:`, `containers-storage:`), `containerd:`, bare paths detected
+//! by content (compressed tarballs too), and bare image names, looked for in the local stores
+//! and then the registry (`local_order.rs`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use super::containerd::ContainerdOptions;
+use super::containers_storage::{self, StoreSpec};
 use super::docker_daemon::{self, DaemonOptions};
 use super::local_order::{self, ImageSource};
 use super::platform::PlatformFilter;
 use super::spill;
 use super::store::LocalStore;
-use super::{Image, docker_archive, oci_layout};
+use super::{Image, containerd, docker_archive, oci_layout};
 
 /// The transports this build reads, for the message about one it does not.
-const TRANSPORTS: &str =
-    "docker-archive:PATH, oci-archive:PATH, oci:DIR, docker-daemon:NAME, docker://NAME";
+const TRANSPORTS: &str = "docker-archive:PATH, oci-archive:PATH, oci:DIR, docker-daemon:NAME, \
+     containers-storage:NAME, containerd:NAME, docker://NAME";
 
-/// Transport names other tools (skopeo, podman, Trivy) use that stowaway does not read (yet):
+/// Transport names other tools (skopeo, podman, Trivy) use that stowaway does not read:
 /// recognised so that `dir:x` is not sent to Docker Hub as the image `dir` with tag `x`.
-/// `containers-storage` and `containerd` leave this list when their sources arrive (issue 15).
-const TRANSPORTS_NOT_READ: &[&str] = &[
-    "containers-storage",
-    "containerd",
-    "podman",
-    "dir",
-    "ostree",
-    "sif",
-    "tarball",
-    "docker-image",
-];
+const TRANSPORTS_NOT_READ: &[&str] = &["podman", "dir", "ostree", "sif", "tarball", "docker-image"];
 
 /// A parsed IMAGE argument.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,6 +60,16 @@ pub enum ImageArg {
     },
     /// `docker-daemon:NAME[:TAG|@DIGEST]`: an image in the Docker daemon.
     DockerDaemon(String),
+    /// `containers-storage:[DRIVER@GRAPHROOT+RUNROOT]NAME` (podman, buildah, CRI-O).
+    ContainersStorage {
+        /// The store, when named; else the configured one.
+        store: StoreSpec,
+        /// The image: a name as the store records it (short names as podman resolves them) or
+        /// an image id.
+        name: String,
+    },
+    /// `containerd:NAME`, a name as containerd stores it (`docker.io/library/app:1`).
+    Containerd(String),
     /// `docker://REF`: an image in a registry.
     Registry(String),
     /// A bare name such as `alpine:3.20`: the local stores, then the registry, in the order of
@@ -88,6 +90,19 @@ impl ImageArg {
                 bail!("{text}: missing image name after docker-daemon:");
             }
             return Ok(ImageArg::DockerDaemon(rest.to_string()));
+        }
+        if let Some(rest) = text.strip_prefix("containers-storage:") {
+            let (store, name) = containers_storage::parse_arg(rest)?;
+            if name.is_empty() {
+                bail!("{text}: missing image name after containers-storage:");
+            }
+            return Ok(ImageArg::ContainersStorage { store, name });
+        }
+        if let Some(rest) = text.strip_prefix("containerd:") {
+            if rest.is_empty() {
+                bail!("{text}: missing image name after containerd:");
+            }
+            return Ok(ImageArg::Containerd(rest.to_string()));
         }
         for (prefix, make) in [
             (
@@ -209,6 +224,8 @@ pub struct ResolveOptions {
     pub registry: super::registry::RegistryOptions,
     /// Where the Docker daemon is (`docker-daemon:` and bare names).
     pub docker: DaemonOptions,
+    /// Where containerd is and which namespace to read (`containerd:` and bare names).
+    pub containerd: ContainerdOptions,
     /// `--image-src`: where bare names are looked for, in order; empty means
     /// [`local_order::DEFAULT_ORDER`].
     pub image_sources: Vec<ImageSource>,
@@ -270,6 +287,10 @@ fn resolve_arg(arg: &ImageArg, options: &ResolveOptions) -> Result<Vec<Image>> {
                 bail!("not an image: a tar archive with neither manifest.json nor index.json")
             }
         }
+        ImageArg::ContainersStorage { store, name } => {
+            containers_storage::open(store, name, platform)
+        }
+        ImageArg::Containerd(name) => containerd::open(name, &options.containerd, platform),
         ImageArg::Registry(reference) => {
             let mut registry = options.registry.clone();
             if registry.platform.is_none() {
@@ -287,6 +308,7 @@ fn resolve_arg(arg: &ImageArg, options: &ResolveOptions) -> Result<Vec<Image>> {
             &local_order::Lookup {
                 order: &options.image_sources,
                 docker: &options.docker,
+                containerd: &options.containerd,
                 registry: &options.registry,
                 platform,
                 quiet: options.quiet,
@@ -353,6 +375,23 @@ mod tests {
         );
         assert!(ImageArg::parse("./missing.tar").is_err());
         assert!(ImageArg::parse("oci:").is_err());
+        assert_eq!(
+            ImageArg::parse("containerd:docker.io/library/app:1").unwrap(),
+            ImageArg::Containerd("docker.io/library/app:1".into())
+        );
+        assert_eq!(
+            ImageArg::parse("containers-storage:[vfs@/g+/r]app:1").unwrap(),
+            ImageArg::ContainersStorage {
+                store: StoreSpec {
+                    driver: Some("vfs".into()),
+                    graph_root: Some("/g".into()),
+                    run_root: Some("/r".into()),
+                },
+                name: "app:1".into()
+            }
+        );
+        assert!(ImageArg::parse("containerd:").is_err());
+        assert!(ImageArg::parse("containers-storage:").is_err());
     }
 
     #[test]

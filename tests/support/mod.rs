@@ -39,6 +39,7 @@ pub mod leak;
 pub mod registry;
 pub mod run;
 pub mod secrets;
+pub mod stores;
 pub mod zips;
 
 pub use image::*;
