@@ -61,6 +61,20 @@ fn containerd_images_scan_as_their_docker_save() {
     assert_planted_found(&report["images"][0], &spec, &planted, "containerd");
     assert_eq!(finding_keys(&report), finding_keys(&archive.json()));
 
+    // The bare name, through the --image-src order: containerd has it, the registry is never
+    // asked.
+    let bare = scan(
+        &[
+            "--containerd-address",
+            &socket,
+            "--image-src",
+            "containerd,remote",
+        ],
+        &spec.repo_tag,
+    );
+    assert_eq!(bare.code, 1, "{}", bare.stderr);
+    assert_eq!(finding_keys(&bare.json()), finding_keys(&archive.json()));
+
     // The short name, as Docker would normalise it, is found too when containerd has it so.
     daemon.import("k8s.io", &written.path);
     let namespaced = scan(
@@ -277,6 +291,26 @@ fn assert_store_from_storage_conf(storage: &TestStorage) {
         Some(1),
         "{}",
         String::from_utf8_lossy(&output.stderr)
+    );
+    // The bare name, through the --image-src order: podman's store has it, the registry is
+    // never asked.
+    let bare = stowaway_cmd()
+        .args(["scan", "--format", "json", "--image-src", "podman,remote"])
+        .arg("leak:1")
+        .env("CONTAINERS_STORAGE_CONF", &conf)
+        .output()
+        .expect("run stowaway");
+    assert_eq!(
+        bare.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&bare.stderr)
+    );
+    let json = |stdout: &[u8]| serde_json::from_slice::<serde_json::Value>(stdout).unwrap();
+    assert_eq!(
+        finding_keys(&json(&bare.stdout)),
+        finding_keys(&json(&output.stdout)),
+        "the bare name scans as containers-storage: does"
     );
 }
 
