@@ -29,8 +29,9 @@ pub fn parse(argv: Vec<OsString>) -> Result<Cli> {
         // Only then: naming the rule set means loading it.
         command = command.version(version_line());
     }
-    let matches = command
-        .clone()
+    // The first reading does not require IMAGE: the config file may say `images_from`. The
+    // reading that follows the config file (or its absence) requires it as the flags do.
+    let matches = without_required_images(command.clone())
         .try_get_matches_from(&argv)
         .unwrap_or_else(|err| err.exit());
     let Some(("scan", scan)) = matches.subcommand() else {
@@ -40,6 +41,9 @@ pub fn parse(argv: Vec<OsString>) -> Result<Cli> {
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(err) if !explicit && err.kind() == std::io::ErrorKind::NotFound => {
+            let matches = command
+                .try_get_matches_from(&argv)
+                .unwrap_or_else(|err| err.exit());
             return Cli::from_arg_matches(&matches).map_err(|err| anyhow!("{err}"));
         }
         Err(err) => return Err(err).with_context(|| format!("{}: cannot read", path.display())),
@@ -56,6 +60,17 @@ pub fn parse(argv: Vec<OsString>) -> Result<Cli> {
         )
     })?;
     Cli::from_arg_matches(&matches).map_err(|err| anyhow!("{err}"))
+}
+
+/// `command` with `scan`'s IMAGE optional whatever else is given.
+fn without_required_images(command: clap::Command) -> clap::Command {
+    command.mut_subcommand("scan", |scan| {
+        scan.mut_arg("images", |images| {
+            images
+                .required(false)
+                .required_unless_present(clap::builder::Resettable::<clap::Id>::Reset)
+        })
+    })
 }
 
 /// `--config` (or `STOWAWAY_CONFIG`), else `./stowaway.toml`; whether it was asked for (then

@@ -296,6 +296,28 @@ fn flags_win_over_environment_over_config_file_over_defaults() {
     let missing = run_in(&work, &[], &["scan", "--config", "nope.toml", &image]);
     assert_eq!(missing.code, 2);
     assert!(missing.stderr.contains("nope.toml"), "{}", missing.stderr);
+
+    // The file may name the images (images_from) instead of the command line; without
+    // either, IMAGE is still required.
+    let list = dir.path().join("images.txt");
+    std::fs::write(&list, format!("{image}\n")).unwrap();
+    let listing = dir.path().join("listing.toml");
+    std::fs::write(
+        &listing,
+        format!(
+            "format = \"json\"\nimages_from = {:?}\n",
+            list.display().to_string()
+        ),
+    )
+    .unwrap();
+    let listing = listing.to_str().unwrap();
+    let listed = run_in(&work, &[], &["scan", "--config", listing]);
+    assert_eq!(listed.code, 1, "{}", listed.stderr);
+    assert!(!findings(&listed.json()).is_empty(), "{}", listed.stdout);
+    let empty = tempdir();
+    let no_image = run_in(empty.path(), &[], &["scan"]);
+    assert_eq!(no_image.code, 2, "{}", no_image.stderr);
+    assert!(no_image.stderr.contains("IMAGE"), "{}", no_image.stderr);
 }
 
 #[test]
