@@ -74,6 +74,19 @@ impl ContainerdOptions {
     }
 }
 
+/// The response of `call`, or a deadline error when containerd has not answered within
+/// [`CALL_TIMEOUT`].
+async fn answered_in_time<T>(
+    call: impl std::future::Future<Output = Result<tonic::Response<T>, Status>>,
+) -> Result<T, Status> {
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Ok(result) => result.map(tonic::Response::into_inner),
+        Err(_) => Err(Status::deadline_exceeded(
+            "containerd did not answer in time",
+        )),
+    }
+}
+
 /// The messages of containerd's API this source uses (containerd/api, `services/images/v1`,
 /// `services/content/v1`, `types/descriptor.proto`), with their field numbers.
 mod wire {
@@ -277,12 +290,7 @@ impl Client {
                 )
                 .await
             };
-            match tokio::time::timeout(CALL_TIMEOUT, call).await {
-                Ok(result) => result.map(|response| response.into_inner()),
-                Err(_) => Err(Status::deadline_exceeded(
-                    "containerd did not answer in time",
-                )),
-            }
+            answered_in_time(call).await
         })
     }
 
@@ -348,12 +356,7 @@ impl Client {
                 )
                 .await
             };
-            match tokio::time::timeout(CALL_TIMEOUT, call).await {
-                Ok(result) => result.map(|response| response.into_inner()),
-                Err(_) => Err(Status::deadline_exceeded(
-                    "containerd did not answer in time",
-                )),
-            }
+            answered_in_time(call).await
         });
         result.map_err(|status| self.failed(&status))
     }
