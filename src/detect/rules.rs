@@ -9,6 +9,7 @@ use regex::bytes::Regex;
 use serde::Deserialize;
 
 use super::decoder::Decoder;
+use super::keywords::MIN_KEYWORD_LEN;
 use super::pattern::{Compile, Pattern, secret_regex};
 use super::severity::Severity;
 use super::validate::Validator;
@@ -320,8 +321,10 @@ fn prefilter_keywords(keywords: &[String], decoder_rule: bool) -> Result<Vec<Str
     keywords
         .iter()
         .map(|keyword| {
-            if keyword.len() < 3 {
-                return Err(format!("keyword {keyword:?} is shorter than 3 bytes"));
+            if keyword.len() < MIN_KEYWORD_LEN {
+                return Err(format!(
+                    "keyword {keyword:?} is shorter than {MIN_KEYWORD_LEN} bytes"
+                ));
             }
             Ok(keyword.to_ascii_lowercase())
         })
