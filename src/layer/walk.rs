@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::compression::Compression;
 use super::timeline::LayerChanges;
-use crate::source::digest::HashingReader;
+use crate::source::bytes::{ReleaseOnDrop, ReleasingReader};
+use crate::source::digest::{HashingReader, PartialHash};
 use crate::source::{Content, Digest, Layer, LayerBlob, MappedBytes};
 use crate::tar_reader::{Entry, Kind, SliceInput, StreamInput, TarReader};
 
@@ -146,26 +147,83 @@ pub fn walk_layer_with_progress(
         LayerBlob::Mapped(bytes) => {
             let compression = Compression::sniff(&bytes[..bytes.len().min(16)])?;
             if compression == Compression::None {
-                let walked = walk_mapped_tar(bytes, &mut forward);
-                // The walker only touched headers; hashing now overlaps with the detector
-                // workers that are still busy with this layer's files.
+                let mut follower = MappedFollower::new(bytes, blob_digest.or(diff_id).is_some());
+                let walked = walk_mapped_tar_following(bytes, &mut follower, &mut forward);
                 if let Some(digest) = blob_digest.or(diff_id)
                     && !consumer_failed.get()
                 {
-                    digest.verify(bytes, "layer")?;
+                    follower.verify(digest)?;
                 }
                 let mut walked = walked?;
                 walked.stored_bytes = bytes.len() as u64;
                 on_stored(walked.stored_bytes);
                 Ok(walked)
             } else {
-                let reader = CountingReader::new(&bytes[..], on_stored);
+                let reader = CountingReader::new(ReleasingReader::new(bytes), on_stored);
                 walk_stream(reader, blob_digest, diff_id, &mut forward, &consumer_failed)
             }
         }
         LayerBlob::Stream(opener) => {
             let reader = CountingReader::new(opener.open()?, on_stored);
             walk_stream(reader, blob_digest, diff_id, &mut forward, &consumer_failed)
+        }
+    }
+}
+
+/// How far behind the walk of a mapped blob its pages are dropped from the resident set.
+/// Chunks in flight (the scan's memory budget, 64 MiB by default, counts mapped chunks too)
+/// mostly lie closer to the walk than this; one still matched behind it only reads its
+/// pages back from the page cache. Each walker thread keeps up to this much, plus a step.
+const RELEASE_LAG: usize = 32 << 20;
+/// How far the walk moves between two releases: a system call each.
+const RELEASE_STEP: usize = 8 << 20;
+
+/// Follows the walk of an uncompressed mapped blob. It hashes the bytes the walk has passed,
+/// so the digest is computed by the walking thread while the detector matches the same bytes
+/// (they are read from memory once, close together, and no pass over the blob follows the
+/// walk), and drops the pages [`RELEASE_LAG`] behind the walk from the resident set.
+struct MappedFollower<'a> {
+    bytes: &'a MappedBytes,
+    hash: Option<PartialHash>,
+    hashed_to: usize,
+    released_to: usize,
+}
+
+impl<'a> MappedFollower<'a> {
+    fn new(bytes: &'a MappedBytes, hash: bool) -> MappedFollower<'a> {
+        MappedFollower {
+            bytes,
+            hash: hash.then(PartialHash::default),
+            hashed_to: 0,
+            released_to: 0,
+        }
+    }
+
+    /// The walk has reached `to` (clamped to the blob).
+    fn advance(&mut self, to: usize) {
+        let to = to.min(self.bytes.len());
+        if to <= self.hashed_to {
+            return;
+        }
+        if let Some(hash) = &mut self.hash {
+            hash.update(&self.bytes[self.hashed_to..to]);
+        }
+        self.hashed_to = to;
+        let behind = to.saturating_sub(RELEASE_LAG);
+        if behind >= self.released_to + RELEASE_STEP {
+            if let Some(passed) = self.bytes.slice(self.released_to..behind) {
+                passed.release_pages(false);
+            }
+            self.released_to = behind;
+        }
+    }
+
+    /// Hashes the rest of the blob (what follows the tar's end counts too) and compares.
+    fn verify(mut self, expected: &Digest) -> Result<()> {
+        self.advance(self.bytes.len());
+        match self.hash {
+            Some(hash) => hash.verify(expected, "layer"),
+            None => Ok(()),
         }
     }
 }
@@ -576,6 +634,24 @@ pub(crate) fn walk_mapped_tar(
     bytes: &MappedBytes,
     on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
 ) -> Result<WalkedLayer> {
+    walk_mapped_tar_following(bytes, &mut MappedFollower::new(bytes, false), on_chunk)
+}
+
+/// [`walk_mapped_tar`], telling `follower` how far the walk has come before each chunk is
+/// handed over: to the chunk's end (headers between chunks are hashed with the next chunk,
+/// and whatever follows the last one when the follower verifies).
+fn walk_mapped_tar_following(
+    bytes: &MappedBytes,
+    follower: &mut MappedFollower,
+    on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
+) -> Result<WalkedLayer> {
+    let release = ReleaseOnDrop::new(bytes.clone());
+    let blob_start = bytes.as_ptr() as usize;
+    let mut on_chunk = |chunk: FileChunk| {
+        // Chunks are views of `bytes`: where one ends in the blob follows from its address.
+        follower.advance(chunk.content.as_ptr() as usize - blob_start + chunk.content.len());
+        on_chunk(chunk)
+    };
     let mut tar = TarReader::new(SliceInput(&bytes[..]));
     let mut walked = WalkedLayer {
         compression: Some(Compression::None),
@@ -597,7 +673,8 @@ pub(crate) fn walk_mapped_tar(
                     anyhow!("truncated layer: file content runs past the end of the blob")
                 })?;
             let more = index + 1 < runs.len();
-            lines_before = slice_run(content, *run, lines_before, more, &path, on_chunk)?;
+            let place = (&path, &release);
+            lines_before = slice_run(content, *run, lines_before, more, place, &mut on_chunk)?;
             start += run.len;
         }
     }
@@ -622,14 +699,14 @@ fn slice_run(
     run: Run,
     mut lines_before: u64,
     count_to_end: bool,
-    path: &Arc<str>,
+    (path, release): (&Arc<str>, &Arc<ReleaseOnDrop>),
     on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
 ) -> Result<u64> {
     let size = content.len();
     if run.file_offset == 0 && !count_to_end && wants_whole_file(&content, size as u64) {
         on_chunk(FileChunk {
             path: Arc::clone(path),
-            content: Content::Mapped(content),
+            content: Content::Mapped(content, Arc::clone(release)),
             file_offset: 0,
             lines_before: 0,
             report_before: size,
@@ -653,7 +730,7 @@ fn slice_run(
         };
         on_chunk(FileChunk {
             path: Arc::clone(path),
-            content: Content::Mapped(view),
+            content: Content::Mapped(view, Arc::clone(release)),
             file_offset: run.file_offset + start as u64,
             lines_before,
             report_before,

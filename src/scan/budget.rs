@@ -1,5 +1,7 @@
 //! A bound on the file content held in memory between the layer walkers and the detector
-//! workers. Walkers wait when the bound is reached, so memory stays flat whatever the image.
+//! workers, heap and mapped pages alike. Walkers wait when the bound is reached, so memory
+//! stays flat whatever the image (and a walk of a mapped blob cannot run further ahead of the
+//! detector than the pages it drops behind it, see `layer::walk`).
 
 use std::sync::{Condvar, Mutex};
 

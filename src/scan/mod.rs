@@ -38,7 +38,8 @@ pub struct ScanOptions {
     pub show_secrets: bool,
     /// Worker threads; 0 picks the number of CPUs.
     pub threads: usize,
-    /// Bytes of file content held in memory at once between walkers and detectors.
+    /// Bytes of file content held in memory at once between walkers and detectors: read
+    /// into the heap, or mapped pages the detector makes resident.
     pub memory_budget: usize,
     /// Findings listed per file (or history or config item), the most severe first; the rest
     /// are counted in the report's `not_listed`. 0 lists every finding.

@@ -129,7 +129,7 @@ impl WalkQueue<'_> {
             if self.skip.skips(&chunk.path) {
                 return Ok(());
             }
-            self.budget.acquire(chunk.content.heap_len());
+            self.budget.acquire(chunk.content.in_flight_len());
             sender
                 .send((index, chunk))
                 .map_err(|_| anyhow!("detector stopped"))
@@ -253,7 +253,7 @@ impl Scanner {
     }
 
     /// Matches every chunk the walkers send, on the rayon pool, releasing each chunk's bytes
-    /// from the budget once matched.
+    /// from the budget (and a large mapped chunk's pages from memory) once matched.
     fn match_chunks(&self, receiver: Receiver<(usize, FileChunk)>, budget: &ByteBudget) -> Matched {
         let detector = &self.detector;
         let limits = self.options.archive_limits;
@@ -263,7 +263,8 @@ impl Scanner {
                 .par_bridge()
                 .map(|(layer, chunk)| {
                     let (found, skipped) = match_chunk(detector, limits, layer, &chunk);
-                    budget.release(chunk.content.heap_len());
+                    chunk.content.release();
+                    budget.release(chunk.content.in_flight_len());
                     let (raw, over_limit) = self.cap_chunk(found);
                     Matched {
                         raw,

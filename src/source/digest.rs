@@ -50,13 +50,34 @@ impl Digest {
 
     /// Checks `bytes` against this digest; `what` names the blob in the error.
     pub fn verify(&self, bytes: &[u8], what: &str) -> Result<()> {
-        let actual = Digest::of(bytes);
-        if &actual != self {
+        self.check(Sha256::digest(bytes).as_slice(), what)
+    }
+
+    /// Compares a finished hash with this digest.
+    fn check(&self, hash: &[u8], what: &str) -> Result<()> {
+        if hex::encode(hash) != self.hex() {
             // What the content does hash to is left out: it fingerprints bytes that may come
             // from anywhere (a server told to fetch from a host that is no registry).
             bail!("{what}: digest mismatch: expected {self}, the content hashes to something else");
         }
         Ok(())
+    }
+}
+
+/// A blob's digest computed piece by piece, in order, as a walk passes over it.
+#[derive(Default)]
+pub struct PartialHash {
+    hasher: Sha256,
+}
+
+impl PartialHash {
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+    }
+
+    /// Compares what was hashed with `expected`; `what` names the blob in the error.
+    pub fn verify(self, expected: &Digest, what: &str) -> Result<()> {
+        expected.check(self.hasher.finalize().as_slice(), what)
     }
 }
 
@@ -90,12 +111,7 @@ impl<R: Read> HashingReader<R> {
     /// Reads whatever is left (trailing bytes count towards the digest too) and compares.
     pub fn finish(mut self, expected: &Digest, what: &str) -> Result<u64> {
         io::copy(&mut self, &mut io::sink())?;
-        let actual = Digest(format!("sha256:{}", hex::encode(self.hasher.finalize())));
-        if &actual != expected {
-            bail!(
-                "{what}: digest mismatch: expected {expected}, the content hashes to something else"
-            );
-        }
+        expected.check(self.hasher.finalize().as_slice(), what)?;
         Ok(self.bytes)
     }
 }
