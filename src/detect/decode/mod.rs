@@ -219,34 +219,51 @@ impl<'d> Scanner<'d> {
         if markers.any_text()
             && let Ok(text) = std::str::from_utf8(content)
         {
-            let (documents, cut) = yaml::parse_documents_bounded(text);
-            if cut {
-                self.skip(
-                    format!(
-                        "YAML node limit ({} per file) reached: the rest was scanned as text, \
-                         not decoded",
-                        yaml::MAX_NODES
-                    ),
-                    level.what.clone(),
-                );
-            }
-            if !documents.is_empty() {
-                if markers.secret {
-                    kubernetes::decode(self, text, &documents, level, &mut found);
-                }
-                if markers.users {
-                    kubeconfig::decode(self, text, &documents, level, &mut found);
-                }
-                if markers.auth {
-                    docker::decode(self, text, &documents, level, &mut found);
-                }
-            }
+            self.decode_documents(text, markers, level, &mut found);
         }
         if markers.certificate {
             tls::pair_keys(self.detector, content, &mut found);
         }
         found.sort_by_key(|m| (m.base.start, m.base.end, m.base.rule));
         found
+    }
+
+    /// Reads `text` as YAML (JSON included) documents and runs the structural decoders its
+    /// markers call for. Text too large for the parser's memory (see [`yaml::too_large`]) is
+    /// left to the regex rules, and the report says so.
+    fn decode_documents(
+        &mut self,
+        text: &str,
+        markers: TextMarkers,
+        level: &Level,
+        found: &mut Vec<FileMatch>,
+    ) {
+        if let Some(reason) = yaml::too_large(text) {
+            self.skip(reason, level.what.clone());
+            return;
+        }
+        let (documents, cut) = yaml::parse_documents_bounded(text);
+        if cut {
+            self.skip(
+                format!(
+                    "YAML node limit ({} per file) reached: the rest was scanned as text, \
+                     not decoded",
+                    yaml::MAX_NODES
+                ),
+                level.what.clone(),
+            );
+        }
+        if !documents.is_empty() {
+            if markers.secret {
+                kubernetes::decode(self, text, &documents, level, found);
+            }
+            if markers.users {
+                kubeconfig::decode(self, text, &documents, level, found);
+            }
+            if markers.auth {
+                docker::decode(self, text, &documents, level, found);
+            }
+        }
     }
 
     /// Scans a UTF-16 text file as the UTF-8 text it holds. Offsets are mapped back to the

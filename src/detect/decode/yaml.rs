@@ -15,6 +15,36 @@ use saphyr_parser::{Event, Parser, ScalarStyle};
 pub const MAX_DEPTH: usize = 64;
 /// Nodes kept per file; parsing stops past this many (Secrets and configs are small).
 pub const MAX_NODES: usize = 500_000;
+/// Text longer than this is not parsed. A `kubectl get secrets -o yaml` of a thousand Secrets
+/// is about 4 MiB.
+pub const MAX_TEXT_BYTES: usize = 16 << 20;
+/// Text with a line longer than this is not parsed: on one line of flow style (minified JSON)
+/// the parser queues the tokens of the whole line before it yields a node, about 28 bytes a
+/// byte of text (a 1.9 MB line held 54 MB). Pretty-printed JSON and YAML have short lines.
+pub const MAX_LINE_BYTES: usize = 256 << 10;
+
+/// Why `text` is not parsed, if it is too large for the parser's memory.
+pub fn too_large(text: &str) -> Option<String> {
+    if text.len() > MAX_TEXT_BYTES {
+        return Some(format!(
+            "over {} MiB: scanned as text, not decoded as YAML or JSON",
+            MAX_TEXT_BYTES >> 20
+        ));
+    }
+    if text.len() > MAX_LINE_BYTES {
+        let mut line_start = 0;
+        for newline in memchr::memchr_iter(b'\n', text.as_bytes()).chain([text.len()]) {
+            if newline - line_start > MAX_LINE_BYTES {
+                return Some(format!(
+                    "a line over {} KiB: scanned as text, not decoded as YAML or JSON",
+                    MAX_LINE_BYTES >> 10
+                ));
+            }
+            line_start = newline + 1;
+        }
+    }
+    None
+}
 
 /// A parsed YAML node.
 #[derive(Clone, Debug, PartialEq)]
@@ -388,6 +418,25 @@ mod tests {
         let docs = parse_documents("a: 1\na: 2\n");
         assert_eq!(docs.len(), 1);
         assert_eq!(docs[0].entries().len(), 2);
+    }
+
+    #[test]
+    fn text_too_large_for_the_parser_is_named() {
+        let pretty = "a: 1\n".repeat(MAX_LINE_BYTES);
+        assert_eq!(too_large(&pretty), None);
+        let minified = format!(
+            "{{\"kind\":\"Secret\",\"x\":[{}1]}}",
+            "1,".repeat(MAX_LINE_BYTES)
+        );
+        assert!(
+            too_large(&minified)
+                .unwrap()
+                .contains("a line over 256 KiB")
+        );
+        let long_last_line = format!("a: 1\n{}", "b".repeat(MAX_LINE_BYTES + 1));
+        assert!(too_large(&long_last_line).is_some());
+        let huge = "a: 1\n".repeat(MAX_TEXT_BYTES / 5 + 1);
+        assert!(too_large(&huge).unwrap().contains("over 16 MiB"));
     }
 
     #[test]
