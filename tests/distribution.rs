@@ -138,13 +138,45 @@ impl Install {
 /// Runs `bash ci/action/install.sh ARGS` with the runner's OS and architecture as GitHub names
 /// them, in an environment cleared of anything a real runner (or the developer) would add.
 fn install(os: &str, arch: &str, env: &[(&str, &str)], args: &[&str]) -> Install {
+    let mut argv = vec![repo_file("ci/action/install.sh").into_os_string()];
+    argv.extend(args.iter().map(Into::into));
+    run_bash(&argv, os, arch, env)
+}
+
+/// The action's install step (its `run:` script, with the variables its `env:` sets given in
+/// `env`), run as GitHub runs a bash step: `bash --noprofile --norc -eo pipefail FILE`, with
+/// GITHUB_ACTION_PATH at this checkout.
+fn action_install_step(os: &str, arch: &str, env: &[(&str, &str)]) -> Install {
+    let text = fs::read_to_string(repo_file("action.yml")).unwrap();
+    let action = &yaml_rust2::YamlLoader::load_from_str(&text).unwrap()[0];
+    let step = action["runs"]["steps"]
+        .as_vec()
+        .expect("steps")
+        .iter()
+        .find(|step| step["id"].as_str() == Some("install"))
+        .expect("a step with id: install");
+    let scripts = support::tempdir();
+    let script = scripts.path().join("install-step.sh");
+    fs::write(&script, step["run"].as_str().expect("run:")).unwrap();
+    let mut argv: Vec<std::ffi::OsString> = ["--noprofile", "--norc", "-eo", "pipefail"]
+        .iter()
+        .map(Into::into)
+        .collect();
+    argv.push(script.into_os_string());
+    let action_path = repo_file("");
+    let action_path = action_path.to_str().unwrap();
+    let mut env = env.to_vec();
+    env.push(("GITHUB_ACTION_PATH", action_path));
+    run_bash(&argv, os, arch, &env)
+}
+
+fn run_bash(argv: &[std::ffi::OsString], os: &str, arch: &str, env: &[(&str, &str)]) -> Install {
     let dir = support::tempdir();
     let output_file = dir.path().join("github_output");
     fs::write(&output_file, "").unwrap();
     let mut command = Command::new("bash");
     command
-        .arg(repo_file("ci/action/install.sh"))
-        .args(args)
+        .args(argv)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", dir.path())
@@ -385,6 +417,65 @@ fn the_installer_downloads_only_over_https_but_from_a_loopback_test_server() {
     assert_eq!(run.code, 1);
     assert!(
         run.stderr.contains("not a release version"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// The install step's `env:`, as action.yml sets it from the inputs (version left to default).
+fn inputs<'a>(release_url: &'a str, fallback: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("STOWAWAY_INSTALL_VERSION", ""),
+        ("STOWAWAY_RELEASE_URL", release_url),
+        ("STOWAWAY_REPOSITORY", "owner/stowaway"),
+        ("STOWAWAY_FALLBACK", fallback),
+    ]
+}
+
+#[test]
+fn the_action_step_builds_from_source_only_when_asked_and_never_after_a_bad_checksum() {
+    if !tools_present() {
+        return;
+    }
+    let good = &fake_release(&[]);
+    let bad = &fake_release(&[X86_64]);
+    // The released binary of the action's own version (Cargo.toml), checked and run.
+    let run = action_install_step("Linux", "X64", &inputs(good, "false"));
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let outputs = run.github_output();
+    assert!(outputs.contains("path="), "{outputs}");
+    assert!(!outputs.contains("from-source"), "{outputs}");
+    assert!(run.bin_dir().join("stowaway").is_file());
+
+    // No binary for macOS: the step fails, unless asked to build from source.
+    let run = action_install_step("macOS", "ARM64", &inputs(good, "false"));
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(!run.github_output().contains("from-source"));
+    let run = action_install_step("macOS", "ARM64", &inputs(good, "true"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let outputs = run.github_output();
+    assert!(outputs.contains("from-source=true\n"), "{outputs}");
+    let key = outputs
+        .lines()
+        .find_map(|line| line.strip_prefix("source-key="))
+        .expect("a cache key for the build");
+    assert!(
+        key.len() == 32 && key.chars().all(|c| c.is_ascii_hexdigit()),
+        "{key}"
+    );
+
+    // A checksum mismatch fails the step even with the fallback on.
+    let run = action_install_step("Linux", "X64", &inputs(bad, "true"));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("checksum mismatch"), "{}", run.stderr);
+    assert!(!run.github_output().contains("from-source"));
+    assert!(!run.bin_dir().join("stowaway").exists());
+
+    let run = action_install_step("Linux", "X64", &inputs(good, "yes"));
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("cargo-install-fallback must be true or false"),
         "{}",
         run.stderr
     );
