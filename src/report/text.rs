@@ -735,6 +735,52 @@ mod tests {
     }
 
     #[test]
+    fn each_piece_of_advice_is_printed_once_and_findings_point_to_it() {
+        let mut report = leaky_report();
+        let image = &mut report.images[0];
+        let other = image.findings.remove(1);
+        let place = crate::report::model::OtherPlace {
+            location: other.location.clone(),
+            status: other.status,
+            removed_in_layer: None,
+            removed_in_layer_number: None,
+            rule_id: other.rule_id.clone(),
+            rule_name: other.rule_name.clone(),
+            severity: other.severity,
+            fingerprint: other.fingerprint.clone(),
+            context: Some("RUN |1 AWS_KEY=AKIA**** make".into()),
+        };
+        image.findings[0].also_found_in.push(place);
+        image.findings[0].context = Some("aws_access_key_id = AKIA****".into());
+        let text = render(&report, false);
+        assert!(text.contains("> aws_access_key_id = AKIA****\n"), "{text}");
+        assert!(
+            text.contains("also in history step 1 (build-arg AWS_KEY)\n"),
+            "{text}"
+        );
+        let advice = report.images[0].findings[0].remediation.instead.to_string();
+        let first_words: String = advice
+            .split_whitespace()
+            .take(6)
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(text.matches(&first_words).count(), 1, "{text}");
+        assert!(text.contains("what to do: [1] below"), "{text}");
+        assert!(text.contains("what to do: [2] below"), "{text}");
+        assert!(!text.contains("what to do: [3]"), "{text}");
+    }
+
+    #[test]
+    fn advice_wraps_at_spaces() {
+        assert_eq!(wrap("a bb ccc dddd", 6), ["a bb", "ccc", "dddd"]);
+        assert_eq!(
+            wrap("averyveryverylongword x", 5),
+            ["averyveryverylongword", "x"]
+        );
+        assert!(wrap("", 10).is_empty());
+    }
+
+    #[test]
     fn findings_and_skips_share_the_summary_line() {
         let mut report = leaky_report();
         report.stats.items_skipped = 2;
