@@ -31,8 +31,9 @@ const REPORTS: TableDefinition<&str, &[u8]> = TableDefinition::new("reports");
 pub const FILE_NAME: &str = "cache-v1.redb";
 
 /// Version of the report-store encoding, part of every report key. 2: findings carry package
-/// provenance (vendor content lowered to info), so a report stored before must not decide.
-const REPORT_FORMAT: u32 = 2;
+/// provenance (vendor content lowered to info), so a report stored before must not decide. 3:
+/// one finding per secret with its other places, masked lines, paths with a leading `/`.
+const REPORT_FORMAT: u32 = 3;
 
 /// zstd level for stored values: fast, and layer walks (path lists) compress well.
 const ZSTD_LEVEL: i32 = 3;

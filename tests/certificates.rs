@@ -128,7 +128,7 @@ fn a_ca_bundle_is_an_inventory_with_no_finding_anywhere() {
     assert!(
         listed
             .iter()
-            .any(|c| c["location"]["path"] == "opt/app/trust/root.der"
+            .any(|c| c["location"]["path"] == "/opt/app/trust/root.der"
                 && c["subject"] == "CN=DER Root"),
         "the DER certificate is listed"
     );
@@ -213,7 +213,7 @@ fn a_certificate_with_its_private_key_in_the_image_is_still_a_finding() {
     let at = |path: &str| {
         findings
             .iter()
-            .filter(|f| f["location"]["path"] == path)
+            .filter(|f| f["location"]["path"] == format!("/{path}").as_str())
             .collect::<Vec<_>>()
     };
     let pair = at("etc/nginx/server.pem");
@@ -240,14 +240,14 @@ fn a_certificate_with_its_private_key_in_the_image_is_still_a_finding() {
     let by_path = |path: &str| {
         listed
             .iter()
-            .find(|c| c["location"]["path"] == path)
+            .find(|c| c["location"]["path"] == format!("/{path}").as_str())
             .unwrap_or_else(|| panic!("{path} listed: {}", json.stdout))
     };
     let split_cert = by_path("srv/tls/tls.crt");
     assert_eq!(split_cert["private_key_in_image"], true);
     assert_eq!(
         split_cert["private_key_location"],
-        "layer/0/srv/tls/tls.key"
+        "layer/1/srv/tls/tls.key"
     );
     let lonely = by_path("srv/tls/ca.crt");
     assert_eq!(lonely["private_key_in_image"], false);
@@ -257,6 +257,6 @@ fn a_certificate_with_its_private_key_in_the_image_is_still_a_finding() {
     assert!(
         listed
             .iter()
-            .all(|c| c["location"]["path"] != "etc/nginx/server.pem")
+            .all(|c| c["location"]["path"] != "/etc/nginx/server.pem")
     );
 }

@@ -252,11 +252,11 @@ fn sarif_of_the_classic_leak_matches_the_schema_and_names_every_finding() {
                 uri,
                 format!(
                     "layer/{}/{}",
-                    location["layer_index"],
-                    location["path"].as_str().unwrap()
+                    location["layer_number"],
+                    location["path"].as_str().unwrap().trim_start_matches('/')
                 )
             ),
-            "history" => assert_eq!(uri, format!("history/{}", location["history_index"])),
+            "history" => assert_eq!(uri, format!("history/{}", location["step_number"])),
             _ => assert!(uri.starts_with("config/"), "{uri}"),
         }
         let message = result["message"]["text"].as_str().unwrap();
@@ -271,7 +271,7 @@ fn sarif_of_the_classic_leak_matches_the_schema_and_names_every_finding() {
     // The deleted AWS credentials are reported at their path in layer 0.
     assert!(results.iter().any(|r| {
         r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
-            == "layer/0/root/.aws/credentials"
+            == "layer/1/root/.aws/credentials"
     }));
     let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
     let mut sorted = ids.clone();
@@ -511,7 +511,7 @@ fn baseline_round_trip_follows_secrets_to_new_layers_and_paths() {
     let reported = findings(&report);
     assert_eq!(reported.len(), 1, "only the new secret: {reported:#?}");
     assert_eq!(reported[0]["secret"], new_token.as_str());
-    assert_eq!(reported[0]["location"]["path"], "srv/new/.env");
+    assert_eq!(reported[0]["location"]["path"], "/srv/new/.env");
     assert_eq!(report["stats"]["suppressed_by_baseline"], moved_count);
 }
 
@@ -557,7 +557,7 @@ fn ignore_file_globs_rules_and_fingerprints() {
     let count = |pred: &dyn Fn(&Value) -> bool| all.iter().filter(|f| pred(f)).count();
 
     // A path glob covers the AWS credentials file (written with a leading slash).
-    let aws = count(&|f| f["location"]["path"] == "root/.aws/credentials");
+    let aws = count(&|f| f["location"]["path"] == "/root/.aws/credentials");
     assert!(aws >= 1);
     let (_, report) = scan_with_ignore(
         &image,
@@ -567,7 +567,7 @@ fn ignore_file_globs_rules_and_fingerprints() {
     assert!(
         findings(&report)
             .iter()
-            .all(|f| f["location"]["path"] != "root/.aws/credentials")
+            .all(|f| f["location"]["path"] != "/root/.aws/credentials")
     );
     assert_eq!(report["stats"]["suppressed_by_ignore"], aws);
     assert_eq!(findings(&report).len(), all.len() - aws);

@@ -1488,7 +1488,7 @@ fn an_image_with_a_secret_manifest_and_a_jar() {
     };
     let f = find(&password);
     assert_eq!(f["rule_id"], "kubernetes-secret-data");
-    assert_eq!(f["location"]["path"], "etc/app/secret.yaml");
+    assert_eq!(f["location"]["path"], "/etc/app/secret.yaml");
     assert_eq!(f["location"]["line"], 8);
     assert_eq!(f["details"]["kubernetes_secret"], "db");
     assert_eq!(
@@ -1501,7 +1501,7 @@ fn an_image_with_a_secret_manifest_and_a_jar() {
     assert_eq!(f["details"]["username"], "ci");
     // Last: the member chain of a finding in the jar.
     let f = find(&jar_password);
-    assert_eq!(f["location"]["path"], "srv/app.jar");
+    assert_eq!(f["location"]["path"], "/srv/app.jar");
     assert_eq!(
         f["location"]["archive_path"],
         json!(["BOOT-INF/classes/k8s/secret.yaml"])

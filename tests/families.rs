@@ -414,7 +414,7 @@ fn at_place(finding: &Value, place: &Place) -> bool {
                 .unwrap_or_default();
             location["kind"] == "layer-file"
                 && location["layer_index"] == *layer
-                && location["path"] == *path
+                && location["path"] == format!("/{path}").as_str()
                 && members == *archive_path
         }
         Place::History { index } => {
@@ -471,6 +471,7 @@ fn every_family_is_found_at_its_place_and_severity_and_nothing_else() {
     // The UTF-16 files say so.
     for finding in findings {
         let path = finding["location"]["path"].as_str().unwrap_or_default();
+        let path = path.trim_start_matches('/');
         let encoding = &finding["details"]["encoding"];
         match path {
             "app/deploy.env" => assert_eq!(encoding, "UTF-16LE"),

@@ -62,15 +62,25 @@ fn scan(layout: &Path) -> Measured {
     measured
 }
 
-/// Each path the report has a finding of `key` for.
+/// Each path the report has `key` at (a finding's place or one of its other places), as the
+/// tar names it (without the report's leading `/`).
 fn paths_of(report: &Value, key: &str) -> BTreeSet<String> {
     report["images"][0]["findings"]
         .as_array()
         .expect("findings")
         .iter()
         .filter(|f| f["secret"] == key)
-        .filter_map(|f| f["location"]["path"].as_str().map(str::to_string))
+        .flat_map(|f| {
+            let others = f["also_found_in"].as_array().cloned().unwrap_or_default();
+            std::iter::once(f.clone()).chain(others)
+        })
+        .filter_map(|f| f["location"]["path"].as_str().map(tar_name))
         .collect()
+}
+
+/// A report path (`/etc/app.conf`) as the tar names it (`etc/app.conf`).
+fn tar_name(path: &str) -> String {
+    path.trim_start_matches('/').to_string()
 }
 
 /// The image's skipped items as `(what, reason)`.
@@ -191,7 +201,7 @@ fn unpacked_by_umoci_and_all_scanned(dir: &Path, tars: &[Vec<u8>]) {
         .as_array()
         .expect("findings")
         .iter()
-        .filter_map(|f| f["location"]["path"].as_str().map(str::to_string))
+        .filter_map(|f| f["location"]["path"].as_str().map(tar_name))
         .collect();
     for path in &written {
         assert!(
@@ -366,7 +376,7 @@ fn sparse_holes_are_never_expanded() {
             let found = found.unwrap_or_else(|| panic!("{compression:?}: {key} not found"));
             let location = &found["location"];
             (
-                location["path"].as_str().unwrap().to_string(),
+                tar_name(location["path"].as_str().unwrap()),
                 location["line"].as_u64(),
             )
         };
@@ -408,7 +418,7 @@ fn whiteout_markers_that_carry_content_are_scanned() {
         let findings = report["images"][0]["findings"].as_array().unwrap().clone();
         let of = |key: &str| findings.iter().find(|f| f["secret"] == key).cloned();
         let marker = of(&hidden).expect("the marker's content is scanned");
-        assert_eq!(marker["location"]["path"], "etc/.wh.app.conf");
+        assert_eq!(marker["location"]["path"], "/etc/.wh.app.conf");
         assert_eq!(
             (&marker["status"], &marker["removed_in_layer"]),
             (&"deleted".into(), &1.into())

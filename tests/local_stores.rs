@@ -163,13 +163,18 @@ COPY id_ed25519 /home/dev/.ssh/id_ed25519
     .unwrap();
 }
 
-/// The status and the layer that removed it, of each finding in the file at `path`.
+/// The status and the layer that removed it, of each finding in the file at `path` (its own
+/// place or another place of a finding: one secret in two files is one finding).
 fn fates(report: &serde_json::Value, path: &str) -> Vec<(String, serde_json::Value)> {
     report["images"][0]["findings"]
         .as_array()
         .expect("findings")
         .iter()
-        .filter(|f| f["location"]["path"] == path)
+        .flat_map(|f| {
+            let others = f["also_found_in"].as_array().cloned().unwrap_or_default();
+            std::iter::once(f.clone()).chain(others)
+        })
+        .filter(|f| f["location"]["path"] == format!("/{path}").as_str())
         .map(|f| {
             (
                 f["status"].as_str().unwrap_or_default().to_string(),

@@ -48,12 +48,14 @@ fn fresh_key(dir: &Path, name: &str) -> (String, String) {
     (pem, hex::encode(Sha256::digest(&der)))
 }
 
+/// The findings with `path` among their places (the same key in two files is one finding).
 fn findings_at<'a>(report: &'a Value, path: &str) -> Vec<&'a Value> {
+    let at = |place: &Value| place["location"]["path"] == format!("/{path}").as_str();
     report["images"][0]["findings"]
         .as_array()
         .expect("findings")
         .iter()
-        .filter(|f| f["location"]["path"] == path)
+        .filter(|f| at(f) || f["also_found_in"].as_array().into_iter().flatten().any(at))
         .collect()
 }
 

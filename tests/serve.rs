@@ -1960,3 +1960,186 @@ fn a_scan_that_outlives_its_deadline_fails_and_frees_its_worker() {
     assert!(text.contains("scan_timeout_seconds"), "{text}");
     assert_eq!(server.metric("stowaway_scans_total{result=\"error\"}"), 1.0);
 }
+
+/// One numbering convention (issue 16): the same deleted file and the same history step carry
+/// the same numbers (layers and steps counted from 1, paths with a leading `/`) in the text,
+/// JSON, SARIF and GitLab reports and in the admission denial for the image. The CLI's scan
+/// stores the report the server decides from; an empty history step before the layers makes
+/// step numbers differ from layer numbers.
+#[test]
+fn every_format_and_the_admission_denial_number_layers_and_steps_alike() {
+    let Some(tls) = make_tls() else { return };
+    let npm = secrets::npm_token();
+    let credentials = secrets::aws_credentials_file(
+        &secrets::aws_access_key_id(),
+        &secrets::aws_secret_access_key(),
+    );
+    let spec = ImageSpec {
+        layers: vec![
+            Layer::new(
+                "COPY os-release /etc/os-release # buildkit",
+                vec![
+                    Entry::dir("etc"),
+                    Entry::file("etc/os-release", "ID=debian\n"),
+                ],
+            ),
+            Layer::new(
+                "COPY credentials /root/.aws/credentials # buildkit",
+                vec![
+                    Entry::dir("root"),
+                    Entry::dir("root/.aws"),
+                    Entry::file("root/.aws/credentials", credentials),
+                ],
+            ),
+            Layer::new(
+                "RUN /bin/sh -c rm -f /root/.aws/credentials # buildkit",
+                vec![
+                    Entry::dir("root/.aws"),
+                    Entry::whiteout("root/.aws/credentials"),
+                ],
+            ),
+            Layer::new(
+                &format!("RUN |1 NPM_TOKEN={npm} /bin/sh -c npm ci # buildkit"),
+                vec![Entry::file("app.txt", "built\n")],
+            ),
+        ],
+        empty_history: vec![(0, "ARG NPM_TOKEN".to_string())],
+        repo_tag: "example.com/numbers:1".into(),
+        ..ImageSpec::default()
+    };
+    let step = spec.history_index_of_layer(3) + 1;
+    assert_ne!(step, 4, "the history step differs from the layer number");
+    let dir = tempdir();
+    let written = write_image_in(&spec, Format::OciLayout, Compression::Gzip, dir.path());
+    let image = format!("oci:{}", written.path.display());
+    let cache = tempdir();
+    let cache_dir = cache.path().display().to_string();
+    // The cache is on for these scans (tests turn it off by default): the JSON scan stores
+    // the report the server decides from.
+    let scan = |format: &str| {
+        let output = stowaway_cmd()
+            .env_remove("STOWAWAY_NO_CACHE")
+            .args([
+                "scan",
+                "--cache-dir",
+                &cache_dir,
+                "--format",
+                format,
+                &image,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{format}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let file_uri = "layer/2/root/.aws/credentials";
+    let step_uri = format!("history/{step}");
+
+    let json: Value = serde_json::from_str(&scan("json")).unwrap();
+    let findings = findings(&json);
+    let file = findings
+        .iter()
+        .find(|f| f["location"]["kind"] == "layer-file")
+        .expect("the file finding");
+    let location = &file["location"];
+    assert_eq!(location["path"], "/root/.aws/credentials");
+    assert_eq!(
+        (&location["layer_index"], &location["layer_number"]),
+        (&json!(1), &json!(2))
+    );
+    assert_eq!(
+        (&file["removed_in_layer"], &file["removed_in_layer_number"]),
+        (&json!(2), &json!(3))
+    );
+    let history = findings
+        .iter()
+        .find(|f| f["location"]["kind"] == "history")
+        .expect("the build-arg finding");
+    assert_eq!(history["location"]["step_number"], json!(step));
+    assert_eq!(history["location"]["history_index"], json!(step - 1));
+    assert_eq!(json["images"][0]["layers"][1]["number"], json!(2));
+
+    let text = scan("text");
+    assert!(text.contains("/root/.aws/credentials:"), "{text}");
+    assert!(text.contains(" in layer 2/4  "), "{text}");
+    assert!(
+        text.contains("DELETED in layer 3 but still shipped in layer 2"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("history step {step} (")), "{text}");
+
+    let sarif: Value = serde_json::from_str(&scan("sarif")).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let uri = |r: &Value| r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].clone();
+    let file_result = results.iter().find(|r| uri(r) == file_uri).expect(file_uri);
+    assert_eq!(file_result["properties"]["layerNumber"], json!(2));
+    assert_eq!(file_result["properties"]["removedInLayerNumber"], json!(3));
+    let said = file_result["message"]["text"].as_str().unwrap();
+    assert!(said.contains("/root/.aws/credentials line"), "{said}");
+    assert!(
+        said.contains("of layer 2/4") && said.contains("DELETED in layer 3"),
+        "{said}"
+    );
+    let step_result = results
+        .iter()
+        .find(|r| uri(r) == step_uri.as_str())
+        .expect("step");
+    assert_eq!(step_result["properties"]["stepNumber"], json!(step));
+    let said = step_result["message"]["text"].as_str().unwrap();
+    assert!(said.contains(&format!("history step {step} (")), "{said}");
+
+    let gitlab: Value = serde_json::from_str(&scan("gitlab")).unwrap();
+    let vulnerabilities = gitlab["vulnerabilities"].as_array().unwrap();
+    let file_vuln = vulnerabilities
+        .iter()
+        .find(|v| v["location"]["file"] == file_uri)
+        .expect(file_uri);
+    assert_eq!(
+        file_vuln["details"]["path"]["value"],
+        "/root/.aws/credentials"
+    );
+    assert_eq!(
+        file_vuln["details"]["status"]["value"],
+        "deleted in layer 3, still shipped in layer 2"
+    );
+    assert!(
+        file_vuln["details"]["layer"]["value"]
+            .as_str()
+            .unwrap()
+            .starts_with("layer 2/4 "),
+        "{file_vuln}"
+    );
+    let step_vuln = vulnerabilities
+        .iter()
+        .find(|v| v["location"]["file"] == step_uri.as_str())
+        .expect("step");
+    let value = step_vuln["details"]["history_step"]["value"]
+        .as_str()
+        .unwrap();
+    assert!(value.starts_with(&format!("{step} (")), "{value}");
+
+    // The server decides from the report the CLI stored, for the image named by digest.
+    let digest = json["images"][0]["manifest_digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let server = TestServer::start(&tls, cache.path(), "");
+    let response = server.admit(&pod(&[&format!("127.0.0.1:9/shop/numbers@{digest}")]));
+    assert_eq!(response["allowed"], false, "{response}");
+    let denial = message(&response);
+    assert!(
+        denial.contains("in layer 2 (sha256:")
+            && denial.contains(") /root/.aws/credentials (deleted in layer 3, still shipped)"),
+        "{denial}"
+    );
+    assert!(
+        denial.contains(&format!("in history step {step}")),
+        "{denial}"
+    );
+    assert!(!denial.contains(npm.as_str()), "{denial}");
+}

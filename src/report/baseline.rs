@@ -17,7 +17,7 @@
 //!       "rule_name": "AWS Access Key ID",
 //!       "severity": "critical",
 //!       "secret": "AKIA****************",
-//!       "locations": ["example.com/app:1.0 layer/0/root/.aws/credentials:2"]
+//!       "locations": ["example.com/app:1.0 layer/1/root/.aws/credentials:2"]
 //!     }
 //!   ]
 //! }
@@ -86,6 +86,9 @@ impl Baseline {
                     .entry(finding.fingerprint.as_str())
                     .or_insert_with(|| (entry(finding, secrets_shown), BTreeSet::new()));
                 locations.insert(location(image, finding));
+                for other in &finding.also_found_in {
+                    locations.insert(location(image, &finding.at(other)));
+                }
             }
         }
         let tool = Tool::default();
@@ -194,8 +197,8 @@ mod tests {
         assert_eq!(
             aws.locations,
             [
-                "example.com/leaky:1.0 history/0",
-                "example.com/leaky:1.0 layer/0/root/.aws/credentials:2"
+                "example.com/leaky:1.0 history/1",
+                "example.com/leaky:1.0 layer/1/root/.aws/credentials:2"
             ]
         );
         let text = serde_json::to_string_pretty(&baseline).unwrap();

@@ -3,17 +3,64 @@
 //! report holds it (redacted unless `--show-secrets`), and the history steps as the report
 //! holds them (redacted too).
 
-use super::model::{Finding, ImageReport, Location, LocationKind};
+use super::model::{Finding, ImageReport, Location, LocationKind, OtherPlace};
 use super::remediation::is_password_hash;
 use crate::layer::Status;
 
+/// A path in the image as a container sees it, with one leading `/` (reports written before
+/// paths had it are read the same).
+pub fn display_path(path: &str) -> String {
+    format!("/{}", path.trim_start_matches('/'))
+}
+
+/// Where a secret is, in the words every human-facing format uses, layers and history steps
+/// counted from 1: `/root/.aws/credentials:3 in layer 1/6` (archive members after ` > `),
+/// `history step 8 (build-arg NPM_TOKEN)`, `config Env DB_PASSWORD`.
+pub fn place(location: &Location, layers: usize) -> String {
+    match location.kind {
+        LocationKind::LayerFile => {
+            let mut text = display_path(location.path.as_deref().unwrap_or_default());
+            for member in &location.archive_path {
+                text.push_str(&format!(" > {member}"));
+            }
+            if let Some(line) = location.line {
+                text.push_str(&format!(":{line}"));
+            }
+            let layer = location.layer_index.unwrap_or_default() + 1;
+            format!("{text} in layer {layer}/{layers}")
+        }
+        LocationKind::History => format!(
+            "history step {} ({})",
+            location.history_index.unwrap_or_default() + 1,
+            location.field_or("created_by")
+        ),
+        LocationKind::Config => config_words(location),
+    }
+}
+
+/// An other place of a finding's secret, with its fate when a later layer removed the file:
+/// `/home/dev/.ssh/id_ed25519.bak:1 in layer 4/6`, `config Env DB_PASSWORD`.
+pub fn other_place(place_of: &OtherPlace, layers: usize) -> String {
+    let mut text = place(&place_of.location, layers);
+    if let (Status::Deleted | Status::Overwritten, Some(layer)) =
+        (place_of.status, place_of.removed_in_layer)
+    {
+        text.push_str(&format!(
+            " ({} in layer {}, still shipped)",
+            place_of.status.as_str(),
+            layer + 1
+        ));
+    }
+    text
+}
+
 /// Where the finding is, in words: `/root/.aws/credentials line 3 of layer 1/6 (sha256:…,
-/// step 2: COPY …)`, `history step 7 (build-arg NPM_TOKEN)`, `config Env DB_PASSWORD`.
+/// step 2: COPY …)`, `history step 8 (build-arg NPM_TOKEN)`, `config Env DB_PASSWORD`.
 pub fn where_found(image: &ImageReport, finding: &Finding) -> String {
     let location = &finding.location;
     match location.kind {
         LocationKind::LayerFile => {
-            let mut path = format!("/{}", location.path.as_deref().unwrap_or_default());
+            let mut path = display_path(location.path.as_deref().unwrap_or_default());
             for member in &location.archive_path {
                 path.push_str(&format!(" > {member}"));
             }
@@ -34,7 +81,7 @@ pub fn where_found(image: &ImageReport, finding: &Finding) -> String {
                 .map(|created_by| format!(": {}", one_line(created_by, 100)))
                 .unwrap_or_default();
             let field = location.field_or("created_by");
-            format!("history step {index} ({field}{step})")
+            format!("history step {} ({field}{step})", index + 1)
         }
         LocationKind::Config => config_words(location),
     }
@@ -42,15 +89,15 @@ pub fn where_found(image: &ImageReport, finding: &Finding) -> String {
 
 /// Where the finding is, in a few words for one-line messages (the server's admission
 /// denials, which carry no layer list): `layer 2 (sha256:0123456789ab) root/.aws/credentials
-/// (deleted in layer 3, still shipped)`, `history step 7`, `config Env DB_PASSWORD`. Layers
-/// count from 1, as in [`layer_words`] and the text report; history steps keep their index,
-/// as in `history/<n>` URIs; archive members follow as in URIs (`app.jar!/config.yaml`).
+/// (deleted in layer 3, still shipped)`, `history step 8`, `config Env DB_PASSWORD`. Layers
+/// and history steps count from 1, as in [`layer_words`], the text report and URIs; archive
+/// members follow as in URIs (`app.jar!/config.yaml`).
 pub fn short_place(finding: &Finding) -> String {
     let location = &finding.location;
     let mut place = match location.kind {
         LocationKind::History => format!(
             "history step {}",
-            location.history_index.unwrap_or_default()
+            location.history_index.unwrap_or_default() + 1
         ),
         LocationKind::Config => config_words(location),
         LocationKind::LayerFile => {
@@ -60,7 +107,7 @@ pub fn short_place(finding: &Finding) -> String {
             }
             if let Some(path) = &location.path {
                 text.push(' ');
-                text.push_str(path);
+                text.push_str(&display_path(path));
             }
             for member in &location.archive_path {
                 text.push_str("!/");
@@ -99,7 +146,7 @@ pub fn layer_words(image: &ImageReport, index: usize) -> String {
     if let Some(created_by) = &layer.created_by {
         let step = layer
             .history_index
-            .map(|h| format!("step {h}: "))
+            .map(|h| format!("step {}: ", h + 1))
             .unwrap_or_default();
         extra.push(format!("{step}{}", one_line(created_by, 100)));
     }
@@ -147,6 +194,17 @@ pub fn sentence(image: &ImageReport, finding: &Finding) -> String {
         text.push(' ');
         text.push_str(&status);
     }
+    if !finding.also_found_in.is_empty() {
+        let others: Vec<String> = finding
+            .also_found_in
+            .iter()
+            .map(|p| other_place(p, image.layers.len()))
+            .collect();
+        text.push_str(&format!(
+            " The same secret is also in: {}.",
+            others.join("; ")
+        ));
+    }
     match finding.location.kind {
         LocationKind::History => {
             text.push_str(" The build history ships with the image and anyone can read it.")
@@ -168,7 +226,7 @@ pub fn sentence(image: &ImageReport, finding: &Finding) -> String {
         );
     } else {
         text.push_str(&format!(
-            " Rotate it; at run time it belongs in a Kubernetes Secret ({}).",
+            " Rotate it; at run time it belongs in a Docker secret or a Kubernetes Secret ({}).",
             finding.remediation.kubernetes_secret_type
         ));
     }
@@ -227,9 +285,11 @@ mod tests {
         let digest = short_digest(findings[0].location.layer_digest.as_deref().unwrap());
         assert_eq!(
             short_place(&findings[0]),
-            format!("layer 1 ({digest}) root/.aws/credentials (deleted in layer 2, still shipped)")
+            format!(
+                "layer 1 ({digest}) /root/.aws/credentials (deleted in layer 2, still shipped)"
+            )
         );
-        assert_eq!(short_place(&findings[1]), "history step 0");
+        assert_eq!(short_place(&findings[1]), "history step 1");
         assert_eq!(short_place(&findings[2]), "config Env DB_PASSWORD");
 
         let mut nested = file_location(2, "app/app.jar", 1);
@@ -245,7 +305,7 @@ mod tests {
         );
         assert_eq!(
             short_place(&overwritten),
-            "layer 3 app/app.jar!/BOOT-INF/lib/x.jar!/conf.yaml (overwritten in layer 5, still shipped)"
+            "layer 3 /app/app.jar!/BOOT-INF/lib/x.jar!/conf.yaml (overwritten in layer 5, still shipped)"
         );
     }
 
@@ -254,7 +314,7 @@ mod tests {
         let report = leaky_report();
         let image = &report.images[0];
         assert!(
-            where_found(image, &image.findings[1]).starts_with("history step 0 (build-arg AWS_KEY")
+            where_found(image, &image.findings[1]).starts_with("history step 1 (build-arg AWS_KEY")
         );
         let mut config = image.findings[2].clone();
         assert_eq!(where_found(image, &config), "config Env DB_PASSWORD");

@@ -2,7 +2,7 @@
 //! publishes as `artifacts: reports: secret_detection:`.
 //!
 //! - `location.file` is [`Location::uri`](super::model::Location::uri)
-//!   (`layer/0/root/.aws/credentials`, `history/7`, `config/Env/DB_PASSWORD`), the same names
+//!   (`layer/1/root/.aws/credentials`, `history/8`, `config/Env/DB_PASSWORD`; layers and steps counted from 1), the same names
 //!   the SARIF output uses;
 //! - `location.commit.sha` is required by the schema; an image has no commit, so it is the hex
 //!   of the image's manifest digest (of its config digest when there is no manifest);
@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::date::utc_timestamp;
-use super::describe::{layer_words, sentence};
+use super::describe::{display_path, layer_words, other_place, sentence};
 use super::model::{Finding, ImageReport, LocationKind, Report, SkipKind, Stats};
 use super::ruledoc::{CWE_ID, CWE_NAME, CWE_URL, RuleDoc, doc_for};
 use super::skips;
@@ -321,7 +321,7 @@ fn details(image: &ImageReport, finding: &Finding) -> serde_json::Map<String, Va
                 "path".into(),
                 text_detail(
                     "Path in image",
-                    format!("/{}", location.path.as_deref().unwrap_or_default()),
+                    display_path(location.path.as_deref().unwrap_or_default()),
                 ),
             );
         }
@@ -332,7 +332,7 @@ fn details(image: &ImageReport, finding: &Finding) -> serde_json::Map<String, Va
                     "History step",
                     format!(
                         "{} ({})",
-                        location.history_index.unwrap_or_default(),
+                        location.history_index.unwrap_or_default() + 1,
                         location.field_or("created_by")
                     ),
                 ),
@@ -346,6 +346,24 @@ fn details(image: &ImageReport, finding: &Finding) -> serde_json::Map<String, Va
         }
     }
     details.insert("status".into(), text_detail("Status", status_text(finding)));
+    if let Some(context) = &finding.context {
+        details.insert(
+            "context".into(),
+            text_detail("Line (masked)", context.clone()),
+        );
+    }
+    if !finding.also_found_in.is_empty() {
+        let layers = image.layers.len();
+        let items: Vec<Value> = finding
+            .also_found_in
+            .iter()
+            .map(|other| json!({ "type": "text", "value": other_place(other, layers) }))
+            .collect();
+        details.insert(
+            "also_found_in".into(),
+            json!({ "name": "Also found in", "type": "list", "items": items }),
+        );
+    }
     details.insert(
         "kubernetes_secret_type".into(),
         text_detail(
@@ -424,7 +442,7 @@ mod tests {
         assert_eq!(first["identifiers"][0]["type"], RULE_IDENTIFIER_TYPE);
         assert_eq!(first["identifiers"][0]["value"], "aws-access-key-id");
         assert_eq!(first["identifiers"][1]["name"], "CWE-798");
-        assert_eq!(first["location"]["file"], "layer/0/root/.aws/credentials");
+        assert_eq!(first["location"]["file"], "layer/1/root/.aws/credentials");
         assert_eq!(first["location"]["start_line"], 2);
         assert_eq!(
             first["location"]["commit"]["sha"],
@@ -445,7 +463,7 @@ mod tests {
             "deleted in layer 2, still shipped in layer 1"
         );
         assert!(first.get("raw_source_code_extract").is_none());
-        assert_eq!(vulnerabilities[1]["location"]["file"], "history/0");
+        assert_eq!(vulnerabilities[1]["location"]["file"], "history/1");
         assert_eq!(vulnerabilities[2]["severity"], "Low");
         assert!(vulnerabilities[2].get("links").is_none());
     }

@@ -207,8 +207,13 @@ fn finding_case(image: &ImageReport, finding: &Finding, gates: Gates) -> Case {
             message,
             kind: finding.severity.to_string(),
             body: format!(
-                "{}\nfingerprint: {}",
+                "{}{}\nfingerprint: {}",
                 sentence(image, finding),
+                finding
+                    .context
+                    .as_ref()
+                    .map(|context| format!("\nline (masked): {context}"))
+                    .unwrap_or_default(),
                 finding.fingerprint
             ),
         }

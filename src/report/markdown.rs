@@ -12,7 +12,7 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::describe::short_place;
+use super::describe::{other_place, short_place};
 use super::model::{Finding, ImageReport, Report};
 use super::skips::{self, plural};
 use crate::detect::Severity;
@@ -113,7 +113,7 @@ fn write_image(image: &ImageReport, rows_left: &mut usize, out: &mut dyn Write) 
         writeln!(out, "| --- | --- | --- | --- |")?;
         let shown = listed.len().min(*rows_left);
         for finding in &listed[..shown] {
-            writeln!(out, "{}", row(finding))?;
+            writeln!(out, "{}", row(finding, image.layers.len()))?;
         }
         *rows_left -= shown;
         writeln!(out)?;
@@ -149,17 +149,34 @@ fn write_image(image: &ImageReport, rows_left: &mut usize, out: &mut dyn Write) 
     Ok(())
 }
 
-/// One table row: severity, the redacted secret, the place (and fate), the rule.
-fn row(finding: &Finding) -> String {
+/// How many other places a row names before it counts the rest.
+const OTHER_PLACES: usize = 3;
+
+/// One table row: severity, the redacted secret, the place (and fate) and the other places
+/// of the same secret, the rule.
+fn row(finding: &Finding, layers: usize) -> String {
     let secret = finding.secret.lines().next().unwrap_or_default().trim();
     let severity = match finding.severity {
         Severity::Critical | Severity::High => format!("**{}**", finding.severity),
         _ => finding.severity.to_string(),
     };
+    let mut place = code(&short_place(finding));
+    if !finding.also_found_in.is_empty() {
+        let others: Vec<String> = finding
+            .also_found_in
+            .iter()
+            .take(OTHER_PLACES)
+            .map(|other| code(&other_place(other, layers)))
+            .collect();
+        place.push_str(&format!("<br>also in {}", others.join(", ")));
+        let rest = finding.also_found_in.len().saturating_sub(OTHER_PLACES);
+        if rest > 0 {
+            place.push_str(&format!(" and {rest} more"));
+        }
+    }
     format!(
-        "| {severity} | {} | {} | {} ({}) |",
+        "| {severity} | {} | {place} | {} ({}) |",
         code(secret),
-        code(&short_place(finding)),
         text(&finding.rule_name),
         code(&finding.rule_id)
     )

@@ -227,6 +227,10 @@ pub struct LayerReport {
     /// Position in the image, counting from 0 at the base layer: the number every
     /// `layer_index` in the report refers to.
     pub index: usize,
+    /// The same layer counted from 1 (`index + 1`): the number every other format prints
+    /// (`Layer 3/6`, `layer/3/…`) and every `layer_number` in the report refers to.
+    #[serde(default)]
+    pub number: usize,
     /// `sha256:<hex>` digest of the stored (usually compressed) blob; `null` when no
     /// descriptor names one (a legacy `docker save` archive names layers by path).
     pub digest: Option<String>,
@@ -247,6 +251,9 @@ pub struct LayerReport {
     /// all entries (steps with `empty_layer` included); `null` when the history is shorter
     /// than the layer list.
     pub history_index: Option<usize>,
+    /// That history step counted from 1 (`history_index + 1`), as printed (`step 3`).
+    #[serde(default)]
+    pub step_number: Option<usize>,
     /// The history step that made the layer (secrets found in it are redacted here too).
     pub created_by: Option<String>,
     /// Why the layer was not scanned, when it was not.
@@ -275,9 +282,25 @@ pub struct Finding {
     /// filesystem. Deleted and overwritten secrets still ship in the layer that added them.
     /// History and config findings are always `present`.
     pub status: Status,
-    /// The layer (counting from 0) that deleted or overwrote the file; `null` while the file
-    /// is `present`.
+    /// The layer that deleted or overwrote the file, counting from 0 like `layer_index` (an
+    /// index, kept under its first name); `null` while the file is `present`.
     pub removed_in_layer: Option<usize>,
+    /// The same layer counted from 1, as every other format prints it
+    /// (`removed_in_layer + 1`).
+    #[serde(default)]
+    pub removed_in_layer_number: Option<usize>,
+    /// The line holding the secret, with every secret on it masked and cut to at most
+    /// [`CONTEXT_CHARS`] characters around it: the file's line, the history step
+    /// (`RUN |1 NPM_TOKEN=npm_**** /bin/sh -c npm ci`) or the config entry. Omitted when the
+    /// match has no line of its own (a decoded value, an archive member, a UTF-16 file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// Every other place the same secret is in (the same value, whatever rule matched it
+    /// there): a hard link's name, another layer, the history step and the config entry that
+    /// both hold it. This finding is its most severe place, deleted-but-shipped first; the
+    /// secret is counted once. Omitted when it is in one place only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_found_in: Vec<OtherPlace>,
     /// What to do about the secret.
     pub remediation: Remediation,
     /// Facts a validator or decoder learned about the secret (`username`, `encrypted`,
@@ -291,7 +314,58 @@ pub struct Finding {
     pub provenance: Option<Provenance>,
 }
 
+/// The longest [`Finding::context`], in characters.
+pub const CONTEXT_CHARS: usize = 160;
+
+/// Another place a finding's secret is in; `also_found_in[]` in the JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtherPlace {
+    /// Where, as in [`Finding::location`].
+    pub location: Location,
+    /// Whether that file is still visible, as in [`Finding::status`].
+    pub status: Status,
+    /// The layer that deleted or overwrote it, counting from 0; `null` while `present`.
+    pub removed_in_layer: Option<usize>,
+    /// The same layer counted from 1.
+    pub removed_in_layer_number: Option<usize>,
+    /// The rule that matched there (another rule may match the same value elsewhere).
+    pub rule_id: String,
+    /// That rule's name.
+    pub rule_name: String,
+    /// The severity there (vendor content may be lower).
+    pub severity: Severity,
+    /// The fingerprint of the rule and secret there: a baseline or ignore entry naming it
+    /// covers the whole finding.
+    pub fingerprint: String,
+    /// The masked line there, as in [`Finding::context`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+}
+
 impl Finding {
+    /// The fingerprints of the secret at every place it is in (the finding's own first).
+    pub fn fingerprints(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.fingerprint.as_str())
+            .chain(self.also_found_in.iter().map(|p| p.fingerprint.as_str()))
+    }
+
+    /// The finding as it would stand at `other`, one of its other places (which it loses).
+    pub fn at(&self, other: &OtherPlace) -> Finding {
+        Finding {
+            rule_id: other.rule_id.clone(),
+            rule_name: other.rule_name.clone(),
+            severity: other.severity,
+            fingerprint: other.fingerprint.clone(),
+            location: other.location.clone(),
+            status: other.status,
+            removed_in_layer: other.removed_in_layer,
+            removed_in_layer_number: other.removed_in_layer_number,
+            context: other.context.clone(),
+            also_found_in: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     /// Whether the finding is in vendor content (a file a package manager installed
     /// unmodified, or a test or example inside a package): its severity was lowered to info.
     pub fn is_vendor(&self) -> bool {
@@ -424,12 +498,17 @@ pub struct Location {
     /// The layer holding the file, counting from 0 like [`LayerReport::index`]; `null` for
     /// history and config findings.
     pub layer_index: Option<usize>,
+    /// The same layer counted from 1 (`layer_index + 1`), as every other format prints it
+    /// (`Layer 3/6`, `layer/3/…`); `null` when `layer_index` is.
+    #[serde(default)]
+    pub layer_number: Option<usize>,
     /// That layer's `diff_id` (else its blob `digest`), so the layer can be found without the
     /// rest of the report; `null` when `layer_index` is.
     pub layer_digest: Option<String>,
-    /// The file's path inside the layer, as the tar names it without a leading `/` or `./`
-    /// (`root/.aws/credentials`); for a file inside an archive, the outermost archive (the
-    /// members are in `archive_path`). `null` for history and config findings.
+    /// The file's path in the image as a container sees it, with a leading `/`
+    /// (`/root/.aws/credentials`; reports of schema 1 written before 0.2 left it out); for a
+    /// file inside an archive, the outermost archive (the members are in `archive_path`).
+    /// `null` for history and config findings.
     pub path: Option<String>,
     /// Line of the match, counting from 1: in the file for `layer-file`, in the text of the
     /// history or config field otherwise. For a secret inside an archive member, where that
@@ -449,6 +528,10 @@ pub struct Location {
     /// holding a `history` finding, or the step that made the layer of a `layer-file`
     /// finding. `null` for config findings and when the history does not cover the layer.
     pub history_index: Option<usize>,
+    /// The same step counted from 1 (`history_index + 1`), as every other format prints it
+    /// (`history step 8`, `history/8`).
+    #[serde(default)]
+    pub step_number: Option<usize>,
     /// Config field (`Env DB_PASSWORD`, `Labels x`, `Cmd`) or history field (`created_by`,
     /// `build-arg NPM_TOKEN`).
     pub field: Option<ConfigField>,
@@ -475,16 +558,16 @@ impl Location {
     }
 
     /// A stable, readable URI-reference for the location, used by the SARIF and GitLab printers
-    /// and in baselines: `layer/<index>/<path>` for files (members of nested archives appended
-    /// as `!/<member>`), `history/<index>` for history steps and `config/<field>` for config
-    /// fields (`config/Env/DB_PASSWORD`). Layer indexes (0-based, as in `layer_index`) are used
-    /// rather than digests because a rebuilt layer gets a new digest while the leak stays put,
-    /// and code-scanning alerts are tracked by URI. Characters that may not appear in a URI
-    /// path are percent-encoded.
+    /// and in baselines: `layer/<number>/<path>` for files (members of nested archives appended
+    /// as `!/<member>`), `history/<number>` for history steps and `config/<field>` for config
+    /// fields (`config/Env/DB_PASSWORD`). Layers and steps count from 1, as every printed
+    /// number does (`layer_number`, `step_number`). Positions rather than digests, because a
+    /// rebuilt layer gets a new digest while the leak stays put, and code-scanning alerts are
+    /// tracked by URI. Characters that may not appear in a URI path are percent-encoded.
     pub fn uri(&self) -> String {
         match self.kind {
             LocationKind::LayerFile => {
-                let mut uri = format!("layer/{}", self.layer_index.unwrap_or_default());
+                let mut uri = format!("layer/{}", self.layer_index.unwrap_or_default() + 1);
                 let path = self.path.as_deref().unwrap_or_default();
                 let path = path.trim_start_matches('/');
                 if !path.is_empty() {
@@ -498,7 +581,7 @@ impl Location {
                 uri
             }
             LocationKind::History => {
-                format!("history/{}", self.history_index.unwrap_or_default())
+                format!("history/{}", self.history_index.unwrap_or_default() + 1)
             }
             LocationKind::Config => {
                 let field = self

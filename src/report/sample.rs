@@ -18,6 +18,7 @@ pub const CONFIG: &str = "sha256:22222222222222222222222222222222222222222222222
 fn layer(index: usize, created_by: &str) -> LayerReport {
     LayerReport {
         index,
+        number: index + 1,
         digest: Some(format!("sha256:{:064x}", index + 0xa0)),
         diff_id: Some(format!("sha256:{:064x}", index + 0xd0)),
         media_type: Some("application/vnd.oci.image.layer.v1.tar+gzip".into()),
@@ -26,6 +27,7 @@ fn layer(index: usize, created_by: &str) -> LayerReport {
         files: 3,
         content_bytes: 3000,
         history_index: Some(index + 1),
+        step_number: Some(index + 2),
         created_by: Some(created_by.to_string()),
         skipped: None,
     }
@@ -50,6 +52,9 @@ pub fn finding(
         location,
         status,
         removed_in_layer,
+        removed_in_layer_number: removed_in_layer.map(|index| index + 1),
+        context: None,
+        also_found_in: Vec::new(),
         remediation,
         details: BTreeMap::new(),
         provenance: None,
@@ -60,12 +65,14 @@ pub fn file_location(layer: usize, path: &str, line: u64) -> Location {
     Location {
         kind: LocationKind::LayerFile,
         layer_index: Some(layer),
+        layer_number: Some(layer + 1),
         layer_digest: Some(format!("sha256:{:064x}", layer + 0xd0)),
-        path: Some(path.to_string()),
+        path: Some(format!("/{}", path.trim_start_matches('/'))),
         line: Some(line),
         column: Some(5),
         archive_path: Vec::new(),
         history_index: Some(layer + 1),
+        step_number: Some(layer + 2),
         field: None,
     }
 }
@@ -126,6 +133,7 @@ pub fn leaky_report() -> Report {
             Location {
                 kind: LocationKind::History,
                 history_index: Some(0),
+                step_number: Some(1),
                 line: Some(1),
                 column: Some(12),
                 field: Some(ConfigField::BuildArg("AWS_KEY".into())),

@@ -9,7 +9,7 @@
 //!   (`ruleIndex` points into it). Listing every rule in effect would put a hundred-odd unused
 //!   rules into every upload for no reader; `properties.rulesInEffect` counts them instead.
 //! - each result has one location whose `artifactLocation.uri` is [`Location::uri`]
-//!   (`layer/0/root/.aws/credentials`, `history/7`, `config/Env/DB_PASSWORD`), a `region`, and
+//!   (`layer/1/root/.aws/credentials`, `history/8`, `config/Env/DB_PASSWORD`; layers and steps counted from 1), a `region`, and
 //!   `partialFingerprints` built from the finding's fingerprint (rule + secret), so an alert
 //!   follows a leaked key across rebuilds.
 //!
@@ -21,7 +21,7 @@ use std::io::Write;
 use anyhow::Result;
 use serde_json::{Value, json};
 
-use super::describe::sentence;
+use super::describe::{other_place, sentence};
 use super::model::{Finding, ImageReport, Location, NotListed, Report, SkipKind};
 use super::ruledoc::{CWE_NAME, CWE_URL, RuleDoc, doc_for};
 use super::skips;
@@ -271,8 +271,8 @@ fn rule(doc: &RuleDoc) -> Value {
              does not remove it. It can be cracked offline, with no login attempt to notice: \
              slowly for a strong password, at once for an empty or default one (reported at \
              high). Change that password wherever it is used, and set the account's password at \
-             run time from a Kubernetes Secret of type {} (or lock the account) instead of \
-             shipping the hash.",
+             run time from a Docker secret or a Kubernetes Secret of type {} (or lock the \
+             account) instead of shipping the hash.",
             doc.kubernetes_secret_type
         )
     } else {
@@ -280,8 +280,9 @@ fn rule(doc: &RuleDoc) -> Value {
             "A credential written into an image layer, the image history or the image config ships \
          to everyone who can pull the image, and deleting the file in a later layer does not \
          remove it: the layer that added it still contains it. Rotate the credential. Supply it \
-         at run time from a Kubernetes Secret of type {} (or an external secret store), and at \
-         build time through a BuildKit secret mount (RUN --mount=type=secret) instead of COPY, \
+         at run time from outside the image (with Docker, a secret file or an environment \
+         variable; on Kubernetes, a Secret of type {}, or an external secret store), and at \
+         build time through a build secret mount (RUN --mount=type=secret) instead of COPY, \
          ARG or ENV.",
             doc.kubernetes_secret_type
         )
@@ -361,22 +362,31 @@ fn result(
         "kubernetesSecretType": finding.remediation.kubernetes_secret_type,
         "fingerprint": finding.fingerprint,
     });
+    // `…Index` counts from 0 (positions in the JSON report's arrays), `…Number` from 1, as
+    // the URIs and messages do.
     let extra = [
         ("removedInLayer", finding.removed_in_layer.map(|l| json!(l))),
+        (
+            "removedInLayerNumber",
+            finding.removed_in_layer.map(|l| json!(l + 1)),
+        ),
         ("layerIndex", location.layer_index.map(|l| json!(l))),
+        ("layerNumber", location.layer_index.map(|l| json!(l + 1))),
         (
             "layerDigest",
             location.layer_digest.as_ref().map(|d| json!(d)),
         ),
         ("historyIndex", location.history_index.map(|h| json!(h))),
+        ("stepNumber", location.history_index.map(|h| json!(h + 1))),
         ("field", location.field.as_ref().map(|f| json!(f))),
+        ("context", finding.context.as_ref().map(|c| json!(c))),
     ];
     for (key, value) in extra {
         if let Some(value) = value {
             properties[key] = value;
         }
     }
-    json!({
+    let mut result = json!({
         "ruleId": finding.rule_id,
         "ruleIndex": rule_index,
         "level": level(finding.severity),
@@ -397,7 +407,31 @@ fn result(
             ),
         },
         "properties": properties,
-    })
+    });
+    if !finding.also_found_in.is_empty() {
+        result["relatedLocations"] = related_locations(image, finding);
+    }
+    result
+}
+
+/// The other places of the finding's secret, as SARIF's related locations (ids from 1).
+fn related_locations(image: &ImageReport, finding: &Finding) -> Value {
+    let layers = image.layers.len();
+    finding
+        .also_found_in
+        .iter()
+        .enumerate()
+        .map(|(at, other)| {
+            json!({
+                "id": at + 1,
+                "physicalLocation": {
+                    "artifactLocation": { "uri": other.location.uri() },
+                    "region": region(&other.location),
+                },
+                "message": { "text": format!("also in {}", other_place(other, layers)) },
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -454,7 +488,7 @@ mod tests {
         let location = &file["locations"][0]["physicalLocation"];
         assert_eq!(
             location["artifactLocation"]["uri"],
-            "layer/0/root/.aws/credentials"
+            "layer/1/root/.aws/credentials"
         );
         assert_eq!(location["region"]["startLine"], 2);
         assert_eq!(location["region"]["startColumn"], 5);
@@ -470,7 +504,7 @@ mod tests {
         for part in [
             "AKIA****",
             "/root/.aws/credentials line 2 of layer 1/2",
-            "step 1: COPY credentials",
+            "step 2: COPY credentials",
             "example.com/leaky:1.0",
             "DELETED in layer 2 BUT STILL SHIPPED",
         ] {
@@ -482,13 +516,13 @@ mod tests {
         let history = &results[1];
         assert_eq!(
             history["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
-            "history/0"
+            "history/1"
         );
         assert!(
             history["message"]["text"]
                 .as_str()
                 .unwrap()
-                .contains("history step 0 (build-arg AWS_KEY)")
+                .contains("history step 1 (build-arg AWS_KEY)")
         );
         let config = &results[2];
         assert_eq!(config["level"], "note");

@@ -14,16 +14,56 @@ use super::date::Date;
 use super::ignore::IgnoreList;
 use super::model::{Finding, ImageReport};
 
-/// Removes the findings that an active entry of `ignore` covers; returns how many.
+/// Takes out the places of findings that an active entry of `ignore` covers: a finding loses
+/// its ignored other places, and when its own place is ignored the next place not ignored
+/// stands for it; a finding all of whose places are ignored is removed. Returns how many
+/// findings were removed.
 pub fn apply_ignore(images: &mut [ImageReport], ignore: &IgnoreList, today: Date) -> usize {
-    remove(images, |finding| ignore.covering(finding, today).is_some())
+    let covered = |finding: &Finding| ignore.covering(finding, today).is_some();
+    let mut removed = 0;
+    for image in images {
+        let before = image.findings.len();
+        let findings = std::mem::take(&mut image.findings);
+        image.findings = findings
+            .into_iter()
+            .filter_map(|finding| without_covered_places(finding, &covered))
+            .collect();
+        removed += before - image.findings.len();
+        recount(image);
+    }
+    removed
 }
 
-/// Removes the findings whose fingerprint `baseline` lists; returns how many.
+/// `finding` without the places `covered` says are ignored; `None` when every place is.
+fn without_covered_places(
+    mut finding: Finding,
+    covered: &dyn Fn(&Finding) -> bool,
+) -> Option<Finding> {
+    let others = std::mem::take(&mut finding.also_found_in);
+    let mut kept: Vec<_> = others
+        .into_iter()
+        .filter(|other| !covered(&finding.at(other)))
+        .collect();
+    if !covered(&finding) {
+        finding.also_found_in = kept;
+        return Some(finding);
+    }
+    if kept.is_empty() {
+        return None;
+    }
+    let mut promoted = finding.at(&kept.remove(0));
+    promoted.also_found_in = kept;
+    Some(promoted)
+}
+
+/// Removes the findings of which `baseline` lists a fingerprint (of any of its places: the
+/// same secret matched by another rule elsewhere is the same secret); returns how many.
 pub fn apply_baseline(images: &mut [ImageReport], baseline: &Baseline) -> usize {
     let accepted: HashSet<String> = baseline.fingerprints();
     remove(images, |finding| {
-        accepted.contains(&finding.fingerprint.to_ascii_lowercase())
+        finding
+            .fingerprints()
+            .any(|fingerprint| accepted.contains(&fingerprint.to_ascii_lowercase()))
     })
 }
 
@@ -100,5 +140,54 @@ mod tests {
         assert_eq!(after.stats.suppressed, 3);
         assert_eq!(after.stats.layers_with_findings, 0);
         assert_eq!(after.count_at_or_above(Severity::Info), 0);
+    }
+
+    #[test]
+    fn an_ignored_place_leaves_the_secret_reported_at_its_other_places() {
+        let mut image = leaky_report().images.remove(0);
+        let history = image.findings.remove(1);
+        let mut first = image.findings.remove(0);
+        first.also_found_in.push(crate::report::model::OtherPlace {
+            location: history.location.clone(),
+            status: history.status,
+            removed_in_layer: None,
+            removed_in_layer_number: None,
+            rule_id: "generic-build-arg".into(),
+            rule_name: "Build argument".into(),
+            severity: history.severity,
+            fingerprint: "ffffffffffffffffffffffffffffffff".into(),
+            context: Some("ARG ****".into()),
+        });
+        image.findings = vec![first];
+        let today: Date = "2026-01-01".parse().unwrap();
+        let ignore = IgnoreList::parse("path:/root/.aws/* reason=fixture", "f").unwrap();
+        let mut images = vec![image];
+        assert_eq!(apply_ignore(&mut images, &ignore, today), 0);
+        let kept = &images[0].findings[0];
+        assert_eq!(kept.location.uri(), "history/1");
+        assert_eq!(kept.rule_id, "generic-build-arg");
+        assert!(kept.also_found_in.is_empty());
+        // A baseline naming the fingerprint of any place takes the whole finding.
+        let mut images = vec![leaky_report().images.remove(0)];
+        let mut other = images[0].findings[0].clone();
+        other.fingerprint = "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee".into();
+        let place = crate::report::model::OtherPlace {
+            location: other.location.clone(),
+            status: other.status,
+            removed_in_layer: other.removed_in_layer,
+            removed_in_layer_number: other.removed_in_layer_number,
+            rule_id: other.rule_id.clone(),
+            rule_name: other.rule_name.clone(),
+            severity: other.severity,
+            fingerprint: other.fingerprint.clone(),
+            context: None,
+        };
+        images[0].findings[2].also_found_in.push(place);
+        let baseline = Baseline::parse(
+            r#"{"stowaway_baseline": 1, "entries": [{"fingerprint": "EEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEE"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(apply_baseline(&mut images, &baseline), 1);
+        assert_eq!(images[0].findings.len(), 2);
     }
 }

@@ -1,13 +1,17 @@
-//! `--format text`: findings grouped by layer, each under the history step that made the
-//! layer, with deleted and overwritten files called out, and a summary line at the end.
+//! `--format text`: the findings most severe first, deleted-but-shipped before present; each
+//! with its place (layers and history steps counted from 1), its masked line and the other
+//! places of the same secret; then what to do, once per kind of advice; and a summary line
+//! at the end.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 
 use anyhow::Result;
 
-use super::describe::{one_line, short_hex};
-use super::model::{Finding, ImageReport, Location, LocationKind, NotListed, Report, SkipKind};
+use super::describe::{other_place, place, short_hex};
+use super::model::{
+    Finding, ImageReport, Location, LocationKind, NotListed, Remediation, Report, SkipKind,
+};
 use super::remediation::is_password_hash;
 use super::skips::{self, plural};
 use crate::detect::Severity;
@@ -49,8 +53,7 @@ impl Style {
 #[derive(Clone, Copy)]
 pub struct TextOptions {
     pub style: Style,
-    /// Print remediation advice in full under each finding, and every skipped item (not only
-    /// the first few).
+    /// Print each finding's fingerprint, and every skipped item (not only the first few).
     pub verbose: bool,
     /// List findings in vendor content one by one instead of counting them in one line.
     pub show_vendor: bool,
@@ -91,8 +94,12 @@ fn write_image(image: &ImageReport, options: TextOptions, out: &mut dyn Write) -
         return Ok(());
     }
     writeln!(out)?;
-    let groups = FindingGroups::of(image, options.show_vendor);
-    write_groups(image, &groups, options, out)?;
+    let shown: Vec<&Finding> = image
+        .findings
+        .iter()
+        .filter(|f| options.show_vendor || !f.is_vendor())
+        .collect();
+    write_shown(image, &shown, options, out)?;
     if hidden > 0 {
         write_vendor_line(hidden, options.style, out)?;
         writeln!(out)?;
@@ -136,53 +143,124 @@ fn write_packages_notes(image: &ImageReport, style: Style, out: &mut dyn Write) 
     Ok(())
 }
 
-/// The findings of `groups`, by layer, then history, then config.
-fn write_groups(
+/// The findings in report order (the most severe first, deleted-but-shipped before present),
+/// each file's (or item's) last followed by its "… and N more" line when it held more than
+/// the per-file limit; then what to do, once per kind of advice.
+fn write_shown(
     image: &ImageReport,
-    groups: &FindingGroups,
+    shown: &[&Finding],
     options: TextOptions,
     out: &mut dyn Write,
 ) -> Result<()> {
-    for (index, findings) in &groups.by_layer {
-        write_layer(image, *index, findings, &groups.not_listed, options, out)?;
+    let not_listed: BTreeMap<Location, &NotListed> = image
+        .not_listed
+        .iter()
+        .map(|entry| (entry.location.clone(), entry))
+        .collect();
+    let mut last_of_item: BTreeMap<Location, usize> = BTreeMap::new();
+    for (position, finding) in shown.iter().enumerate() {
+        last_of_item.insert(finding.location.item(), position);
     }
-    if !groups.history.is_empty() {
-        writeln!(out, "  {}", options.style.paint("1", "History"))?;
-        for (index, findings) in &groups.history {
-            let label = |f: &Finding| format!("step {index} {}", f.location.field_or("created_by"));
-            write_findings(findings, &label, &groups.not_listed, options, out)?;
-        }
-        writeln!(out)?;
-    }
-    if !groups.config.is_empty() {
-        writeln!(out, "  {}", options.style.paint("1", "Config"))?;
-        let label = |f: &Finding| f.location.field_or("");
-        write_findings(&groups.config, &label, &groups.not_listed, options, out)?;
-        writeln!(out)?;
-    }
-    write_unlisted_only(image, options.style, out)
-}
-
-/// Findings, each file's (or item's) followed by its "… and N more" line when it held more
-/// than the per-file limit.
-fn write_findings(
-    findings: &[&Finding],
-    label: &dyn Fn(&Finding) -> String,
-    not_listed: &BTreeMap<Location, &NotListed>,
-    options: TextOptions,
-    out: &mut dyn Write,
-) -> Result<()> {
-    for (position, finding) in findings.iter().enumerate() {
-        write_finding(finding, &label(finding), options, out)?;
+    let advice = Advice::of(shown);
+    for (position, finding) in shown.iter().enumerate() {
+        write_finding(image, finding, advice.number(finding), options, out)?;
         let item = finding.location.item();
-        let last_of_item = findings
-            .get(position + 1)
-            .is_none_or(|next| next.location.item() != item);
-        if let Some(entry) = not_listed.get(&item).filter(|_| last_of_item) {
+        if last_of_item.get(&item) == Some(&position)
+            && let Some(entry) = not_listed.get(&item)
+        {
             writeln!(out, "    {}", options.style.paint("33", &more_words(entry)))?;
         }
     }
-    Ok(())
+    writeln!(out)?;
+    write_unlisted_only(image, options.style, out)?;
+    advice.write(options.style, out)
+}
+
+/// The distinct pieces of advice of the findings shown, numbered in order of first use: each
+/// is printed once, and each finding names its number.
+struct Advice<'a> {
+    /// The advice, and the names of the rules whose findings it is for.
+    entries: Vec<(&'a Remediation, Vec<&'a str>)>,
+}
+
+impl<'a> Advice<'a> {
+    fn of(shown: &[&'a Finding]) -> Advice<'a> {
+        let mut entries: Vec<(&'a Remediation, Vec<&'a str>)> = Vec::new();
+        for finding in shown {
+            let at = match entries
+                .iter()
+                .position(|(r, _)| same(r, &finding.remediation))
+            {
+                Some(at) => at,
+                None => {
+                    entries.push((&finding.remediation, Vec::new()));
+                    entries.len() - 1
+                }
+            };
+            let names = &mut entries[at].1;
+            if !names.contains(&finding.rule_name.as_str()) {
+                names.push(&finding.rule_name);
+            }
+        }
+        Advice { entries }
+    }
+
+    /// The number (from 1) of the advice for `finding`.
+    fn number(&self, finding: &Finding) -> usize {
+        self.entries
+            .iter()
+            .position(|(r, _)| same(r, &finding.remediation))
+            .map_or(0, |at| at + 1)
+    }
+
+    fn write(&self, style: Style, out: &mut dyn Write) -> Result<()> {
+        if self.entries.is_empty() {
+            return Ok(());
+        }
+        writeln!(out, "  {}", style.paint("1", "What to do"))?;
+        for (number, (remediation, names)) in self.entries.iter().enumerate() {
+            writeln!(
+                out,
+                "  [{}] {}",
+                number + 1,
+                style.paint("1", &names.join(", "))
+            )?;
+            for line in wrap(
+                &format!("{} {}", remediation.instead, remediation.rotate),
+                96,
+            ) {
+                writeln!(out, "      {line}")?;
+            }
+        }
+        writeln!(out)?;
+        Ok(())
+    }
+}
+
+/// Whether two findings get the same advice (texts are shared, so mostly one pointer).
+fn same(a: &Remediation, b: &Remediation) -> bool {
+    (&a.instead, &a.rotate, &a.kubernetes_secret_type)
+        == (&b.instead, &b.rotate, &b.kubernetes_secret_type)
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces (a longer word keeps its
+/// own line).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 /// `… and 1,200 more in this file (1,000 high, 200 medium; 100 listed per file, see
@@ -278,7 +356,7 @@ fn write_image_header(image: &ImageReport, style: Style, out: &mut dyn Write) ->
             out,
             "  {} layer {}: {}",
             style.paint("33", "skipped"),
-            layer.index,
+            layer.index + 1,
             layer.skipped.as_deref().unwrap_or_default()
         )?;
     }
@@ -314,214 +392,125 @@ fn write_skips(image: &ImageReport, options: TextOptions, out: &mut dyn Write) -
     Ok(())
 }
 
-/// An image's findings in the order the text report shows them: by layer, then by history
-/// step, then the config's.
-struct FindingGroups<'a> {
-    by_layer: BTreeMap<usize, Vec<&'a Finding>>,
-    history: BTreeMap<usize, Vec<&'a Finding>>,
-    config: Vec<&'a Finding>,
-    /// The files over the per-file limit, by [`Location::item`].
-    not_listed: BTreeMap<Location, &'a NotListed>,
-}
-
-impl<'a> FindingGroups<'a> {
-    /// The image's findings, those in vendor content only with `show_vendor`.
-    fn of(image: &'a ImageReport, show_vendor: bool) -> FindingGroups<'a> {
-        let mut groups = FindingGroups {
-            by_layer: BTreeMap::new(),
-            history: BTreeMap::new(),
-            config: Vec::new(),
-            not_listed: image
-                .not_listed
-                .iter()
-                .map(|entry| (entry.location.clone(), entry))
-                .collect(),
-        };
-        for finding in image
-            .findings
-            .iter()
-            .filter(|f| show_vendor || !f.is_vendor())
-        {
-            match finding.location.kind {
-                LocationKind::LayerFile => groups
-                    .by_layer
-                    .entry(finding.location.layer_index.unwrap_or_default())
-                    .or_default()
-                    .push(finding),
-                LocationKind::History => groups
-                    .history
-                    .entry(finding.location.history_index.unwrap_or_default())
-                    .or_default()
-                    .push(finding),
-                LocationKind::Config => groups.config.push(finding),
-            }
-        }
-        groups
-    }
-}
-
-/// One layer's heading (`Layer 2/6 0123456789ab`, the step that made it) and its findings.
-fn write_layer(
-    image: &ImageReport,
-    index: usize,
-    findings: &[&Finding],
-    not_listed: &BTreeMap<Location, &NotListed>,
-    options: TextOptions,
-    out: &mut dyn Write,
-) -> Result<()> {
-    let style = options.style;
-    let layer = &image.layers[index];
-    let digest = layer
-        .diff_id
-        .as_deref()
-        .or(layer.digest.as_deref())
-        .map(short_hex)
-        .unwrap_or("");
-    writeln!(
-        out,
-        "  {} {digest}",
-        style.paint("1", &format!("Layer {}/{}", index + 1, image.layers.len()))
-    )?;
-    if let Some(created_by) = &layer.created_by {
-        let step = layer
-            .history_index
-            .map(|h| format!("step {h}: "))
-            .unwrap_or_default();
-        writeln!(
-            out,
-            "    {}",
-            style.paint("2", &format!("{step}{}", one_line(created_by, 110)))
-        )?;
-    }
-    let label = |finding: &Finding| {
-        format!(
-            "/{}:{}",
-            finding.location.path.as_deref().unwrap_or_default(),
-            finding.location.line.unwrap_or(1)
-        )
-    };
-    write_findings(findings, &label, not_listed, options, out)?;
-    writeln!(out)?;
-    Ok(())
-}
-
 fn write_finding(
+    image: &ImageReport,
     finding: &Finding,
-    location: &str,
+    advice: usize,
     options: TextOptions,
     out: &mut dyn Write,
 ) -> Result<()> {
     let style = options.style;
+    let layers = image.layers.len();
     writeln!(
         out,
         "    {} {}  {}  {}",
         style.severity(finding.severity),
         finding.rule_name,
-        style.paint("36", location),
+        style.paint("36", &place(&finding.location, layers)),
         finding.secret.lines().next().unwrap_or_default()
     )?;
     let indent = "             ";
+    let shipped = |word: &str, removed: usize| {
+        format!(
+            "{word} in layer {} but still shipped in layer {}",
+            removed + 1,
+            finding.location.layer_index.unwrap_or_default() + 1
+        )
+    };
     match (finding.status, finding.removed_in_layer) {
         (Status::Deleted, Some(layer)) => writeln!(
             out,
             "{indent}{}",
-            style.paint(
-                "1;35",
-                &format!(
-                    "DELETED in layer {} but still shipped in layer {}",
-                    layer + 1,
-                    finding.location.layer_index.unwrap_or_default() + 1
-                )
-            )
+            style.paint("1;35", &shipped("DELETED", layer))
         )?,
         (Status::Overwritten, Some(layer)) => writeln!(
             out,
             "{indent}{}",
-            style.paint(
-                "1;35",
-                &format!(
-                    "OVERWRITTEN in layer {} but still shipped in layer {}",
-                    layer + 1,
-                    finding.location.layer_index.unwrap_or_default() + 1
-                )
-            )
+            style.paint("1;35", &shipped("OVERWRITTEN", layer))
         )?,
         _ => {}
     }
+    if let Some(context) = &finding.context {
+        writeln!(out, "{indent}{}", style.paint("2", &format!("> {context}")))?;
+    }
+    for other in &finding.also_found_in {
+        writeln!(
+            out,
+            "{indent}also in {}",
+            style.paint("36", &other_place(other, layers))
+        )?;
+    }
     if let Some(provenance) = &finding.provenance {
-        let package = format!(
-            "{} package {} {}",
-            provenance.manager, provenance.package, provenance.version
-        );
-        let line = match provenance.original_severity {
-            Some(was) => format!(
-                "vendor content: {package}, {} (severity was {was})",
-                provenance.verdict.describe()
-            ),
-            None if provenance.vendor => {
-                format!(
-                    "vendor content: {package}, {}",
-                    provenance.verdict.describe()
-                )
-            }
-            None => format!(
-                "owned by {package}: {}",
-                provenance.verdict.describe().to_uppercase()
-            ),
-        };
-        let color = if provenance.vendor { "2" } else { "1;35" };
-        writeln!(out, "{indent}{}", style.paint(color, &line))?;
+        write_provenance(provenance, style, indent, out)?;
     }
     for (key, value) in &finding.details {
         writeln!(out, "{indent}{key}: {value}")?;
     }
-    write_advice(finding, options, indent, out)
+    write_hint(finding, advice, options, indent, out)
 }
 
-/// The closing line(s) of a finding: the fix in verbose mode, else a one-line hint.
-fn write_advice(
+/// The package that owns the finding's file, and whether the file is what it shipped.
+fn write_provenance(
+    provenance: &super::model::Provenance,
+    style: Style,
+    indent: &str,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let package = format!(
+        "{} package {} {}",
+        provenance.manager, provenance.package, provenance.version
+    );
+    let line = match provenance.original_severity {
+        Some(was) => format!(
+            "vendor content: {package}, {} (severity was {was})",
+            provenance.verdict.describe()
+        ),
+        None if provenance.vendor => {
+            format!(
+                "vendor content: {package}, {}",
+                provenance.verdict.describe()
+            )
+        }
+        None => format!(
+            "owned by {package}: {}",
+            provenance.verdict.describe().to_uppercase()
+        ),
+    };
+    let color = if provenance.vendor { "2" } else { "1;35" };
+    writeln!(out, "{indent}{}", style.paint(color, &line))?;
+    Ok(())
+}
+
+/// The closing line of a finding: what kind of secret it is when that changes the advice,
+/// and the number of its advice under "What to do" (printed once for all the findings it
+/// fits); with `-v`, the fingerprint.
+fn write_hint(
     finding: &Finding,
+    advice: usize,
     options: TextOptions,
     indent: &str,
     out: &mut dyn Write,
 ) -> Result<()> {
     let style = options.style;
-    if options.verbose {
-        writeln!(out, "{indent}fix: {}", finding.remediation.instead)?;
-        writeln!(out, "{indent}{}", finding.remediation.rotate)?;
-        writeln!(out, "{indent}fingerprint {}", finding.fingerprint)?;
-    } else if is_password_hash(
+    let kind = if is_password_hash(
         finding
             .details
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str())),
     ) {
-        writeln!(
-            out,
-            "{indent}{}",
-            style.paint(
-                "2",
-                "password hash: crackable offline; change the password, keep the hash out of the image"
-            )
-        )?;
+        "password hash: crackable offline; "
     } else if finding.details.contains_key("published_in") {
-        writeln!(
-            out,
-            "{indent}{}",
-            style.paint("2", "public key material, not this image's secret")
-        )?;
+        "public key material, not this image's secret; "
     } else {
-        writeln!(
-            out,
-            "{indent}{}",
-            style.paint(
-                "2",
-                &format!(
-                    "belongs in a Kubernetes Secret ({}); rotate it",
-                    finding.remediation.kubernetes_secret_type
-                )
-            )
-        )?;
+        ""
+    };
+    writeln!(
+        out,
+        "{indent}{}",
+        style.paint("2", &format!("{kind}what to do: [{advice}] below"))
+    )?;
+    if options.verbose {
+        writeln!(out, "{indent}fingerprint {}", finding.fingerprint)?;
     }
     Ok(())
 }
@@ -743,6 +732,52 @@ mod tests {
             last.starts_with("No secrets found; 1 irregular entry ("),
             "{last}"
         );
+    }
+
+    #[test]
+    fn each_piece_of_advice_is_printed_once_and_findings_point_to_it() {
+        let mut report = leaky_report();
+        let image = &mut report.images[0];
+        let other = image.findings.remove(1);
+        let place = crate::report::model::OtherPlace {
+            location: other.location.clone(),
+            status: other.status,
+            removed_in_layer: None,
+            removed_in_layer_number: None,
+            rule_id: other.rule_id.clone(),
+            rule_name: other.rule_name.clone(),
+            severity: other.severity,
+            fingerprint: other.fingerprint.clone(),
+            context: Some("RUN |1 AWS_KEY=AKIA**** make".into()),
+        };
+        image.findings[0].also_found_in.push(place);
+        image.findings[0].context = Some("aws_access_key_id = AKIA****".into());
+        let text = render(&report, false);
+        assert!(text.contains("> aws_access_key_id = AKIA****\n"), "{text}");
+        assert!(
+            text.contains("also in history step 1 (build-arg AWS_KEY)\n"),
+            "{text}"
+        );
+        let advice = report.images[0].findings[0].remediation.instead.to_string();
+        let first_words: String = advice
+            .split_whitespace()
+            .take(6)
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(text.matches(&first_words).count(), 1, "{text}");
+        assert!(text.contains("what to do: [1] below"), "{text}");
+        assert!(text.contains("what to do: [2] below"), "{text}");
+        assert!(!text.contains("what to do: [3]"), "{text}");
+    }
+
+    #[test]
+    fn advice_wraps_at_spaces() {
+        assert_eq!(wrap("a bb ccc dddd", 6), ["a bb", "ccc", "dddd"]);
+        assert_eq!(
+            wrap("averyveryverylongword x", 5),
+            ["averyveryverylongword", "x"]
+        );
+        assert!(wrap("", 10).is_empty());
     }
 
     #[test]

@@ -13,7 +13,11 @@
 //!    most severe; the rest are counted;
 //! 6. provenance: the package that installed a finding's file, if any ([`Provenances`]);
 //! 7. [`locate`]: a file's status (present, deleted, overwritten) and the layer that removed it;
-//! 8. [`reported_secret`], [`sort_findings`], [`image_stats`]: redaction, order and counts.
+//! 8. contexts: the masked line of each history and config match (`scan::context`; a file's
+//!    was made with its chunk), every secret of the image masked again;
+//! 9. [`reported_secret`], [`report_order`], [`group_by_secret`], [`image_stats`]: redaction,
+//!    order (most severe, deleted-but-shipped first), one finding per secret with its other
+//!    places, counts.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -21,6 +25,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::Scanner;
+use super::config_items::text_items;
+use super::context;
+use super::group::group_by_secret;
 use super::inventory::{certificate, private_keys, split_inventory};
 use super::packages::{LayerPackages, Provenances, hash_files_again};
 use super::raw::{RawFinding, SecretText};
@@ -33,7 +40,7 @@ use crate::report::model::{
 };
 use crate::report::redact::{Redactor, fingerprint, redact};
 use crate::report::remediation::{
-    is_password_hash, password_hash_remediation, published_remediation, remediation,
+    is_password_hash, password_hash_remediation, published_remediation, remediation, secret_type,
 };
 use crate::source::Image;
 
@@ -58,7 +65,7 @@ impl Scanner {
         merge_over_limit(&mut over_limit, chunks_over_limit);
         let needed = layers_with_file_findings(raw.iter().chain(&certificates), walked.len());
         let mut provenances = Provenances::build(&walked, packages, &needed);
-        let raw = hash_large_owned_files(image, &provenances, raw);
+        let mut raw = hash_large_owned_files(image, &provenances, raw);
         for (layer, pairs) in provenances.bytecode_candidates(&raw) {
             provenances.add_bytecode_sources(layer, &image.layers[layer], &pairs, &raw);
         }
@@ -81,15 +88,32 @@ impl Scanner {
                 SecretText::Sealed { .. } => None,
             })
             .collect();
+        let masker = Redactor::new(&secrets);
+        context::attach_text_contexts(&mut raw, &text_items(&image.config), &masker);
         let mut texts = SharedTexts::default();
-        let mut findings: Vec<Finding> = raw
+        let (identities, findings): (Vec<String>, Vec<Finding>) = raw
             .into_iter()
-            .map(|f| self.finding(f, &places, &timeline, &provenances, &mut texts))
-            .collect();
+            .map(|f| {
+                let identity = f.secret.identity();
+                let mut finding = self.finding(f, &places, &timeline, &provenances, &mut texts);
+                // A file's line was masked with its own chunk's matches; the image's other
+                // secrets are masked too, wherever they were found.
+                finding.context = finding.context.map(|text| masker.redact_in(&text));
+                // A value a package shipped (its test key) stays apart from the same value
+                // where the image's owner put it, or another package shipped it: each calls
+                // for something else, and each keeps its own provenance.
+                let owner = finding
+                    .provenance
+                    .as_ref()
+                    .map(|p| (&p.manager, &p.package, &p.version, p.vendor, p.verified));
+                (format!("{identity}/{owner:?}"), finding)
+            })
+            .unzip();
         drop(texts);
-        sort_findings(&mut findings);
         let not_listed = not_listed(over_limit, limit, &places);
         let keys = private_keys(&findings);
+        let findings = in_report_order(identities, findings);
+        let findings = group_by_secret(findings);
         let certificates: Vec<Certificate> = certificates
             .iter()
             .map(|f| {
@@ -99,10 +123,9 @@ impl Scanner {
             })
             .collect();
 
-        let redactor = (!self.options.show_secrets).then(|| Redactor::new(&secrets));
-        let redact_history = |text: &str| match &redactor {
-            Some(redactor) => redactor.redact_in(text),
-            None => text.to_string(),
+        let redact_history = |text: &str| match self.options.show_secrets {
+            false => masker.redact_in(text),
+            true => text.to_string(),
         };
         let history_of_layer = &places.history_of_layer;
         let layers = layer_reports(image, &walked, history_of_layer, &redact_history);
@@ -138,14 +161,13 @@ impl Scanner {
         let (severity, provenance) = provenances.attribute(&f);
         let (kind, status, removed_in_layer) = locate(&f, timeline);
         let (secret, fingerprint) = reported_secret(&f.secret, &rule.id, self.options.show_secrets);
-        let mut remediation = remediation(
-            f.kubernetes_secret_type
-                .as_deref()
-                .unwrap_or(&rule.kubernetes_secret_type),
-            kind,
-            f.field.as_ref(),
-            status,
+        let secret_type = secret_type(
+            &rule.id,
+            f.kubernetes_secret_type.as_deref(),
+            &rule.kubernetes_secret_type,
+            f.path.as_deref(),
         );
+        let mut remediation = remediation(secret_type, kind, f.field.as_ref(), status);
         if let Some((_, place)) = f.details.iter().find(|(k, _)| k == "published_in") {
             remediation = published_remediation(remediation, place);
         } else if is_password_hash(f.details.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
@@ -166,6 +188,9 @@ impl Scanner {
             location: places.at(&f),
             status,
             removed_in_layer,
+            removed_in_layer_number: removed_in_layer.map(|index| index + 1),
+            context: f.context,
+            also_found_in: Vec::new(),
             details: f.details.into_iter().collect(),
             provenance,
         }
@@ -209,17 +234,21 @@ impl Places {
 
     /// The location of a file or text item (no line, column or archive members).
     fn of(&self, item: &Item) -> Location {
+        let history_index = item
+            .history_index
+            .or_else(|| item.layer.and_then(|i| self.history_of_layer[i]));
         Location {
             kind: item.kind(),
             layer_index: item.layer,
+            layer_number: item.layer.map(|index| index + 1),
             layer_digest: item.layer.and_then(|i| self.layer_digests[i].clone()),
-            path: item.path.as_deref().map(str::to_string),
+            // As a container sees it: tars name members without the leading `/`.
+            path: item.path.as_deref().map(|path| format!("/{path}")),
             line: None,
             column: None,
             archive_path: Vec::new(),
-            history_index: item
-                .history_index
-                .or_else(|| item.layer.and_then(|i| self.history_of_layer[i])),
+            history_index,
+            step_number: history_index.map(|index| index + 1),
             field: item.field.clone(),
         }
     }
@@ -563,16 +592,34 @@ fn reported_secret(secret: &SecretText, rule_id: &str, show_secrets: bool) -> (S
         SecretText::Sealed {
             redacted,
             fingerprint,
+            ..
         } => (redacted.clone(), fingerprint.clone()),
     }
 }
 
-/// Report order: by location (layer files by layer and path, then history, then config),
-/// then rule, then fingerprint, so two reports of one image diff cleanly.
-fn sort_findings(findings: &mut [Finding]) {
-    findings.sort_by(|a, b| {
-        (&a.location, &a.rule_id, &a.fingerprint).cmp(&(&b.location, &b.rule_id, &b.fingerprint))
-    });
+/// `findings` (each with its value's identity) sorted by [`report_order`].
+fn in_report_order(identities: Vec<String>, findings: Vec<Finding>) -> Vec<(String, Finding)> {
+    let mut paired: Vec<(String, Finding)> = identities.into_iter().zip(findings).collect();
+    paired.sort_by(|(_, a), (_, b)| report_order(a, b));
+    paired
+}
+
+/// Report order: the most severe first; as severe, what a later layer deleted or overwrote
+/// (still shipped, and invisible in a container) before what is present; then by location
+/// (layer files by layer and path, then history, then config), rule and fingerprint, so two
+/// reports of one image diff cleanly. The first place of a secret in this order is the one
+/// its finding names (see [`group_by_secret`]).
+fn report_order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
+    let key = |f: &Finding| {
+        (
+            std::cmp::Reverse(f.severity),
+            f.status == Status::Present,
+            f.location.clone(),
+        )
+    };
+    key(a)
+        .cmp(&key(b))
+        .then_with(|| (&a.rule_id, &a.fingerprint).cmp(&(&b.rule_id, &b.fingerprint)))
 }
 
 /// One entry per layer: its digests and sizes as the image describes them, what the walk
@@ -592,6 +639,7 @@ fn layer_reports(
             let history_index = history_of_layer[index];
             LayerReport {
                 index,
+                number: index + 1,
                 digest: layer.digest.as_ref().map(|d| d.to_string()),
                 diff_id: layer.diff_id.as_ref().map(|d| d.to_string()),
                 media_type: layer.media_type.clone(),
@@ -600,6 +648,7 @@ fn layer_reports(
                 files: walk.files,
                 content_bytes: walk.content_bytes,
                 history_index,
+                step_number: history_index.map(|h| h + 1),
                 created_by: history_index
                     .and_then(|h| image.config.history[h].created_by.as_deref())
                     .map(redact_history),
@@ -871,7 +920,7 @@ mod tests {
     }
 
     #[test]
-    fn findings_sort_by_place_then_rule() {
+    fn findings_sort_by_severity_then_fate_then_place_then_rule() {
         let file = |layer: usize, path: &str| Location {
             kind: LocationKind::LayerFile,
             layer_index: Some(layer),
@@ -883,26 +932,29 @@ mod tests {
             field: Some(ConfigField::env(name)),
             ..Location::default()
         };
-        let mut findings = vec![
+        let mut findings = [
             finding_at(config("B"), "a", Status::Present),
             finding_at(file(1, "a"), "a", Status::Present),
             finding_at(config("A"), "a", Status::Present),
-            finding_at(file(0, "z"), "b", Status::Present),
+            finding_at(file(0, "z"), "b", Status::Deleted),
             finding_at(file(0, "z"), "a", Status::Present),
+            finding_at(file(2, "y"), "a", Status::Overwritten),
         ];
-        sort_findings(&mut findings);
+        findings.sort_by(report_order);
         let order: Vec<String> = findings
             .iter()
             .map(|f| format!("{} {}", f.location.uri(), f.rule_id))
             .collect();
+        // Rule "b" is low: last, though deleted; the overwritten high one leads.
         assert_eq!(
             order,
             [
-                "layer/0/z a",
-                "layer/0/z b",
-                "layer/1/a a",
+                "layer/3/y a",
+                "layer/1/z a",
+                "layer/2/a a",
                 "config/Env/A a",
-                "config/Env/B a"
+                "config/Env/B a",
+                "layer/1/z b",
             ]
         );
     }
@@ -1143,7 +1195,7 @@ mod tests {
         let listed = not_listed(over_limit.clone(), 100, &places);
         assert_eq!(listed[0].count, 151);
         assert_eq!(listed[0].limit, 100);
-        assert_eq!(listed[0].location.uri(), "layer/0/dump.txt");
+        assert_eq!(listed[0].location.uri(), "layer/1/dump.txt");
         assert_eq!(listed[0].location.history_index, Some(4));
         // A finding's location, stripped to its file, is the entry's.
         let finding_place = Location {

@@ -36,8 +36,9 @@ pub trait LayerCache: Send + Sync {
 /// the digests of their file, for package provenance (issue 11). 6: findings are capped per
 /// file (the limit is in the key), with the counts of those left out. 7: file digests include
 /// SHA-224 and SHA-384 (rpm's other digest algorithms), and matches inside a jar carry the
-/// jar's Maven identity.
-const CACHE_FORMAT: u32 = 7;
+/// jar's Maven identity. 8: sealed secrets keep their value's identity (one finding per
+/// secret and its other places), and matches their masked line.
+const CACHE_FORMAT: u32 = 8;
 
 /// The start of every layer key this build reads and writes under the rule set
 /// `rules_digest`. An entry under any other prefix (other rules, an older encoding) can never be

@@ -10,6 +10,8 @@
 mod assemble;
 mod budget;
 pub(crate) mod config_items;
+mod context;
+mod group;
 mod inventory;
 mod layer_cache;
 mod packages;
@@ -205,6 +207,7 @@ impl Scanner {
                     column,
                     digests: None,
                     archive_package: None,
+                    context: None,
                 });
             }
         }

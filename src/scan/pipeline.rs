@@ -13,6 +13,7 @@ use rayon::prelude::*;
 
 use super::assemble::OverLimit;
 use super::budget::ByteBudget;
+use super::context;
 use super::packages::{Collector, LayerPackages};
 use super::raw::{FileDigests, RawFinding, SecretText};
 use super::{Progress, Scanner, SkipPaths};
@@ -451,8 +452,10 @@ fn match_chunk(
             column: (m.start - line_start) as u64 + 1,
             digests: None,
             archive_package,
+            context: None,
         });
     }
+    context::attach_file_contexts(&mut found, chunk);
     if whole_file {
         attach_digests(&mut found, &chunk.content);
     }

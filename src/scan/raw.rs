@@ -19,7 +19,18 @@ pub(super) enum SecretText {
     Sealed {
         redacted: String,
         fingerprint: String,
+        /// The secret's [`identity`], so a cached match still groups with the same value
+        /// found elsewhere.
+        #[serde(default)]
+        identity: String,
     },
+}
+
+/// Identifies a secret's value whatever rule matched it (a truncated SHA-256), so the same
+/// value in a file, a history step and the config is reported as one finding.
+pub(super) fn identity(secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(secret.trim().as_bytes())[..16])
 }
 
 impl SecretText {
@@ -31,12 +42,27 @@ impl SecretText {
         }
     }
 
+    /// The value's [`identity`], for grouping one secret's places; a sealed secret from an
+    /// older entry without one is known by its fingerprint.
+    pub(super) fn identity(&self) -> String {
+        match self {
+            SecretText::Raw(raw) => identity(raw),
+            SecretText::Sealed {
+                identity,
+                fingerprint,
+                ..
+            } if identity.is_empty() => fingerprint.clone(),
+            SecretText::Sealed { identity, .. } => identity.clone(),
+        }
+    }
+
     /// The form the layer cache stores: redacted, with the fingerprint `rule_id` gives it.
     pub(super) fn seal(&self, rule_id: &str) -> SecretText {
         match self {
             SecretText::Raw(raw) => SecretText::Sealed {
                 redacted: redact(raw),
                 fingerprint: fingerprint(rule_id, raw),
+                identity: identity(raw),
             },
             sealed => sealed.clone(),
         }
@@ -73,6 +99,10 @@ pub(super) struct RawFinding {
     /// provenance when no package database owns the file.
     #[serde(default)]
     pub archive_package: Option<Arc<MavenArtifact>>,
+    /// The line holding the match, masked where it was made (see `scan::context`); `None`
+    /// when the match has no line of its own.
+    #[serde(default)]
+    pub context: Option<String>,
 }
 
 /// The digests of one file's content in every algorithm package databases record: dpkg MD5,
@@ -179,6 +209,7 @@ pub(super) mod tests {
             column: offset + 1,
             digests: None,
             archive_package: None,
+            context: None,
         }
     }
 
@@ -200,6 +231,7 @@ pub(super) mod tests {
         let SecretText::Sealed {
             redacted,
             fingerprint: sealed_fingerprint,
+            ..
         } = &sealed
         else {
             panic!("not sealed: {sealed:?}");

@@ -222,8 +222,9 @@ pub struct ReportSummary {
 pub struct FindingLine {
     pub rule_id: String,
     pub severity: Severity,
-    /// `layer 2 (sha256:1234abcd…) root/.aws/credentials (deleted in layer 3, still shipped)`
-    /// (see [`short_place`]).
+    /// `layer 2 (sha256:1234abcd…) /root/.aws/credentials (deleted in layer 3, still shipped)`
+    /// (see [`short_place`]; layers and history steps counted from 1, as in every format),
+    /// then how many other places hold the same secret.
     pub place: String,
 }
 
@@ -238,7 +239,11 @@ impl ReportSummary {
             .map(|finding| FindingLine {
                 rule_id: finding.rule_id.clone(),
                 severity: finding.severity,
-                place: short_place(finding),
+                place: match finding.also_found_in.len() {
+                    0 => short_place(finding),
+                    1 => format!("{} and 1 other place", short_place(finding)),
+                    n => format!("{} and {n} other places", short_place(finding)),
+                },
             })
             .collect();
         findings.sort_by_key(|finding| std::cmp::Reverse(finding.severity));

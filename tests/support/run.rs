@@ -104,23 +104,38 @@ fn same_secret(reported: &str, planted: &str) -> bool {
     !reported.is_empty() && (reported == planted || planted.contains(reported))
 }
 
-/// Checks that every planted secret is reported exactly once at its location, with the right
-/// layer, history step and status, and that nothing else is reported (no false positives).
+/// Every place a report names for its findings: each finding's own (the finding itself) and
+/// each of its `also_found_in` places (the place's object, with the finding's secret).
+pub fn finding_places(image: &Value) -> Vec<(Value, String)> {
+    let mut places = Vec::new();
+    for finding in image["findings"].as_array().expect("findings") {
+        let secret = finding["secret"].as_str().unwrap_or_default().to_string();
+        places.push((finding.clone(), secret.clone()));
+        for other in finding["also_found_in"].as_array().into_iter().flatten() {
+            places.push((other.clone(), secret.clone()));
+        }
+    }
+    places
+}
+
+/// Checks that every planted secret is reported exactly once at its location (as a finding,
+/// or as another place of the finding of the same secret), with the right layer, history step
+/// and status, and that nothing else is reported (no false positives).
 pub fn assert_planted_found(image: &Value, spec: &ImageSpec, planted: &Planted, label: &str) {
-    let findings = image["findings"].as_array().expect("findings");
-    let mut explained = vec![false; findings.len()];
+    let places = finding_places(image);
+    let mut explained = vec![false; places.len()];
     for secret in planted {
-        let matching: Vec<usize> = findings
+        let matching: Vec<usize> = places
             .iter()
             .enumerate()
-            .filter(|(_, f)| same_secret(f["secret"].as_str().unwrap_or_default(), &secret.secret))
-            .filter(|(_, f)| {
+            .filter(|(_, (_, reported))| same_secret(reported, &secret.secret))
+            .filter(|(_, (f, _))| {
                 let loc = &f["location"];
                 match &secret.kind {
                     PlantedKind::LayerFile { layer, path, .. } => {
                         loc["kind"] == "layer-file"
                             && loc["layer_index"] == *layer
-                            && loc["path"] == path.as_str()
+                            && loc["path"] == format!("/{}", path.trim_start_matches('/')).as_str()
                     }
                     PlantedKind::History { index } => {
                         loc["kind"] == "history" && loc["history_index"] == *index
@@ -139,9 +154,9 @@ pub fn assert_planted_found(image: &Value, spec: &ImageSpec, planted: &Planted, 
             secret.kind,
             secret.rule_hint,
             matching.len(),
-            serde_json::to_string_pretty(findings).unwrap()
+            serde_json::to_string_pretty(&image["findings"]).unwrap()
         );
-        let finding = &findings[matching[0]];
+        let finding = &places[matching[0]].0;
         let rule_id = finding["rule_id"].as_str().unwrap_or_default();
         // The hint's words all appear in the rule id (`openssh-private-key` fits
         // `private-key-openssh`); any generic rule may report a plain password.
@@ -181,11 +196,11 @@ pub fn assert_planted_found(image: &Value, spec: &ImageSpec, planted: &Planted, 
         }
         explained[matching[0]] = true;
     }
-    let unexplained: Vec<&Value> = findings
+    let unexplained: Vec<&Value> = places
         .iter()
         .zip(&explained)
         .filter(|(_, seen)| !**seen)
-        .map(|(f, _)| f)
+        .map(|((f, _), _)| f)
         .collect();
     assert!(
         unexplained.is_empty(),
