@@ -805,4 +805,67 @@ min_entropy = 3.0
         let err = Detector::new(rules).err().unwrap().to_string();
         assert!(err.contains("duplicate rule id"), "{err}");
     }
+
+    /// The keyword prefilter (`keywords.rs`, whose own tests use made-up keywords) with the
+    /// built-in rules' keywords, against aho-corasick's overlapping search: on random bytes, on
+    /// random letters, and on text made of the keywords themselves with random case, run
+    /// together and overlapping.
+    #[test]
+    fn builtin_keywords_agree_with_aho_corasick() {
+        let rules = crate::detect::rules::builtin_rules().unwrap();
+        let mut keywords: Vec<String> = rules
+            .iter()
+            .flat_map(|rule| rule.keywords.iter().map(|k| k.to_ascii_lowercase()))
+            .collect();
+        keywords.sort();
+        keywords.dedup();
+        let keywords: Vec<&str> = keywords.iter().map(String::as_str).collect();
+        let searcher = KeywordSearcher::new(&keywords).unwrap();
+        let reference = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&keywords)
+            .unwrap();
+        let mut rng = fastrand::Rng::with_seed(11);
+        let random: Vec<u8> = (0..200_000).map(|_| rng.u8(..)).collect();
+        let letters: Vec<u8> = (0..200_000)
+            .map(|_| b"abcdefghijklmnopqrstuvwxyz_-ABCDEFGHIJKLMNOPQRSTUVWXYZ"[rng.usize(..54)])
+            .collect();
+        let mut spliced = Vec::new();
+        while spliced.len() < 200_000 {
+            let keyword = keywords[rng.usize(..keywords.len())].as_bytes();
+            let cut = rng.usize(..=keyword.len());
+            spliced.extend(keyword[..cut].iter().map(|&b| {
+                if rng.bool() {
+                    b.to_ascii_uppercase()
+                } else {
+                    b
+                }
+            }));
+            if rng.u8(..4) == 0 {
+                spliced.push(b' ');
+            }
+        }
+        for (what, data) in [
+            ("random", random),
+            ("letters", letters),
+            ("keywords", spliced),
+        ] {
+            let mut found = Vec::new();
+            searcher.for_each_hit(&data, |hit| found.push(hit));
+            found.sort();
+            let mut expected: Vec<KeywordHit> = reference
+                .find_overlapping_iter(&data)
+                .map(|m| KeywordHit {
+                    keyword: m.pattern().as_usize(),
+                    start: m.start(),
+                    end: m.end(),
+                })
+                .collect();
+            expected.sort();
+            assert!(
+                found == expected,
+                "{what}: the prefilter and aho-corasick disagree"
+            );
+        }
+    }
 }

@@ -409,46 +409,4 @@ mod tests {
         let keywords = ["a_b", "@x[", "Q{z"];
         assert_agrees(&keywords, b"a\x7fb `x{ q[Z A_B @X[ Q{Z", "collisions");
     }
-
-    /// The built-in rules' keywords on random bytes, on
-    /// random letters, and on text made of the keywords themselves with random case, run
-    /// together and overlapping.
-    #[test]
-    fn builtin_keywords_agree_with_aho_corasick() {
-        let rules = crate::detect::rules::builtin_rules().unwrap();
-        let mut keywords: Vec<String> = rules
-            .iter()
-            .flat_map(|rule| rule.keywords.iter().map(|k| k.to_ascii_lowercase()))
-            .collect();
-        keywords.sort();
-        keywords.dedup();
-        let keywords: Vec<&str> = keywords.iter().map(String::as_str).collect();
-        let mut rng = fastrand::Rng::with_seed(11);
-        let random: Vec<u8> = (0..200_000).map(|_| rng.u8(..)).collect();
-        let letters: Vec<u8> = (0..200_000)
-            .map(|_| b"abcdefghijklmnopqrstuvwxyz_-ABCDEFGHIJKLMNOPQRSTUVWXYZ"[rng.usize(..54)])
-            .collect();
-        let mut spliced = Vec::new();
-        while spliced.len() < 200_000 {
-            let keyword = keywords[rng.usize(..keywords.len())].as_bytes();
-            let cut = rng.usize(..=keyword.len());
-            spliced.extend(keyword[..cut].iter().map(|&b| {
-                if rng.bool() {
-                    b.to_ascii_uppercase()
-                } else {
-                    b
-                }
-            }));
-            if rng.u8(..4) == 0 {
-                spliced.push(b' ');
-            }
-        }
-        for (what, data) in [
-            ("random", random),
-            ("letters", letters),
-            ("keywords", spliced),
-        ] {
-            assert_agrees(&keywords, &data, what);
-        }
-    }
 }
