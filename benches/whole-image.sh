@@ -49,7 +49,8 @@
 #     gzip -dc of the gzip layers one after the other; sha256sum of the uncompressed layers.
 #   The run fails when a stowaway command's peak RSS is over 300 MB (RSS_LIMIT_MB), or when
 #   the three forms of the image do not give the same findings. BASELINE_BIN=PATH also
-#   compares the findings with another stowaway build's (the one before a change).
+#   compares the findings with another stowaway build's (the one before a change), and
+#   STOWAWAY_BIN=PATH measures that binary instead of building one.
 #   Disk: about 5 GB in BENCH_DIR (default target/bench-toolchain), plus the .deb files.
 #
 # How to run
@@ -127,9 +128,11 @@ os.chmod(os.path.join(out, "trivy"), 0o755)
 PY
     fi
 
-    say "cargo build --release"
-    cargo build --release >&2
-    local bin="$REPO/target/release/stowaway"
+    local bin="${STOWAWAY_BIN:-$REPO/target/release/stowaway}"
+    if [ -z "${STOWAWAY_BIN:-}" ]; then
+        say "cargo build --release"
+        cargo build --release >&2
+    fi
 
     local port storage
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -158,18 +161,24 @@ PY
     python3 - "$dir" <<'PY' || die "the forms of the image gave different findings"
 import json, os, sys
 d = sys.argv[1]
+def place(entry):
+    # Every place a secret is reported at, in terms every report version shares (paths with
+    # or without their leading slash; a secret's other places listed apart or under it).
+    loc = entry.get("location", {})
+    return (entry.get("rule_id"), entry.get("fingerprint"), loc.get("kind"),
+            loc.get("layer_index"), (loc.get("path") or "").lstrip("/"), loc.get("line"),
+            loc.get("history_index"), json.dumps(loc.get("field")), entry.get("status"))
 def keys(name):
     report = json.load(open(os.path.join(d, f"findings-{name}.json")))
-    out = []
+    out = set()
     for image in report["images"]:
         for f in image["findings"]:
-            loc = f.get("location", {})
-            out.append((f.get("rule_id"), f.get("fingerprint"), json.dumps(loc, sort_keys=True),
-                        f.get("status")))
+            out.add(place(f))
+            out.update(place(other) for other in f.get("also_found_in", []))
     return sorted(out)
 names = ["archive", "oci", "remote"] + (["baseline"] if os.path.exists(os.path.join(d, "findings-baseline.json")) else [])
 reference = keys("archive")
-print(f"  {len(reference)} findings on the docker-archive", file=sys.stderr)
+print(f"  {len(reference)} places with findings on the docker-archive", file=sys.stderr)
 bad = [n for n in names if keys(n) != reference]
 for n in bad:
     print(f"  findings of {n} differ from the docker-archive's", file=sys.stderr)
