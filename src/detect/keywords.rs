@@ -30,6 +30,10 @@ const WINDOW: usize = MIN_KEYWORD_LEN;
 /// rules) that a position of random bytes passes about once in 170.
 const FILTER_BITS: u32 = 18;
 
+/// The filter's bit table in 64-bit words. A fixed-size array: a hash (under 2^FILTER_BITS)
+/// divided by 64 is a valid index the compiler can see, so the lookups carry no bounds check.
+const FILTER_WORDS: usize = (1 << FILTER_BITS) / 64;
+
 /// Finds every occurrence of a fixed set of keywords, overlapping ones included.
 pub struct KeywordSearcher {
     search: Search,
@@ -150,7 +154,7 @@ struct WindowFilter {
     /// Keywords, ASCII lowercase.
     keywords: Vec<Box<[u8]>>,
     /// Bit `window_hash(w)` is set for every keyword's window `w`.
-    bits: Box<[u64]>,
+    bits: Box<[u64; FILTER_WORDS]>,
     /// The windows, grouped by hash: bucket `h` is `entries[bucket_starts[h]..bucket_starts[h
     /// + 1]]`.
     bucket_starts: Box<[u32]>,
@@ -193,7 +197,7 @@ impl WindowFilter {
             })
             .collect();
         filed.sort_by_key(|(hash, entry)| (*hash, entry.keyword));
-        let mut bits = vec![0u64; (1 << FILTER_BITS) / 64].into_boxed_slice();
+        let mut bits = Box::new([0u64; FILTER_WORDS]);
         let mut bucket_starts = vec![0u32; (1 << FILTER_BITS) + 1].into_boxed_slice();
         for (hash, _) in &filed {
             bits[hash / 64] |= 1 << (hash % 64);

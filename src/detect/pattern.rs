@@ -97,19 +97,12 @@ impl Pattern {
 /// took over 300 MB), while `.` over any byte also lets a context pattern cross the non-UTF-8
 /// bytes of a binary file. A rule may still opt in with `(?u:…)`.
 ///
-/// Each regex keeps a lazy-DFA cache per thread that matches it, which grows to
-/// [`LAZY_DFA_CACHE`] at most (2 MiB by default): with a thousand rules matched on two threads
-/// the defaults held over 100 MB on a toolchain image. A cache that fills is cleared and
-/// built again, which secret patterns (short windows, few states) rarely need.
+/// The lazy-DFA cache each regex keeps per matching thread stays at its default (2 MiB at
+/// most): capped at 256 KiB it thrashed on keyword-dense text (the detector bench's full set
+/// took twice as long, rebuilding states and falling back to the backtracker).
 pub fn secret_regex(regex: &str) -> Result<Regex, regex::Error> {
-    RegexBuilder::new(regex)
-        .unicode(false)
-        .dfa_size_limit(LAZY_DFA_CACHE)
-        .build()
+    RegexBuilder::new(regex).unicode(false).build()
 }
-
-/// The lazy-DFA cache of one regex on one thread, in bytes.
-const LAZY_DFA_CACHE: usize = 256 << 10;
 
 fn compile(text: &str) -> Result<Compiled, regex::Error> {
     let regex = secret_regex(text)?;
