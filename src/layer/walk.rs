@@ -199,8 +199,10 @@ impl<'a> MappedFollower<'a> {
         }
     }
 
-    /// The walk has reached `to` (clamped to the blob).
-    fn advance(&mut self, to: usize) {
+    /// The walk has reached `to` (clamped to the blob), about to hand over what starts at
+    /// `next`: nothing from there on is released yet (a whole archive longer than the lag is
+    /// matched as one chunk).
+    fn advance(&mut self, to: usize, next: usize) {
         let to = to.min(self.bytes.len());
         if to <= self.hashed_to {
             return;
@@ -209,7 +211,7 @@ impl<'a> MappedFollower<'a> {
             hash.update(&self.bytes[self.hashed_to..to]);
         }
         self.hashed_to = to;
-        let behind = to.saturating_sub(RELEASE_LAG);
+        let behind = to.saturating_sub(RELEASE_LAG).min(next);
         if behind >= self.released_to + RELEASE_STEP {
             if let Some(passed) = self.bytes.slice(self.released_to..behind) {
                 passed.release_pages(false);
@@ -220,7 +222,8 @@ impl<'a> MappedFollower<'a> {
 
     /// Hashes the rest of the blob (what follows the tar's end counts too) and compares.
     fn verify(mut self, expected: &Digest) -> Result<()> {
-        self.advance(self.bytes.len());
+        let end = self.bytes.len();
+        self.advance(end, end);
         match self.hash {
             Some(hash) => hash.verify(expected, "layer"),
             None => Ok(()),
@@ -648,8 +651,9 @@ fn walk_mapped_tar_following(
     let release = ReleaseOnDrop::new(bytes.clone());
     let blob_start = bytes.as_ptr() as usize;
     let mut on_chunk = |chunk: FileChunk| {
-        // Chunks are views of `bytes`: where one ends in the blob follows from its address.
-        follower.advance(chunk.content.as_ptr() as usize - blob_start + chunk.content.len());
+        // Chunks are views of `bytes`: where one lies in the blob follows from its address.
+        let start = chunk.content.as_ptr() as usize - blob_start;
+        follower.advance(start + chunk.content.len(), start);
         on_chunk(chunk)
     };
     let mut tar = TarReader::new(SliceInput(&bytes[..]));
@@ -949,6 +953,38 @@ mod tests {
             in_place[2].1,
             first as u64 - 4,
             "every newline of the first run"
+        );
+    }
+
+    /// However the walk advances (chunk ends out of order, past the blob, not at all), the
+    /// follower hashes every byte once, in order, and verifies against the blob's digest.
+    #[test]
+    fn the_follower_hashes_the_whole_blob_whatever_the_steps() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let bytes = MappedBytes::from_vec(data.clone());
+        let digest = Digest::of(&data);
+        let steps: [&[(usize, usize)]; 4] = [
+            &[],
+            &[(10, 0), (5, 0), (100_000, 90_000), (1 << 40, 0)],
+            &[(299_999, 299_000)],
+            &[(1, 0), (2, 1), (3, 2), (200_000, 150_000)],
+        ];
+        for advances in steps {
+            let mut follower = MappedFollower::new(&bytes, true);
+            for &(to, next) in advances {
+                follower.advance(to, next);
+            }
+            follower.verify(&digest).unwrap();
+        }
+        let mut follower = MappedFollower::new(&bytes, true);
+        follower.advance(1000, 0);
+        let other = Digest::of(b"something else");
+        assert!(
+            follower
+                .verify(&other)
+                .unwrap_err()
+                .to_string()
+                .contains("digest mismatch")
         );
     }
 
