@@ -167,84 +167,17 @@ fn a_bare_name_skips_an_absent_daemon_quietly() {
     assert_eq!(as_path.code, 1, "{}", as_path.stderr);
 }
 
-/// Runs openssl with `args` in `dir`; it must succeed.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, as DOCKER_CERT_PATH
 /// holds them (ca.pem, cert.pem, key.pem) plus the server's pair.
 fn make_tls_files(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut ca = vec![
-        "req",
-        "-x509",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=test-ca",
-        "-keyout",
-        "ca-key.pem",
-        "-out",
-        "ca.pem",
-    ];
-    ca.extend(ec);
-    openssl(dir, &ca);
-    for (name, subject) in [("server", "/CN=127.0.0.1"), ("client", "/CN=client")] {
-        let key = format!("{name}-key.pem");
-        let csr = format!("{name}.csr");
-        let mut req = vec![
-            "req", "-new", "-subj", subject, "-keyout", &key, "-out", &csr,
-        ];
-        req.extend(ec);
-        openssl(dir, &req);
-        let ext = dir.join(format!("{name}.ext"));
-        let usage = if name == "server" {
-            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
-        } else {
-            "extendedKeyUsage=clientAuth\n"
-        };
-        std::fs::write(&ext, usage).unwrap();
-        let cert = format!("{name}-cert.pem");
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-days",
-                "2",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca-key.pem",
-                "-CAcreateserial",
-                "-out",
-                &cert,
-                "-extfile",
-                ext.to_str().unwrap(),
-            ],
-        );
-    }
-    std::fs::copy(dir.join("client-cert.pem"), dir.join("cert.pem")).unwrap();
-    std::fs::copy(dir.join("client-key.pem"), dir.join("key.pem")).unwrap();
+    pki::make_ca(dir, "/CN=test-ca", "ca-key.pem", "ca.pem");
+    let ca = ("ca.pem", "ca-key.pem");
+    let server = "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n";
+    let server_files = ("server-key.pem", "server-cert.pem");
+    pki::issue(dir, ca, "/CN=127.0.0.1", server, server_files);
+    let client = "extendedKeyUsage=clientAuth\n";
+    pki::issue(dir, ca, "/CN=client", client, ("key.pem", "cert.pem"));
 }
 
 #[test]

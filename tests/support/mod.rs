@@ -26,7 +26,8 @@
 //! * [`inspect`]: small readers used to check written fixtures;
 //! * [`craft`]: hand-made tar bytes for hostile inputs (headers `tar::Builder`
 //!   will not write, huge layers streamed into gzip);
-//! * [`zips`]: zips nested past the depth limit, and encrypted members.
+//! * [`zips`]: zips nested past the depth limit, and encrypted members;
+//! * [`pki`]: a throwaway CA and the certificates it signs, made with openssl.
 //!
 //! Each test file uses only part of this, hence the crate-level `allow`s.
 
@@ -36,6 +37,7 @@ pub mod fault_proxy;
 pub mod image;
 pub mod inspect;
 pub mod leak;
+pub mod pki;
 pub mod registry;
 pub mod run;
 pub mod secrets;
