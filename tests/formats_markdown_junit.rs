@@ -62,24 +62,6 @@ assert got == counts(everything), (got, counts(everything))
     }
 }
 
-fn needles(planted: &Planted) -> Vec<String> {
-    planted
-        .iter()
-        .flat_map(|secret| {
-            if secret.secret.contains('\n') {
-                secret
-                    .secret
-                    .lines()
-                    .filter(|line| !line.starts_with("-----") && line.len() >= 16)
-                    .map(str::to_string)
-                    .collect()
-            } else {
-                vec![secret.secret.clone()]
-            }
-        })
-        .collect()
-}
-
 #[test]
 fn junit_of_the_classic_leak_matches_the_schema_and_the_gate() {
     let (spec, planted) = classic_leak();

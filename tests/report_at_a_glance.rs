@@ -35,26 +35,6 @@ fn classic(dir: &std::path::Path) -> (String, Planted) {
     (written.path.display().to_string(), planted)
 }
 
-/// The parts of each planted secret that must never be printed: the whole value, and for key
-/// blocks every body line (the BEGIN line may show: it names the kind of key).
-fn needles(planted: &Planted) -> Vec<String> {
-    let mut needles = Vec::new();
-    for secret in planted {
-        if secret.secret.contains('\n') {
-            needles.extend(
-                secret
-                    .secret
-                    .lines()
-                    .filter(|line| !line.starts_with("-----") && line.len() >= 16)
-                    .map(str::to_string),
-            );
-        } else {
-            needles.push(secret.secret.clone());
-        }
-    }
-    needles
-}
-
 fn scan(args: &[&str]) -> support::run::Run {
     let result = run(args);
     assert!(
