@@ -42,16 +42,21 @@ pub fn place(location: &Location, layers: usize) -> String {
 /// `/home/dev/.ssh/id_ed25519.bak:1 in layer 4/6`, `config Env DB_PASSWORD`.
 pub fn other_place(place_of: &OtherPlace, layers: usize) -> String {
     let mut text = place(&place_of.location, layers);
-    if let (Status::Deleted | Status::Overwritten, Some(layer)) =
-        (place_of.status, place_of.removed_in_layer)
-    {
-        text.push_str(&format!(
-            " ({} in layer {}, still shipped)",
-            place_of.status.as_str(),
-            layer + 1
-        ));
-    }
+    text.push_str(&fate_words(place_of.status, place_of.removed_in_layer));
     text
+}
+
+/// ` (deleted in layer 3, still shipped)` for a file a later layer removed (the layer counted
+/// from 1); nothing for one still present.
+fn fate_words(status: Status, removed_in_layer: Option<usize>) -> String {
+    match (status, removed_in_layer) {
+        (Status::Deleted | Status::Overwritten, Some(layer)) => format!(
+            " ({} in layer {}, still shipped)",
+            status.as_str(),
+            layer + 1
+        ),
+        _ => String::new(),
+    }
 }
 
 /// Where the finding is, in words: `/root/.aws/credentials line 3 of layer 1/6 (sha256:…,
@@ -116,15 +121,7 @@ pub fn short_place(finding: &Finding) -> String {
             text
         }
     };
-    if let (Status::Deleted | Status::Overwritten, Some(layer)) =
-        (finding.status, finding.removed_in_layer)
-    {
-        place.push_str(&format!(
-            " ({} in layer {}, still shipped)",
-            finding.status.as_str(),
-            layer + 1
-        ));
-    }
+    place.push_str(&fate_words(finding.status, finding.removed_in_layer));
     place
 }
 
