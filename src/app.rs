@@ -7,7 +7,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use crate::cache::Cache;
 use crate::cli::{Cli, ColorChoice, Command, Format, RulesCommand, ScanArgs};
 use crate::detect::Severity;
 use crate::detect::rules::load_user_rules;
@@ -35,6 +34,7 @@ use crate::source::reference::ResolveOptions;
 use crate::source::registry::RegistryOptions;
 use crate::source::registry::auth::ExplicitCredentials;
 use crate::source::resolve;
+use crate::store::{ResultStore, StoreArgs};
 
 /// Runs a command; returns the exit code (0 or 1) or an error (exit 2).
 pub fn run(cli: Cli) -> Result<u8> {
@@ -193,9 +193,9 @@ fn exit_code(report: &Report, fail_on: Option<Severity>, args: &ScanArgs) -> u8 
     }
 }
 
-/// The scanner for the selected rules, reading and filling the layer cache unless
-/// `--no-cache`; the cache is returned too, for whole-image reports.
-fn cached_scanner(args: &ScanArgs) -> Result<(Scanner, Option<Arc<Cache>>)> {
+/// The scanner for the selected rules, reading and filling the layer cache (`--store`, else
+/// the embedded one) unless `--no-cache`; the store is returned too, for whole-image reports.
+fn cached_scanner(args: &ScanArgs) -> Result<(Scanner, Option<Arc<dyn ResultStore>>)> {
     let selection = RuleSelection {
         user_files: args.rules.clone(),
         disable: args.disable_rule.clone(),
@@ -213,7 +213,12 @@ fn cached_scanner(args: &ScanArgs) -> Result<(Scanner, Option<Arc<Cache>>)> {
             ..ScanOptions::default()
         },
     )?;
-    let cache = crate::cache::open_for_scan(args.cache_dir.as_deref(), args.no_cache, args.quiet);
+    let store = StoreArgs {
+        url: args.store.as_deref(),
+        cache_dir: args.cache_dir.as_deref(),
+        ttl: args.store_ttl,
+    };
+    let cache = crate::store::open_for_scan(&store, args.no_cache, args.quiet)?;
     let scanner = match &cache {
         Some(cache) => scanner.with_cache(Arc::clone(cache) as Arc<dyn LayerCache>),
         None => scanner,
@@ -262,7 +267,7 @@ fn scan_images(
     targets: &[Target],
     scanner: &Scanner,
     resolve_options: &ResolveOptions,
-    cache: Option<&Cache>,
+    cache: Option<&dyn ResultStore>,
 ) -> Result<(Vec<ImageReport>, Vec<ImageError>)> {
     let keep_going = args.images_from.is_some();
     let mut reports = Vec::new();
@@ -290,7 +295,7 @@ fn scan_target(
     argument: &str,
     scanner: &Scanner,
     resolve_options: &ResolveOptions,
-    cache: Option<&Cache>,
+    cache: Option<&dyn ResultStore>,
 ) -> Result<Vec<ImageReport>> {
     let show_progress = !args.quiet && !args.no_progress && io::stderr().is_terminal();
     let mut reports = Vec::new();
@@ -309,7 +314,7 @@ fn scan_target(
             bar.finish();
         }
         if let Some(cache) = cache {
-            crate::cache::store_image_report(
+            crate::store::store_image_report(
                 cache,
                 scanner.cache_digest(),
                 &report,

@@ -296,9 +296,19 @@ pub struct ScanArgs {
     pub cache_dir: Option<PathBuf>,
 
     /// Neither read nor write the result cache (also STOWAWAY_NO_CACHE=1). Wins over
-    /// --cache-dir.
+    /// --store and --cache-dir.
     #[arg(long)]
     pub no_cache: bool,
+
+    /// Keep results in a shared Redis-protocol store (Redis 7, Valkey) instead of the
+    /// embedded one: redis://[USER:PASSWORD@]HOST[:PORT][/DB], or rediss://… for TLS. Wins
+    /// over --cache-dir. A store that is down is a warning and the scan runs without it.
+    #[arg(long, value_name = "URL", hide_env_values = true)]
+    pub store: Option<String>,
+
+    /// How long an entry of the shared store lives after its last use (`30d`, `12h`).
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_store_ttl)]
+    pub store_ttl: Duration,
 }
 
 /// `stowaway serve`: the admission webhook and registry-notification server.
@@ -344,9 +354,27 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Result cache directory (default: $XDG_CACHE_HOME/stowaway or ~/.cache/stowaway).
+    /// Result cache directory (default: $XDG_CACHE_HOME/stowaway or ~/.cache/stowaway), for
+    /// one server process.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+
+    /// Keep results in a shared Redis-protocol store (Redis 7, Valkey), so every replica and
+    /// every `scan --store` shares them: redis://[USER:PASSWORD@]HOST[:PORT][/DB], or
+    /// rediss://… for TLS. Wins over --cache-dir. While it is down, /readyz fails and
+    /// admissions follow on_unknown.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "STOWAWAY_STORE",
+        hide_env_values = true
+    )]
+    pub store: Option<String>,
+
+    /// How long an entry of the shared store lives after its last use (`30d`, `12h`); tag
+    /// lookups keep the policy's tag_cache_seconds.
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_store_ttl)]
+    pub store_ttl: Duration,
 
     /// Add rules from a TOML file, or from every .toml file in a directory. Repeatable.
     #[arg(long, value_name = "PATH")]
@@ -484,9 +512,10 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
+        "d" => 86_400,
         _ => {
             return Err(format!(
-                "{text:?}: use seconds, or an s, m or h suffix (90s, 10m)"
+                "{text:?}: use seconds, or an s, m, h or d suffix (90s, 10m)"
             ));
         }
     };
@@ -495,7 +524,18 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok()
         .and_then(|n| n.checked_mul(seconds_per))
         .map(Duration::from_secs)
-        .ok_or_else(|| format!("{text:?}: use seconds, or an s, m or h suffix (90s, 10m)"))
+        .ok_or_else(|| format!("{text:?}: use seconds, or an s, m, h or d suffix (90s, 10m)"))
+}
+
+/// `--store-ttl`: a duration of at least a second.
+fn parse_store_ttl(text: &str) -> Result<Duration, String> {
+    parse_duration(text).and_then(|ttl| {
+        if ttl.is_zero() {
+            Err(format!("{text:?}: entries need a lifetime of at least 1s"))
+        } else {
+            Ok(ttl)
+        }
+    })
 }
 
 /// The largest `--max-archive-bytes`: decompressed members are held in memory, one file per
@@ -584,7 +624,9 @@ mod tests {
         assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        for bad in ["", "5d", "1.5m", "-1", "m", "99999999999999999999h"] {
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert!(parse_store_ttl("0").is_err());
+        for bad in ["", "5w", "1.5m", "-1", "m", "99999999999999999999h"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

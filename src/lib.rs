@@ -8,7 +8,6 @@
 #![warn(missing_docs)]
 
 pub mod app;
-pub(crate) mod cache;
 pub mod cli;
 pub mod detect;
 pub(crate) mod docs;
@@ -26,4 +25,5 @@ pub mod scan;
 pub(crate) mod serve;
 pub mod settings;
 pub mod source;
+pub(crate) mod store;
 pub(crate) mod tar_reader;

@@ -326,8 +326,18 @@ async fn report(
     let lookup = digest.clone();
     let stored = tokio::task::spawn_blocking(move || scans.report_json(&lookup))
         .await
-        .ok()
-        .flatten();
+        .map_err(|err| anyhow::anyhow!("report lookup: {err}"))
+        .and_then(|stored| stored);
+    let stored = match stored {
+        Ok(stored) => stored,
+        Err(err) => {
+            inc(&server.metrics.report_cache_misses);
+            return json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({ "digest": digest, "status": "unavailable", "error": format!("{err:#}") }),
+            );
+        }
+    };
     if let Some(json) = stored {
         inc(&server.metrics.report_cache_hits);
         return (
@@ -396,7 +406,7 @@ async fn scan(State(server): State<Arc<Server>>, headers: HeaderMap, body: Bytes
         Err(_) => None,
     };
     if let Some(digest) = &digest
-        && server.scans.report_json(digest).is_some()
+        && matches!(server.scans.report_json(digest), Ok(Some(_)))
     {
         return json_response(
             StatusCode::OK,
@@ -441,27 +451,37 @@ async fn healthz() -> &'static str {
 
 async fn readyz(State(server): State<Arc<Server>>) -> Response {
     // The rules are compiled and the workers run before the listener opens; what can still
-    // go wrong is the cache (a full or vanished disk), from which every admission is decided.
-    // Report the queue too, so a saturated server is visible.
+    // go wrong is the store (a full or vanished disk, a shared store that is down), from which
+    // every admission is decided: it is asked now, off the async threads (a shared store
+    // answers within its timeout). Report the queue too, so a saturated server is visible.
     let (queued, running, capacity) = server.scans.queue_state();
-    let cache = server.scans.cache.counts();
+    let scans = Arc::clone(&server.scans);
+    let cache = tokio::task::spawn_blocking(move || scans.cache.counts())
+        .await
+        .map_err(|err| anyhow::anyhow!("store check: {err}"))
+        .and_then(|counts| counts);
     let (status, state) = match &cache {
         Ok(_) => (StatusCode::OK, "ready"),
+        Err(err) if crate::store::is_unavailable(err) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "store unreachable")
+        }
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "cache unreadable"),
     };
     let mut body = json!({
         "status": state,
+        "store": server.scans.cache.describe(),
         "queued": queued,
         "running": running,
         "capacity": capacity,
         "uptime_seconds": server.started.elapsed().as_secs(),
     });
     match cache {
-        Ok(counts) => {
+        Ok(Some(counts)) => {
             body["cached_layers"] = json!(counts.layers);
             body["cached_reports"] = json!(counts.reports);
         }
-        Err(err) => body["error"] = json!(format!("{err:#}")),
+        Ok(None) => {}
+        Err(err) => body["error"] = json!(format!("{err:#}").replace('\n', " ")),
     }
     json_response(status, &body)
 }

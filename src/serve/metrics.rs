@@ -3,10 +3,12 @@
 //! are all it takes; no registry crate is needed.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::detect::Severity;
+use crate::store::redis::{Observer, Outcome};
 
 /// The content type of the exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -64,6 +66,9 @@ impl Histogram {
 const ADMISSION_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+const STORE_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 const SCAN_BUCKETS: &[f64] = &[
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 ];
@@ -91,8 +96,15 @@ pub struct Metrics {
     pub admissions_unknown: AtomicU64,
     /// Findings in finished scans, indexed like [`Severity::ALL`].
     findings: [AtomicU64; 5],
+    /// Calls to a shared store, by outcome.
+    pub store_ok: AtomicU64,
+    pub store_failed: AtomicU64,
+    pub store_unreachable: AtomicU64,
+    /// 1 while the last call reached the shared store, 0 after one that did not.
+    pub store_up: AtomicU64,
     pub scan_seconds: Histogram,
     pub admission_seconds: Histogram,
+    pub store_seconds: Histogram,
 }
 
 impl Default for Metrics {
@@ -114,8 +126,13 @@ impl Default for Metrics {
             admissions_invalid: AtomicU64::new(0),
             admissions_unknown: AtomicU64::new(0),
             findings: Default::default(),
+            store_ok: AtomicU64::new(0),
+            store_failed: AtomicU64::new(0),
+            store_unreachable: AtomicU64::new(0),
+            store_up: AtomicU64::new(1),
             scan_seconds: Histogram::new(SCAN_BUCKETS),
             admission_seconds: Histogram::new(ADMISSION_BUCKETS),
+            store_seconds: Histogram::new(STORE_BUCKETS),
         }
     }
 }
@@ -125,6 +142,21 @@ pub struct Gauges {
     pub queue_depth: usize,
     pub scans_in_progress: usize,
     pub queue_capacity: usize,
+}
+
+/// What a shared store reports of each call: counted by outcome and timed.
+pub fn store_observer(metrics: &Arc<Metrics>) -> Observer {
+    let metrics = Arc::clone(metrics);
+    Arc::new(move |elapsed, outcome| {
+        metrics.store_seconds.observe(elapsed);
+        let (counter, up) = match outcome {
+            Outcome::Ok => (&metrics.store_ok, 1),
+            Outcome::Failed => (&metrics.store_failed, 1),
+            Outcome::Unreachable => (&metrics.store_unreachable, 0),
+        };
+        inc(counter);
+        metrics.store_up.store(up, Ordering::Relaxed);
+    })
 }
 
 /// Adds one to a counter.
@@ -148,6 +180,7 @@ impl Metrics {
         self.render_scan_results(&mut out);
         self.render_queue(&mut out, gauges);
         self.render_intake(&mut out);
+        self.render_store(&mut out);
         self.scan_seconds.render(
             &mut out,
             "stowaway_scan_duration_seconds",
@@ -158,7 +191,34 @@ impl Metrics {
             "stowaway_admission_duration_seconds",
             "Time to answer one admission review.",
         );
+        self.store_seconds.render(
+            &mut out,
+            "stowaway_store_operation_duration_seconds",
+            "Time of one call to the shared result store (--store), failed calls included.",
+        );
         out
+    }
+
+    /// The shared result store: whether it answers, and how its calls went.
+    fn render_store(&self, out: &mut String) {
+        write_family(
+            out,
+            "stowaway_store_up",
+            "gauge",
+            "1 while the last call reached the result store, 0 after one that could not (/readyz fails then).",
+            &[("", get(&self.store_up))],
+        );
+        write_family(
+            out,
+            "stowaway_store_operations_total",
+            "counter",
+            "Calls to the shared result store, by outcome: ok, error (the store refused), unreachable (down or timed out).",
+            &[
+                ("outcome=\"ok\"", get(&self.store_ok)),
+                ("outcome=\"error\"", get(&self.store_failed)),
+                ("outcome=\"unreachable\"", get(&self.store_unreachable)),
+            ],
+        );
     }
 
     /// What finished scans found and where their layer and report results came from.

@@ -8,8 +8,9 @@
 //!   every manifest push is queued for a scan, so the report is ready before the image is run.
 //! - `GET /reports/{digest}`, `POST /scan`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
 //!
-//! Results live in the on-disk [`crate::cache::Cache`], keyed by the rule-set digest: by
-//! layer (shared base layers are scanned once) and by manifest.
+//! Results live in a [`crate::store::ResultStore`] (the embedded one, or a shared Redis store
+//! with `--store` that every replica reads), keyed by the rule-set digest: by layer (shared base
+//! layers are scanned once) and by manifest.
 
 pub mod admission;
 pub mod config;
@@ -22,20 +23,19 @@ pub mod scans;
 pub mod tls;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use oci_client::Reference;
 
-use crate::cache::{self, Cache};
 use crate::cli::ServeArgs;
 use crate::detect::selection::RuleSelection;
 use crate::ruleset::scanner_for;
 use crate::scan::{LayerCache, ScanOptions, Scanner};
 use crate::source::reference::ResolveOptions;
 use crate::source::registry::RegistryOptions;
+use crate::store::{ResultStore, StoreArgs};
 use admission::{AdmissionRequest, denial_text, incomplete_text, warning};
 use config::{OnIncomplete, OnUnknown, Policy};
 use metrics::{Metrics, inc};
@@ -61,14 +61,21 @@ pub fn run(args: ServeArgs) -> Result<u8> {
         None => Policy::default(),
     };
     let (addr, tls) = listen_address(&args, &policy)?;
-    let cache = Arc::new(Cache::open(&cache_dir(&args)?)?);
+    let metrics = Arc::new(Metrics::default());
+    let cache = crate::store::open_for_serve(
+        &StoreArgs {
+            url: args.store.as_deref(),
+            cache_dir: args.cache_dir.as_deref(),
+            ttl: args.store_ttl,
+        },
+        Some(metrics::store_observer(&metrics)),
+    )?;
     let registry = RegistryOptions {
         plain_http: policy.plain_http,
         ca_certs: policy.ca_certs.clone(),
         network: Some(Arc::clone(&policy.network)),
         ..RegistryOptions::default()
     };
-    let metrics = Arc::new(Metrics::default());
     let scans = Arc::new(Scans::new(
         Arc::clone(&cache),
         scanner(&args, &cache)?,
@@ -84,7 +91,7 @@ pub fn run(args: ServeArgs) -> Result<u8> {
     drop_unreadable(&scans, args.quiet);
     let workers = scans.start_workers(args.concurrency);
     let server = Arc::new(Server {
-        resolver: DigestResolver::new(registry, policy.tag_cache)?,
+        resolver: DigestResolver::new(registry, policy.tag_cache, Arc::clone(&cache))?,
         policy,
         scans: Arc::clone(&scans),
         metrics,
@@ -143,18 +150,8 @@ fn listen_address(
     Ok((addr, tls))
 }
 
-/// `--cache-dir`, or the user's cache directory.
-fn cache_dir(args: &ServeArgs) -> Result<PathBuf> {
-    match &args.cache_dir {
-        Some(dir) => Ok(dir.clone()),
-        None => cache::default_dir().ok_or_else(|| {
-            anyhow!("no cache directory: set XDG_CACHE_HOME or HOME, or give --cache-dir")
-        }),
-    }
-}
-
 /// The scanner for the selected rules; secrets are never shown, and layers are cached.
-fn scanner(args: &ServeArgs, cache: &Arc<Cache>) -> Result<Scanner> {
+fn scanner(args: &ServeArgs, cache: &Arc<dyn ResultStore>) -> Result<Scanner> {
     let selection = RuleSelection {
         user_files: args.rules.clone(),
         disable: args.disable_rule.clone(),
@@ -197,8 +194,8 @@ async fn listen_and_serve(
     let scans = &server.scans;
     // Tests and scripts read this line to find the port when --listen used port 0.
     eprintln!(
-        "stowaway serve: listening on {scheme}://{local} (cache {}, rules {})",
-        scans.cache.path().display(),
+        "stowaway serve: listening on {scheme}://{local} (store {}, rules {})",
+        scans.cache.describe(),
         crate::report::describe::short_hex(scans.rules_digest())
     );
     let acceptor = match &tls {
@@ -556,6 +553,8 @@ impl Server {
         match self.scans.lookup(&digest) {
             Lookup::Done(summary) => ImageState::Known { digest, summary },
             Lookup::Failed(message) => ImageState::Unknown(format!("scan failed: {message}")),
+            // Nothing can be looked up or stored: a scan now would be lost.
+            Lookup::Unavailable(reason) => ImageState::Unknown(reason),
             Lookup::Pending => ImageState::Pending { reference, digest },
             Lookup::Missing => {
                 let job = Job {

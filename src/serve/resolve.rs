@@ -1,7 +1,7 @@
 //! Tags to digests for admissions: a manifest HEAD (GET when the registry sends no digest
 //! header) through the same requests as `scan` (so a rate limit reads the same, with its
 //! Retry-After), one per repository so connections and tokens are reused, and a short memory
-//! of answers (`tag_cache_seconds`).
+//! of answers (`tag_cache_seconds`), shared with the other replicas through a shared store.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,6 +12,7 @@ use oci_client::Reference;
 
 use crate::source::name::wire_reference;
 use crate::source::registry::{Api, RegistryOptions, api_for, http_client};
+use crate::store::ResultStore;
 
 /// Repositories whose requests are kept; beyond it, the map starts afresh.
 const KEPT_REPOSITORIES: usize = 1_000;
@@ -25,28 +26,53 @@ pub struct DigestResolver {
     /// By registry and repository: bearer tokens are scoped to one repository.
     apis: Mutex<HashMap<String, Arc<Api>>>,
     tags: Mutex<HashMap<String, (String, Instant)>>,
+    /// Where answers are shared (a shared store keeps them; the embedded one does not).
+    store: Arc<dyn ResultStore>,
 }
 
 impl DigestResolver {
-    pub fn new(options: RegistryOptions, ttl: Duration) -> Result<DigestResolver> {
+    pub fn new(
+        options: RegistryOptions,
+        ttl: Duration,
+        store: Arc<dyn ResultStore>,
+    ) -> Result<DigestResolver> {
         Ok(DigestResolver {
             http: http_client(&options)?,
             options,
             ttl,
             apis: Mutex::new(HashMap::new()),
             tags: Mutex::new(HashMap::new()),
+            store,
         })
     }
 
     /// The digest of `reference` when it is known without asking the registry: the
-    /// reference names one, or a recent lookup of its tag did.
+    /// reference names one, or a recent lookup of its tag did (here, or in another replica
+    /// sharing the store).
     pub fn known(&self, reference: &Reference) -> Option<String> {
         if let Some(digest) = reference.digest() {
             return Some(digest.to_string());
         }
-        let tags = self.tags.lock().unwrap();
-        let (digest, when) = tags.get(&reference.whole())?;
-        (when.elapsed() < self.ttl).then(|| digest.clone())
+        let name = reference.whole();
+        if let Some((digest, when)) = self.tags.lock().unwrap().get(&name)
+            && when.elapsed() < self.ttl
+        {
+            return Some(digest.clone());
+        }
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let digest = self.store.get_tag(&name)?;
+        self.remember(name, &digest);
+        Some(digest)
+    }
+
+    fn remember(&self, name: String, digest: &str) {
+        let mut tags = self.tags.lock().unwrap();
+        if tags.len() > 10_000 {
+            tags.retain(|_, (_, when)| when.elapsed() < self.ttl);
+        }
+        tags.insert(name, (digest.to_string(), Instant::now()));
     }
 
     /// The manifest digest `reference` names now.
@@ -61,11 +87,8 @@ impl DigestResolver {
             .await
             .map_err(|failure| anyhow!("cannot resolve {name}: {}", failure.message))?;
         if !self.ttl.is_zero() {
-            let mut tags = self.tags.lock().unwrap();
-            if tags.len() > 10_000 {
-                tags.retain(|_, (_, when)| when.elapsed() < self.ttl);
-            }
-            tags.insert(name, (digest.clone(), Instant::now()));
+            self.store.put_tag(&name, &digest, self.ttl);
+            self.remember(name, &digest);
         }
         Ok(digest)
     }

@@ -14,11 +14,11 @@ use anyhow::{Result, anyhow};
 use super::admission::{ReportSummary, summarize};
 use super::deadline::ScanDeadline;
 use super::metrics::{Metrics, inc};
-use crate::cache::Cache;
 use crate::report::Report;
 use crate::report::skips::plural;
 use crate::scan::Scanner;
 use crate::source::reference::ResolveOptions;
+use crate::store::{ResultStore, is_unavailable};
 
 /// How long a failed scan is remembered before a new request may try again.
 const FAILURE_MEMORY: Duration = Duration::from_secs(60);
@@ -61,6 +61,8 @@ pub enum Lookup {
     Failed(String),
     Pending,
     Missing,
+    /// The store could not be asked (the reason, one line).
+    Unavailable(String),
 }
 
 #[derive(Default)]
@@ -73,7 +75,7 @@ struct QueueState {
 
 /// The scan engine shared by the HTTP handlers and the workers.
 pub struct Scans {
-    pub cache: Arc<Cache>,
+    pub cache: Arc<dyn ResultStore>,
     scanner: Scanner,
     rules_digest: String,
     resolve_options: ResolveOptions,
@@ -92,7 +94,7 @@ pub struct Scans {
 
 impl Scans {
     pub fn new(
-        cache: Arc<Cache>,
+        cache: Arc<dyn ResultStore>,
         scanner: Scanner,
         resolve_options: ResolveOptions,
         capacity: usize,
@@ -163,8 +165,8 @@ impl Scans {
         Enqueued::Queued
     }
 
-    /// The raw JSON report stored for a digest.
-    pub fn report_json(&self, digest: &str) -> Option<Vec<u8>> {
+    /// The raw JSON report stored for a digest; an error when the store cannot be asked.
+    pub fn report_json(&self, digest: &str) -> Result<Option<Vec<u8>>> {
         self.cache.get_report(&self.rules_digest, digest)
     }
 
@@ -174,7 +176,14 @@ impl Scans {
             inc(&self.metrics.report_cache_hits);
             return Lookup::Done(Arc::clone(summary));
         }
-        if let Some(json) = self.report_json(digest) {
+        let stored = match self.report_json(digest) {
+            Ok(stored) => stored,
+            Err(err) => {
+                inc(&self.metrics.report_cache_misses);
+                return Lookup::Unavailable(format!("{err:#}"));
+            }
+        };
+        if let Some(json) = stored {
             match summarize(&json) {
                 Ok(summary) => {
                     inc(&self.metrics.report_cache_hits);
@@ -261,10 +270,14 @@ impl Scans {
                 // The error may quote the image's own words (a tag, a member's name).
                 let message = self.scanner.redacted_error(err).to_string();
                 self.log(&format!("scan of {} failed: {message}", job.reference));
-                self.failures
-                    .lock()
-                    .unwrap()
-                    .insert(key.clone(), (message, Instant::now()));
+                // A store that was down says nothing about the image: the next request
+                // scans again rather than repeating this failure.
+                if !is_unavailable(err) {
+                    self.failures
+                        .lock()
+                        .unwrap()
+                        .insert(key.clone(), (message, Instant::now()));
+                }
             }
             {
                 let mut queue = self.queue.lock().unwrap();
@@ -278,7 +291,7 @@ impl Scans {
     /// Resolves and scans one image; stores its report under every digest it answers to.
     fn run(&self, job: &Job) -> Result<()> {
         if let Some(digest) = &job.digest
-            && self.report_json(digest).is_some()
+            && matches!(self.report_json(digest), Ok(Some(_)))
         {
             return Ok(());
         }
@@ -309,7 +322,10 @@ impl Scans {
             digests.push(manifest.to_string());
         }
         // A platform manifest of an index may have been scanned already.
-        if let Some(json) = digests.iter().find_map(|d| self.report_json(d)) {
+        if let Some(json) = digests
+            .iter()
+            .find_map(|d| self.report_json(d).ok().flatten())
+        {
             for digest in &digests {
                 self.cache.put_report(&self.rules_digest, digest, &json)?;
             }

@@ -1,5 +1,6 @@
-//! The result cache shared by `stowaway scan` and `stowaway serve`: an embedded on-disk store
-//! ([redb](https://docs.rs/redb), one file, ACID, pure Rust) under the user cache directory.
+//! The embedded result store, the default of `stowaway scan` and `stowaway serve`: an on-disk
+//! store ([redb](https://docs.rs/redb), one file, ACID, pure Rust) under the user cache
+//! directory, for one process at a time.
 //!
 //! Two tables:
 //! - `layers`: per-layer scan results ([`LayerCache`]), keyed by the scanner with the rule-set
@@ -16,12 +17,11 @@
 //! directory gets an error that says so, and `stowaway scan` then runs without the cache.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 
-use crate::report::{ImageReport, Report};
+use super::{CacheCounts, ResultStore, pack, report_key, unpack};
 use crate::scan::LayerCache;
 
 const LAYERS: TableDefinition<&str, &[u8]> = TableDefinition::new("layers");
@@ -29,14 +29,6 @@ const REPORTS: TableDefinition<&str, &[u8]> = TableDefinition::new("reports");
 
 /// File name of the store inside the cache directory.
 pub const FILE_NAME: &str = "cache-v1.redb";
-
-/// Version of the report-store encoding, part of every report key. 2: findings carry package
-/// provenance (vendor content lowered to info), so a report stored before must not decide. 3:
-/// one finding per secret with its other places, masked lines, paths with a leading `/`.
-const REPORT_FORMAT: u32 = 3;
-
-/// zstd level for stored values: fast, and layer walks (path lists) compress well.
-const ZSTD_LEVEL: i32 = 3;
 
 /// The on-disk result cache.
 pub struct Cache {
@@ -48,13 +40,6 @@ impl std::fmt::Debug for Cache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cache").field("path", &self.path).finish()
     }
-}
-
-/// Counts of entries in the store.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CacheCounts {
-    pub layers: u64,
-    pub reports: u64,
 }
 
 /// The default cache directory: `$XDG_CACHE_HOME/stowaway`, else `~/.cache/stowaway`; `None`
@@ -88,49 +73,55 @@ impl Cache {
         Ok(Cache { db, path })
     }
 
-    /// The store file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    fn read(&self, table: TableDefinition<&str, &[u8]>, key: &str) -> Option<Vec<u8>> {
+        let txn = self.db.begin_read().ok()?;
+        let table = txn.open_table(table).ok()?;
+        let value = table.get(key).ok()??;
+        unpack(value.value())
     }
 
-    /// The key of an image report: rule-set digest and manifest digest.
-    pub fn report_key(rules_digest: &str, manifest_digest: &str) -> String {
-        format!("report/v{REPORT_FORMAT}/{rules_digest}/{manifest_digest}")
+    fn write(&self, table: TableDefinition<&str, &[u8]>, key: &str, value: &[u8]) -> Result<()> {
+        let packed = pack(value)?;
+        let txn = self.db.begin_write().context("cache: begin write")?;
+        {
+            let mut table = txn.open_table(table).context("cache: open table")?;
+            table
+                .insert(key, packed.as_slice())
+                .context("cache: insert")?;
+        }
+        txn.commit()
+            .with_context(|| format!("{}: cannot write cache", self.path.display()))?;
+        Ok(())
+    }
+}
+
+impl ResultStore for Cache {
+    fn get_report(&self, rules_digest: &str, manifest_digest: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.read(REPORTS, &report_key(rules_digest, manifest_digest)))
     }
 
-    /// The stored report JSON for a manifest digest under a rule set.
-    pub fn get_report(&self, rules_digest: &str, manifest_digest: &str) -> Option<Vec<u8>> {
-        self.read(REPORTS, &Cache::report_key(rules_digest, manifest_digest))
+    fn put_report(&self, rules_digest: &str, manifest_digest: &str, json: &[u8]) -> Result<()> {
+        self.write(REPORTS, &report_key(rules_digest, manifest_digest), json)
     }
 
-    /// Stores a report's JSON for a manifest digest under a rule set (it must be redacted).
-    pub fn put_report(&self, rules_digest: &str, manifest_digest: &str, json: &[u8]) -> Result<()> {
-        self.write(
-            REPORTS,
-            &Cache::report_key(rules_digest, manifest_digest),
-            json,
-        )
-    }
-
-    /// How many entries each table holds.
-    pub fn counts(&self) -> Result<CacheCounts> {
+    fn counts(&self) -> Result<Option<CacheCounts>> {
         let txn = self.db.begin_read().context("cache: begin read")?;
-        Ok(CacheCounts {
+        Ok(Some(CacheCounts {
             layers: txn.open_table(LAYERS)?.len()?,
             reports: txn.open_table(REPORTS)?.len()?,
-        })
+        }))
     }
 
     /// Removes the layer results and reports that this build cannot read, and returns how many
     /// went. Keys are `KIND/vFORMAT/RULES_DIGEST/DIGEST`; entries stored under other rules or
     /// an older encoding can never be read by a process with these rules, so a long-running
     /// server that was upgraded would otherwise keep them forever.
-    pub fn drop_unreadable(&self, rules_digest: &str) -> Result<usize> {
+    fn drop_unreadable(&self, rules_digest: &str) -> Result<usize> {
         let txn = self.db.begin_write().context("cache: begin write")?;
         let mut dropped = 0;
         let readable = [
             (LAYERS, crate::scan::layer_key_prefix(rules_digest)),
-            (REPORTS, Cache::report_key(rules_digest, "")),
+            (REPORTS, report_key(rules_digest, "")),
         ];
         for (definition, prefix) in readable {
             let mut table = txn.open_table(definition).context("cache: open table")?;
@@ -151,63 +142,8 @@ impl Cache {
         Ok(dropped)
     }
 
-    fn read(&self, table: TableDefinition<&str, &[u8]>, key: &str) -> Option<Vec<u8>> {
-        let txn = self.db.begin_read().ok()?;
-        let table = txn.open_table(table).ok()?;
-        let value = table.get(key).ok()??;
-        // An entry that no longer decodes reads as a miss and is overwritten later.
-        zstd::decode_all(value.value()).ok()
-    }
-
-    fn write(&self, table: TableDefinition<&str, &[u8]>, key: &str, value: &[u8]) -> Result<()> {
-        let packed = zstd::encode_all(value, ZSTD_LEVEL).context("cache: compress")?;
-        let txn = self.db.begin_write().context("cache: begin write")?;
-        {
-            let mut table = txn.open_table(table).context("cache: open table")?;
-            table
-                .insert(key, packed.as_slice())
-                .context("cache: insert")?;
-        }
-        txn.commit()
-            .with_context(|| format!("{}: cannot write cache", self.path.display()))?;
-        Ok(())
-    }
-}
-
-/// The cache `stowaway scan` uses: `--cache-dir`, else the default directory; `None` with
-/// `--no-cache`, or (after a warning unless `quiet`) when the cache cannot be opened, for
-/// example while a server holds it: the scan then runs without it.
-pub fn open_for_scan(dir: Option<&Path>, no_cache: bool, quiet: bool) -> Option<Arc<Cache>> {
-    if no_cache {
-        return None;
-    }
-    let dir = dir.map(Path::to_path_buf).or_else(default_dir)?;
-    match Cache::open(&dir) {
-        Ok(cache) => Some(Arc::new(cache)),
-        Err(err) => {
-            if !quiet {
-                eprintln!("stowaway: warning: scanning without the cache: {err:#}");
-            }
-            None
-        }
-    }
-}
-
-/// Stores one image's report (a one-image JSON report) under its manifest digest, so the
-/// server can answer for an image the CLI scanned. Reports holding clear-text secrets
-/// (`--show-secrets`) and images without a manifest digest are not stored.
-pub fn store_image_report(
-    cache: &Cache,
-    rules_digest: &str,
-    image: &ImageReport,
-    show_secrets: bool,
-) {
-    let Some(digest) = image.manifest_digest.as_deref().filter(|_| !show_secrets) else {
-        return;
-    };
-    let report = Report::new(vec![image.clone()], 0);
-    if let Ok(json) = serde_json::to_vec_pretty(&report) {
-        let _ = cache.put_report(rules_digest, digest, &json);
+    fn describe(&self) -> String {
+        self.path.display().to_string()
     }
 }
 
@@ -239,20 +175,20 @@ mod tests {
             assert_eq!(cache.get("layer/v1/r/sha256:aa").unwrap(), b"walked");
             assert_eq!(
                 cache.counts().unwrap(),
-                CacheCounts {
+                Some(CacheCounts {
                     layers: 1,
                     reports: 1
-                }
+                })
             );
         }
         let cache = Cache::open(dir.path()).unwrap();
         assert_eq!(cache.get("layer/v1/r/sha256:aa").unwrap(), b"walked");
         assert_eq!(
-            cache.get_report("rules1", "sha256:bb").unwrap(),
+            cache.get_report("rules1", "sha256:bb").unwrap().unwrap(),
             b"{\"x\":1}"
         );
         // Another rule set sees nothing.
-        assert_eq!(cache.get_report("rules2", "sha256:bb"), None);
+        assert_eq!(cache.get_report("rules2", "sha256:bb").unwrap(), None);
     }
 
     #[test]
@@ -272,13 +208,13 @@ mod tests {
         assert_eq!(cache.drop_unreadable("current").unwrap(), 4);
         assert_eq!(
             cache.counts().unwrap(),
-            CacheCounts {
+            Some(CacheCounts {
                 layers: 1,
                 reports: 1
-            }
+            })
         );
         assert_eq!(cache.get(&current).unwrap(), b"kept");
-        assert!(cache.get_report("current", "sha256:bb").is_some());
+        assert!(cache.get_report("current", "sha256:bb").unwrap().is_some());
         assert_eq!(cache.drop_unreadable("current").unwrap(), 0);
     }
 
