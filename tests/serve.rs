@@ -13,11 +13,76 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::fault_proxy::{FaultProxy, Upstream};
+use support::redis::TestRedis;
 use support::registry::{RegistryConfig, TestRegistry};
 use support::*;
 
 /// Deadline for a background scan to show up as a report.
 const REPORT_DEADLINE: Duration = Duration::from_secs(180);
+
+/// Whether this copy of the tests runs its servers on a shared Redis store:
+/// `tests/serve_redis.rs` includes this file as a module, so the same tests run against both
+/// backends.
+fn on_redis() -> bool {
+    module_path!().starts_with("serve_redis")
+}
+
+/// Tests of what no store is involved in (TLS, HTTP limits, tokens, registry access) run once,
+/// with the embedded store: in the Redis run they return at once.
+fn store_independent() -> bool {
+    on_redis()
+}
+
+/// Where a test's servers keep results: a temporary cache directory and, in the Redis run, a
+/// redis-server of the test's own (stopped with the store), which every server or CLI given
+/// this store's directory uses ([`store_args`]).
+struct TestStore {
+    dir: tempfile::TempDir,
+    redis: Option<TestRedis>,
+}
+
+/// The Redis URL of each live [`TestStore`], by its directory.
+static STORE_URLS: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
+
+fn test_store() -> TestStore {
+    let dir = tempdir();
+    // make_tls has skipped the test when redis-server is missing outside CI.
+    let redis = on_redis().then(|| TestRedis::start().expect("redis-server"));
+    if let Some(redis) = &redis {
+        STORE_URLS
+            .lock()
+            .unwrap()
+            .push((dir.path().to_path_buf(), redis.url()));
+    }
+    TestStore { dir, redis }
+}
+
+impl TestStore {
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        STORE_URLS
+            .lock()
+            .unwrap()
+            .retain(|(dir, _)| dir != self.dir.path());
+    }
+}
+
+/// The `--store` arguments of a server or CLI using the store at `cache`: none in the
+/// embedded run, where `--cache-dir` says it all.
+fn store_args(cache: &Path) -> Vec<String> {
+    STORE_URLS
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(dir, _)| dir == cache)
+        .map(|(_, url)| vec!["--store".to_string(), url.clone()])
+        .unwrap_or_default()
+}
 
 /// A CA and a server certificate for 127.0.0.1 signed by it.
 struct TestTls {
@@ -28,7 +93,7 @@ struct TestTls {
 }
 
 fn make_tls() -> Option<TestTls> {
-    if !tool_available("openssl") {
+    if !tool_available("openssl") || (on_redis() && !tool_available("redis-server")) {
         return None;
     }
     let dir = tempdir();
@@ -136,6 +201,7 @@ impl TestServer {
             .arg(&policy_path)
             .arg("--cache-dir")
             .arg(cache)
+            .args(store_args(cache))
             // These tests call the open endpoints as a local user would.
             .arg("--no-auth")
             .args(extra);
@@ -268,6 +334,13 @@ impl TestServer {
             assert!(Instant::now() < deadline, "{what}: {ready}");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Asks for a scan of `image` (`POST /scan`) and waits for its report under `digest`.
+    fn wait_report_after_scan(&self, image: &str, digest: &str) -> Value {
+        let (status, answer) = self.post_json("/scan", &json!({ "image": image }));
+        assert!(status == 202 || status == 200, "{status}: {answer}");
+        self.wait_report(digest)
     }
 
     /// Polls `GET /reports/{digest}` until it answers 200.
@@ -466,7 +539,7 @@ fn assert_denied_for_findings(response: &Value, report: &Value, planted: &Plante
 #[test]
 fn registry_pushes_are_scanned_and_admissions_decided_from_their_reports() {
     let Some(tls) = make_tls() else { return };
-    let cache = tempdir();
+    let cache = test_store();
     let server = TestServer::start(
         &tls,
         cache.path(),
@@ -561,7 +634,7 @@ fn registry_pushes_are_scanned_and_admissions_decided_from_their_reports() {
 fn harbor_webhooks_and_v2_envelopes_queue_scans_deduplicated_by_digest() {
     let Some(tls) = make_tls() else { return };
     let Some(f) = fixtures() else { return };
-    let cache = tempdir();
+    let cache = test_store();
     let server = TestServer::start(&tls, cache.path(), EXEMPT_PAUSE);
     let host = f.registry.host();
 
@@ -655,9 +728,12 @@ fn fresh_client(ca: &Path) -> reqwest::blocking::Client {
 
 #[test]
 fn renewed_certificates_are_served_without_a_restart() {
+    if store_independent() {
+        return;
+    }
     let Some(first) = make_tls() else { return };
     let Some(renewed) = make_tls() else { return };
-    let cache = tempdir();
+    let cache = test_store();
     let server = TestServer::start(&first, cache.path(), "");
     let healthz = server.url("/healthz");
     assert!(fresh_client(&first.ca).get(&healthz).send().is_ok());
@@ -719,7 +795,7 @@ fn fixtures() -> Option<Fixtures> {
 fn unknown_images_are_allowed_with_a_warning_and_decided_from_cache_next_time() {
     let Some(tls) = make_tls() else { return };
     let Some(images) = fixtures() else { return };
-    let cache = tempdir();
+    let cache = test_store();
     // A zero budget: decide from the cache only, never wait.
     let server = TestServer::start(
         &tls,
@@ -751,7 +827,7 @@ fn unknown_images_are_allowed_with_a_warning_and_decided_from_cache_next_time() 
 fn unknown_images_are_denied_by_a_deny_policy_until_their_scan_is_done() {
     let Some(tls) = make_tls() else { return };
     let Some(images) = fixtures() else { return };
-    let cache = tempdir();
+    let cache = test_store();
     let server = TestServer::start(
         &tls,
         cache.path(),
@@ -771,7 +847,7 @@ fn unknown_images_are_denied_by_a_deny_policy_until_their_scan_is_done() {
 fn a_scan_that_finishes_within_the_budget_decides_the_first_admission() {
     let Some(tls) = make_tls() else { return };
     let Some(images) = fixtures() else { return };
-    let cache = tempdir();
+    let cache = test_store();
     let server = TestServer::start(
         &tls,
         cache.path(),
@@ -800,7 +876,7 @@ fn an_incomplete_scan_is_denied_by_default_and_admitted_with_a_warning_by_policy
         .push(Entry::file("srv/site/lib.zip", nested));
     let digest = push(&registry, &spec, "shop/partial:1");
     let image = format!("{}/shop/partial:1", registry.host());
-    let cache = tempdir();
+    let cache = test_store();
     {
         let server = TestServer::start(&tls, cache.path(), "time_budget_ms = 25000\n");
         let response = server.admit(&pod(&[&image]));
@@ -851,7 +927,7 @@ fn reports_survive_a_restart_and_shared_base_layers_are_scanned_once() {
     let base_digest = push(&registry, &base, "shop/base:1");
     let derived_digest = push(&registry, &derived, "shop/derived:1");
     let base_ref = format!("{}/shop/base:1", registry.host());
-    let cache = tempdir();
+    let cache = test_store();
 
     let first_report = {
         let server = TestServer::start(&tls, cache.path(), "");
@@ -875,8 +951,11 @@ fn reports_survive_a_restart_and_shared_base_layers_are_scanned_once() {
         (200, &json!("ready")),
         "{ready}"
     );
-    assert_eq!(ready["cached_reports"], 1, "{ready}");
-    assert_eq!(ready["cached_layers"], base.layers.len(), "{ready}");
+    if !on_redis() {
+        // (A shared store is not counted: that would mean walking its keys.)
+        assert_eq!(ready["cached_reports"], 1, "{ready}");
+        assert_eq!(ready["cached_layers"], base.layers.len(), "{ready}");
+    }
 
     let (status, answer) = server.post_json(
         "/scan",
@@ -902,7 +981,7 @@ fn reports_survive_a_restart_and_shared_base_layers_are_scanned_once() {
     assert!(findings(&report).len() >= findings(&first_report).len());
     drop(server);
 
-    // The CLI reads the same cache (the server has let go of it).
+    // The CLI reads the same cache (the server has let go of it), or the same shared store.
     let output = stowaway_cmd()
         .env_remove("STOWAWAY_NO_CACHE")
         .args([
@@ -914,6 +993,7 @@ fn reports_survive_a_restart_and_shared_base_layers_are_scanned_once() {
             "--cache-dir",
         ])
         .arg(cache.path())
+        .args(store_args(cache.path()))
         .arg(&base_ref)
         .output()
         .unwrap();
@@ -943,6 +1023,7 @@ fn reports_survive_a_restart_and_shared_base_layers_are_scanned_once() {
             "--cache-dir",
         ])
         .arg(cache.path())
+        .args(store_args(cache.path()))
         .arg(&base_ref)
         .output()
         .unwrap();
@@ -966,14 +1047,21 @@ fn reports_survive_a_restart_and_shared_base_layers_are_scanned_once() {
     );
     let (status, body) = server.get(&format!("/reports/{base_digest}"));
     assert_eq!(status, 404, "results of other rules are not served: {body}");
-    let dropped = format!("dropped {} cached results", 2 + base_layers + 1);
-    assert!(server.log().contains(&dropped), "{}", server.log());
+    if !on_redis() {
+        // (A shared store lets them expire instead: replicas of the other rule set may still
+        // be running.)
+        let dropped = format!("dropped {} cached results", 2 + base_layers + 1);
+        assert!(server.log().contains(&dropped), "{}", server.log());
+    }
 }
 
 #[test]
 fn malformed_requests_get_error_responses_and_the_server_stays_healthy() {
+    if store_independent() {
+        return;
+    }
     let Some(tls) = make_tls() else { return };
-    let cache = tempdir();
+    let cache = test_store();
     let server = TestServer::start(&tls, cache.path(), "");
     let bad_reviews: Vec<(&str, Vec<u8>, Option<&str>)> = vec![
         ("not JSON", b"{\"apiVersion\": ".to_vec(), None),
@@ -1071,7 +1159,10 @@ fn malformed_requests_get_error_responses_and_the_server_stays_healthy() {
 
 #[test]
 fn plain_http_is_served_on_loopback_only() {
-    let cache = tempdir();
+    if store_independent() {
+        return;
+    }
+    let cache = test_store();
     let output = stowaway_cmd()
         .args(["serve", "--listen", "0.0.0.0:0", "--cache-dir"])
         .arg(cache.path())
@@ -1105,7 +1196,10 @@ fn plain_http_is_served_on_loopback_only() {
 
 #[test]
 fn an_api_token_guards_scans_events_and_reports_but_not_admissions() {
-    let cache = tempdir();
+    if store_independent() {
+        return;
+    }
+    let cache = test_store();
     let config = tempdir();
     let token = "test-token-0123456789abcdef";
     std::fs::write(config.path().join("token"), format!("{token}\n")).unwrap();
@@ -1176,6 +1270,9 @@ fn deploy_yaml(relative: &str) -> Vec<yaml_rust2::Yaml> {
 
 #[test]
 fn the_kubernetes_manifests_fit_together_and_their_policy_runs() {
+    if store_independent() {
+        return;
+    }
     let Some(tls) = make_tls() else { return };
     let policy_map = &deploy_yaml("deploy/kubernetes/policy.yml")[0];
     let policy = policy_map["data"]["policy.toml"]
@@ -1250,7 +1347,7 @@ fn the_kubernetes_manifests_fit_together_and_their_policy_runs() {
     let token_path = token_dir.path().join("token");
     std::fs::write(&token_path, "t0ken-for-the-deploy-test\n").unwrap();
     let local_policy = policy.replace(token_file, &token_path.display().to_string());
-    let cache = tempdir();
+    let cache = test_store();
     let server = TestServer::start(&tls, cache.path(), &local_policy);
     let (status, _) = server.post_json("/scan", &json!({"image": "127.0.0.1:1/x:1"}));
     assert_eq!(status, 401, "the token is required");
@@ -1280,7 +1377,7 @@ fn the_scan_queue_is_bounded_and_deduplicated_by_digest() {
         }
         upstream.reply(request)
     });
-    let cache = tempdir();
+    let cache = test_store();
     let server = TestServer::start_with(
         &tls,
         cache.path(),
@@ -1360,7 +1457,7 @@ fn a_rate_limited_tag_lookup_is_named_in_the_admission_warning() {
         }
         upstream.reply(request)
     });
-    let cache = tempdir();
+    let cache = test_store();
     let server = TestServer::start(&tls, cache.path(), EXEMPT_PAUSE);
     let image = format!("{}/shop/clean:1", limited.host());
     let response = server.admit(&pod(&[&image]));
@@ -1379,7 +1476,10 @@ fn a_rate_limited_tag_lookup_is_named_in_the_admission_warning() {
 
 #[test]
 fn serve_needs_a_token_unless_no_auth_is_given() {
-    let cache = tempdir();
+    if store_independent() {
+        return;
+    }
+    let cache = test_store();
     let output = stowaway_cmd()
         .args(["serve", "--listen", "127.0.0.1:0", "--cache-dir"])
         .arg(cache.path())
@@ -1463,6 +1563,9 @@ fn trap2() -> u16 {
 
 #[test]
 fn the_server_contacts_only_allowed_registries_at_allowed_addresses() {
+    if store_independent() {
+        return;
+    }
     let Some(tls) = make_tls() else { return };
     let html = |_: &str, _: u16| http_reply("200 OK", "", NOT_A_REGISTRY);
     let trap = CannedHost::start("127.0.0.1", html).unwrap();
@@ -1494,7 +1597,7 @@ fn the_server_contacts_only_allowed_registries_at_allowed_addresses() {
         .iter()
         .map(|port| format!("\"127.0.0.1:{port}\""))
         .collect();
-    let cache = tempdir();
+    let cache = test_store();
     let policy = format!(
         "allowed_registries = [{}]\ntime_budget_ms = 2000\n",
         allowed.join(", ")
@@ -1550,7 +1653,7 @@ fn the_server_contacts_only_allowed_registries_at_allowed_addresses() {
     assert_eq!(second.contacted(), 0, "{}", server.log());
 
     // Without a list: any registry at a public address, none on loopback, by name or not.
-    let cache = tempdir();
+    let cache = test_store();
     // The comment keeps `start` from listing loopback.
     let unlisted = "time_budget_ms = 1000\n# allowed_registries: unset\n";
     let open = TestServer::start(&tls, cache.path(), unlisted);
@@ -1595,6 +1698,9 @@ fn wait_for_log(server: &TestServer, text: &str) {
 
 #[test]
 fn a_listed_registry_works_through_a_realm_and_a_redirect_on_other_ports() {
+    if store_independent() {
+        return;
+    }
     let Some(tls) = make_tls() else { return };
     let Some(registry) = TestRegistry::start(RegistryConfig::default()) else {
         return;
@@ -1628,7 +1734,7 @@ fn a_listed_registry_works_through_a_realm_and_a_redirect_on_other_ports() {
         }
         upstream.reply(request)
     });
-    let cache = tempdir();
+    let cache = test_store();
     // Only the front is listed: its host may be reached on other ports too.
     let policy = format!("allowed_registries = [\"{}\"]\n", front.host());
     let server = TestServer::start(&tls, cache.path(), &policy);
@@ -1677,7 +1783,7 @@ fn reviews_beyond_the_image_and_lookup_limits_are_decided_by_the_policy() {
     let Some(tls) = make_tls() else { return };
     // Every request the server makes for these images lands here, and is counted.
     let host = FaultProxy::start(|_| support::fault_proxy::Reply::new(404, ""));
-    let cache = tempdir();
+    let cache = test_store();
     let server = TestServer::start(&tls, cache.path(), "max_lookups_per_review = 2\n");
 
     // 10,000 images: denied at once by the default policy, none looked up.
@@ -1707,7 +1813,7 @@ fn reviews_beyond_the_image_and_lookup_limits_are_decided_by_the_policy() {
     assert_eq!(looked_up.len(), 2, "{looked_up:?}");
 
     // A policy that allows what goes beyond: admitted, with the reason as a warning.
-    let cache = tempdir();
+    let cache = test_store();
     let lenient = TestServer::start(
         &tls,
         cache.path(),
@@ -1790,8 +1896,11 @@ fn answer_then_close(stream: &mut impl std::io::Read) -> u16 {
 
 #[test]
 fn slow_bodies_are_cut_off_and_bodies_in_flight_share_a_budget() {
+    if store_independent() {
+        return;
+    }
     let Some(tls) = make_tls() else { return };
-    let cache = tempdir();
+    let cache = test_store();
     let server = TestServer::start(&tls, cache.path(), "");
     let post = |path: &str, length: usize, sent: usize| {
         let mut stream = raw_tls(&server, &tls);
@@ -1868,7 +1977,7 @@ fn a_scan_that_outlives_its_deadline_fails_and_frees_its_worker() {
         }
         upstream.reply(request)
     });
-    let cache = tempdir();
+    let cache = test_store();
     let server = TestServer::start_with(
         &tls,
         cache.path(),
@@ -1951,7 +2060,7 @@ fn every_format_and_the_admission_denial_number_layers_and_steps_alike() {
     let dir = tempdir();
     let written = write_image_in(&spec, Format::OciLayout, Compression::Gzip, dir.path());
     let image = format!("oci:{}", written.path.display());
-    let cache = tempdir();
+    let cache = test_store();
     let cache_dir = cache.path().display().to_string();
     // The cache is on for these scans (tests turn it off by default): the JSON scan stores
     // the report the server decides from.
@@ -1966,6 +2075,7 @@ fn every_format_and_the_admission_denial_number_layers_and_steps_alike() {
                 format,
                 &image,
             ])
+            .args(store_args(cache.path()))
             .output()
             .unwrap();
         assert_eq!(
@@ -2081,4 +2191,247 @@ fn every_format_and_the_admission_denial_number_layers_and_steps_alike() {
         "{denial}"
     );
     assert!(!denial.contains(npm.as_str()), "{denial}");
+}
+
+impl TestStore {
+    /// The test's redis-server (the Redis run only).
+    fn redis(&mut self) -> &mut TestRedis {
+        self.redis.as_mut().expect("a Redis store")
+    }
+}
+
+/// The sum of one metric over several servers.
+fn metric_sum(servers: &[&TestServer], sample: &str) -> f64 {
+    servers.iter().map(|server| server.metric(sample)).sum()
+}
+
+#[test]
+fn two_servers_on_one_store_scan_an_image_once_and_decide_alike() {
+    if !on_redis() {
+        return;
+    }
+    let Some(tls) = make_tls() else { return };
+    let Some(images) = fixtures() else { return };
+    let store = test_store();
+    // Each server is also given a cache directory of its own: --store wins over it.
+    let other_dir = tempdir();
+    let policy = "time_budget_ms = 25000\n";
+    let first = TestServer::start(&tls, store.path(), policy);
+    let second = TestServer::start_with(
+        &tls,
+        other_dir.path(),
+        policy,
+        &["--store", &store.redis.as_ref().unwrap().url()],
+    );
+    let report = first.wait_report_after_scan(&images.leaky, &images.leak_digest);
+    for server in [&first, &second] {
+        let response = server.admit(&pod(&[&images.leaky]));
+        assert_denied_for_findings(&response, &report, &images.leak_planted, "shared");
+    }
+    // The clean image the other way round: the second server scans, the first reads.
+    for server in [&second, &first] {
+        let response = server.admit(&pod(&[&images.clean]));
+        assert_eq!(response["allowed"], true, "{response}");
+        assert!(response.get("warnings").is_none(), "{response}");
+    }
+    let servers = [&first, &second];
+    assert_eq!(
+        metric_sum(&servers, "stowaway_scans_total{result=\"ok\"}"),
+        2.0,
+        "each image scanned once in all"
+    );
+    assert_eq!(first.metric("stowaway_scans_total{result=\"ok\"}"), 1.0);
+    assert_eq!(second.metric("stowaway_scans_total{result=\"ok\"}"), 1.0);
+    assert_eq!(metric_sum(&servers, "stowaway_store_up"), 2.0);
+    assert!(first.metric("stowaway_store_operation_duration_seconds_count") > 0.0);
+    for server in servers {
+        assert!(
+            !server.log().contains(support::redis::PASSWORD),
+            "{}",
+            server.log()
+        );
+        assert!(
+            server.log().contains("store redis://:***@127.0.0.1:"),
+            "{}",
+            server.log()
+        );
+    }
+    drop(images.registry);
+}
+
+#[test]
+fn a_store_that_goes_down_fails_readiness_and_is_used_again_when_it_returns() {
+    if !on_redis() {
+        return;
+    }
+    let Some(tls) = make_tls() else { return };
+    let Some(images) = fixtures() else { return };
+    let mut store = test_store();
+    let budget = Duration::from_secs(20);
+    let policy = format!("time_budget_ms = {}\n", budget.as_millis());
+    let server = TestServer::start(&tls, store.path(), &policy);
+    let report = server.wait_report_after_scan(&images.leaky, &images.leak_digest);
+
+    store.redis().stop();
+    let (status, body) = server.get("/readyz");
+    assert_eq!(status, 503, "{body}");
+    let ready: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ready["status"], "store unreachable", "{ready}");
+    let reason = ready["error"].as_str().unwrap();
+    assert!(
+        reason.contains("redis://:***@127.0.0.1:") && !reason.contains('\n'),
+        "{reason}"
+    );
+    // An image with no result in memory: on_unknown (allow, with a warning) decides at once,
+    // far within the budget.
+    let started = Instant::now();
+    let response = server.admit(&pod(&[&images.clean]));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "the admission took {took:?}");
+    assert_eq!(response["allowed"], true, "{response}");
+    let warning = response["warnings"][0].as_str().unwrap();
+    assert!(warning.contains("unreachable"), "{warning}");
+    assert!(warning.contains("on_unknown"), "{warning}");
+    assert_eq!(server.metric("stowaway_store_up"), 0.0);
+    assert!(server.metric("stowaway_store_operations_total{outcome=\"unreachable\"}") >= 1.0);
+
+    // Back on the same data: ready again without a restart, the leak's report survived (this
+    // server never held it in memory), and new scans are stored.
+    store.redis().start_again();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, body) = server.get("/readyz");
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not ready again: {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let response = server.admit(&pod(&[&images.leaky]));
+    assert_denied_for_findings(&response, &report, &images.leak_planted, "after the outage");
+    let response = server.admit(&pod(&[&images.clean]));
+    assert_eq!(response["allowed"], true, "{response}");
+    assert!(response.get("warnings").is_none(), "{response}");
+    assert_eq!(server.metric("stowaway_store_up"), 1.0);
+    assert!(
+        !server.log().contains(support::redis::PASSWORD),
+        "{}",
+        server.log()
+    );
+    drop(images.registry);
+}
+
+#[test]
+fn store_urls_that_cannot_work_are_one_line_errors_and_a_down_store_only_a_warning() {
+    if !on_redis() {
+        return;
+    }
+    let Some(_tls) = make_tls() else { return };
+    let redis = TestRedis::start().expect("redis-server");
+    let dir = tempdir();
+    let written = write_image_in(
+        &clean_image(),
+        Format::OciLayout,
+        Compression::Gzip,
+        dir.path(),
+    );
+    let image = format!("oci:{}", written.path.display());
+    let scan = |store: &str| {
+        stowaway_cmd()
+            .env_remove("STOWAWAY_NO_CACHE")
+            .env("STOWAWAY_STORE", store)
+            .args(["scan", "--format", "json", &image])
+            .output()
+            .unwrap()
+    };
+    let refused = [
+        (redis.url_with_password("wrong-s3cret"), "authentication"),
+        (
+            "redis://:s3cret@127.0.0.1:notaport".to_string(),
+            "not a usable redis url",
+        ),
+        (
+            "memcached://:s3cret@127.0.0.1:11211".to_string(),
+            "expected redis://",
+        ),
+    ];
+    for (url, says) in &refused {
+        let output = scan(url);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{url}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.to_lowercase().contains(says), "{url}: {stderr}");
+        assert!(!stderr.contains("s3cret"), "{stderr}");
+    }
+    // A store that is down: a warning, and the scan runs without it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let output = scan(&format!("redis://:s3cret@127.0.0.1:{port}"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning: scanning without the cache"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    // The environment variable works for the server too, and a refused password stops it.
+    let output = stowaway_cmd()
+        .env("STOWAWAY_STORE", redis.url_with_password("wrong-s3cret"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-auth"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("redis://:***@127.0.0.1:"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}
+
+#[test]
+fn a_tls_store_is_reached_with_rediss_and_its_certificate_checked() {
+    if !on_redis() {
+        return;
+    }
+    let Some(tls) = make_tls() else { return };
+    let redis =
+        TestRedis::start_with_tls(Some((tls.cert.clone(), tls.key.clone()))).expect("redis-server");
+    let dir = tempdir();
+    let (leak, _) = classic_leak();
+    let written = write_image_in(&leak, Format::OciLayout, Compression::Gzip, dir.path());
+    let image = format!("oci:{}", written.path.display());
+    let scan = |ca: &Path| {
+        let output = stowaway_cmd()
+            .env_remove("STOWAWAY_NO_CACHE")
+            // The roots a rediss:// connection trusts (rustls-native-certs reads it).
+            .env("SSL_CERT_FILE", ca)
+            .args(["scan", "--format", "json", "--fail-on", "none", "--store"])
+            .arg(redis.url())
+            .arg(&image)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        (report, stderr)
+    };
+    let (first, stderr) = scan(&tls.ca);
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert_eq!(first["stats"]["layers_from_cache"], 0, "{}", first["stats"]);
+    let (second, _) = scan(&tls.ca);
+    assert_eq!(
+        second["stats"]["layers_from_cache"],
+        leak.layers.len(),
+        "{}",
+        second["stats"]
+    );
+    // A certificate the client does not trust: the store is not used, and the scan runs.
+    let (untrusted, stderr) = scan(&dir.path().join("no-such-ca.pem"));
+    assert!(
+        stderr.contains("warning: scanning without the cache"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(support::redis::PASSWORD), "{stderr}");
+    assert_eq!(untrusted["stats"]["layers_from_cache"], 0);
 }

@@ -27,7 +27,9 @@
 //! * [`craft`]: hand-made tar bytes for hostile inputs (headers `tar::Builder`
 //!   will not write, huge layers streamed into gzip);
 //! * [`zips`]: zips nested past the depth limit, and encrypted members;
-//! * [`pki`]: a throwaway CA and the certificates it signs, made with openssl.
+//! * [`pki`]: a throwaway CA and the certificates it signs, made with openssl;
+//! * [`redis`]: a real redis-server on a free loopback port (password, append-only file),
+//!   stopped and started again on the same data.
 //!
 //! Each test file uses only part of this, hence the crate-level `allow`s.
 
@@ -38,6 +40,7 @@ pub mod image;
 pub mod inspect;
 pub mod leak;
 pub mod pki;
+pub mod redis;
 pub mod registry;
 pub mod run;
 pub mod secrets;
