@@ -47,7 +47,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             crate::rule_info::show(&id, &rules).map(|()| 0)
         }
         Command::Rules(RulesCommand::Check { files }) => check_rule_files(&files),
-        Command::Serve(args) => crate::serve::run(args),
+        Command::Serve(args) => crate::serve::run(args, crate::serve::Role::Server),
+        Command::Worker(args) => crate::serve::run(args, crate::serve::Role::Worker),
         Command::Completion { shell } => {
             write_output(None, |out| crate::docs::completion(shell, out)).map(|()| 0)
         }

@@ -31,6 +31,10 @@ pub enum Command {
     /// Serve a Kubernetes admission webhook and registry push notifications that gate images
     /// on cached scan results.
     Serve(ServeArgs),
+    /// Take scans from the shared queue of a shared store (--store) and store their results:
+    /// the scan workers of `serve` replicas. Takes serve's flags; on --listen it answers only
+    /// /healthz, /readyz and /metrics (plain HTTP is allowed on any address).
+    Worker(ServeArgs),
     /// Print a shell completion script: `source <(stowaway completion bash)`, or save it where
     /// the shell loads completions from.
     Completion {
@@ -389,7 +393,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub queue_size: usize,
 
-    /// Images scanned at the same time.
+    /// Images scanned at the same time. With a shared store, 0 leaves the scans to
+    /// `stowaway worker` processes.
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub concurrency: usize,
 
@@ -400,6 +405,17 @@ pub struct ServeArgs {
     /// Threads answering HTTP requests.
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub http_threads: usize,
+
+    /// With a shared store: how long a scan taken from the shared queue may go without its
+    /// worker renewing its claim before another worker takes it over (default: the policy's
+    /// scan_timeout_seconds plus a minute). A live worker renews every third of it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_store_ttl)]
+    pub visibility_timeout: Option<Duration>,
+
+    /// With a shared store: tries of a scan (a failure, or a worker that died) before it is
+    /// given up and its dead-letter record kept (GET /reports/{digest} shows it).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub max_attempts: u32,
 
     /// Log nothing but errors.
     #[arg(short, long)]

@@ -336,6 +336,25 @@ impl TestServer {
         }
     }
 
+    /// Starts `stowaway worker` on the shared store at `url`, answering health and metrics
+    /// over plain HTTP on a free loopback port.
+    fn start_worker(url: &str, extra: &[&str]) -> TestServer {
+        let policy_dir = tempdir();
+        let policy_path = policy_dir.path().join("policy.toml");
+        std::fs::write(&policy_path, "allowed_registries = [\"127.0.0.1:*\"]\n").unwrap();
+        let mut command = stowaway_cmd();
+        command
+            .args(["worker", "--listen", "127.0.0.1:0", "-j", "2"])
+            .args(["--concurrency", "1", "--store", url, "--config"])
+            .arg(&policy_path)
+            .args(extra);
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        TestServer::spawn(command, "http", client, policy_dir)
+    }
+
     /// Asks for a scan of `image` (`POST /scan`) and waits for its report under `digest`.
     fn wait_report_after_scan(&self, image: &str, digest: &str) -> Value {
         let (status, answer) = self.post_json("/scan", &json!({ "image": image }));
@@ -377,6 +396,10 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        // (A test may have killed it already.)
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -1982,7 +2005,8 @@ fn a_scan_that_outlives_its_deadline_fails_and_frees_its_worker() {
         &tls,
         cache.path(),
         "scan_timeout_seconds = 1\non_unknown = \"deny\"\ntime_budget_ms = 500\n",
-        &["--concurrency", "1"],
+        // (On a shared queue, one attempt: the failure is buried at once.)
+        &["--concurrency", "1", "--max-attempts", "1"],
     );
     let scan = |repo_tag: &str| {
         let image = format!("{}/{repo_tag}", proxy.host());
@@ -2240,8 +2264,6 @@ fn two_servers_on_one_store_scan_an_image_once_and_decide_alike() {
         2.0,
         "each image scanned once in all"
     );
-    assert_eq!(first.metric("stowaway_scans_total{result=\"ok\"}"), 1.0);
-    assert_eq!(second.metric("stowaway_scans_total{result=\"ok\"}"), 1.0);
     assert_eq!(metric_sum(&servers, "stowaway_store_up"), 2.0);
     assert!(first.metric("stowaway_store_operation_duration_seconds_count") > 0.0);
     for server in servers {
@@ -2434,4 +2456,131 @@ fn a_tls_store_is_reached_with_rediss_and_its_certificate_checked() {
     );
     assert!(!stderr.contains(support::redis::PASSWORD), "{stderr}");
     assert_eq!(untrusted["stats"]["layers_from_cache"], 0);
+}
+
+#[test]
+fn two_servers_and_two_workers_scan_a_pushed_image_once() {
+    if !on_redis() {
+        return;
+    }
+    let Some(tls) = make_tls() else { return };
+    let store = test_store();
+    let url = store.redis.as_ref().unwrap().url();
+    // The servers only queue (--concurrency 0); the workers scan.
+    let policy = format!("time_budget_ms = 20000\n{EXEMPT_PAUSE}");
+    let servers = [
+        TestServer::start_with(&tls, store.path(), &policy, &["--concurrency", "0"]),
+        TestServer::start_with(&tls, store.path(), &policy, &["--concurrency", "0"]),
+    ];
+    let workers = [
+        TestServer::start_worker(&url, &[]),
+        TestServer::start_worker(&url, &[]),
+    ];
+    // The registry notifies both servers of every push.
+    let endpoints: String = servers
+        .iter()
+        .enumerate()
+        .map(|(index, server)| {
+            format!(
+                "    - name: stowaway{index}\n      url: {}\n      timeout: 5s\n      threshold: 3\n      backoff: 1s\n      ignoredmediatypes:\n        - application/octet-stream\n",
+                server.url("/registry/events")
+            )
+        })
+        .collect();
+    let Some(registry) = TestRegistry::start(RegistryConfig {
+        extra_yaml: format!("notifications:\n  endpoints:\n{endpoints}"),
+        env: vec![("SSL_CERT_FILE".into(), tls.ca.display().to_string())],
+        ..RegistryConfig::default()
+    }) else {
+        return;
+    };
+    let (leak, planted) = classic_leak();
+    let leak_digest = push(&registry, &leak, "shop/leaky:1");
+    let clean_digest = push(&registry, &clean_image(), "shop/clean:1");
+    let report = servers[0].wait_report(&leak_digest);
+    servers[1].wait_report(&clean_digest);
+    for server in &servers {
+        let response = server.admit(&pod(&[&format!("{}/shop/leaky:1", registry.host())]));
+        assert_denied_for_findings(&response, &report, &planted, "shared queue");
+        let response = server.admit(&pod(&[&format!("{}/shop/clean:1", registry.host())]));
+        assert_eq!(response["allowed"], true, "{response}");
+        assert!(response.get("warnings").is_none(), "{response}");
+    }
+    let all: Vec<&TestServer> = servers.iter().chain(&workers).collect();
+    assert_eq!(
+        metric_sum(&all, "stowaway_scans_total{result=\"ok\"}"),
+        2.0,
+        "each image scanned once by the four processes"
+    );
+    assert_eq!(
+        metric_sum(&all[..2], "stowaway_scans_total{result=\"ok\"}"),
+        0.0,
+        "the servers scan nothing"
+    );
+    assert_eq!(servers[0].metric("stowaway_shared_queue_depth"), 0.0);
+    assert_eq!(servers[0].metric("stowaway_shared_queue_in_flight"), 0.0);
+    // A worker answers health and metrics, nothing else.
+    assert_eq!(workers[0].get("/readyz").0, 200);
+    assert_eq!(workers[0].get(&format!("/reports/{leak_digest}")).0, 404);
+}
+
+#[test]
+fn a_worker_killed_mid_scan_is_replaced_after_the_visibility_timeout() {
+    if !on_redis() {
+        return;
+    }
+    let Some(tls) = make_tls() else { return };
+    let Some(registry) = TestRegistry::start(RegistryConfig::default()) else {
+        return;
+    };
+    let digest = push(&registry, &clean_image(), "shop/slow:1");
+    let upstream = Upstream::new(&registry);
+    // The first blob request hangs, as a scan would that the worker dies in; later ones pass.
+    let hung = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let proxy = {
+        let hung = Arc::clone(&hung);
+        FaultProxy::start(move |request| {
+            if request.path.contains("/blobs/")
+                && !hung.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                std::thread::sleep(Duration::from_secs(30));
+            }
+            upstream.reply(request)
+        })
+    };
+    let store = test_store();
+    let url = store.redis.as_ref().unwrap().url();
+    let visibility = ["--visibility-timeout", "3s"];
+    let server = TestServer::start_with(
+        &tls,
+        store.path(),
+        "",
+        &["--concurrency", "0", visibility[0], visibility[1]],
+    );
+    let mut first = TestServer::start_worker(&url, &visibility);
+    let image = format!("{}/shop/slow:1", proxy.host());
+    let (status, body) = server.post_json("/scan", &json!({ "image": image }));
+    assert_eq!(status, 202, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !hung.load(std::sync::atomic::Ordering::SeqCst)
+        || first.metric("stowaway_scans_in_progress") < 1.0
+    {
+        assert!(Instant::now() < deadline, "the first worker never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let killed = Instant::now();
+    let second = TestServer::start_worker(&url, &visibility);
+    server.wait_report(&digest);
+    assert!(
+        killed.elapsed() >= Duration::from_secs(2),
+        "taken over before the visibility timeout"
+    );
+    assert_eq!(second.metric("stowaway_scans_total{result=\"ok\"}"), 1.0);
+    assert_eq!(server.metric("stowaway_shared_queue_depth"), 0.0);
+    assert_eq!(server.metric("stowaway_shared_queue_in_flight"), 0.0);
+    // Queued once, taken over once, stored once: asking again finds it done.
+    let (status, body) = server.post_json("/scan", &json!({ "image": image }));
+    assert_eq!((status, &body["status"]), (200, &json!("done")), "{body}");
 }

@@ -43,11 +43,18 @@ const BODY_BUDGET: usize = 64 << 20;
 
 /// The routes.
 pub fn router(server: Arc<Server>) -> Router {
-    Router::new()
-        .route("/admission", post(admission))
-        .route("/registry/events", post(registry_events))
-        .route("/reports/{digest}", get(report))
-        .route("/scan", post(scan))
+    let routes = Router::new();
+    // A worker takes no requests: its work comes from the shared queue.
+    let routes = if server.role == super::Role::Worker {
+        routes
+    } else {
+        routes
+            .route("/admission", post(admission))
+            .route("/registry/events", post(registry_events))
+            .route("/reports/{digest}", get(report))
+            .route("/scan", post(scan))
+    };
+    routes
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -488,10 +495,18 @@ async fn readyz(State(server): State<Arc<Server>>) -> Response {
 
 async fn metrics(State(server): State<Arc<Server>>) -> Response {
     let (queue_depth, scans_in_progress, queue_capacity) = server.scans.queue_state();
+    let scans = Arc::clone(&server.scans);
+    let shared_queue = tokio::task::spawn_blocking(move || {
+        scans.shared_queue().and_then(|queue| queue.depth().ok())
+    })
+    .await
+    .ok()
+    .flatten();
     let text = server.metrics.render(&Gauges {
         queue_depth,
         scans_in_progress,
         queue_capacity,
+        shared_queue,
     });
     (
         StatusCode::OK,

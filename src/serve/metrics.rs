@@ -87,6 +87,9 @@ pub struct Metrics {
     pub jobs_queued: AtomicU64,
     pub jobs_deduplicated: AtomicU64,
     pub jobs_rejected: AtomicU64,
+    /// Shared-queue scans that failed and were queued again, or buried after the last try.
+    pub scan_retries: AtomicU64,
+    pub dead_letters: AtomicU64,
     pub events_distribution: AtomicU64,
     pub events_harbor: AtomicU64,
     pub admissions_allowed: AtomicU64,
@@ -119,6 +122,8 @@ impl Default for Metrics {
             jobs_queued: AtomicU64::new(0),
             jobs_deduplicated: AtomicU64::new(0),
             jobs_rejected: AtomicU64::new(0),
+            scan_retries: AtomicU64::new(0),
+            dead_letters: AtomicU64::new(0),
             events_distribution: AtomicU64::new(0),
             events_harbor: AtomicU64::new(0),
             admissions_allowed: AtomicU64::new(0),
@@ -142,6 +147,8 @@ pub struct Gauges {
     pub queue_depth: usize,
     pub scans_in_progress: usize,
     pub queue_capacity: usize,
+    /// The shared queue (waiting, in flight), when there is one and it answered.
+    pub shared_queue: Option<(u64, u64)>,
 }
 
 /// What a shared store reports of each call: counted by outcome and timed.
@@ -316,6 +323,36 @@ impl Metrics {
                 ("outcome=\"rejected\"", get(&self.jobs_rejected)),
             ],
         );
+        write_family(
+            out,
+            "stowaway_scan_retries_total",
+            "counter",
+            "Scans of the shared queue that failed and were queued again by this process.",
+            &[("", get(&self.scan_retries))],
+        );
+        write_family(
+            out,
+            "stowaway_scan_dead_letters_total",
+            "counter",
+            "Scans of the shared queue that failed their last attempt here (GET /reports/{digest} says why).",
+            &[("", get(&self.dead_letters))],
+        );
+        if let Some((waiting, in_flight)) = gauges.shared_queue {
+            write_family(
+                out,
+                "stowaway_shared_queue_depth",
+                "gauge",
+                "Scans waiting in the shared queue (every process on the store).",
+                &[("", waiting)],
+            );
+            write_family(
+                out,
+                "stowaway_shared_queue_in_flight",
+                "gauge",
+                "Scans of the shared queue taken by a worker and not finished.",
+                &[("", in_flight)],
+            );
+        }
     }
 
     /// What reached the server from outside: registry push events and admission reviews.
@@ -387,6 +424,7 @@ mod tests {
             queue_depth: 2,
             scans_in_progress: 1,
             queue_capacity: 8,
+            shared_queue: None,
         });
         assert!(
             text.contains("stowaway_scans_total{result=\"ok\"} 1\n"),

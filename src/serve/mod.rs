@@ -35,12 +35,16 @@ use crate::ruleset::scanner_for;
 use crate::scan::{LayerCache, ScanOptions, Scanner};
 use crate::source::reference::ResolveOptions;
 use crate::source::registry::RegistryOptions;
+use crate::store::queue::SharedQueue;
 use crate::store::{ResultStore, StoreArgs};
 use admission::{AdmissionRequest, denial_text, incomplete_text, warning};
 use config::{OnIncomplete, OnUnknown, Policy};
 use metrics::{Metrics, inc};
 use resolve::DigestResolver;
 use scans::{Enqueued, Job, Lookup, Scans};
+
+/// How often an admission waiting for a scan on the shared queue looks for its report.
+const SHARED_POLL: Duration = Duration::from_millis(250);
 
 /// How often the certificate files are checked for changes.
 const CERT_POLL: Duration = Duration::from_secs(2);
@@ -52,17 +56,32 @@ pub struct Server {
     pub resolver: DigestResolver,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
+    pub role: Role,
 }
 
-/// Runs the server until SIGTERM or SIGINT. Returns the exit code.
-pub fn run(args: ServeArgs) -> Result<u8> {
+/// What a process started by `run` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `stowaway serve`: admissions, registry events, reports, and (with --concurrency) scans.
+    Server,
+    /// `stowaway worker`: scans from the shared queue; answers only health and metrics.
+    Worker,
+}
+
+/// Runs the server (or worker) until SIGTERM or SIGINT. Returns the exit code.
+pub fn run(args: ServeArgs, role: Role) -> Result<u8> {
     let policy = match &args.config {
         Some(path) => Policy::load(path)?,
         None => Policy::default(),
     };
-    let (addr, tls) = listen_address(&args, &policy)?;
+    if role == Role::Worker && args.store.is_none() {
+        bail!(
+            "stowaway worker takes its work from a shared store: give --store redis://… (or STOWAWAY_STORE)"
+        );
+    }
+    let (addr, tls) = listen_address(&args, &policy, role)?;
     let metrics = Arc::new(Metrics::default());
-    let cache = crate::store::open_for_serve(
+    let opened = crate::store::open_for_serve(
         &StoreArgs {
             url: args.store.as_deref(),
             cache_dir: args.cache_dir.as_deref(),
@@ -70,13 +89,14 @@ pub fn run(args: ServeArgs) -> Result<u8> {
         },
         Some(metrics::store_observer(&metrics)),
     )?;
+    let cache = opened.store;
     let registry = RegistryOptions {
         plain_http: policy.plain_http,
         ca_certs: policy.ca_certs.clone(),
         network: Some(Arc::clone(&policy.network)),
         ..RegistryOptions::default()
     };
-    let scans = Arc::new(Scans::new(
+    let mut scans = Scans::new(
         Arc::clone(&cache),
         scanner(&args, &cache)?,
         ResolveOptions {
@@ -87,7 +107,11 @@ pub fn run(args: ServeArgs) -> Result<u8> {
         policy.scan_timeout,
         Arc::clone(&metrics),
         args.quiet,
-    ));
+    );
+    if let Some(shared) = opened.shared {
+        scans = with_shared_queue(scans, shared, &args, &policy);
+    }
+    let scans = Arc::new(scans);
     drop_unreadable(&scans, args.quiet);
     let workers = scans.start_workers(args.concurrency);
     let server = Arc::new(Server {
@@ -96,6 +120,7 @@ pub fn run(args: ServeArgs) -> Result<u8> {
         scans: Arc::clone(&scans),
         metrics,
         started: Instant::now(),
+        role,
     });
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -114,11 +139,32 @@ pub fn run(args: ServeArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// `scans` with their work on the shared store's queue (its group created if missing: a store
+/// that is down now gets it from the first worker that reads).
+fn with_shared_queue(
+    scans: Scans,
+    shared: Arc<crate::store::redis::RedisStore>,
+    args: &ServeArgs,
+    policy: &Policy,
+) -> Scans {
+    let visibility = args
+        .visibility_timeout
+        .unwrap_or(policy.scan_timeout + Duration::from_secs(60));
+    let rules_digest = scans.rules_digest().to_string();
+    let queue = SharedQueue::new(shared, &rules_digest, visibility, args.max_attempts);
+    if let Err(err) = queue.ensure_group() {
+        scans.log(&format!("shared queue not ready yet: {err:#}"));
+    }
+    scans.with_shared_queue(queue)
+}
+
 /// Where to listen, and the certificate to serve when TLS is on. Plain HTTP is refused beyond
 /// loopback unless `--insecure-listen`; an open API beyond loopback is warned about.
+/// A worker answers only health and metrics, so it is served on any address without a token.
 fn listen_address(
     args: &ServeArgs,
     policy: &Policy,
+    role: Role,
 ) -> Result<(SocketAddr, Option<Arc<tls::ReloadingCert>>)> {
     let addr: SocketAddr = args
         .listen
@@ -129,6 +175,9 @@ fn listen_address(
         (None, None) => None,
         _ => bail!("--tls-cert and --tls-key go together"),
     };
+    if role == Role::Worker {
+        return Ok((addr, tls));
+    }
     if tls.is_none() && !addr.ip().is_loopback() && !args.insecure_listen {
         bail!(
             "--listen {addr}: plain HTTP is only served on loopback addresses; give --tls-cert and --tls-key, or --insecure-listen to accept the risk"
@@ -379,9 +428,16 @@ impl Server {
             if !waiting {
                 break;
             }
+            // Scans on the shared queue may finish in another process: look again now and
+            // then, not only when one of ours finishes.
+            let poll = if self.scans.shared_queue().is_some() {
+                (tokio::time::Instant::now() + SHARED_POLL).min(deadline)
+            } else {
+                deadline
+            };
             let woke = tokio::select! {
                 changed = finished.changed() => changed.is_ok(),
-                _ = tokio::time::sleep_until(deadline) => false,
+                _ = tokio::time::sleep_until(poll) => poll < deadline,
             };
             if !woke {
                 break;

@@ -3,6 +3,10 @@
 //! resolves the image in its registry, scans it with the shared scanner (which reads and
 //! fills the layer cache), and stores the report in the report cache under its manifest
 //! digest. Waiters (admissions) are woken through a watch channel after every scan.
+//!
+//! With a shared store the queue is the store's ([`SharedQueue`]): work is added there, the
+//! worker threads (of this server, and of every `stowaway worker`) take it from there, and
+//! what is pending or failed is asked of it, so every replica sees the same.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +22,7 @@ use crate::report::Report;
 use crate::report::skips::plural;
 use crate::scan::Scanner;
 use crate::source::reference::ResolveOptions;
+use crate::store::queue::{Offered, SharedQueue, Work};
 use crate::store::{ResultStore, is_unavailable};
 
 /// How long a failed scan is remembered before a new request may try again.
@@ -90,6 +95,8 @@ pub struct Scans {
     summaries: Mutex<HashMap<String, Arc<ReportSummary>>>,
     pub metrics: Arc<Metrics>,
     quiet: bool,
+    /// The shared queue, when the store is shared.
+    shared: Option<SharedQueue>,
 }
 
 impl Scans {
@@ -119,7 +126,19 @@ impl Scans {
             summaries: Mutex::new(HashMap::new()),
             metrics,
             quiet,
+            shared: None,
         }
+    }
+
+    /// These scans with their work on a shared queue instead of the in-process one.
+    pub fn with_shared_queue(mut self, queue: SharedQueue) -> Scans {
+        self.shared = Some(queue);
+        self
+    }
+
+    /// The shared queue, if the work is shared.
+    pub fn shared_queue(&self) -> Option<&SharedQueue> {
+        self.shared.as_ref()
     }
 
     /// The digest of the rule set the reports are keyed by.
@@ -139,14 +158,44 @@ impl Scans {
     }
 
     /// (queued, running, capacity)
+    /// With a shared queue, `queued` counts what waits there (0 when it cannot be asked).
     pub fn queue_state(&self) -> (usize, usize, usize) {
+        let waiting = self
+            .shared
+            .as_ref()
+            .map(|shared| shared.depth().map_or(0, |(waiting, _)| waiting as usize));
         let queue = self.queue.lock().unwrap();
-        (queue.jobs.len(), queue.running, self.capacity)
+        (
+            waiting.unwrap_or(queue.jobs.len()),
+            queue.running,
+            self.capacity,
+        )
     }
 
     /// Queues a scan unless its digest is already queued, running, or done.
     pub fn enqueue(&self, job: Job) -> Enqueued {
         let key = job.key();
+        if let Some(shared) = &self.shared {
+            return match shared.offer(&key, &job.reference, job.digest.as_deref(), self.capacity) {
+                Ok(Offered::Queued) => {
+                    inc(&self.metrics.jobs_queued);
+                    Enqueued::Queued
+                }
+                Ok(Offered::AlreadyPending) => {
+                    inc(&self.metrics.jobs_deduplicated);
+                    Enqueued::AlreadyPending
+                }
+                Ok(Offered::Full) => {
+                    inc(&self.metrics.jobs_rejected);
+                    Enqueued::Full
+                }
+                Err(err) => {
+                    self.log(&format!("cannot queue {}: {err:#}", job.reference));
+                    inc(&self.metrics.jobs_rejected);
+                    Enqueued::Full
+                }
+            };
+        }
         let mut queue = self.queue.lock().unwrap();
         if queue.pending.contains(&key) {
             inc(&self.metrics.jobs_deduplicated);
@@ -199,6 +248,14 @@ impl Scans {
             }
         }
         inc(&self.metrics.report_cache_misses);
+        if let Some(shared) = &self.shared {
+            return match (shared.is_pending(digest), shared.dead_letter(digest)) {
+                (Ok(true), _) => Lookup::Pending,
+                (Ok(false), Ok(Some(message))) => Lookup::Failed(message),
+                (Ok(false), Ok(None)) => Lookup::Missing,
+                (Err(err), _) | (_, Err(err)) => Lookup::Unavailable(format!("{err:#}")),
+            };
+        }
         if self.queue.lock().unwrap().pending.contains(digest) {
             return Lookup::Pending;
         }
@@ -217,11 +274,17 @@ impl Scans {
 
     /// Is the digest queued or being scanned?
     pub fn is_pending(&self, digest: &str) -> bool {
+        if let Some(shared) = &self.shared {
+            return shared.is_pending(digest).unwrap_or(false);
+        }
         self.queue.lock().unwrap().pending.contains(digest)
     }
 
     /// The last failure of a digest, if recent.
     pub fn failure(&self, digest: &str) -> Option<String> {
+        if let Some(shared) = &self.shared {
+            return shared.dead_letter(digest).ok().flatten();
+        }
         let failures = self.failures.lock().unwrap();
         failures
             .get(digest)
@@ -230,16 +293,117 @@ impl Scans {
     }
 
     /// Starts `count` worker threads.
+    /// Starts `count` worker threads (at least one, unless the work is shared: a server may
+    /// leave it to `stowaway worker` processes).
     pub fn start_workers(self: &Arc<Self>, count: usize) -> Vec<std::thread::JoinHandle<()>> {
-        (0..count.max(1))
+        let count = if self.shared.is_some() {
+            count
+        } else {
+            count.max(1)
+        };
+        // Consumers are named by host, process and thread: a name must not be reused by a
+        // process that did not take the work.
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|name| name.trim().to_string())
+            .unwrap_or_else(|_| "host".to_string());
+        (0..count)
             .map(|index| {
                 let scans = Arc::clone(self);
+                let consumer = format!("{host}-{}-{index}", std::process::id());
                 std::thread::Builder::new()
                     .name(format!("stowaway-scan-{index}"))
-                    .spawn(move || scans.work())
+                    .spawn(move || match &scans.shared {
+                        Some(shared) => scans.work_shared(shared, &consumer),
+                        None => scans.work(),
+                    })
                     .expect("start a scan worker")
             })
             .collect()
+    }
+
+    /// A worker thread on the shared queue: takes work until stopped, renewing its claim
+    /// while it scans; a failure is tried again until the last attempt, then buried.
+    fn work_shared(&self, shared: &SharedQueue, consumer: &str) {
+        let mut said_unreachable = false;
+        while !self.stopping.load(Ordering::SeqCst) {
+            let work = match shared.next(consumer, Duration::from_secs(1)) {
+                Ok(Some(work)) => work,
+                Ok(None) => continue,
+                Err(err) => {
+                    // Said once per outage; the store's cool-down paces the retries.
+                    if !said_unreachable {
+                        self.log(&format!("cannot take scan work: {err:#}"));
+                        said_unreachable = true;
+                    }
+                    std::thread::sleep(Duration::from_millis(500));
+                    continue;
+                }
+            };
+            said_unreachable = false;
+            self.queue.lock().unwrap().running += 1;
+            let job = Job {
+                reference: work.reference.clone(),
+                digest: work.digest.clone(),
+            };
+            let result = self.run_claimed(shared, consumer, &work, &job);
+            self.queue.lock().unwrap().running -= 1;
+            self.settle(shared, &work, &job, result);
+            self.done.send_modify(|generation| *generation += 1);
+        }
+    }
+
+    /// Runs `job`, renewing the claim on `work` every third of the visibility timeout.
+    fn run_claimed(
+        &self,
+        shared: &SharedQueue,
+        consumer: &str,
+        work: &Work,
+        job: &Job,
+    ) -> Result<()> {
+        let key = job.key();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                let every = shared.visibility / 3;
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(every)
+                {
+                    let _ = shared.keep_claim(consumer, work, &key);
+                }
+            });
+            let result = self.run(job);
+            drop(stop);
+            result
+        })
+    }
+
+    /// Acknowledges, retries or buries `work` after its scan.
+    fn settle(&self, shared: &SharedQueue, work: &Work, job: &Job, result: Result<()>) {
+        let key = job.key();
+        let settled = match result {
+            Ok(()) => shared.done(work, &key),
+            Err(err) => {
+                let message = self.scanner.redacted_error(&err).to_string();
+                self.log(&format!(
+                    "scan of {} failed (attempt {} of {}): {message}",
+                    job.reference, work.attempt, shared.max_attempts
+                ));
+                if work.attempt < shared.max_attempts {
+                    inc(&self.metrics.scan_retries);
+                    shared.retry(work)
+                } else {
+                    inc(&self.metrics.dead_letters);
+                    shared.bury(work, &key, &message)
+                }
+            }
+        };
+        if let Err(err) = settled {
+            // Left pending: claimed again after the visibility timeout.
+            self.log(&format!(
+                "cannot settle the scan of {}: {err:#}",
+                job.reference
+            ));
+        }
     }
 
     /// Asks the workers to stop after their current scan.

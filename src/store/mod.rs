@@ -15,6 +15,7 @@
 //! clear: the scanner seals layer results, and reports are stored only when built redacted.
 
 pub mod embedded;
+pub mod queue;
 pub mod redis;
 
 use std::path::Path;
@@ -116,10 +117,7 @@ fn unpack(stored: &[u8]) -> Option<Vec<u8>> {
 /// once and the server starts anyway: `/readyz` fails until the store answers, and the server
 /// recovers by itself when it does. A URL that cannot be read, or credentials the store
 /// refuses, are errors.
-pub fn open_for_serve(
-    args: &StoreArgs,
-    observer: Option<redis::Observer>,
-) -> Result<Arc<dyn ResultStore>> {
+pub fn open_for_serve(args: &StoreArgs, observer: Option<redis::Observer>) -> Result<Opened> {
     if let Some(url) = args.url {
         let store = redis::RedisStore::open(url, args.ttl, observer)?;
         match store.check() {
@@ -129,7 +127,11 @@ pub fn open_for_serve(
             }
             Err(err) => return Err(err),
         }
-        return Ok(Arc::new(store));
+        let shared = Arc::new(store);
+        return Ok(Opened {
+            store: Arc::clone(&shared) as Arc<dyn ResultStore>,
+            shared: Some(shared),
+        });
     }
     let dir = match args.cache_dir {
         Some(dir) => dir.to_path_buf(),
@@ -137,7 +139,16 @@ pub fn open_for_serve(
             anyhow!("no cache directory: set XDG_CACHE_HOME or HOME, or give --cache-dir")
         })?,
     };
-    Ok(Arc::new(Cache::open(&dir)?))
+    Ok(Opened {
+        store: Arc::new(Cache::open(&dir)?),
+        shared: None,
+    })
+}
+
+/// The store a server opened; the shared one again, for the work queue on its server.
+pub struct Opened {
+    pub store: Arc<dyn ResultStore>,
+    pub shared: Option<Arc<redis::RedisStore>>,
 }
 
 /// The store `stowaway scan` uses: `--store`, else `--cache-dir` or the default directory;

@@ -38,7 +38,7 @@ pub const COOL_DOWN: Duration = Duration::from_secs(1);
 const IDLE_CONNECTIONS: usize = 16;
 
 /// The prefix of every key, so the store can share a database with other programs.
-const KEY_PREFIX: &str = "stowaway:";
+pub(super) const KEY_PREFIX: &str = "stowaway:";
 
 /// How one call to the store went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +125,7 @@ impl RedisStore {
     }
 
     /// Runs `command` unless the store was found unreachable within [`COOL_DOWN`].
-    fn call<T>(
+    pub(super) fn call<T>(
         &self,
         what: &str,
         command: impl FnMut(&mut Connection) -> RedisResult<T>,
