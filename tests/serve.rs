@@ -2385,6 +2385,27 @@ fn store_urls_that_cannot_work_are_one_line_errors_and_a_down_store_only_a_warni
         assert!(stderr.to_lowercase().contains(says), "{url}: {stderr}");
         assert!(!stderr.contains("s3cret"), "{stderr}");
     }
+    // An ACL user of its own, limited to stowaway's keys, named in the URL.
+    let created = redis.command(&[
+        "ACL",
+        "SETUSER",
+        "scanner",
+        "on",
+        ">scanner-s3cret",
+        "~stowaway:*",
+        "+@all",
+    ]);
+    assert_eq!(created, "+OK");
+    let acl_url = format!("redis://scanner:scanner-s3cret@127.0.0.1:{}", redis.port);
+    for round in 0..2 {
+        let output = scan(&acl_url);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        assert!(!stderr.contains("warning"), "{stderr}");
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let from_cache = report["stats"]["layers_from_cache"].as_u64().unwrap();
+        assert_eq!(from_cache > 0, round == 1, "{}", report["stats"]);
+    }
     // A store that is down: a warning, and the scan runs without it.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
