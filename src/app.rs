@@ -48,6 +48,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         }
         Command::Rules(RulesCommand::Check { files }) => check_rule_files(&files),
         Command::Serve(args) => crate::serve::run(args),
+        Command::Sweep(args) => crate::sweep::run(args),
         Command::Completion { shell } => {
             write_output(None, |out| crate::docs::completion(shell, out)).map(|()| 0)
         }

@@ -26,4 +26,5 @@ pub mod scan;
 pub(crate) mod serve;
 pub mod settings;
 pub mod source;
+pub(crate) mod sweep;
 pub(crate) mod tar_reader;
