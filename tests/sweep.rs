@@ -290,6 +290,38 @@ fn globs_recency_and_age_choose_what_is_swept() {
     ));
     assert_eq!(old["scanned"], 1);
 
+    // Caps: two repositories of the catalog (pages of 3), one tag of each; the rest is
+    // counted as skipped, not silently dropped.
+    let capped = summary(&sweep(
+        &host,
+        cache.path(),
+        &[
+            "--max-repos",
+            "2",
+            "--max-tags",
+            "1",
+            "--page-size",
+            "3",
+            "--fail-on",
+            "none",
+        ],
+    ));
+    assert_eq!(
+        (capped["repositories"].as_u64(), capped["tags"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let skipped: Vec<&str> = capped["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|skip| skip["what"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        skipped,
+        ["catalog", "legacy/app", "team-a/svc0"],
+        "{capped}"
+    );
+
     for (args, expected) in [
         (
             &["--repos", "team-[a"][..],

@@ -331,12 +331,17 @@ async fn repository(
 fn merge(host: &str, listings: Vec<RepoListing>, summary: &mut Summary) -> Vec<SweepImage> {
     let mut images: BTreeMap<String, SweepImage> = BTreeMap::new();
     let mut by_name = Vec::new();
+    // Repositories finish in any order: what they skipped is listed by name, after the
+    // catalog's own skip.
+    let mut skipped = Vec::new();
     for listing in listings {
         summary.tags += listing.tags;
         summary.failures.extend(listing.failures);
-        summary.skipped.extend(listing.skipped);
+        skipped.extend(listing.skipped);
         by_name.extend(listing.images);
     }
+    skipped.sort_by(|a, b| a.what.cmp(&b.what));
+    summary.skipped.extend(skipped);
     by_name.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, described) in by_name {
         let repository = name
