@@ -49,6 +49,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Rules(RulesCommand::Check { files }) => check_rule_files(&files),
         Command::Serve(args) => crate::serve::run(args, crate::serve::Role::Server),
         Command::Worker(args) => crate::serve::run(args, crate::serve::Role::Worker),
+        Command::Sweep(args) => crate::sweep::run(args),
         Command::Completion { shell } => {
             write_output(None, |out| crate::docs::completion(shell, out)).map(|()| 0)
         }

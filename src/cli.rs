@@ -35,6 +35,9 @@ pub enum Command {
     /// the scan workers of `serve` replicas. Takes serve's flags; on --listen it answers only
     /// /healthz, /readyz and /metrics (plain HTTP is allowed on any address).
     Worker(ServeArgs),
+    /// Sweep a registry: list its repositories and tags, and scan every image that has no
+    /// result under the current rules (layers shared between images are scanned once).
+    Sweep(SweepArgs),
     /// Print a shell completion script: `source <(stowaway completion bash)`, or save it where
     /// the shell loads completions from.
     Completion {
@@ -45,7 +48,7 @@ pub enum Command {
     /// Print a man page (roff) generated from these definitions: `stowaway man >
     /// stowaway.1`, `stowaway man scan > stowaway-scan.1`.
     Man {
-        /// The subcommand to document (scan, rules, serve, completion, man); the whole
+        /// The subcommand to document (scan, rules, serve, sweep, completion, man); the whole
         /// program when omitted.
         #[arg(value_name = "COMMAND")]
         command: Option<String>,
@@ -422,6 +425,143 @@ pub struct ServeArgs {
     pub quiet: bool,
 }
 
+/// `stowaway sweep`: every image of a registry (or those the globs choose) given a result.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "What is swept: the repositories of GET /v2/_catalog (paged, --page-size) that
+match --repos, and in each the tags of GET /v2/NAME/tags/list (paged) that match --tags, or the
+--tags-per-repo most recent; --since keeps images created within the duration. `*` in a glob
+also matches `/`. A tag of a multi-platform index stands for the platforms `scan` would read
+(--platform, --all-platforms). Recency is the image config's `created`: with --tags-per-repo or
+--since each tag's config is read (one more request per image); images without one sort last
+and are left out by --since.
+
+Each distinct manifest digest is looked up in the result cache under the current rules digest;
+those without a report are scanned here, --jobs at a time, their layer results cached, so a
+base layer shared by many images is scanned once. Requests to the registry are at most
+--requests at a time; 429 and 503 answers are retried after their Retry-After (seconds or a
+date; at most 30 s in all per request) or with backoff, at most 4 attempts.
+
+Exit codes:
+  0  no finding at or above --fail-on in the swept images
+  1  findings at or above --fail-on (in images scanned now or earlier)
+  2  usage or input error (unreachable registry, 401, malformed list, bad glob or duration),
+     or an image that could not be scanned when no finding fails the gate
+
+The summary (--format json: one object, see the README) counts repositories, tags, images,
+images that already had a result, scanned, failed (with reasons), skipped (lists cut at their
+caps), layers scanned and reused, findings by severity, elapsed time and throughput."
+)]
+pub struct SweepArgs {
+    /// The registry: HOST or HOST:PORT (plain HTTP for loopback hosts and with --plain-http).
+    #[arg(value_name = "REGISTRY")]
+    pub registry: String,
+
+    /// Only repositories whose name matches this glob (`team/*`, `*-service`).
+    #[arg(long, value_name = "GLOB")]
+    pub repos: Option<String>,
+
+    /// Only tags that match this glob (`v1.*`, `release-*`).
+    #[arg(long, value_name = "GLOB", conflicts_with = "tags_per_repo")]
+    pub tags: Option<String>,
+
+    /// Only the N most recently created tags of each repository (by the config's `created`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub tags_per_repo: Option<u32>,
+
+    /// Only images created within this long before now: `90m`, `36h`, `7d`, `2w`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_age)]
+    pub since: Option<Duration>,
+
+    /// Images scanned at the same time.
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+
+    /// Requests to the registry in flight at the same time while listing and resolving.
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub requests: u16,
+
+    /// Entries asked for per catalog or tag-list page (`n=`).
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub page_size: u32,
+
+    /// At most this many repositories are read from the catalog; the rest is counted as
+    /// skipped.
+    #[arg(long, value_name = "N", default_value_t = 10000)]
+    pub max_repos: usize,
+
+    /// At most this many tags are read per repository; the rest is counted as skipped.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub max_tags: usize,
+
+    /// Summary format.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
+
+    /// Write the summary to FILE instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Exit 1 when a swept image has a finding at or above this severity (critical, high,
+    /// medium, low, info), or never with `none`.
+    #[arg(long, value_name = "SEVERITY", default_value = "low", ignore_case = true,
+          value_parser = severity_parser(&["critical", "high", "medium", "low", "info", "none"]))]
+    pub fail_on: String,
+
+    /// Which platform of a multi-platform image to scan, as for `scan`.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+
+    /// Scan every platform of a multi-platform image.
+    #[arg(long, conflicts_with = "platform")]
+    pub all_platforms: bool,
+
+    /// Use plain HTTP (it is always used for localhost and 127.0.0.1).
+    #[arg(long)]
+    pub plain_http: bool,
+
+    /// Trust this CA certificate (PEM) for the registry. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+
+    /// Result cache directory (default: $XDG_CACHE_HOME/stowaway or ~/.cache/stowaway); it
+    /// says which images already have a result.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Add rules from a TOML file, or from every .toml file in a directory. Repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+
+    /// Do not run the rule with this id. Repeatable.
+    #[arg(long, value_name = "ID")]
+    pub disable_rule: Vec<String>,
+
+    /// Detector threads shared by all scans (default: one per CPU).
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+
+    /// No progress bar (it is only drawn when standard error is a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+
+    /// Print nothing on standard error but errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// The summary formats of `sweep --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SummaryFormat {
+    /// A few lines, for people.
+    Text,
+    /// One JSON object, for scripts.
+    Json,
+}
+
 /// The subcommands of `stowaway rules`.
 #[derive(Subcommand, Debug)]
 pub enum RulesCommand {
@@ -554,6 +694,32 @@ fn parse_store_ttl(text: &str) -> Result<Duration, String> {
     })
 }
 
+/// `sweep --since`: a number with an `s`, `m`, `h`, `d` or `w` suffix (a bare number is
+/// seconds); more than zero, at most about 100 years.
+fn parse_age(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let hint = || format!("{text:?}: use a number with an s, m, h, d or w suffix (36h, 7d)");
+    let seconds_per: u64 = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(hint()),
+    };
+    let seconds = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(seconds_per))
+        .filter(|&n| n > 0 && n <= 100 * 366 * 86_400)
+        .ok_or_else(hint)?;
+    Ok(Duration::from_secs(seconds))
+}
+
 /// The largest `--max-archive-bytes`: decompressed members are held in memory, one file per
 /// worker at a time.
 const MAX_ARCHIVE_BYTES: u64 = 1 << 30;
@@ -630,6 +796,16 @@ mod tests {
         assert_eq!(parse_size("4096"), Ok(4096));
         for bad in ["0", "2GiB", "64MB", "lots", "-1", "99999999999999999999G"] {
             assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sweep_ages_take_days_and_weeks() {
+        assert_eq!(parse_age("7d").unwrap(), Duration::from_secs(7 * 86_400));
+        assert_eq!(parse_age("2w").unwrap(), Duration::from_secs(14 * 86_400));
+        assert_eq!(parse_age("90").unwrap(), Duration::from_secs(90));
+        for bad in ["", "0d", "7y", "d", "-1h", "99999999999999999999d"] {
+            assert!(parse_age(bad).is_err(), "{bad}");
         }
     }
 

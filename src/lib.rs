@@ -26,4 +26,5 @@ pub(crate) mod serve;
 pub mod settings;
 pub mod source;
 pub(crate) mod store;
+pub(crate) mod sweep;
 pub(crate) mod tar_reader;

@@ -89,3 +89,29 @@ impl Progress for TerminalProgress {
         self.header.inc(1);
     }
 }
+
+/// One bar counting items done (a sweep's images), on standard error.
+pub struct CountProgress {
+    bar: ProgressBar,
+}
+
+impl CountProgress {
+    pub fn new(what: &str, total: u64) -> CountProgress {
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(4));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {pos}/{len} {prefix} {elapsed} (eta {eta})")
+                .expect("valid template"),
+        );
+        bar.set_prefix(what.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(250));
+        CountProgress { bar }
+    }
+
+    pub fn inc(&self) {
+        self.bar.inc(1);
+    }
+
+    pub fn finish(self) {
+        self.bar.finish_and_clear();
+    }
+}

@@ -492,7 +492,9 @@ fn the_wiring_names_the_release_of_the_version_in_cargo_toml() {
         "README.md",
         "ci/gitlab/stowaway.gitlab-ci.yml",
         "deploy/README.md",
-        "deploy/kubernetes/deployment.yml",
+        "deploy/kubernetes/base/deployment.yml",
+        "deploy/kubernetes/ha/worker.yml",
+        "deploy/kubernetes/ha/sweep-cronjob.yml",
     ];
     let mut mentions = 0;
     for relative in files {

@@ -1297,15 +1297,15 @@ fn the_kubernetes_manifests_fit_together_and_their_policy_runs() {
         return;
     }
     let Some(tls) = make_tls() else { return };
-    let policy_map = &deploy_yaml("deploy/kubernetes/policy.yml")[0];
+    let policy_map = &deploy_yaml("deploy/kubernetes/base/policy.yml")[0];
     let policy = policy_map["data"]["policy.toml"]
         .as_str()
         .expect("policy.toml");
-    let deployment = deploy_yaml("deploy/kubernetes/deployment.yml")
+    let deployment = deploy_yaml("deploy/kubernetes/base/deployment.yml")
         .into_iter()
         .find(|doc| doc["kind"].as_str() == Some("Deployment"))
         .expect("a Deployment");
-    let webhook = &deploy_yaml("deploy/kubernetes/validating-webhook.yml")[0]["webhooks"][0];
+    let webhook = &deploy_yaml("deploy/kubernetes/base/validating-webhook.yml")[0]["webhooks"][0];
 
     // Every file the server reads is on a mounted volume.
     let pod = &deployment["spec"]["template"]["spec"];

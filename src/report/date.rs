@@ -38,8 +38,7 @@ impl Date {
 
     /// Days from 1970-01-01 to this date (the inverse of [`Date::from_days`], which the tests
     /// check through it).
-    #[cfg(test)]
-    fn to_days(self) -> i64 {
+    pub fn to_days(self) -> i64 {
         let year = self.year - i64::from(self.month <= 2);
         let era = year.div_euclid(400);
         let yoe = year.rem_euclid(400);

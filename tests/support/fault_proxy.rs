@@ -198,6 +198,8 @@ const PASSED_HEADERS: &[&str] = &[
     "content-range",
     "www-authenticate",
     "docker-distribution-api-version",
+    // Catalog and tag-list pagination.
+    "link",
 ];
 
 impl Upstream {

@@ -88,6 +88,7 @@ impl TestRegistry {
                 .spawn()
                 .expect("start docker-registry");
             if wait_until_up(port, &mut child) {
+                drain(&mut child);
                 return Some(TestRegistry {
                     child,
                     port,
@@ -159,6 +160,15 @@ impl Drop for TestRegistry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Reads the registry's standard error as it comes: a pipe nobody reads fills after 64 KiB
+/// of log lines (a few dozen pushes of errors about blobs not there yet), and the registry
+/// then stops in the middle of a request.
+fn drain(child: &mut Child) {
+    if let Some(mut stderr) = child.stderr.take() {
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     }
 }
 

@@ -112,6 +112,21 @@ pub struct Api {
     /// A server's network policy: the token exchange then goes through `http` (whose
     /// resolver and redirects obey it) instead of oci-client's own client.
     network: Option<Arc<NetworkPolicy>>,
+    /// The bearer-token scope to ask for instead of the repository's pull scope (the
+    /// catalog needs `registry:catalog:*`); the exchange is then made here, as for a server.
+    scope: Option<String>,
+}
+
+/// The most bytes one page of a catalog or tag list may hold: a page of 1000 long names is
+/// far below it, and a registry that sends more is not sending a list.
+const MAX_LIST_PAGE_BYTES: usize = 4 << 20;
+
+/// One page of `/v2/_catalog` or `/v2/<name>/tags/list`, and where the next one is.
+pub struct Page {
+    pub body: Bytes,
+    /// The path and query of the `Link: <…>; rel="next"` target, when there is one on the
+    /// same registry.
+    pub next: Option<String>,
 }
 
 impl Api {
@@ -135,7 +150,15 @@ impl Api {
             name,
             authorization: Mutex::new(None),
             network: None,
+            scope: None,
         }
+    }
+
+    /// The same `Api` asking the token service for `scope` (`registry:catalog:*`) instead of
+    /// the repository's pull scope.
+    pub fn with_scope(mut self, scope: &str) -> Api {
+        self.scope = Some(scope.to_string());
+        self
     }
 
     /// The same `Api` under a server's network policy; `http` must obey it too (see
@@ -155,22 +178,26 @@ impl Api {
         if let (Some(authorization), false) = (cached.as_ref(), renew) {
             return Ok(authorization.clone());
         }
-        let exchanged = match &self.network {
-            Some(network) => {
-                let registry = Registry {
-                    http: &self.http,
-                    network,
-                    scheme: self.scheme,
-                    host: &self.host,
-                    name: &self.name,
-                };
-                token::pull_token(&registry, reference.repository(), &self.auth).await?
-            }
-            None => self
+        let exchanged = match (&self.network, &self.scope) {
+            (None, None) => self
                 .oci
                 .auth(reference, &self.auth, RegistryOperation::Pull)
                 .await
                 .map_err(|err| classify_oci(err, &self.name))?,
+            (network, scope) => {
+                let registry = Registry {
+                    http: &self.http,
+                    network: network.as_deref(),
+                    scheme: self.scheme,
+                    host: &self.host,
+                    name: &self.name,
+                };
+                let scope = match scope {
+                    Some(scope) => scope.clone(),
+                    None => format!("repository:{}:pull", reference.repository()),
+                };
+                token::bearer_token(&registry, &scope, &self.auth).await?
+            }
         };
         let authorization = match exchanged {
             Some(token) => Authorization::Bearer(token),
@@ -202,10 +229,25 @@ impl Api {
             self.host,
             reference.repository()
         );
+        self.send_url(method, reference, &url, accept, offset, not_found)
+            .await
+    }
+
+    /// Sends `method` to `url` with the authorization for `reference`, renewing an expired
+    /// token once.
+    async fn send_url(
+        &self,
+        method: reqwest::Method,
+        reference: &Reference,
+        url: &str,
+        accept: Option<&str>,
+        offset: u64,
+        not_found: &str,
+    ) -> Result<Response, Failure> {
         let mut renewed = false;
         loop {
             let authorization = self.authorization(reference, renewed).await?;
-            let mut request = self.http.request(method.clone(), &url);
+            let mut request = self.http.request(method.clone(), url);
             if let Some(accept) = accept {
                 request = request.header(ACCEPT, accept);
             }
@@ -326,6 +368,31 @@ impl Api {
         .await
     }
 
+    /// One page of a list under `/v2/`: `path` is `/v2/_catalog?n=100`, `/v2/NAME/tags/list`,
+    /// or the `next` of the page before. `reference` chooses the credentials and the token's
+    /// repository (see [`Api::with_scope`] for the catalog).
+    pub async fn list_page(&self, reference: &Reference, path: &str) -> Result<Page, Failure> {
+        let url = format!("{}://{}{path}", self.scheme, self.host);
+        let response = self
+            .send_url(
+                reqwest::Method::GET,
+                reference,
+                &url,
+                Some("application/json"),
+                0,
+                "no such repository, or the registry lists none",
+            )
+            .await?;
+        let next = response
+            .headers()
+            .get_all(reqwest::header::LINK)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find_map(next_link);
+        let body = read_limited(response, MAX_LIST_PAGE_BYTES, &self.name, "list page").await?;
+        Ok(Page { body, next })
+    }
+
     /// A whole small blob (a config), at most `limit` bytes.
     pub async fn small_blob(
         &self,
@@ -336,6 +403,33 @@ impl Api {
         let response = self.blob(reference, digest, 0).await?;
         read_limited(response, limit, &self.name, digest).await
     }
+}
+
+/// The target of `rel="next"` in a `Link` header (`</v2/_catalog?last=b&n=2>; rel="next"`),
+/// as a path on the same registry: an absolute URL keeps only its path and query, so a list
+/// can never send the next request (and its credentials) to another host.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|link| {
+        let (target, params) = link.trim().split_once(';')?;
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        let is_next = params.split(';').any(|param| {
+            param
+                .trim()
+                .strip_prefix("rel=")
+                .is_some_and(|rel| rel.trim_matches('"').split(' ').any(|r| r == "next"))
+        });
+        if !is_next {
+            return None;
+        }
+        let path = match target.find("://") {
+            Some(at) => {
+                let after = &target[at + 3..];
+                &after[after.find('/')?..]
+            }
+            None => target,
+        };
+        path.starts_with("/v2/").then(|| path.to_string())
+    })
 }
 
 /// `manifests/<digest or tag>` (tag `latest` when the reference names neither).
@@ -533,6 +627,21 @@ mod tests {
         assert_eq!(junk.wait, None);
         assert_eq!(junk.describe(), "soon");
         assert!(RetryAfter::from_headers(&HeaderMap::new(), now).is_none());
+    }
+
+    #[test]
+    fn next_links_stay_on_the_registry() {
+        assert_eq!(
+            next_link(r#"</v2/_catalog?last=b&n=2>; rel="next""#).as_deref(),
+            Some("/v2/_catalog?last=b&n=2")
+        );
+        assert_eq!(
+            next_link(r#"<https://other.example/v2/x/tags/list?last=1>; rel=next"#).as_deref(),
+            Some("/v2/x/tags/list?last=1")
+        );
+        assert_eq!(next_link(r#"</v2/_catalog?last=b>; rel="prev""#), None);
+        assert_eq!(next_link(r#"</elsewhere>; rel="next""#), None);
+        assert_eq!(next_link("garbage"), None);
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //! into the layer walker (no temporary files), their digests checked as they stream.
 
 pub mod auth;
+mod describe;
 mod guard;
 mod http;
 
+pub use describe::{Described, describe};
 pub use guard::NetworkPolicy;
 pub use http::Api;
 
@@ -316,77 +318,53 @@ fn select_platforms(
     )
 }
 
+/// Runs a registry request, retrying transient failures (connection trouble, 5xx, 429) with
+/// backoff, at most [`ATTEMPTS`] times. A `Retry-After` the registry sends is honoured when it
+/// fits in [`MAX_RETRY_WAIT`]; a longer one ends the attempts at once with the message that
+/// names it, so a rate-limited caller never spins.
+pub(crate) async fn retrying<T, F, Fut>(what: &str, mut request: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, Failure>>,
+{
+    let mut backoff = Duration::from_millis(500);
+    let mut waited = Duration::ZERO;
+    for attempt in 1..=ATTEMPTS {
+        let failure = match request().await {
+            Ok(value) => return Ok(value),
+            Err(failure) => failure,
+        };
+        let delay = match &failure.retry_after {
+            Some(retry) => retry.wait,
+            None => Some(backoff),
+        };
+        match delay {
+            Some(delay)
+                if failure.transient && attempt < ATTEMPTS && waited + delay <= MAX_RETRY_WAIT =>
+            {
+                tokio::time::sleep(delay).await;
+                waited += delay;
+                backoff *= 2;
+            }
+            _ => return Err(anyhow!("{what}: {}", failure.message)),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
 impl Remote {
-    /// Runs a registry request, retrying transient failures with backoff. A `Retry-After` the
-    /// registry sends is honoured when it fits in [`MAX_RETRY_WAIT`]; a longer one ends the
-    /// attempts at once with the message that names it.
-    fn with_retries<T, F, Fut>(&self, what: &str, mut request: F) -> Result<T>
+    fn with_retries<T, F, Fut>(&self, what: &str, request: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = std::result::Result<T, Failure>>,
     {
-        let mut backoff = Duration::from_millis(500);
-        let mut waited = Duration::ZERO;
-        for attempt in 1..=ATTEMPTS {
-            let failure = match self.runtime.block_on(request()) {
-                Ok(value) => return Ok(value),
-                Err(failure) => failure,
-            };
-            let delay = match &failure.retry_after {
-                Some(retry) => retry.wait,
-                None => Some(backoff),
-            };
-            match delay {
-                Some(delay)
-                    if failure.transient
-                        && attempt < ATTEMPTS
-                        && waited + delay <= MAX_RETRY_WAIT =>
-                {
-                    std::thread::sleep(delay);
-                    waited += delay;
-                    backoff *= 2;
-                }
-                _ => return Err(anyhow!("{what}: {}", failure.message)),
-            }
-        }
-        unreachable!("the last attempt returns")
+        self.runtime.block_on(retrying(what, request))
     }
 
     fn fetch_manifest(&self, reference: &Reference) -> Result<(Bytes, String)> {
         let manifest = self.with_retries("manifest", || self.api.manifest(reference))?;
-        // Before the digest: a signed schema 1 manifest's digest covers its payload without the
-        // signatures, so checking it first would report a mismatch instead of what is wrong.
-        if is_schema1(&manifest.media_type, &manifest.bytes) {
-            let media_type = if manifest.media_type.is_empty() {
-                "schemaVersion 1"
-            } else {
-                manifest.media_type.as_str()
-            };
-            bail!(
-                "manifest: Docker image manifest schema 1 ({media_type}) is unsupported; \
-                 push the image again with a current docker, podman or skopeo"
-            );
-        }
-        // The digest asked for, else the one the registry announced, else the content's.
-        let expected = reference
-            .digest()
-            .map(str::to_string)
-            .or(manifest.digest.clone());
-        let digest = match expected {
-            Some(expected) => {
-                // The header is whatever the host sent: not repeated when it is no digest.
-                let expected = Digest::parse(&expected).map_err(|_| match reference.digest() {
-                    Some(asked) => anyhow!("{asked:?} is not a sha256 digest"),
-                    None => anyhow!(
-                        "manifest: the registry announced a malformed Docker-Content-Digest"
-                    ),
-                })?;
-                expected.verify(&manifest.bytes, "manifest")?;
-                expected
-            }
-            None => Digest::of(&manifest.bytes),
-        };
-        Ok((manifest.bytes, digest.to_string()))
+        let digest = checked_digest(reference, &manifest)?;
+        Ok((manifest.bytes, digest))
     }
 
     fn fetch_blob(&self, reference: &Reference, digest: &Digest, what: &str) -> Result<Vec<u8>> {
@@ -451,6 +429,43 @@ impl Remote {
             size: descriptor.size,
         })))
     }
+}
+
+/// The digest of a manifest the registry sent for `reference`, checked: the digest asked
+/// for, else the one the registry announced, else the content's. Schema 1 is refused.
+fn checked_digest(reference: &Reference, manifest: &http::Manifest) -> Result<String> {
+    // Before the digest: a signed schema 1 manifest's digest covers its payload without the
+    // signatures, so checking it first would report a mismatch instead of what is wrong.
+    if is_schema1(&manifest.media_type, &manifest.bytes) {
+        let media_type = if manifest.media_type.is_empty() {
+            "schemaVersion 1"
+        } else {
+            manifest.media_type.as_str()
+        };
+        bail!(
+            "manifest: Docker image manifest schema 1 ({media_type}) is unsupported; \
+             push the image again with a current docker, podman or skopeo"
+        );
+    }
+    let expected = reference
+        .digest()
+        .map(str::to_string)
+        .or(manifest.digest.clone());
+    let digest = match expected {
+        Some(expected) => {
+            // The header is whatever the host sent: not repeated when it is no digest.
+            let expected = Digest::parse(&expected).map_err(|_| match reference.digest() {
+                Some(asked) => anyhow!("{asked:?} is not a sha256 digest"),
+                None => {
+                    anyhow!("manifest: the registry announced a malformed Docker-Content-Digest")
+                }
+            })?;
+            expected.verify(&manifest.bytes, "manifest")?;
+            expected
+        }
+        None => Digest::of(&manifest.bytes),
+    };
+    Ok(digest.to_string())
 }
 
 /// One layer blob in a registry.

@@ -2,7 +2,8 @@
 //! builds a client of its own (its resolver and redirects out of reach), so the realm a
 //! registry names would be fetched wherever it points. Here the realm is an ordinary request:
 //! its IP literal is judged before it is sent, its name when it resolves, its redirects as
-//! they come.
+//! they come. Also the exchange for a scope oci-client cannot ask for (`registry:catalog:*`,
+//! which `sweep` lists the catalog with), with or without a server's rule.
 
 use oci_client::secrets::RegistryAuth;
 use reqwest::header::WWW_AUTHENTICATE;
@@ -17,7 +18,8 @@ const MAX_TOKEN_RESPONSE: usize = 1 << 20;
 /// The registry the token is for, and how to reach it.
 pub struct Registry<'a> {
     pub http: &'a reqwest::Client,
-    pub network: &'a NetworkPolicy,
+    /// A server's network policy for the realm; `None` for the CLI.
+    pub network: Option<&'a NetworkPolicy>,
     pub scheme: &'a str,
     /// `host[:port]` requests go to.
     pub host: &'a str,
@@ -25,11 +27,12 @@ pub struct Registry<'a> {
     pub name: &'a str,
 }
 
-/// A pull token for `repository`, when the registry asks for one (a `Bearer` challenge on
-/// `/v2/`); `None` when it takes basic credentials or nothing on each request.
-pub async fn pull_token(
+/// A token for `scope` (`repository:NAME:pull`, `registry:catalog:*`), when the registry asks
+/// for one (a `Bearer` challenge on `/v2/`); `None` when it takes basic credentials or nothing
+/// on each request.
+pub async fn bearer_token(
     registry: &Registry<'_>,
-    repository: &str,
+    scope: &str,
     auth: &RegistryAuth,
 ) -> Result<Option<String>, Failure> {
     let name = registry.name;
@@ -60,16 +63,17 @@ pub async fn pull_token(
                 false,
             )
         })?;
-    registry
-        .network
-        .check_url(&realm)
-        .map_err(|refusal| Failure::new(format!("token request for {name}: {refusal}"), false))?;
+    if let Some(network) = registry.network {
+        network.check_url(&realm).map_err(|refusal| {
+            Failure::new(format!("token request for {name}: {refusal}"), false)
+        })?;
+    }
     {
         let mut query = realm.query_pairs_mut();
         if let Some(service) = &challenge.service {
             query.append_pair("service", service);
         }
-        query.append_pair("scope", &format!("repository:{repository}:pull"));
+        query.append_pair("scope", scope);
     }
     let mut request = registry.http.get(realm);
     if let RegistryAuth::Basic(user, password) = auth {
