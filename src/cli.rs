@@ -438,7 +438,10 @@ and are left out by --since.
 
 Each distinct manifest digest is looked up in the result cache under the current rules digest;
 those without a report are scanned here, --jobs at a time, their layer results cached, so a
-base layer shared by many images is scanned once. Requests to the registry are at most
+base layer shared by many images is scanned once. With --store (or STOWAWAY_STORE) they are
+queued instead on the shared store's scan queue (an image already queued or being scanned is
+not queued again), for `stowaway worker` processes with the same rules; sweep ends once they
+are queued (counted as queued), or with --wait once each has a report or was given up. Requests to the registry are at most
 --requests at a time; 429 and 503 answers are retried after their Retry-After (seconds or a
 date; at most 30 s in all per request) or with backoff, at most 4 attempts.
 
@@ -531,6 +534,30 @@ pub struct SweepArgs {
     /// says which images already have a result.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+
+    /// Use a shared Redis-protocol store (Redis 7, Valkey) and its scan queue instead of
+    /// scanning here: images without a report there are queued for `stowaway worker`
+    /// processes (and `serve` replicas) on the same store and rules.
+    /// redis://[USER:PASSWORD@]HOST[:PORT][/DB], or rediss://… for TLS. Wins over
+    /// --cache-dir. A store that is down is an error (exit 2).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "STOWAWAY_STORE",
+        hide_env_values = true
+    )]
+    pub store: Option<String>,
+
+    /// How long an entry of the shared store lives after its last use (`30d`, `12h`).
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_store_ttl)]
+    pub store_ttl: Duration,
+
+    /// With --store: wait until every queued image has a report or was given up (a dead
+    /// letter: failed), at most TIMEOUT (default 1h; `30m`, `2h`), and count them as scanned
+    /// or failed. Without it, sweep ends once the images are queued.
+    #[arg(long, value_name = "TIMEOUT", num_args = 0..=1, default_missing_value = "1h",
+          value_parser = parse_age)]
+    pub wait: Option<Duration>,
 
     /// Add rules from a TOML file, or from every .toml file in a directory. Repeatable.
     #[arg(long, value_name = "PATH")]

@@ -2,17 +2,22 @@
 //! 55 images in 11 repositories, pushed with skopeo from OCI layouts made here: three base
 //! layers shared between them, one small layer of each image's own, and secrets (made at test
 //! time) planted in some. Every image gets a report, each shared layer is scanned once, the
-//! globs and recency choose what they say, and a rate-limiting registry is waited for.
+//! globs and recency choose what they say, and a rate-limiting registry is waited for. On a
+//! shared store (a real redis-server per run), the sweep queues the images for `stowaway
+//! worker` processes, one and then two, which scan each distinct layer once between them.
 
 mod support;
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 use support::fault_proxy::{FaultProxy, Reply, Upstream};
+use support::redis::TestRedis;
 use support::registry::{RegistryConfig, TestRegistry};
 use support::run::Run;
 use support::secrets::{aws_access_key_id, aws_credentials_file, aws_secret_access_key};
@@ -428,4 +433,212 @@ fn throughput_with_one_and_two_jobs() {
             measured["layers_per_second"]
         );
     }
+}
+
+/// A running `stowaway worker` on a shared store (one scan at a time), its health and metrics
+/// on a free loopback port; killed when dropped.
+struct Worker {
+    child: Child,
+    base: String,
+    log: Arc<Mutex<String>>,
+    _policy: tempfile::TempDir,
+}
+
+impl Worker {
+    fn start(store: &str) -> Worker {
+        let policy = tempdir();
+        let policy_path = policy.path().join("policy.toml");
+        std::fs::write(&policy_path, "allowed_registries = [\"127.0.0.1:*\"]\n").unwrap();
+        let mut child = stowaway_cmd()
+            .args(["worker", "--listen", "127.0.0.1:0", "--concurrency", "1"])
+            .args(["--store", store, "--config"])
+            .arg(&policy_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start stowaway worker");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (sender, receiver) = mpsc::channel();
+        let sink = Arc::clone(&log);
+        // Read to the end: a worker logs every scan, and a full pipe would stop it.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(address) = line.split("listening on ").nth(1) {
+                    let address = address.split_whitespace().next().unwrap_or_default();
+                    let _ = sender.send(address.to_string());
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let base = receiver
+            .recv_timeout(Duration::from_secs(120))
+            .unwrap_or_else(|_| panic!("the worker did not start:\n{}", log.lock().unwrap()));
+        Worker {
+            child,
+            base,
+            log,
+            _policy: policy,
+        }
+    }
+
+    /// `stowaway_layers_total{source="scanned"}`: layers this worker walked itself.
+    fn layers_scanned(&self) -> u64 {
+        let text = reqwest::blocking::get(format!("{}/metrics", self.base))
+            .and_then(|answer| answer.text())
+            .expect("GET /metrics");
+        text.lines()
+            .find_map(|line| line.strip_prefix("stowaway_layers_total{source=\"scanned\"} "))
+            .and_then(|value| value.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no scanned layers in /metrics:\n{text}")) as u64
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `stowaway sweep HOST --store URL ARGS…`, the JSON summary on stdout.
+fn sweep_shared(host: &str, store: &str, args: &[&str]) -> Run {
+    let cache = tempdir();
+    sweep(
+        host,
+        cache.path(),
+        &[&["--store", store, "--fail-on", "none"][..], args].concat(),
+    )
+}
+
+#[test]
+fn a_shared_store_sweep_is_scanned_by_workers_each_layer_once() {
+    let Some((_one, fixture)) = fixture() else {
+        return;
+    };
+    let host = fixture.registry.host();
+    let images = fixture.repositories.len() * TAGS.len();
+    // Three shared base layers and each image's own.
+    let distinct_layers = 3 + images;
+    for workers in [1, 2] {
+        let Some(redis) = TestRedis::start() else {
+            return;
+        };
+        let url = redis.url();
+        let running: Vec<Worker> = (0..workers).map(|_| Worker::start(&url)).collect();
+        let run = sweep_shared(&host, &url, &["--wait", "10m"]);
+        let measured = summary(&run);
+        let logs = || {
+            let logs: Vec<String> = running
+                .iter()
+                .map(|w| w.log.lock().unwrap().clone())
+                .collect();
+            logs.join("\n---\n")
+        };
+        assert_eq!(run.code, 0, "{}\n{}", run.stderr, logs());
+        assert_eq!(measured["images"], images, "{measured}");
+        assert_eq!(measured["scanned"], images, "{measured}\n{}", logs());
+        assert_eq!(measured["failed"], 0, "{measured}");
+        assert_eq!(measured["queued"], 0, "{measured}");
+        assert_eq!(measured["layers_scanned"], distinct_layers, "{measured}");
+        assert_eq!(measured["layers_reused"], 2 * images - 3, "{measured}");
+        let critical_or_high: u64 = ["critical", "high"]
+            .iter()
+            .filter_map(|s| measured["findings"][s].as_u64())
+            .sum();
+        assert!(critical_or_high >= fixture.leaky as u64, "{measured}");
+        let per_worker: Vec<u64> = running.iter().map(Worker::layers_scanned).collect();
+        assert_eq!(
+            per_worker.iter().sum::<u64>(),
+            distinct_layers as u64,
+            "layers scanned per worker: {per_worker:?}\n{}",
+            logs()
+        );
+        println!(
+            "sweep --store with {workers} worker(s): {} images, {} layers scanned ({per_worker:?} per worker) in {} ms: {} images/s, {} layers/s",
+            measured["scanned"],
+            measured["layers_scanned"],
+            measured["elapsed_ms"],
+            measured["images_per_second"],
+            measured["layers_per_second"]
+        );
+
+        // Everything has its report now: nothing is queued again.
+        let again = sweep_shared(&host, &url, &[]);
+        let again_summary = summary(&again);
+        assert_eq!(again.code, 0, "{}", again.stderr);
+        assert_eq!(
+            again_summary["already_had_result"], images,
+            "{again_summary}"
+        );
+        assert_eq!(again_summary["queued"], 0, "{again_summary}");
+        assert_eq!(again_summary["findings"], measured["findings"]);
+    }
+}
+
+#[test]
+fn without_wait_a_shared_sweep_ends_once_queued_and_a_store_that_is_down_is_one_line() {
+    let Some((_one, fixture)) = fixture() else {
+        return;
+    };
+    let Some(redis) = TestRedis::start() else {
+        return;
+    };
+    let host = fixture.registry.host();
+    let images = fixture.repositories.len() * TAGS.len();
+    // No worker: the images wait in the queue, and a second sweep finds them pending there.
+    for _ in 0..2 {
+        let run = sweep_shared(&host, &redis.url(), &["--repos", "legacy/*"]);
+        let queued = summary(&run);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(queued["queued"], TAGS.len(), "{queued}");
+        assert_eq!(queued["scanned"], 0, "{queued}");
+    }
+    assert_eq!(
+        redis.command(&[
+            "XLEN",
+            &format!("stowaway:scans/{}", summary_digest(&host, &redis))
+        ]),
+        format!(":{}", TAGS.len())
+    );
+    // --wait with no worker: each image fails once the timeout passes, saying why.
+    let run = sweep_shared(
+        &host,
+        &redis.url(),
+        &["--repos", "legacy/*", "--wait", "1s"],
+    );
+    let waited = summary(&run);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(waited["failed"], TAGS.len(), "{waited}");
+    assert!(
+        waited["failures"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no result within --wait 1s"),
+        "{waited}"
+    );
+    assert!(images > TAGS.len());
+
+    for (args, expected) in [
+        (
+            vec!["--store", "redis://127.0.0.1:1"],
+            "sweep --store queues its work on the shared store: store redis://127.0.0.1:1 is unreachable",
+        ),
+        (vec!["--wait"], "--wait needs --store"),
+    ] {
+        let cache = tempdir();
+        let run = sweep(&host, cache.path(), &args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    }
+}
+
+/// The rules digest a sweep on this store keys its work by.
+fn summary_digest(host: &str, redis: &TestRedis) -> String {
+    let run = sweep_shared(host, &redis.url(), &["--repos", "no-such-repository"]);
+    summary(&run)["rules_digest"].as_str().unwrap().to_string()
 }

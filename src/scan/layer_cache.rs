@@ -26,6 +26,15 @@ pub trait LayerCache: Send + Sync {
     /// Stores `value` under `key`, replacing any earlier value; failures are swallowed, as a
     /// result that was not cached is only scanned again.
     fn put(&self, key: &str, value: Vec<u8>);
+    /// Claims the scan of the layer under `key` for this caller: `false` while another holds
+    /// the claim (it is scanning that layer now, and will store its result). Only a cache
+    /// shared by processes needs claims; one process's scans never refuse each other here
+    /// (a sweep keeps its own claims in memory).
+    fn claim(&self, _key: &str) -> bool {
+        true
+    }
+    /// Gives up a claim: the layer's result is stored, or its scan failed.
+    fn release(&self, _key: &str) {}
 }
 
 /// Version of the cached-layer encoding, part of the key. 2: `WalkedLayer` no longer records
@@ -134,17 +143,22 @@ impl CachedLayer {
 }
 
 impl Scanner {
-    /// The cached results of layer `index`, if any may be used.
-    pub(super) fn cached_layer(&self, image: &Image, index: usize) -> Option<CachedLayer> {
+    /// The cache key of layer `index` of `image`, when results may be cached for it.
+    pub(super) fn layer_key(&self, image: &Image, index: usize) -> Option<String> {
         // Cached results hold sealed secrets: useless when secrets are to be shown.
         if self.options.show_secrets {
             return None;
         }
-        let key = cache_key(
+        cache_key(
             &self.rules_digest,
             &image.layers[index],
             self.options.max_findings_per_file,
-        )?;
+        )
+    }
+
+    /// The cached results of layer `index`, if any may be used.
+    pub(super) fn cached_layer(&self, image: &Image, index: usize) -> Option<CachedLayer> {
+        let key = self.layer_key(image, index)?;
         CachedLayer::decode(&self.cache.as_ref()?.get(&key)?, index)
     }
 

@@ -4,6 +4,7 @@
 //!
 //! - `pipeline`: the walker threads, the channel to the detector and the byte budget;
 //! - `layer_cache`: per-layer results kept across scans (secrets sealed);
+//! - `layer_claim`: claims on layers in a shared cache, so concurrent scans walk a layer once;
 //! - `config_items`: the config and history text worth scanning;
 //! - `assemble`: raw matches to findings: merged, de-duplicated, located, sorted, counted.
 
@@ -14,6 +15,7 @@ mod context;
 mod group;
 mod inventory;
 mod layer_cache;
+mod layer_claim;
 mod packages;
 mod pipeline;
 mod raw;
@@ -29,6 +31,7 @@ use crate::source::Image;
 use config_items::text_items;
 pub use layer_cache::LayerCache;
 pub(crate) use layer_cache::key_prefix as layer_key_prefix;
+pub(crate) use layer_claim::CLAIM_WAIT as LAYER_CLAIM_WAIT;
 use pipeline::LayersScan;
 use raw::{RawFinding, SecretText, line_and_column};
 pub use skip::SkipPaths;

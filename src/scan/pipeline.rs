@@ -148,6 +148,8 @@ impl Scanner {
         let mut cached: Vec<_> = (0..layer_count)
             .map(|index| self.cached_layer(image, index))
             .collect();
+        // Held until the fresh layers' results are stored (or the scan fails).
+        let _claims = self.claim_layers(image, &mut cached);
         let from_cache = cached.iter().filter(|c| c.is_some()).count();
         let to_walk: Vec<usize> = (0..layer_count).filter(|&i| cached[i].is_none()).collect();
 

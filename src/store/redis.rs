@@ -37,6 +37,11 @@ pub const COOL_DOWN: Duration = Duration::from_secs(1);
 /// Idle connections kept for reuse (one per scan thread and HTTP thread is plenty).
 const IDLE_CONNECTIONS: usize = 16;
 
+/// How long a claim on a layer's scan lasts unless given up (see `scan/layer_claim.rs`): a
+/// scan that dies leaves its layers to others after this; one that takes longer may see
+/// another scan of the layer start.
+const LAYER_CLAIM_TTL: Duration = crate::scan::LAYER_CLAIM_WAIT;
+
 /// The prefix of every key, so the store can share a database with other programs.
 pub(super) const KEY_PREFIX: &str = "stowaway:";
 
@@ -315,6 +320,30 @@ impl LayerCache for RedisStore {
         if let Ok(packed) = pack(&value) {
             let _ = self.set_value(key, &packed, self.ttl);
         }
+    }
+
+    fn claim(&self, key: &str) -> bool {
+        let claim = format!("{KEY_PREFIX}layer-claim/{key}");
+        let taken: Result<Option<String>> = self.call("SET", |connection| {
+            redis::cmd("SET")
+                .arg(&claim)
+                .arg(std::process::id())
+                .arg("NX")
+                .arg("EX")
+                .arg(LAYER_CLAIM_TTL.as_secs())
+                .query(connection)
+        });
+        // A store that cannot be asked claims nothing for anyone: the layer is scanned here.
+        !matches!(taken, Ok(None))
+    }
+
+    fn release(&self, key: &str) {
+        let claim = format!("{KEY_PREFIX}layer-claim/{key}");
+        // Deleted whoever holds it: a claim that outlived its expiry and was taken by another
+        // scan only costs that layer one more scan. A claim left behind expires.
+        let _ = self.call("DEL", |connection| {
+            redis::cmd("DEL").arg(&claim).query::<()>(connection)
+        });
     }
 }
 

@@ -3,10 +3,12 @@
 //! `select` chooses among them, `source::registry::describe` resolves each tag to the
 //! manifest digests and layers a scan would read, and a [`target::SweepTarget`] gets each
 //! image without a result one: [`target::LocalTarget`] scans here, `--jobs` at a time,
-//! through the result cache, so a layer shared by many images is scanned once. `summary`
-//! counts it all.
+//! through the result cache, so a layer shared by many images is scanned once; with `--store`,
+//! [`queued::QueueTarget`] queues them on the shared store for `stowaway worker` processes
+//! (and, with `--wait`, waits for their reports). `summary` counts it all.
 
 mod catalog;
+mod queued;
 mod select;
 mod summary;
 mod target;
@@ -29,10 +31,12 @@ use crate::detect::selection::RuleSelection;
 use crate::output::write_output;
 use crate::progress::CountProgress;
 use crate::ruleset::scanner_for;
-use crate::scan::{LayerCache, ScanOptions, Scanner};
+use crate::scan::{LayerCache, ScanOptions};
 use crate::source::platform::PlatformFilter;
 use crate::source::registry::{self, Api, Described, RegistryOptions};
 use crate::store::embedded::Cache;
+use crate::store::redis::RedisStore;
+use queued::QueueTarget;
 use select::{Choice, Dated};
 use summary::{Failure, SUMMARY_FORMAT, Skip, Summary};
 use target::{LocalTarget, Outcome, Submitted, SweepImage, SweepTarget};
@@ -59,12 +63,18 @@ pub fn run(args: SweepArgs) -> Result<u8> {
         },
     };
     let fail_on = parse_fail_on(&args.fail_on)?;
+    if args.wait.is_some() && args.store.is_none() {
+        bail!(
+            "--wait needs --store (or STOWAWAY_STORE): without a shared store sweep scans here and always waits"
+        );
+    }
     let options = registry_options(&args)?;
-    let (scanner, cache) = scanner_and_cache(&args)?;
+    // Before listing: a shared store that is down ends the sweep at once.
+    let target = open_target(&args, options.clone())?;
     let mut summary = Summary {
         summary_format: SUMMARY_FORMAT,
         registry: host.clone(),
-        rules_digest: scanner.cache_digest().to_string(),
+        rules_digest: target.rules_digest().to_string(),
         ..Summary::default()
     };
     let images = list(&args, &host, &options, &filters, &mut summary)?;
@@ -75,14 +85,18 @@ pub fn run(args: SweepArgs) -> Result<u8> {
         );
     }
     let show_progress = !args.quiet && !args.no_progress && std::io::stderr().is_terminal();
-    let target = LocalTarget::new(scanner, cache, options);
-    drive(
-        &target,
+    let mut results = drive(
+        target.as_dyn(),
         &images,
         usize::from(args.jobs),
         show_progress,
-        &mut summary,
     );
+    if let (Target::Queue(queue), Some(timeout)) = (&target, args.wait) {
+        wait_for_queued(queue, &images, &mut results, timeout, &args);
+    }
+    for (index, done) in results {
+        tally(&mut summary, &images[index], done);
+    }
     summary.finish(started.elapsed());
     write_output(args.output.as_deref(), |out| {
         match args.format {
@@ -147,9 +161,33 @@ fn registry_options(args: &SweepArgs) -> Result<RegistryOptions> {
     })
 }
 
-/// The scanner `scan` would build for these rules, reading and filling the result cache,
-/// which a sweep cannot do without: it is what says which images already have a result.
-fn scanner_and_cache(args: &SweepArgs) -> Result<(Scanner, Arc<Cache>)> {
+/// Where the images without a result go: the shared store's queue with `--store`, else
+/// scanned here through the embedded result cache.
+enum Target {
+    Local(Box<LocalTarget>),
+    Queue(QueueTarget),
+}
+
+impl Target {
+    fn as_dyn(&self) -> &dyn SweepTarget {
+        match self {
+            Target::Local(local) => local.as_ref(),
+            Target::Queue(queue) => queue,
+        }
+    }
+
+    fn rules_digest(&self) -> &str {
+        match self {
+            Target::Local(local) => local.rules_digest(),
+            Target::Queue(queue) => queue.rules_digest(),
+        }
+    }
+}
+
+/// The target for `args`: the scanner `scan` would build for these rules, reading and filling
+/// the result cache, which a sweep cannot do without (it says which images already have a
+/// result); or, with `--store`, the shared store and its queue, which must answer now.
+fn open_target(args: &SweepArgs, options: RegistryOptions) -> Result<Target> {
     let selection = RuleSelection {
         user_files: args.rules.clone(),
         disable: args.disable_rule.clone(),
@@ -162,6 +200,12 @@ fn scanner_and_cache(args: &SweepArgs) -> Result<(Scanner, Arc<Cache>)> {
             ..ScanOptions::default()
         },
     )?;
+    if let Some(url) = args.store.as_deref() {
+        let store = Arc::new(RedisStore::open(url, args.store_ttl, None)?);
+        // Workers key reports and queues by the rules digest alone (serve's scanner).
+        let rules_digest = scanner.detector().rules_digest();
+        return Ok(Target::Queue(QueueTarget::open(store, rules_digest)?));
+    }
     let dir = args
         .cache_dir
         .clone()
@@ -169,7 +213,50 @@ fn scanner_and_cache(args: &SweepArgs) -> Result<(Scanner, Arc<Cache>)> {
         .ok_or_else(|| anyhow!("no cache directory: give --cache-dir (HOME is not set)"))?;
     let cache = Arc::new(Cache::open(&dir)?);
     let scanner = scanner.with_cache(Arc::clone(&cache) as Arc<dyn LayerCache>);
-    Ok((scanner, cache))
+    Ok(Target::Local(Box::new(LocalTarget::new(
+        scanner, cache, options,
+    ))))
+}
+
+/// `--wait`: the images `results` says were queued, waited for until each has a report or a
+/// dead letter (or `timeout` passes), their results put in place.
+fn wait_for_queued(
+    queue: &QueueTarget,
+    images: &[SweepImage],
+    results: &mut [(usize, Result<Done>)],
+    timeout: std::time::Duration,
+    args: &SweepArgs,
+) {
+    let queued: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, done))| matches!(done, Ok(Done::Submitted(Submitted::Queued))))
+        .map(|(at, _)| at)
+        .collect();
+    if queued.is_empty() {
+        return;
+    }
+    if !args.quiet {
+        eprintln!(
+            "stowaway: {} images queued; waiting up to {}s for their reports",
+            queued.len(),
+            timeout.as_secs()
+        );
+    }
+    let show_progress = !args.quiet && !args.no_progress && std::io::stderr().is_terminal();
+    let progress = show_progress.then(|| CountProgress::new("scanned", queued.len() as u64));
+    let waiting: Vec<&SweepImage> = queued.iter().map(|&at| &images[results[at].0]).collect();
+    let settled = queue.wait(&waiting, timeout, &|| {
+        if let Some(progress) = &progress {
+            progress.inc();
+        }
+    });
+    if let Some(progress) = progress {
+        progress.finish();
+    }
+    for (at, result) in queued.into_iter().zip(settled) {
+        results[at].1 = result.map(Done::Waited);
+    }
 }
 
 /// What one repository gave.
@@ -369,16 +456,18 @@ fn merge(host: &str, listings: Vec<RepoListing>, summary: &mut Summary) -> Vec<S
 enum Done {
     Existing(Outcome),
     Submitted(Submitted),
+    /// Queued, then scanned elsewhere while the sweep waited (`--wait`).
+    Waited(Outcome),
 }
 
-/// Gives every image a result through `target`, `jobs` at a time, and counts the outcomes.
+/// Gives every image a result through `target`, `jobs` at a time: what became of each, by
+/// its index in `images`, in order.
 fn drive(
     target: &dyn SweepTarget,
     images: &[SweepImage],
     jobs: usize,
     show_progress: bool,
-    summary: &mut Summary,
-) {
+) -> Vec<(usize, Result<Done>)> {
     let progress = show_progress.then(|| CountProgress::new("images", images.len() as u64));
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, Result<Done>)>> = Mutex::new(Vec::new());
@@ -411,9 +500,7 @@ fn drive(
     }
     let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     results.sort_by_key(|(index, _)| *index);
-    for (index, done) in results {
-        tally(summary, &images[index], done);
-    }
+    results
 }
 
 /// Adds one image's outcome to the summary.
@@ -423,7 +510,7 @@ fn tally(summary: &mut Summary, image: &SweepImage, done: Result<Done>) {
             summary.already_had_result += 1;
             outcome
         }
-        Ok(Done::Submitted(Submitted::Scanned(outcome))) => {
+        Ok(Done::Submitted(Submitted::Scanned(outcome)) | Done::Waited(outcome)) => {
             summary.scanned += 1;
             outcome
         }

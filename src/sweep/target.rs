@@ -1,8 +1,8 @@
 //! Where swept images go: the seam between listing a registry and getting its images a
 //! result. [`SweepTarget`] asks whether an image already has one and hands over those that
 //! do not; [`LocalTarget`] scans them in this process, with the same scanner and result cache
-//! as `stowaway scan`. A shared work queue (a Redis stream that workers consume) is another
-//! implementation of the same trait: `submit` then enqueues and answers [`Submitted::Queued`].
+//! as `stowaway scan`. The shared store's work queue is another implementation of the same
+//! trait (`queued.rs`): `submit` enqueues and answers [`Submitted::Queued`].
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Condvar, Mutex};
@@ -46,8 +46,6 @@ pub enum Submitted {
     /// Scanned now; the result is stored.
     Scanned(Outcome),
     /// Handed to someone else (a work queue): no result yet.
-    // Constructed by a queue target; the in-process one always scans.
-    #[allow(dead_code)]
     Queued,
 }
 
@@ -58,6 +56,28 @@ pub trait SweepTarget: Sync {
 
     /// Gets `image` a result (or queues it for one).
     fn submit(&self, image: &SweepImage) -> Result<Submitted>;
+}
+
+/// The outcome a stored report (JSON) tells: its findings, and with `with_layers` the layers
+/// its scan walked and read back (a report found already stored cost this sweep none). `None`
+/// when it does not read.
+pub fn outcome_of(json: &[u8], with_layers: bool) -> Option<Outcome> {
+    let report = serde_json::from_slice::<Report>(json).ok()?;
+    let mut outcome = Outcome::default();
+    for image in &report.images {
+        let stats = &image.stats;
+        for (severity, count) in &stats.by_severity {
+            *outcome.by_severity.entry(*severity).or_default() += count;
+        }
+        if with_layers {
+            // Saturating: the store's bytes are not trusted to add up.
+            outcome.layers_scanned += stats
+                .layers
+                .saturating_sub(stats.layers_from_cache + stats.layers_skipped);
+            outcome.layers_reused += stats.layers_from_cache;
+        }
+    }
+    Some(outcome)
 }
 
 /// Scans in this process: the scanner `scan` builds, its reports and layer results in the
@@ -79,6 +99,11 @@ impl LocalTarget {
             options,
             claims: Claims::default(),
         }
+    }
+
+    /// The rules digest its results are stored under.
+    pub fn rules_digest(&self) -> &str {
+        self.scanner.cache_digest()
     }
 
     fn scan(&self, image: &SweepImage) -> Result<Outcome> {
@@ -109,20 +134,9 @@ impl LocalTarget {
 
 impl SweepTarget for LocalTarget {
     fn existing(&self, digest: &str) -> Result<Option<Outcome>> {
-        let Some(json) = self.cache.get_report(self.scanner.cache_digest(), digest)? else {
-            return Ok(None);
-        };
+        let json = self.cache.get_report(self.scanner.cache_digest(), digest)?;
         // A stored report that no longer reads is no result: the image is scanned again.
-        let Ok(report) = serde_json::from_slice::<Report>(&json) else {
-            return Ok(None);
-        };
-        let mut outcome = Outcome::default();
-        for image in &report.images {
-            for (severity, count) in &image.stats.by_severity {
-                *outcome.by_severity.entry(*severity).or_default() += count;
-            }
-        }
-        Ok(Some(outcome))
+        Ok(json.and_then(|json| outcome_of(&json, false)))
     }
 
     fn submit(&self, image: &SweepImage) -> Result<Submitted> {
