@@ -83,3 +83,102 @@ impl Scanner {
         claims
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::detect::Detector;
+    use crate::scan::ScanOptions;
+    use crate::source::config::ImageConfig;
+    use crate::source::{Digest, Layer, LayerBlob};
+
+    /// A cache shared by "processes": values and claims, as the Redis store keeps them.
+    #[derive(Default)]
+    struct Shared {
+        values: Mutex<HashMap<String, Vec<u8>>>,
+        claims: Mutex<HashSet<String>>,
+    }
+
+    impl LayerCache for Shared {
+        fn get(&self, key: &str) -> Option<Vec<u8>> {
+            self.values.lock().unwrap().get(key).cloned()
+        }
+        fn put(&self, key: &str, value: Vec<u8>) {
+            self.values.lock().unwrap().insert(key.to_string(), value);
+        }
+        fn claim(&self, key: &str) -> bool {
+            self.claims.lock().unwrap().insert(key.to_string())
+        }
+        fn release(&self, key: &str) {
+            self.claims.lock().unwrap().remove(key);
+        }
+    }
+
+    fn image(layers: &[&str]) -> Image {
+        Image {
+            reference: "test".into(),
+            manifest_digest: None,
+            config_digest: Digest::of(b"config"),
+            platform: None,
+            config: ImageConfig::parse(br#"{"rootfs": {"diff_ids": []}}"#, "config").unwrap(),
+            layers: layers
+                .iter()
+                .map(|name| Layer {
+                    digest: None,
+                    diff_id: Some(Digest::of(name.as_bytes())),
+                    media_type: None,
+                    size: 0,
+                    blob: LayerBlob::Absent("not read".into()),
+                })
+                .collect(),
+        }
+    }
+
+    fn empty_entry() -> Vec<u8> {
+        serde_json::to_vec(&CachedLayer {
+            walked: Default::default(),
+            packages: Default::default(),
+            findings: Vec::new(),
+            skipped: Vec::new(),
+            over_limit: Vec::new(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_layer_another_scan_claimed_is_waited_for_and_read_back() {
+        let shared = Arc::new(Shared::default());
+        let detector = Detector::new(crate::detect::rules::builtin_rules().unwrap()).unwrap();
+        let scanner = Scanner::new(Arc::new(detector), ScanOptions::default())
+            .unwrap()
+            .with_cache(Arc::clone(&shared) as Arc<dyn LayerCache>);
+        let image = image(&["base", "own"]);
+        let base = scanner.layer_key(&image, 0).unwrap();
+        let own = scanner.layer_key(&image, 1).unwrap();
+        // Another process is scanning the base layer; it stores the result, then lets go.
+        assert!(shared.claim(&base));
+        let other = {
+            let shared = Arc::clone(&shared);
+            let base = base.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                shared.put(&base, empty_entry());
+                shared.release(&base);
+            })
+        };
+        let mut cached = vec![None, None];
+        let started = Instant::now();
+        let claims = scanner.claim_layers(&image, &mut cached);
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        other.join().unwrap();
+        assert!(cached[0].is_some(), "the base layer is read back");
+        assert!(cached[1].is_none(), "its own layer is this scan's to walk");
+        assert_eq!(claims.keys, vec![own.clone()]);
+        assert!(!shared.claim(&own), "held while the scan runs");
+        drop(claims);
+        assert!(shared.claims.lock().unwrap().is_empty());
+    }
+}
