@@ -441,15 +441,17 @@ those without a report are scanned here, --jobs at a time, their layer results c
 base layer shared by many images is scanned once. With --store (or STOWAWAY_STORE) they are
 queued instead on the shared store's scan queue (an image already queued or being scanned is
 not queued again), for `stowaway worker` processes with the same rules; sweep ends once they
-are queued (counted as queued), or with --wait once each has a report or was given up. Requests to the registry are at most
---requests at a time; 429 and 503 answers are retried after their Retry-After (seconds or a
-date; at most 30 s in all per request) or with backoff, at most 4 attempts.
+are queued (counted as queued), or with --wait once each has a report or was given up.
+Requests to the registry are at most --requests at a time; 429 and 503 answers are retried
+after their Retry-After (seconds or a date; at most 30 s in all per request) or with backoff,
+at most 4 attempts.
 
 Exit codes:
   0  no finding at or above --fail-on in the swept images
   1  findings at or above --fail-on (in images scanned now or earlier)
-  2  usage or input error (unreachable registry, 401, malformed list, bad glob or duration),
-     or an image that could not be scanned when no finding fails the gate
+  2  usage or input error (unreachable registry or --store, 401, malformed list, bad glob or
+     duration), or an image that could not be scanned (with --wait: given up, or not done in
+     time) when no finding fails the gate
 
 The summary (--format json: one object, see the README) counts repositories, tags, images,
 images that already had a result, scanned, failed (with reasons), skipped (lists cut at their

@@ -588,7 +588,6 @@ fn without_wait_a_shared_sweep_ends_once_queued_and_a_store_that_is_down_is_one_
         return;
     };
     let host = fixture.registry.host();
-    let images = fixture.repositories.len() * TAGS.len();
     // No worker: the images wait in the queue, and a second sweep finds them pending there.
     for _ in 0..2 {
         let run = sweep_shared(&host, &redis.url(), &["--repos", "legacy/*"]);
@@ -620,7 +619,6 @@ fn without_wait_a_shared_sweep_ends_once_queued_and_a_store_that_is_down_is_one_
             .contains("no result within --wait 1s"),
         "{waited}"
     );
-    assert!(images > TAGS.len());
 
     for (args, expected) in [
         (
