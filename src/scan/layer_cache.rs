@@ -33,6 +33,9 @@ pub trait LayerCache: Send + Sync {
     fn claim(&self, _key: &str) -> bool {
         true
     }
+    /// Keeps a claim alive while its scan runs (claims expire, so a process that dies holding
+    /// one does not hold it for long).
+    fn renew(&self, _key: &str) {}
     /// Gives up a claim: the layer's result is stored, or its scan failed.
     fn release(&self, _key: &str) {}
 }

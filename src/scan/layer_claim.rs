@@ -3,9 +3,13 @@
 //! the cache has no result for; a layer another process has claimed is waited for (its result
 //! then read back from the cache) instead of walked again. Claims are taken in key order and
 //! a scan waits only for claims above those it holds, so no two scans wait on each other; the
-//! wait is bounded ([`CLAIM_WAIT`]), after which the layer is scanned here anyway, and a claim
-//! whose holder died expires in the cache.
+//! wait is bounded ([`CLAIM_WAIT`]), after which the layer is scanned here anyway. A claim
+//! lives [`CLAIM_TTL`] in the cache and is renewed while its scan runs, so the claims of a
+//! process that died are free again within that time.
 
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::Scanner;
@@ -13,22 +17,76 @@ use super::layer_cache::{CachedLayer, LayerCache};
 use crate::source::Image;
 
 /// The longest a scan waits for layers other scans have claimed, in all.
-pub(crate) const CLAIM_WAIT: Duration = Duration::from_secs(300);
+const CLAIM_WAIT: Duration = Duration::from_secs(300);
+
+/// How long a claim lives in the cache unless renewed; renewed every third of it.
+pub(crate) const CLAIM_TTL: Duration = Duration::from_secs(15);
 
 /// How often a waiting scan asks again.
 const POLL: Duration = Duration::from_millis(100);
 
-/// The claims one scan holds; given up when dropped (after its results are stored, or when it
-/// failed).
-pub(super) struct LayerClaims<'a> {
-    cache: Option<&'a dyn LayerCache>,
-    keys: Vec<String>,
+/// The claims one scan holds, renewed by a thread of their own until they are dropped (after
+/// the scan's results are stored, or when it failed) and given up.
+pub(super) struct LayerClaims {
+    cache: Option<Arc<dyn LayerCache>>,
+    keys: Arc<Mutex<Vec<String>>>,
+    renewal: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
 }
 
-impl Drop for LayerClaims<'_> {
+impl LayerClaims {
+    fn new(cache: Option<Arc<dyn LayerCache>>) -> LayerClaims {
+        LayerClaims {
+            cache,
+            keys: Arc::default(),
+            renewal: None,
+        }
+    }
+
+    /// Holds `key` (claimed) until dropped.
+    fn hold(&mut self, key: String) {
+        self.keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(key);
+        if self.renewal.is_some() {
+            return;
+        }
+        let Some(cache) = self.cache.clone() else {
+            return;
+        };
+        let keys = Arc::clone(&self.keys);
+        let (stop, stopped) = mpsc::channel::<()>();
+        let renewing = std::thread::Builder::new()
+            .name("stowaway-claims".into())
+            .spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CLAIM_TTL / 3) {
+                    let keys = keys.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    for key in &keys {
+                        cache.renew(key);
+                    }
+                }
+            });
+        // Without the thread the claims still expire: another scan may then walk a layer too.
+        if let Ok(handle) = renewing {
+            self.renewal = Some((stop, handle));
+        }
+    }
+
+    #[cfg(test)]
+    fn keys(&self) -> Vec<String> {
+        self.keys.lock().unwrap().clone()
+    }
+}
+
+impl Drop for LayerClaims {
     fn drop(&mut self) {
-        if let Some(cache) = self.cache {
-            for key in self.keys.drain(..) {
+        if let Some((stop, handle)) = self.renewal.take() {
+            drop(stop);
+            let _ = handle.join();
+        }
+        if let Some(cache) = &self.cache {
+            let keys = std::mem::take(&mut *self.keys.lock().unwrap_or_else(|e| e.into_inner()));
+            for key in keys {
                 cache.release(&key);
             }
         }
@@ -42,13 +100,9 @@ impl Scanner {
         &self,
         image: &Image,
         cached: &mut [Option<CachedLayer>],
-    ) -> LayerClaims<'_> {
-        let cache = self.cache.as_deref();
-        let mut claims = LayerClaims {
-            cache,
-            keys: Vec::new(),
-        };
-        let Some(cache) = cache else {
+    ) -> LayerClaims {
+        let mut claims = LayerClaims::new(self.cache.clone());
+        let Some(cache) = self.cache.as_deref() else {
             return claims;
         };
         let mut wanted: Vec<(String, usize)> = (0..cached.len())
@@ -70,7 +124,7 @@ impl Scanner {
                         cached[*index] = Some(hit);
                         cache.release(key);
                     }
-                    None => claims.keys.push(key.clone()),
+                    None => claims.hold(key.clone()),
                 }
                 next += 1;
             } else if Instant::now() >= give_up {
@@ -176,7 +230,7 @@ mod tests {
         other.join().unwrap();
         assert!(cached[0].is_some(), "the base layer is read back");
         assert!(cached[1].is_none(), "its own layer is this scan's to walk");
-        assert_eq!(claims.keys, vec![own.clone()]);
+        assert_eq!(claims.keys(), vec![own.clone()]);
         assert!(!shared.claim(&own), "held while the scan runs");
         drop(claims);
         assert!(shared.claims.lock().unwrap().is_empty());

@@ -31,7 +31,7 @@ use crate::source::Image;
 use config_items::text_items;
 pub use layer_cache::LayerCache;
 pub(crate) use layer_cache::key_prefix as layer_key_prefix;
-pub(crate) use layer_claim::CLAIM_WAIT as LAYER_CLAIM_WAIT;
+pub(crate) use layer_claim::CLAIM_TTL as LAYER_CLAIM_TTL;
 use pipeline::LayersScan;
 use raw::{RawFinding, SecretText, line_and_column};
 pub use skip::SkipPaths;

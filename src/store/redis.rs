@@ -37,10 +37,9 @@ pub const COOL_DOWN: Duration = Duration::from_secs(1);
 /// Idle connections kept for reuse (one per scan thread and HTTP thread is plenty).
 const IDLE_CONNECTIONS: usize = 16;
 
-/// How long a claim on a layer's scan lasts unless given up (see `scan/layer_claim.rs`): a
-/// scan that dies leaves its layers to others after this; one that takes longer may see
-/// another scan of the layer start.
-const LAYER_CLAIM_TTL: Duration = crate::scan::LAYER_CLAIM_WAIT;
+/// How long a claim on a layer's scan lasts unless renewed (see `scan/layer_claim.rs`): a
+/// scan that dies leaves its layers to others after this.
+const LAYER_CLAIM_TTL: Duration = crate::scan::LAYER_CLAIM_TTL;
 
 /// The prefix of every key, so the store can share a database with other programs.
 pub(super) const KEY_PREFIX: &str = "stowaway:";
@@ -335,6 +334,17 @@ impl LayerCache for RedisStore {
         });
         // A store that cannot be asked claims nothing for anyone: the layer is scanned here.
         !matches!(taken, Ok(None))
+    }
+
+    fn renew(&self, key: &str) {
+        let claim = format!("{KEY_PREFIX}layer-claim/{key}");
+        // A renewal that fails lets the claim expire: at worst another scan walks the layer too.
+        let _ = self.call("EXPIRE", |connection| {
+            redis::cmd("EXPIRE")
+                .arg(&claim)
+                .arg(LAYER_CLAIM_TTL.as_secs())
+                .query::<()>(connection)
+        });
     }
 
     fn release(&self, key: &str) {
