@@ -446,13 +446,19 @@ struct Worker {
 
 impl Worker {
     fn start(store: &str) -> Worker {
+        Worker::start_with(store, "allowed_registries = [\"127.0.0.1:*\"]\n", &[])
+    }
+
+    /// A worker with `policy` as its policy file and more arguments.
+    fn start_with(store: &str, policy_text: &str, extra: &[&str]) -> Worker {
         let policy = tempdir();
         let policy_path = policy.path().join("policy.toml");
-        std::fs::write(&policy_path, "allowed_registries = [\"127.0.0.1:*\"]\n").unwrap();
+        std::fs::write(&policy_path, policy_text).unwrap();
         let mut child = stowaway_cmd()
             .args(["worker", "--listen", "127.0.0.1:0", "--concurrency", "1"])
             .args(["--store", store, "--config"])
             .arg(&policy_path)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -580,7 +586,7 @@ fn a_shared_store_sweep_is_scanned_by_workers_each_layer_once() {
 }
 
 #[test]
-fn without_wait_a_shared_sweep_ends_once_queued_and_a_store_that_is_down_is_one_line() {
+fn a_shared_sweep_ends_once_queued_counts_dead_letters_as_failed_and_needs_its_store() {
     let Some((_one, fixture)) = fixture() else {
         return;
     };
@@ -619,6 +625,30 @@ fn without_wait_a_shared_sweep_ends_once_queued_and_a_store_that_is_down_is_one_
             .contains("no result within --wait 1s"),
         "{waited}"
     );
+
+    // A worker that may not reach the registry gives each image up after its one attempt: a
+    // dead letter, which the waiting sweep counts as failed, with the worker's reason.
+    let refusing = Worker::start_with(
+        &redis.url(),
+        "allowed_registries = [\"registry.invalid\"]\n",
+        &["--max-attempts", "1"],
+    );
+    let run = sweep_shared(
+        &host,
+        &redis.url(),
+        &["--repos", "legacy/*", "--wait", "2m"],
+    );
+    let buried = summary(&run);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(buried["failed"], TAGS.len(), "{buried}");
+    for failure in buried["failures"].as_array().unwrap() {
+        let error = failure["error"].as_str().unwrap();
+        assert!(
+            error.contains("not in allowed_registries") && error.contains("after 1 attempts"),
+            "{buried}\n{}",
+            refusing.log.lock().unwrap()
+        );
+    }
 
     for (args, expected) in [
         (
