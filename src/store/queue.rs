@@ -171,6 +171,23 @@ impl SharedQueue {
         })
     }
 
+    /// [`SharedQueue::is_pending`] for many keys, in pipelines of a thousand: one round trip
+    /// each, for a sweep waiting on a registry's worth of images.
+    pub fn are_pending(&self, keys: &[&str]) -> Result<Vec<bool>> {
+        let mut pending = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(1000) {
+            let answers: Vec<bool> = self.store.call("EXISTS", |connection| {
+                let mut pipe = redis::pipe();
+                for key in chunk {
+                    pipe.cmd("EXISTS").arg(self.pending_key(key));
+                }
+                pipe.query(connection)
+            })?;
+            pending.extend(answers);
+        }
+        Ok(pending)
+    }
+
     /// The error that buried the work for `key`, if it was.
     pub fn dead_letter(&self, key: &str) -> Result<Option<String>> {
         let dead = self.dead_key(key);

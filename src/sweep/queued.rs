@@ -66,19 +66,15 @@ impl QueueTarget {
         let mut settled: Vec<Option<Result<Outcome>>> = images.iter().map(|_| None).collect();
         let mut last_error = None;
         loop {
-            for (image, slot) in images.iter().zip(settled.iter_mut()) {
-                if slot.is_some() {
-                    continue;
-                }
-                match self.settled(image) {
-                    Ok(None) => {}
-                    Ok(Some(result)) => {
-                        *slot = Some(result);
-                        done();
-                    }
-                    // The store may come back before the timeout.
-                    Err(err) => last_error = Some(format!("{err:#}")),
-                }
+            let outstanding: Vec<usize> = (0..images.len())
+                .filter(|&at| settled[at].is_none())
+                .collect();
+            if outstanding.is_empty() {
+                break;
+            }
+            // The store may come back before the timeout.
+            if let Err(err) = self.settle(images, &outstanding, &mut settled, done) {
+                last_error = Some(format!("{err:#}"));
             }
             if settled.iter().all(Option::is_some) || Instant::now() >= give_up {
                 break;
@@ -98,23 +94,42 @@ impl QueueTarget {
             .collect()
     }
 
-    /// `None` while `image` is queued or being scanned; its outcome once it has a report; its
-    /// dead letter, or the work's loss, as an error.
-    fn settled(&self, image: &SweepImage) -> Result<Option<Result<Outcome>>> {
+    /// Fills in `settled` for the images at `outstanding` that are no longer queued or being
+    /// scanned: their outcome once they have a report; their dead letter, or the work's loss,
+    /// as an error.
+    fn settle(
+        &self,
+        images: &[&SweepImage],
+        outstanding: &[usize],
+        settled: &mut [Option<Result<Outcome>>],
+        done: &dyn Fn(),
+    ) -> Result<()> {
+        let digests: Vec<&str> = outstanding
+            .iter()
+            .map(|&at| images[at].digest.as_str())
+            .collect();
         // Asked first: a worker stores the report (or the dead letter) before it clears the
         // mark, so an image no longer pending has one or the other unless its work was lost.
-        let pending = self.queue.is_pending(&image.digest)?;
-        if let Some(json) = self.store.get_report(&self.rules_digest, &image.digest)? {
-            // A report that does not read counts as scanned, its counts unknown.
-            return Ok(Some(Ok(outcome_of(&json, true).unwrap_or_default())));
+        let pending = self.queue.are_pending(&digests)?;
+        for (&at, pending) in outstanding.iter().zip(pending) {
+            if pending {
+                continue;
+            }
+            let digest = &images[at].digest;
+            let result = match self.store.get_report(&self.rules_digest, digest)? {
+                // A report that does not read counts as scanned, its counts unknown.
+                Some(json) => Ok(outcome_of(&json, true).unwrap_or_default()),
+                None => Err(match self.queue.dead_letter(digest)? {
+                    Some(reason) => anyhow!(reason),
+                    None => {
+                        anyhow!("left the scan queue without a result (its in-flight mark expired)")
+                    }
+                }),
+            };
+            settled[at] = Some(result);
+            done();
         }
-        if pending {
-            return Ok(None);
-        }
-        Ok(Some(Err(match self.queue.dead_letter(&image.digest)? {
-            Some(reason) => anyhow!(reason),
-            None => anyhow!("left the scan queue without a result (its in-flight mark expired)"),
-        })))
+        Ok(())
     }
 }
 
