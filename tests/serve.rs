@@ -394,24 +394,32 @@ impl TestServer {
     }
 }
 
-impl Drop for TestServer {
-    fn drop(&mut self) {
+impl TestServer {
+    /// Stops the server as Kubernetes does (SIGTERM, then SIGKILL after 30 s) and returns how
+    /// it exited.
+    fn stop(&mut self) -> std::process::ExitStatus {
         // (A test may have killed it already.)
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return status;
         }
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.wait().expect("wait for stowaway serve")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -2604,4 +2612,60 @@ fn a_worker_killed_mid_scan_is_replaced_after_the_visibility_timeout() {
     // Queued once, taken over once, stored once: asking again finds it done.
     let (status, body) = server.post_json("/scan", &json!({ "image": image }));
     assert_eq!((status, &body["status"]), (200, &json!("done")), "{body}");
+}
+
+#[test]
+fn a_stopped_server_answers_the_admissions_in_flight_and_refuses_new_connections() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    if store_independent() {
+        return;
+    }
+    let Some(tls) = make_tls() else { return };
+    let Some(registry) = TestRegistry::start(RegistryConfig::default()) else {
+        return;
+    };
+    push(&registry, &clean_image(), "shop/clean:1");
+    let upstream = Upstream::new(&registry);
+    // The tag lookup of the admission in flight takes three seconds.
+    let looked_up = Arc::new(AtomicBool::new(false));
+    let proxy = {
+        let looked_up = Arc::clone(&looked_up);
+        FaultProxy::start(move |request| {
+            if request.path.contains("/manifests/") && !looked_up.swap(true, Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_secs(3));
+            }
+            upstream.reply(request)
+        })
+    };
+    let store = test_store();
+    let policy = format!("time_budget_ms = 20000\n{EXEMPT_PAUSE}");
+    let mut server = TestServer::start(&tls, store.path(), &policy);
+    let address = server.base.trim_start_matches("https://").to_string();
+    let image = format!("{}/shop/clean:1", proxy.host());
+    let response = std::thread::scope(|scope| {
+        let in_flight = scope.spawn(|| server.admit(&pod(&[&image])));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !looked_up.load(Ordering::SeqCst) {
+            assert!(
+                Instant::now() < deadline,
+                "the admission never reached the registry"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &server.child.id().to_string()])
+            .status();
+        // Told to stop, the server closes its listening socket at once…
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while std::net::TcpStream::connect(&address).is_ok() {
+            assert!(Instant::now() < deadline, "still accepting after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // …and answers the admission it was deciding.
+        in_flight.join().unwrap()
+    });
+    assert_eq!(response["allowed"], true, "{response}");
+    let status = server.stop();
+    assert!(status.success(), "{status}: {}", server.log());
+    assert!(!server.log().contains("cut off"), "{}", server.log());
 }
