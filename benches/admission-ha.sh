@@ -9,8 +9,9 @@
 #     image with its leaked secrets (testdata/demo-leaky.tar) and a clean image made by umoci;
 #   - two replicas of `stowaway serve --store redis://…` over TLS (a certificate made here by
 #     openssl) on two ports; one POST /scan of each image warms the shared result;
-#   - benches/admission-ha-client.py (Python standard library) for DURATION seconds with
-#     CONNECTIONS connections, sending AdmissionReviews in turn (a Pod with the leaky image by
+#   - a load client for DURATION seconds with CONNECTIONS connections (examples/admission_load.rs,
+#     rustls and threads; or, with CLIENT=python, benches/admission-ha-client.py, the Python
+#     standard library, which takes about three times the CPU per request), sending AdmissionReviews in turn (a Pod with the leaky image by
 #     tag: denied; a Deployment with the clean image by tag: allowed; a Pod with the leaky
 #     image by digest: denied) to the replicas in turn, retrying a connection error or a 5xx
 #     once on the other replica, as the API server does through the Service;
@@ -20,10 +21,10 @@
 # Prints requests/s, p50/p90/p99 latency (as the caller sees it, a retry included), requests,
 # retries, errors (a request that failed on both replicas or got a wrong decision; must be 0),
 # the decisions seen, answers per replica per second around the restart, the client's share of
-# the CPU, each replica's RSS and the load average. Exits 1 on any error.
+# the CPU, each replica's RSS and CPU time, and the load average. Exits 1 on any error.
 #
 #   bash benches/admission-ha.sh [DURATION_SECONDS] [CONNECTIONS] [RESTART_AT_SECONDS]
-#   (defaults: 30 s, 16 connections, restart at 10 s)
+#   (defaults: 30 s, 16 connections, restart at 10 s; CLIENT=python for the Python client)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-30}"
@@ -41,6 +42,12 @@ if [ -n "${STOWAWAY_BIN:-}" ]; then
 else
   cargo build --release --quiet
   stowaway="${CARGO_TARGET_DIR:-$PWD/target}/release/stowaway"
+fi
+if [ "${CLIENT:-rust}" = python ]; then
+  load_client=(python3 benches/admission-ha-client.py)
+else
+  cargo build --release --quiet --example admission_load
+  load_client=("${CARGO_TARGET_DIR:-$PWD/target}/release/examples/admission_load")
 fi
 work=$(mktemp -d)
 pids=()
@@ -93,9 +100,14 @@ leaky_digest=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker:
 clean_digest=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$registry/demo/clean:1")
 
 # --- two replicas on the store, over TLS -------------------------------------------------------
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
-  -addext subjectAltName=IP:127.0.0.1 -addext basicConstraints=critical,CA:TRUE \
-  -keyout "$work/tls.key" -out "$work/tls.crt" 2>/dev/null
+# A CA (what the webhook's caBundle holds, and the clients trust) and the replicas' certificate.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=bench-ca \
+  -keyout "$work/ca.key" -out "$work/ca.crt" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+  -keyout "$work/tls.key" -out "$work/tls.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$work/tls.ext"
+openssl x509 -req -in "$work/tls.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial -days 1 \
+  -extfile "$work/tls.ext" -out "$work/tls.crt" 2>/dev/null
 cat >"$work/policy.toml" <<TOML
 severity_threshold = "high"
 on_unknown = "allow"
@@ -143,8 +155,8 @@ for index in 0 1; do
 done
 
 echo
-echo "load: ${duration}s, $connections connections, replicas ${urls[*]}; replica 1 restarted at ${restart_at}s"
-python3 benches/admission-ha-client.py --url "${urls[0]}" --url "${urls[1]}" --ca "$work/tls.crt" \
+echo "load (${load_client[0]##*/}): ${duration}s, $connections connections, replicas ${urls[*]}; replica 1 restarted at ${restart_at}s"
+"${load_client[@]}" --url "${urls[0]}" --url "${urls[1]}" --ca "$work/ca.crt" \
   --review "$work/body1.json:deny" --review "$work/body2.json:allow" --review "$work/body3.json:deny" \
   --duration "$duration" --connections "$connections" >"$work/client.json" &
 client=$!
@@ -177,7 +189,9 @@ PY
 echo
 echo "replicas after the run (replica 1 is the restarted process):"
 for index in 0 1; do
-  echo "  replica $index: $(grep -E '^(VmRSS|VmHWM)' "/proc/${replica_pids[$index]}/status" | tr -s ' \t' ' ' | paste -sd, -)"
+  pid=${replica_pids[$index]}
+  cpu=$(python3 -c 'import os,sys; f=open(sys.argv[1]).read().rsplit(")",1)[1].split(); print(round((int(f[11])+int(f[12]))/os.sysconf("SC_CLK_TCK"),1))' "/proc/$pid/stat")
+  echo "  replica $index: $(grep -E '^(VmRSS|VmHWM)' "/proc/$pid/status" | tr -s ' \t' ' ' | paste -sd, -), CPU ${cpu} s"
 done
 curl -fsk "${urls[0]}/metrics" | grep -E '^stowaway_(admission|store_up|scans_total)' | grep -v '_bucket' | sed 's/^/  replica 0 /'
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
