@@ -25,7 +25,7 @@ for tool in docker-registry skopeo umoci openssl wrk curl python3; do
 done
 
 cargo build --release --quiet
-stowaway="$PWD/target/release/stowaway"
+stowaway="${CARGO_TARGET_DIR:-$PWD/target}/release/stowaway"
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -70,12 +70,13 @@ severity_threshold = "high"
 on_unknown = "allow"
 time_budget_ms = 3000
 tag_cache_seconds = 3600
+allowed_registries = ["127.0.0.1:*"]
 TOML
 server_port=$(free_port)
 "$stowaway" serve --listen "127.0.0.1:$server_port" --tls-cert "$work/tls.crt" --tls-key "$work/tls.key" \
-  --config "$work/policy.toml" --cache-dir "$work/cache" -q &
+  --config "$work/policy.toml" --cache-dir "$work/cache" --no-auth -q &
 server=$!
-pids+=($server)
+pids+=("$server")
 url="https://127.0.0.1:$server_port"
 wait_for "$url/healthz" "stowaway serve"
 

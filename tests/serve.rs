@@ -176,6 +176,17 @@ impl TestServer {
 
     /// [`TestServer::start`] with more command-line arguments.
     fn start_with(tls: &TestTls, cache: &Path, policy: &str, extra: &[&str]) -> TestServer {
+        TestServer::start_on(tls, cache, policy, "127.0.0.1:0", extra)
+    }
+
+    /// [`TestServer::start_with`] listening on `listen` (`127.0.0.1:PORT`).
+    fn start_on(
+        tls: &TestTls,
+        cache: &Path,
+        policy: &str,
+        listen: &str,
+        extra: &[&str],
+    ) -> TestServer {
         let policy_dir = tempdir();
         let policy_path = policy_dir.path().join("policy.toml");
         // The test registries listen on loopback, which a server reaches only when listed.
@@ -187,7 +198,7 @@ impl TestServer {
         std::fs::write(&policy_path, policy).unwrap();
         let mut command = stowaway_cmd();
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "-j", "2"])
+            .args(["serve", "--listen", listen, "-j", "2"])
             .args(if extra.contains(&"--concurrency") {
                 &[][..]
             } else {
@@ -394,24 +405,32 @@ impl TestServer {
     }
 }
 
-impl Drop for TestServer {
-    fn drop(&mut self) {
+impl TestServer {
+    /// Stops the server as Kubernetes does (SIGTERM, then SIGKILL after 30 s) and returns how
+    /// it exited.
+    fn stop(&mut self) -> std::process::ExitStatus {
         // (A test may have killed it already.)
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return status;
         }
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.wait().expect("wait for stowaway serve")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -2604,4 +2623,245 @@ fn a_worker_killed_mid_scan_is_replaced_after_the_visibility_timeout() {
     // Queued once, taken over once, stored once: asking again finds it done.
     let (status, body) = server.post_json("/scan", &json!({ "image": image }));
     assert_eq!((status, &body["status"]), (200, &json!("done")), "{body}");
+}
+
+/// One answer of the load in `admissions_under_load_survive_a_replica_restart`.
+struct LoadAnswer {
+    /// Which replica answered, or `None` when neither did (or an answer was wrong).
+    replica: Option<usize>,
+    at: Instant,
+    retried: bool,
+    /// What went wrong, for the assertion message.
+    error: String,
+}
+
+/// A client of two replicas as the API server is through a Service: reviews in turn, to the
+/// replicas in turn; a connection error or a 5xx is retried once on the other replica. Runs
+/// until `done`.
+fn load_client(
+    bases: &[String; 2],
+    ca: &Path,
+    reviews: &[(Value, bool)],
+    first: usize,
+    done: &std::sync::atomic::AtomicBool,
+) -> Vec<LoadAnswer> {
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap();
+    let client = reqwest::blocking::Client::builder()
+        .tls_certs_only([ca])
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut answers = Vec::new();
+    let mut turn = first;
+    while !done.load(std::sync::atomic::Ordering::SeqCst) {
+        let (review, allowed) = &reviews[turn % reviews.len()];
+        let mut answer = LoadAnswer {
+            replica: None,
+            at: Instant::now(),
+            retried: false,
+            error: String::new(),
+        };
+        for attempt in 0..2 {
+            let replica = (turn + attempt) % 2;
+            answer.retried = attempt > 0;
+            let sent = client
+                .post(format!("{}/admission", bases[replica]))
+                .json(review)
+                .send();
+            let response = match sent {
+                Ok(response) if response.status().is_server_error() => {
+                    answer.error = format!("replica {replica}: {}", response.status());
+                    continue;
+                }
+                Ok(response) => response,
+                Err(err) => {
+                    answer.error = format!("replica {replica}: {err}");
+                    continue;
+                }
+            };
+            let body: Value = response.json().unwrap_or_default();
+            let decided = &body["response"];
+            // A clean image allowed with a warning was not decided from the shared result.
+            if decided["allowed"] == *allowed
+                && decided["uid"] == review["request"]["uid"]
+                && (!allowed || decided.get("warnings").is_none())
+            {
+                answer.replica = Some(replica);
+            } else {
+                answer.error = format!("replica {replica}: wrong decision {body}");
+            }
+            break;
+        }
+        answer.at = Instant::now();
+        answers.push(answer);
+        turn += 1;
+    }
+    answers
+}
+
+#[test]
+fn admissions_under_load_survive_a_replica_restart() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    if !on_redis() {
+        return;
+    }
+    let Some(tls) = make_tls() else { return };
+    let Some(images) = fixtures() else { return };
+    let store = test_store();
+    let policy = &format!("time_budget_ms = 25000\ntag_cache_seconds = 3600\n{EXEMPT_PAUSE}");
+    let first = TestServer::start(&tls, store.path(), policy);
+    let mut second = TestServer::start(&tls, store.path(), policy);
+    first.wait_report_after_scan(&images.leaky, &images.leak_digest);
+    first.wait_report_after_scan(&images.clean, &images.clean_digest);
+    let by_digest = format!(
+        "{}@{}",
+        images.leaky.rsplit_once(':').unwrap().0,
+        images.leak_digest
+    );
+    let reviews: Vec<(Value, bool)> = [
+        (pod(&[&images.leaky]), false),
+        (deployment(&images.clean), true),
+        (pod(&[&by_digest]), false),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(index, (object, allowed))| {
+        let kind = object["kind"].clone();
+        let review = json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": format!("load-{index}"),
+                "kind": {"group": "", "version": "v1", "kind": kind},
+                "namespace": "shop",
+                "operation": "CREATE",
+                "object": object
+            }
+        });
+        (review, allowed)
+    })
+    .collect();
+    let bases = [first.base.clone(), second.base.clone()];
+    let done = AtomicBool::new(false);
+    let started = Instant::now();
+    let (answers, stopped, restarted) = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..4)
+            .map(|first| {
+                let (bases, ca, reviews, done) = (&bases, &tls.ca, &reviews, &done);
+                scope.spawn(move || load_client(bases, ca, reviews, first, done))
+            })
+            .collect();
+        // Two seconds in, the second replica is stopped (SIGTERM: it drains) and started again
+        // on its port; the load goes on for six seconds, and at least two after the restart.
+        std::thread::sleep(Duration::from_secs(2));
+        let stopped = Instant::now();
+        let status = second.stop();
+        assert!(status.success(), "{status}: {}", second.log());
+        // Drained: nothing in flight was cut off.
+        assert!(!second.log().contains("cut off"), "{}", second.log());
+        let listen = bases[1].trim_start_matches("https://").to_string();
+        second = TestServer::start_on(&tls, store.path(), policy, &listen, &[]);
+        let restarted = Instant::now();
+        std::thread::sleep(
+            (started + Duration::from_secs(6))
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_secs(2)),
+        );
+        done.store(true, Ordering::SeqCst);
+        let answers: Vec<LoadAnswer> = clients
+            .into_iter()
+            .flat_map(|client| client.join().unwrap())
+            .collect();
+        (answers, stopped, restarted)
+    });
+    let errors: Vec<&str> = answers
+        .iter()
+        .filter(|answer| answer.replica.is_none())
+        .map(|answer| answer.error.as_str())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{} of {} admissions failed on both replicas or were decided wrongly: {:?}",
+        errors.len(),
+        answers.len(),
+        &errors[..errors.len().min(5)]
+    );
+    let by = |replica: usize, after: Instant| {
+        answers
+            .iter()
+            .filter(|answer| answer.replica == Some(replica) && answer.at > after)
+            .count()
+    };
+    assert!(by(0, started) > 0, "the first replica never answered");
+    assert!(by(1, started) > 0, "the second replica never answered");
+    assert!(
+        by(0, stopped) > 0,
+        "the first replica took over during the restart"
+    );
+    assert!(
+        by(1, restarted) > 0,
+        "the restarted replica never answered again"
+    );
+    let retried = answers.iter().filter(|answer| answer.retried).count();
+    eprintln!(
+        "{} admissions, {retried} retried on the other replica",
+        answers.len()
+    );
+    drop(images.registry);
+}
+
+#[test]
+fn a_stopped_server_answers_the_admissions_in_flight_and_refuses_new_connections() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    if store_independent() {
+        return;
+    }
+    let Some(tls) = make_tls() else { return };
+    let Some(registry) = TestRegistry::start(RegistryConfig::default()) else {
+        return;
+    };
+    push(&registry, &clean_image(), "shop/clean:1");
+    let upstream = Upstream::new(&registry);
+    // The tag lookup of the admission in flight takes three seconds.
+    let looked_up = Arc::new(AtomicBool::new(false));
+    let proxy = {
+        let looked_up = Arc::clone(&looked_up);
+        FaultProxy::start(move |request| {
+            if request.path.contains("/manifests/") && !looked_up.swap(true, Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_secs(3));
+            }
+            upstream.reply(request)
+        })
+    };
+    let store = test_store();
+    let policy = format!("time_budget_ms = 20000\n{EXEMPT_PAUSE}");
+    let mut server = TestServer::start(&tls, store.path(), &policy);
+    let address = server.base.trim_start_matches("https://").to_string();
+    let image = format!("{}/shop/clean:1", proxy.host());
+    let response = std::thread::scope(|scope| {
+        let in_flight = scope.spawn(|| server.admit(&pod(&[&image])));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !looked_up.load(Ordering::SeqCst) {
+            assert!(
+                Instant::now() < deadline,
+                "the admission never reached the registry"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &server.child.id().to_string()])
+            .status();
+        // Told to stop, the server closes its listening socket at once…
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while std::net::TcpStream::connect(&address).is_ok() {
+            assert!(Instant::now() < deadline, "still accepting after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // …and answers the admission it was deciding.
+        in_flight.join().unwrap()
+    });
+    assert_eq!(response["allowed"], true, "{response}");
+    let status = server.stop();
+    assert!(status.success(), "{status}: {}", server.log());
+    assert!(!server.log().contains("cut off"), "{}", server.log());
 }

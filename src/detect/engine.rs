@@ -521,6 +521,7 @@ impl Detector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::keywords::SearchKind;
     use crate::detect::rules::parse_rule_file;
 
     fn detector_from(rule_file: &str) -> Detector {
@@ -806,7 +807,7 @@ min_entropy = 3.0
         assert!(err.contains("duplicate rule id"), "{err}");
     }
 
-    /// The keyword prefilter (`keywords.rs`, whose own tests use made-up keywords) with the
+    /// The keyword prefilter (`keywords/`, whose own tests use made-up keywords), with and without its vector loop, with the
     /// built-in rules' keywords, against aho-corasick's overlapping search: on random bytes, on
     /// random letters, and on text made of the keywords themselves with random case, run
     /// together and overlapping.
@@ -820,7 +821,8 @@ min_entropy = 3.0
         keywords.sort();
         keywords.dedup();
         let keywords: Vec<&str> = keywords.iter().map(String::as_str).collect();
-        let searcher = KeywordSearcher::new(&keywords).unwrap();
+        let searchers = [SearchKind::Scalar, SearchKind::Fastest]
+            .map(|kind| (kind, KeywordSearcher::of_kind(&keywords, kind).unwrap()));
         let reference = aho_corasick::AhoCorasick::builder()
             .ascii_case_insensitive(true)
             .build(&keywords)
@@ -850,9 +852,6 @@ min_entropy = 3.0
             ("letters", letters),
             ("keywords", spliced),
         ] {
-            let mut found = Vec::new();
-            searcher.for_each_hit(&data, |hit| found.push(hit));
-            found.sort();
             let mut expected: Vec<KeywordHit> = reference
                 .find_overlapping_iter(&data)
                 .map(|m| KeywordHit {
@@ -862,10 +861,15 @@ min_entropy = 3.0
                 })
                 .collect();
             expected.sort();
-            assert!(
-                found == expected,
-                "{what}: the prefilter and aho-corasick disagree"
-            );
+            for (kind, searcher) in &searchers {
+                let mut found = Vec::new();
+                searcher.for_each_hit(&data, |hit| found.push(hit));
+                found.sort();
+                assert!(
+                    found == expected,
+                    "{what}: the {kind:?} prefilter and aho-corasick disagree"
+                );
+            }
         }
     }
 }

@@ -516,7 +516,14 @@ async fn metrics(State(server): State<Arc<Server>>) -> Response {
         .into_response()
 }
 
-/// Accepts connections until `shutdown` completes.
+/// Time given to requests in flight when the server is told to stop: a rollout's SIGTERM
+/// finishes what the API server already sent (well inside Kubernetes' 30 s grace period).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts connections until `shutdown` completes, then drains: the listening socket is closed
+/// (new connections are refused, so a client goes to another replica), each connection
+/// finishes the request it is serving and closes (idle keep-alive connections at once), and
+/// this returns when all have closed or after [`DRAIN_TIMEOUT`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -524,6 +531,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     let app = router(Arc::clone(&server));
+    // `stop` tells connections to finish; each holds a clone of `open`, so `closed` ends
+    // once every connection has.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let (open, mut closed) = tokio::sync::mpsc::channel::<()>(1);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -536,43 +547,93 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = &mut shutdown => return Ok(()),
+            _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
-        let tls = tls.clone();
-        let server = Arc::clone(&server);
-        tokio::spawn(async move {
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new())
-                .header_read_timeout(HANDSHAKE_TIMEOUT)
-                .keep_alive(true);
-            let served = match tls {
-                Some(acceptor) => {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => {
-                            http.serve_connection(TokioIo::new(stream), service).await
-                        }
-                        Ok(Err(err)) => {
-                            server
-                                .scans
-                                .log(&format!("TLS handshake with {peer} failed: {err}"));
-                            return;
-                        }
-                        Err(_) => return,
-                    }
-                }
-                None => http.serve_connection(TokioIo::new(stream), service).await,
-            };
-            // Clients that hang up, and idle keep-alive connections timing out, are normal.
-            if let Err(err) = served
-                && !err.is_incomplete_message()
-                && !err.is_closed()
-                && !err.is_shutdown()
-                && !err.is_timeout()
-            {
-                server.scans.log(&format!("connection from {peer}: {err}"));
+        let connection = Connection {
+            service: TowerToHyperService::new(app.clone()),
+            server: Arc::clone(&server),
+            peer,
+            stopping: stopping.clone(),
+            _open: open.clone(),
+        };
+        tokio::spawn(connection.serve(stream, tls.clone()));
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    drop(open);
+    if tokio::time::timeout(DRAIN_TIMEOUT, closed.recv())
+        .await
+        .is_err()
+    {
+        server
+            .scans
+            .log("requests still in flight after the drain timeout are cut off");
+    }
+    Ok(())
+}
+
+/// One accepted connection.
+struct Connection {
+    service: TowerToHyperService<Router>,
+    server: Arc<Server>,
+    peer: std::net::SocketAddr,
+    /// Becomes true when the server stops.
+    stopping: tokio::sync::watch::Receiver<bool>,
+    /// Dropped when the connection is done (see [`serve`]).
+    _open: tokio::sync::mpsc::Sender<()>,
+}
+
+impl Connection {
+    /// The TLS handshake (when `tls`), then HTTP/1.1 with keep-alive until the client hangs up,
+    /// the connection idles out, or the server stops (the request in flight is finished first).
+    async fn serve(self, stream: tokio::net::TcpStream, tls: Option<tokio_rustls::TlsAcceptor>) {
+        let Some(acceptor) = tls else {
+            return self.http(TokioIo::new(stream)).await;
+        };
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => self.http(TokioIo::new(stream)).await,
+            Ok(Err(err)) => self
+                .server
+                .scans
+                .log(&format!("TLS handshake with {} failed: {err}", self.peer)),
+            Err(_) => {}
+        }
+    }
+
+    async fn http<I>(self, io: I)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(HANDSHAKE_TIMEOUT)
+            .keep_alive(true);
+        let connection = http.serve_connection(io, self.service.clone());
+        tokio::pin!(connection);
+        let mut stopping = self.stopping.clone();
+        let stopped = async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        };
+        let served = tokio::select! {
+            served = &mut connection => served,
+            () = stopped => {
+                // No new request on this connection; the one in flight is answered (with
+                // `Connection: close`), an idle connection closes now.
+                connection.as_mut().graceful_shutdown();
+                connection.await
             }
-        });
+        };
+        // Clients that hang up, and idle keep-alive connections timing out, are normal.
+        if let Err(err) = served
+            && !err.is_incomplete_message()
+            && !err.is_closed()
+            && !err.is_shutdown()
+            && !err.is_timeout()
+        {
+            self.server
+                .scans
+                .log(&format!("connection from {}: {err}", self.peer));
+        }
     }
 }

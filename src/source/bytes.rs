@@ -374,7 +374,7 @@ mod tests {
         let lease = ReleaseOnDrop::new(bytes.clone());
         let chunk = Content::Mapped(bytes.slice(0..100).unwrap(), Arc::clone(&lease));
         drop(lease);
-        let _ = bytes.iter().map(|&b| b as u64).sum::<u64>();
+        std::hint::black_box(bytes.iter().map(|&b| b as u64).sum::<u64>());
         assert!(resident_pages(&bytes) > 0);
         drop(chunk);
         assert_eq!(resident_pages(&bytes), 0);

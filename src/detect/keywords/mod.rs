@@ -1,0 +1,268 @@
+//! The keyword prefilter: every occurrence of every keyword, case-insensitively, in one pass.
+//!
+//! Every byte a scan sees goes through here, so it sets the detector's floor. A few hundred
+//! case-insensitive keywords leave aho-corasick's literal prefilters (memchr, Teddy) nothing
+//! to skip on, and walking its DFA costs one dependent memory load per byte whose table grows
+//! with the keyword count. So the search is a filter and a check instead:
+//!
+//! - Each keyword is represented by one of its three-byte windows, the one least common in the
+//!   content of real images (`rarity.rs`).
+//! - The filter (`filter.rs`) hashes the three bytes at every position, case folded, and
+//!   looks the hash up in a bit table that fits the first-level cache. The lookups do not
+//!   depend on each other, so the CPU overlaps them; the table's size does not grow with the
+//!   keyword count. Where the processor has AVX2 (`avx2.rs`), eight positions are hashed and
+//!   looked up at once.
+//! - Where a bit is set (a window's hash, about one position in fifty on text, fewer on
+//!   binary), the keywords of that window are compared at the offset the window has in them:
+//!   their first eight bytes at once, then in full.
+//!
+//! So a keyword is three bytes long at least ([`MIN_KEYWORD_LEN`]), which rule files are held
+//! to when they are read.
+
+use anyhow::{Context, Result, bail};
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+mod filter;
+mod rarity;
+mod window;
+
+use filter::WindowFilter;
+
+/// Bytes in a filter window, and so the shortest keyword.
+pub const MIN_KEYWORD_LEN: usize = 3;
+const WINDOW: usize = MIN_KEYWORD_LEN;
+
+/// Finds every occurrence of a fixed set of keywords, overlapping ones included.
+pub struct KeywordSearcher {
+    search: Search,
+}
+
+enum Search {
+    Windows {
+        filter: WindowFilter,
+        /// Whether the vector loop runs (the processor has it, and the scalar loop was not
+        /// asked for).
+        vector: bool,
+    },
+    /// aho-corasick's own overlapping search: the plain search the window filter must agree
+    /// with, chosen by `STOWAWAY_PREFILTER=reference` for tests that compare whole scans.
+    Reference(aho_corasick::AhoCorasick),
+}
+
+/// The environment variable that selects the search: `reference` (see [`Search::Reference`])
+/// or `scalar` (the window filter without its vector loop); the fastest by default.
+pub const PREFILTER_VARIABLE: &str = "STOWAWAY_PREFILTER";
+
+/// One keyword occurrence: the keyword's index in the list given to [`KeywordSearcher::new`],
+/// and the byte range it covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KeywordHit {
+    pub keyword: usize,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// The searches [`PREFILTER_VARIABLE`] chooses from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SearchKind {
+    Fastest,
+    Scalar,
+    Reference,
+}
+
+impl SearchKind {
+    fn from_environment() -> SearchKind {
+        match std::env::var(PREFILTER_VARIABLE).as_deref() {
+            Ok("reference") => SearchKind::Reference,
+            Ok("scalar") => SearchKind::Scalar,
+            _ => SearchKind::Fastest,
+        }
+    }
+}
+
+impl KeywordSearcher {
+    /// Builds the search [`PREFILTER_VARIABLE`] selects. Keywords match ASCII
+    /// case-insensitively; each is [`MIN_KEYWORD_LEN`] bytes long at least.
+    pub fn new<K: AsRef<[u8]>>(keywords: &[K]) -> Result<KeywordSearcher> {
+        KeywordSearcher::of_kind(keywords, SearchKind::from_environment())
+    }
+
+    /// Builds one kind of search, whatever the environment says.
+    pub fn of_kind<K: AsRef<[u8]>>(keywords: &[K], kind: SearchKind) -> Result<KeywordSearcher> {
+        if let Some(short) = keywords.iter().find(|k| k.as_ref().len() < MIN_KEYWORD_LEN) {
+            bail!(
+                "keyword {:?} is shorter than {MIN_KEYWORD_LEN} bytes",
+                String::from_utf8_lossy(short.as_ref())
+            );
+        }
+        let search = match kind {
+            SearchKind::Reference => Search::Reference(
+                aho_corasick::AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .build(keywords)
+                    .context("cannot build the reference keyword search")?,
+            ),
+            SearchKind::Scalar | SearchKind::Fastest => Search::Windows {
+                filter: WindowFilter::new(keywords),
+                vector: kind == SearchKind::Fastest && vector_available(),
+            },
+        };
+        Ok(KeywordSearcher { search })
+    }
+
+    /// Calls `on_hit` for every keyword occurrence in `data`, in no particular order.
+    pub fn for_each_hit(&self, data: &[u8], mut on_hit: impl FnMut(KeywordHit)) {
+        match &self.search {
+            Search::Windows { filter, vector } => {
+                let scanned = if *vector {
+                    vector_scan(filter, data, &mut on_hit)
+                } else {
+                    0
+                };
+                filter.scan_from(data, scanned, &mut on_hit);
+            }
+            Search::Reference(reference) => {
+                for found in reference.find_overlapping_iter(data) {
+                    on_hit(KeywordHit {
+                        keyword: found.pattern().as_usize(),
+                        start: found.start(),
+                        end: found.end(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn vector_available() -> bool {
+    avx2::available()
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn vector_available() -> bool {
+    false
+}
+
+/// The vector loop over `data`; returns where the scalar loop goes on.
+#[cfg(target_arch = "x86_64")]
+fn vector_scan(filter: &WindowFilter, data: &[u8], on_hit: &mut impl FnMut(KeywordHit)) -> usize {
+    // SAFETY: only called when `vector_available` said the processor has AVX2.
+    unsafe { avx2::scan(filter, data, on_hit) }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn vector_scan(_: &WindowFilter, _: &[u8], _: &mut impl FnMut(KeywordHit)) -> usize {
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aho_corasick::AhoCorasick;
+
+    /// The hits of the window filter, with and without its vector loop (which must agree).
+    fn hits(keywords: &[&str], data: &[u8]) -> Vec<KeywordHit> {
+        let of_kind = |kind| {
+            let mut found = Vec::new();
+            KeywordSearcher::of_kind(keywords, kind)
+                .unwrap()
+                .for_each_hit(data, |hit| found.push(hit));
+            found.sort();
+            found
+        };
+        let scalar = of_kind(SearchKind::Scalar);
+        assert_eq!(
+            of_kind(SearchKind::Fastest),
+            scalar,
+            "vector and scalar loops"
+        );
+        scalar
+    }
+
+    /// What aho-corasick's own overlapping search reports, for comparison.
+    fn reference(keywords: &[&str], data: &[u8]) -> Vec<KeywordHit> {
+        let ac = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(keywords)
+            .unwrap();
+        let mut found: Vec<KeywordHit> = ac
+            .find_overlapping_iter(data)
+            .map(|m| KeywordHit {
+                keyword: m.pattern().as_usize(),
+                start: m.start(),
+                end: m.end(),
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
+    fn assert_agrees(keywords: &[&str], data: &[u8], what: &str) {
+        assert_eq!(hits(keywords, data), reference(keywords, data), "{what}");
+    }
+
+    #[test]
+    fn overlapping_and_case_insensitive() {
+        let keywords = ["pgpass", "password", "pass"];
+        let data = b"export PGPASSWORD=x";
+        let found = hits(&keywords, data);
+        let names: Vec<&str> = found.iter().map(|h| keywords[h.keyword]).collect();
+        assert_eq!(names, ["pgpass", "password", "pass"]);
+        assert_agrees(&keywords, data, "PGPASSWORD");
+    }
+
+    #[test]
+    fn a_keyword_shorter_than_a_window_is_refused() {
+        let err = KeywordSearcher::new(&["token", "pw"]).err().unwrap();
+        assert_eq!(err.to_string(), "keyword \"pw\" is shorter than 3 bytes");
+    }
+
+    /// Keywords at both ends of the buffer and around its middle (the filter reads eight
+    /// bytes at a time, then byte by byte at the end), in buffers of every length near the
+    /// word size and a few larger ones, are each reported exactly once.
+    #[test]
+    fn no_position_is_missed_or_reported_twice() {
+        let keywords = ["token", "secret_key", "kEy", "-----BEGIN PRIVATE KEY-----"];
+        for len in (0..40).chain([4096, 4097, 12_295]) {
+            for keyword in keywords {
+                for shift in 0..keyword.len() + 2 {
+                    let mut data = vec![b'.'; len];
+                    if len >= keyword.len() {
+                        let at = (len / 2 + shift)
+                            .saturating_sub(keyword.len())
+                            .min(len - keyword.len());
+                        data[at..at + keyword.len()].copy_from_slice(keyword.as_bytes());
+                        data[..keyword.len()].copy_from_slice(keyword.as_bytes());
+                        let tail = len - keyword.len();
+                        data[tail..].copy_from_slice(keyword.as_bytes());
+                    }
+                    assert_agrees(&keywords, &data, &format!("{keyword} {shift} of {len}"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn random_text_agrees_with_aho_corasick() {
+        let keywords = [
+            "abab", "aaa", "password", "PASS", "swo", "bab", "Aab", "bbb",
+        ];
+        let mut rng = fastrand::Rng::with_seed(7);
+        for len in [0, 1, 5, 4095, 4096, 9000, 20_001] {
+            let data: Vec<u8> = (0..len)
+                .map(|_| b"abAB pswordPSWORD"[rng.usize(..17)])
+                .collect();
+            assert_agrees(&keywords, &data, &format!("{len}"));
+        }
+    }
+
+    /// Bytes that share a case-folded form without being letters (`@` and a backquote,
+    /// `_` and DEL, `[` and `{`) pass the filter together but never compare equal.
+    #[test]
+    fn folding_collisions_are_not_hits() {
+        let keywords = ["a_b", "@x[", "Q{z"];
+        assert_agrees(&keywords, b"a\x7fb `x{ q[Z A_B @X[ Q{Z", "collisions");
+    }
+}
