@@ -62,6 +62,7 @@ fn base_layer(name: &str, count: usize) -> RawLayer {
 
 fn build_fixture() -> Option<Fixture> {
     let registry = TestRegistry::start(RegistryConfig::default())?;
+    registry.stop_at_exit();
     let base = base_layer("base", 400);
     let team_a = base_layer("team-a", 200);
     let team_b = base_layer("team-b", 200);

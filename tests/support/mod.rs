@@ -33,6 +33,7 @@
 //!
 //! Each test file uses only part of this, hence the crate-level `allow`s.
 
+pub mod at_exit;
 pub mod craft;
 pub mod docker;
 pub mod fault_proxy;

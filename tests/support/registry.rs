@@ -154,6 +154,12 @@ impl TestRegistry {
             .join(hex)
             .join("data")
     }
+
+    /// For a registry shared by the tests of a binary from a `static` (never dropped): killed,
+    /// and its storage removed, when the test binary exits.
+    pub fn stop_at_exit(&self) {
+        super::at_exit::stop_at_exit(self.child.id(), self._dir.path().to_path_buf());
+    }
 }
 
 impl Drop for TestRegistry {
