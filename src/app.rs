@@ -5,7 +5,7 @@ use std::io::{self, IsTerminal};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 
 use crate::cli::{Cli, ColorChoice, Command, Format, RulesCommand, ScanArgs};
 use crate::detect::Severity;
@@ -59,20 +59,11 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-fn parse_fail_on(text: &str) -> Result<Option<Severity>> {
-    if text.eq_ignore_ascii_case("none") {
-        return Ok(None);
-    }
-    text.parse::<Severity>()
-        .map(Some)
-        .map_err(|err| anyhow!("--fail-on: {err:#}; or none, to never fail"))
-}
-
 fn scan(args: ScanArgs) -> Result<u8> {
     let started = Instant::now();
     let start_time = SystemTime::now();
     stop_after(args.timeout);
-    let fail_on = parse_fail_on(&args.fail_on)?;
+    let fail_on = crate::detect::severity::parse_fail_on(&args.fail_on)?;
     let today = Date::today();
     let ignore = IgnoreList::discover(args.ignore_file.as_deref())?;
     let baseline = args.baseline.as_deref().map(Baseline::load).transpose()?;

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
 /// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
@@ -67,6 +67,16 @@ impl FromStr for Severity {
             _ => bail!("unknown severity {text:?} (expected critical, high, medium, low or info)"),
         })
     }
+}
+
+/// `--fail-on`: a severity, the lowest that fails the run, or `none` (never fails).
+pub fn parse_fail_on(text: &str) -> Result<Option<Severity>> {
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    text.parse::<Severity>()
+        .map(Some)
+        .map_err(|err| anyhow!("--fail-on: {err:#}; or none, to never fail"))
 }
 
 #[cfg(test)]

@@ -26,7 +26,6 @@ use oci_client::Reference;
 use tokio::sync::Semaphore;
 
 use crate::cli::{SummaryFormat, SweepArgs};
-use crate::detect::Severity;
 use crate::detect::selection::RuleSelection;
 use crate::output::write_output;
 use crate::progress::CountProgress;
@@ -62,7 +61,7 @@ pub fn run(args: SweepArgs) -> Result<u8> {
             created_after: args.since.map(|age| Choice::since(age, SystemTime::now())),
         },
     };
-    let fail_on = parse_fail_on(&args.fail_on)?;
+    let fail_on = crate::detect::severity::parse_fail_on(&args.fail_on)?;
     if args.wait.is_some() && args.store.is_none() {
         bail!(
             "--wait needs --store (or STOWAWAY_STORE): without a shared store sweep scans here and always waits"
@@ -135,15 +134,6 @@ fn registry_host(text: &str) -> Result<String> {
         bail!("{text:?} is not a registry: give HOST or HOST:PORT (registry.example.com:5000)");
     }
     Ok(host.to_string())
-}
-
-fn parse_fail_on(text: &str) -> Result<Option<Severity>> {
-    if text.eq_ignore_ascii_case("none") {
-        return Ok(None);
-    }
-    text.parse::<Severity>()
-        .map(Some)
-        .map_err(|err| anyhow!("--fail-on: {err:#}; or none, to never fail"))
 }
 
 fn registry_options(args: &SweepArgs) -> Result<RegistryOptions> {
