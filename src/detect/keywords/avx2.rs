@@ -4,18 +4,20 @@
 //!
 //! One 16-byte load holds the windows of eight positions; a byte shuffle spreads them into
 //! eight 32-bit lanes, one multiply hashes them all, and one gather reads their eight words of
-//! the bit table. Only the positions whose bit is set leave the vector loop, for the check.
+//! the bit table. Only the positions whose two bits are set leave the vector loop, for the
+//! check.
 
 use std::arch::x86_64::{
     __m128i, __m256i, _mm_loadu_si128, _mm256_and_si256, _mm256_broadcastsi128_si256,
     _mm256_castsi256_ps, _mm256_i32gather_epi32, _mm256_movemask_ps, _mm256_mullo_epi32,
-    _mm256_or_si256, _mm256_set1_epi32, _mm256_setr_epi8, _mm256_shuffle_epi8, _mm256_sllv_epi32,
-    _mm256_srli_epi32, _mm256_sub_epi32,
+    _mm256_set1_epi32, _mm256_setr_epi8, _mm256_shuffle_epi8, _mm256_sllv_epi32, _mm256_srli_epi32,
 };
 
 use super::KeywordHit;
-use super::filter::{FILTER_BITS, HASH_MULTIPLIER, WindowFilter, window_hash};
-use super::window::{FOLD, window_at};
+use super::filter::{
+    FIRST_BIT_SHIFT, HASH_MULTIPLIER, SECOND_BIT_SHIFT, WORD_BITS, WindowFilter, window_probe,
+};
+use super::window::{KEEP, window_at};
 
 /// Whether this processor can run [`scan`].
 pub(super) fn available() -> bool {
@@ -72,14 +74,14 @@ fn check_passed(
         let position = at + passed.trailing_zeros() as usize;
         passed &= passed - 1;
         let window = window_at(data, position);
-        filter.check(data, position, window, window_hash(window), on_hit);
+        filter.check(data, position, window, window_probe(window), on_hit);
     }
 }
 
 /// The constants of the vector loop, and the table it reads.
 struct Lanes {
     spread: __m256i,
-    fold: __m256i,
+    keep: __m256i,
     multiplier: __m256i,
     low_five: __m256i,
     table: *const i32,
@@ -89,21 +91,20 @@ impl Lanes {
     #[target_feature(enable = "avx2")]
     fn new(filter: &WindowFilter) -> Lanes {
         Lanes {
-            // Lane j (of eight) takes bytes j, j+1 and j+2 of the load and a zero (index
-            // -1); the shuffle works within each 128-bit half, so both halves hold the same
-            // sixteen bytes.
+            // Lane j (of eight) takes bytes j to j+3 of the load; the shuffle works within
+            // each 128-bit half, so both halves hold the same sixteen bytes.
             spread: _mm256_setr_epi8(
-                0, 1, 2, -1, 1, 2, 3, -1, 2, 3, 4, -1, 3, 4, 5, -1, //
-                4, 5, 6, -1, 5, 6, 7, -1, 6, 7, 8, -1, 7, 8, 9, -1,
+                0, 1, 2, 3, 1, 2, 3, 4, 2, 3, 4, 5, 3, 4, 5, 6, //
+                4, 5, 6, 7, 5, 6, 7, 8, 6, 7, 8, 9, 7, 8, 9, 10,
             ),
-            fold: _mm256_set1_epi32(FOLD as i32),
+            keep: _mm256_set1_epi32(KEEP as i32),
             multiplier: _mm256_set1_epi32(HASH_MULTIPLIER as i32),
             low_five: _mm256_set1_epi32(31),
             table: filter.bits.as_ptr().cast::<i32>(),
         }
     }
 
-    /// Bit j set for each of the eight positions `at + j` whose window's bit is set.
+    /// Bit j set for each of the eight positions `at + j` whose window's two bits are set.
     ///
     /// # Safety
     /// `at + 16 <= data.len()`, and the processor supports AVX2.
@@ -113,21 +114,32 @@ impl Lanes {
         // SAFETY: the caller keeps sixteen bytes from `at` inside `data`; an unaligned load
         // has no alignment to keep.
         let bytes = unsafe { _mm_loadu_si128(data.as_ptr().add(at).cast::<__m128i>()) };
-        let windows = _mm256_or_si256(
+        let windows = _mm256_and_si256(
             _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(bytes), self.spread),
-            self.fold,
+            self.keep,
         );
-        let hashes = _mm256_srli_epi32::<{ 32 - FILTER_BITS as i32 }>(_mm256_mullo_epi32(
-            windows,
-            self.multiplier,
-        ));
-        // The table as 32-bit words (on x86, little-endian, bit h of the 64-bit words is bit
-        // h % 32 of word h / 32). SAFETY: every index is under 2^FILTER_BITS / 32, inside the
-        // table.
-        let words =
-            unsafe { _mm256_i32gather_epi32::<4>(self.table, _mm256_srli_epi32::<5>(hashes)) };
-        // Each lane's bit moved to its sign, which the mask takes.
-        let to_sign = _mm256_sub_epi32(self.low_five, _mm256_and_si256(hashes, self.low_five));
-        _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_sllv_epi32(words, to_sign))) as u8
+        let hashes = _mm256_mullo_epi32(windows, self.multiplier);
+        // SAFETY: every index is under 2^WORD_BITS, inside the table.
+        let words = unsafe {
+            _mm256_i32gather_epi32::<4>(
+                self.table,
+                _mm256_srli_epi32::<{ 32 - WORD_BITS as i32 }>(hashes),
+            )
+        };
+        let first = _mm256_and_si256(
+            _mm256_srli_epi32::<{ FIRST_BIT_SHIFT as i32 }>(hashes),
+            self.low_five,
+        );
+        let second = _mm256_and_si256(
+            _mm256_srli_epi32::<{ SECOND_BIT_SHIFT as i32 }>(hashes),
+            self.low_five,
+        );
+        // Each lane's two bits (counted from the top, see `window_probe`) moved to the sign
+        // and and-ed; the mask takes the signs.
+        let both = _mm256_and_si256(
+            _mm256_sllv_epi32(words, first),
+            _mm256_sllv_epi32(words, second),
+        );
+        _mm256_movemask_ps(_mm256_castsi256_ps(both)) as u8
     }
 }

@@ -1,42 +1,62 @@
 //! The window filter and its check (see the parent module for why it is built this way).
 
 use super::rarity::rarest_window;
-use super::window::{folded_window, window_at};
-use super::{KeywordHit, WINDOW};
+use super::window::{folded_window, window_at, windows_of_short};
+use super::{KeywordHit, MIN_KEYWORD_LEN};
 
-/// Every byte's 0x20 bit, as [`folded_window`] sets it, for eight bytes.
+/// Every byte's 0x20 bit, for eight bytes: ASCII letters compare equal whatever their case.
 const FOLD_EIGHT: u64 = 0x2020_2020_2020_2020;
 
-/// log2 of the filter's bit count: 2^18 bits are 32 KiB, which stays in a first-level cache
-/// while setting few enough bits (one per distinct window, about 1,100 for the built-in
-/// rules) that a position of random bytes passes about once in 250.
+/// log2 of the filter's bit count: 2^18 bits are 32 KiB, which stays in a first-level cache.
 pub(super) const FILTER_BITS: u32 = 18;
 
-/// The filter's bit table in 64-bit words. A fixed-size array: a hash (under 2^FILTER_BITS)
-/// divided by 64 is a valid index the compiler can see, so the lookups carry no bounds check.
-pub(super) const FILTER_WORDS: usize = (1 << FILTER_BITS) / 64;
+/// The filter's bit table in 32-bit words (the unit the vector loop gathers). A fixed-size
+/// array: a word index (under 2^WORD_BITS) is a valid index the compiler can see, so the
+/// lookups carry no bounds check.
+pub(super) const WORD_BITS: u32 = FILTER_BITS - 5;
+pub(super) const FILTER_WORDS: usize = 1 << WORD_BITS;
 
 /// The multiplier of [`window_hash`] (Knuth's multiplicative hashing, 2^32 / φ).
 pub(super) const HASH_MULTIPLIER: u32 = 0x9e37_79b1;
 
-#[inline(always)]
-pub(super) fn window_hash(folded: u32) -> usize {
-    (folded.wrapping_mul(HASH_MULTIPLIER) >> (32 - FILTER_BITS)) as usize
+/// Where the two bit numbers of a window are taken from its hash: below the word index.
+pub(super) const FIRST_BIT_SHIFT: u32 = 32 - WORD_BITS - 5;
+pub(super) const SECOND_BIT_SHIFT: u32 = FIRST_BIT_SHIFT - 5;
+
+/// Where a window's bits are: one word of the table, and two bits in it (which may be the
+/// same bit). A blocked Bloom filter: with two bits a window, a position whose window is in
+/// no keyword passes about as often as the square of the share of bits set, against that
+/// share itself with one bit (about one position in 900 against one in 30 at the built-in
+/// rules' 2,200 windows), for one more shift in the loop and no other memory read.
+#[derive(Clone, Copy)]
+pub(super) struct Probe {
+    pub(super) word: usize,
+    pub(super) bits: u32,
 }
 
-/// The bit table and, for each set bit, the keywords filed under it.
+/// The bit a probe's five bits of hash name: counted from the top, so that the vector loop
+/// moves it to the sign with one shift left by those five bits.
+#[inline(always)]
+fn bit_at(from_top: u32) -> u32 {
+    1 << (31 - from_top)
+}
+
+#[inline(always)]
+pub(super) fn window_probe(window: u32) -> Probe {
+    let hash = window.wrapping_mul(HASH_MULTIPLIER);
+    Probe {
+        word: (hash >> (32 - WORD_BITS)) as usize,
+        bits: bit_at((hash >> FIRST_BIT_SHIFT) & 31) | bit_at((hash >> SECOND_BIT_SHIFT) & 31),
+    }
+}
+
+/// The bit table and, for each of its words, the keywords filed under a window of that word.
 pub(super) struct WindowFilter {
     /// Keywords, ASCII lowercase.
     keywords: Vec<Box<[u8]>>,
-    /// Bit `window_hash(w)` is set for every keyword's window `w`.
-    pub(super) bits: Box<[u64; FILTER_WORDS]>,
-    /// How many bits are set in the words before each word: with the bits of its own word
-    /// below it, a set bit's rank, the number of its bucket. Both tables are small enough to
-    /// stay cached, unlike a bucket start for every possible hash (a MiB), which made every
-    /// position that passes the filter a cache miss.
-    ranks_before: Box<[u32; FILTER_WORDS]>,
-    /// Bucket `r` (of the set bit of rank `r`) is `entries[bucket_starts[r]..bucket_starts[r
-    /// + 1]]`.
+    /// The bits of `window_probe(w)` are set for every keyword's window `w`.
+    pub(super) bits: Box<[u32; FILTER_WORDS]>,
+    /// The entries of word `i` are `entries[bucket_starts[i]..bucket_starts[i + 1]]`.
     bucket_starts: Box<[u32]>,
     entries: Box<[WindowEntry]>,
 }
@@ -44,7 +64,7 @@ pub(super) struct WindowFilter {
 /// A keyword filed under one of its windows.
 #[derive(Clone, Copy)]
 struct WindowEntry {
-    /// The window, folded (see [`folded_window`]).
+    /// The window (see [`folded_window`]).
     window: u32,
     keyword: u32,
     /// Where the window starts in the keyword.
@@ -52,7 +72,7 @@ struct WindowEntry {
     len: u32,
     /// The keyword's first eight bytes (fewer for a shorter one), folded, and the mask of the
     /// bytes it has: most positions that carry a keyword's window are not that keyword
-    /// (`flu` of `flush` for `fluentd`), and eight bytes compared at once tell so without
+    /// (`sess` of `session` for `session(`), and eight bytes compared at once tell so without
     /// reading the keyword itself.
     head: u64,
     head_mask: u64,
@@ -67,41 +87,35 @@ impl WindowFilter {
         let mut filed: Vec<(usize, WindowEntry)> = keywords
             .iter()
             .enumerate()
-            .map(|(index, keyword)| {
-                let entry = WindowEntry::new(index, keyword);
-                (window_hash(entry.window), entry)
-            })
+            .flat_map(|(index, keyword)| WindowEntry::all_of(index, keyword))
+            .map(|entry| (window_probe(entry.window).word, entry))
             .collect();
-        filed.sort_by_key(|(hash, entry)| (*hash, entry.keyword));
-        let mut bits = Box::new([0u64; FILTER_WORDS]);
-        let mut bucket_starts = Vec::new();
-        for (at, (hash, _)) in filed.iter().enumerate() {
-            if bits[hash / 64] & (1 << (hash % 64)) == 0 {
-                bits[hash / 64] |= 1 << (hash % 64);
-                bucket_starts.push(at as u32);
-            }
+        filed.sort_by_key(|(word, entry)| (*word, entry.keyword, entry.window));
+        let mut bits = Box::new([0u32; FILTER_WORDS]);
+        let mut bucket_starts = vec![0u32; FILTER_WORDS + 1];
+        for (_, entry) in &filed {
+            let probe = window_probe(entry.window);
+            bits[probe.word] |= probe.bits;
+            bucket_starts[probe.word + 1] += 1;
         }
-        bucket_starts.push(filed.len() as u32);
-        let mut ranks_before = Box::new([0u32; FILTER_WORDS]);
-        for word in 1..FILTER_WORDS {
-            ranks_before[word] = ranks_before[word - 1] + bits[word - 1].count_ones();
+        for word in 0..FILTER_WORDS {
+            bucket_starts[word + 1] += bucket_starts[word];
         }
         WindowFilter {
             keywords,
             bits,
-            ranks_before,
             bucket_starts: bucket_starts.into_boxed_slice(),
             entries: filed.into_iter().map(|(_, entry)| entry).collect(),
         }
     }
 
     #[inline(always)]
-    pub(super) fn passes(&self, hash: usize) -> bool {
-        self.bits[hash / 64] & (1 << (hash % 64)) != 0
+    pub(super) fn passes(&self, probe: Probe) -> bool {
+        self.bits[probe.word] & probe.bits == probe.bits
     }
 
     /// Looks at every position from `at` on, eight bytes loaded at once for the windows of
-    /// six positions.
+    /// five positions.
     pub(super) fn scan_from(
         &self,
         data: &[u8],
@@ -110,39 +124,37 @@ impl WindowFilter {
     ) {
         while at + 8 <= data.len() {
             let word = u64::from_le_bytes(data[at..at + 8].try_into().expect("eight bytes"));
-            for shift in 0..6 {
+            for shift in 0..5 {
                 let window = folded_window((word >> (8 * shift)) as u32);
-                let hash = window_hash(window);
-                if self.passes(hash) {
-                    self.check(data, at + shift, window, hash, on_hit);
+                let probe = window_probe(window);
+                if self.passes(probe) {
+                    self.check(data, at + shift, window, probe, on_hit);
                 }
             }
-            at += 6;
+            at += 5;
         }
-        while at + WINDOW <= data.len() {
+        while at + MIN_KEYWORD_LEN <= data.len() {
             let window = window_at(data, at);
-            let hash = window_hash(window);
-            if self.passes(hash) {
-                self.check(data, at, window, hash, on_hit);
+            let probe = window_probe(window);
+            if self.passes(probe) {
+                self.check(data, at, window, probe, on_hit);
             }
             at += 1;
         }
     }
 
-    /// Compares every keyword filed under the window found at `at` (whose bit is set).
+    /// Compares every keyword filed under the window found at `at` (whose bits are set).
     #[inline]
     pub(super) fn check(
         &self,
         data: &[u8],
         at: usize,
         window: u32,
-        hash: usize,
+        probe: Probe,
         on_hit: &mut impl FnMut(KeywordHit),
     ) {
-        let word = self.bits[hash / 64];
-        let rank = self.ranks_before[hash / 64] + (word & ((1 << (hash % 64)) - 1)).count_ones();
-        let bucket = self.bucket_starts[rank as usize] as usize
-            ..self.bucket_starts[rank as usize + 1] as usize;
+        let bucket =
+            self.bucket_starts[probe.word] as usize..self.bucket_starts[probe.word + 1] as usize;
         for entry in &self.entries[bucket] {
             if entry.window != window {
                 continue;
@@ -172,9 +184,25 @@ impl WindowFilter {
 }
 
 impl WindowEntry {
-    fn new(index: usize, keyword: &[u8]) -> WindowEntry {
-        let offset = rarest_window(keyword);
-        let window = window_at(keyword, offset);
+    /// The entries of `keyword`: under its rarest window, or, for a keyword of three bytes,
+    /// under each window it can start (one for each fourth byte).
+    fn all_of(index: usize, keyword: &[u8]) -> Vec<WindowEntry> {
+        if keyword.len() == MIN_KEYWORD_LEN {
+            windows_of_short(keyword)
+                .map(|window| WindowEntry::new(index, keyword, 0, window))
+                .collect()
+        } else {
+            let offset = rarest_window(keyword);
+            vec![WindowEntry::new(
+                index,
+                keyword,
+                offset,
+                window_at(keyword, offset),
+            )]
+        }
+    }
+
+    fn new(index: usize, keyword: &[u8], offset: usize, window: u32) -> WindowEntry {
         let mut head = [0u8; 8];
         let head_len = keyword.len().min(8);
         head[..head_len].copy_from_slice(&keyword[..head_len]);
