@@ -14,6 +14,7 @@
 //! earlier rule sets included). The password never leaves this module: logs and errors show the
 //! URL with it masked ([`redact_url`]).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -69,7 +70,40 @@ pub struct RedisStore {
     /// Until when calls fail at once, and why.
     down: Mutex<Option<(Instant, String)>>,
     observer: Option<Observer>,
+    /// The layer claims this process holds, by claim key: the random token each was set to,
+    /// so that renewing or releasing one never touches a claim that expired and was taken by
+    /// another scan (process ids do not tell replicas apart: in a pod, every one is 1).
+    claims: Mutex<HashMap<String, String>>,
 }
+
+/// A token no other claim has: 128 bits hashed with the process's randomly keyed SipHash
+/// (keys drawn from the operating system) from the process id, the time and a counter.
+fn claim_token() -> String {
+    use std::hash::BuildHasher;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let state = std::collections::hash_map::RandomState::new();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    let seed = (
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+    );
+    format!(
+        "{:016x}{:016x}",
+        state.hash_one((seed, 0u8)),
+        state.hash_one((seed, 1u8))
+    )
+}
+
+/// Extends a claim's expiry only while it still holds the token it was taken with.
+const RENEW_IF_HELD: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+    return redis.call('EXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+/// Deletes a claim only while it still holds the token it was taken with.
+const RELEASE_IF_HELD: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+    return redis.call('DEL', KEYS[1]) else return 0 end";
 
 impl RedisStore {
     /// A store for `url` whose entries live `ttl` after their last use. Nothing is contacted
@@ -89,6 +123,7 @@ impl RedisStore {
             ttl: ttl.max(Duration::from_secs(1)),
             idle: Mutex::new(Vec::new()),
             down: Mutex::new(None),
+            claims: Mutex::new(HashMap::new()),
             observer,
         })
     }
@@ -323,25 +358,39 @@ impl LayerCache for RedisStore {
 
     fn claim(&self, key: &str) -> bool {
         let claim = format!("{KEY_PREFIX}layer-claim/{key}");
+        let token = claim_token();
         let taken: Result<Option<String>> = self.call("SET", |connection| {
             redis::cmd("SET")
                 .arg(&claim)
-                .arg(std::process::id())
+                .arg(&token)
                 .arg("NX")
                 .arg("EX")
                 .arg(LAYER_CLAIM_TTL.as_secs())
                 .query(connection)
         });
-        // A store that cannot be asked claims nothing for anyone: the layer is scanned here.
-        !matches!(taken, Ok(None))
+        match taken {
+            Ok(Some(_)) => {
+                self.claims.lock().unwrap().insert(claim, token);
+                true
+            }
+            Ok(None) => false,
+            // A store that cannot be asked claims nothing for anyone: the layer is scanned here.
+            Err(_) => true,
+        }
     }
 
     fn renew(&self, key: &str) {
         let claim = format!("{KEY_PREFIX}layer-claim/{key}");
+        let Some(token) = self.claims.lock().unwrap().get(&claim).cloned() else {
+            return;
+        };
         // A renewal that fails lets the claim expire: at worst another scan walks the layer too.
-        let _ = self.call("EXPIRE", |connection| {
-            redis::cmd("EXPIRE")
+        let _ = self.call("EVAL", |connection| {
+            redis::cmd("EVAL")
+                .arg(RENEW_IF_HELD)
+                .arg(1)
                 .arg(&claim)
+                .arg(&token)
                 .arg(LAYER_CLAIM_TTL.as_secs())
                 .query::<()>(connection)
         });
@@ -349,10 +398,17 @@ impl LayerCache for RedisStore {
 
     fn release(&self, key: &str) {
         let claim = format!("{KEY_PREFIX}layer-claim/{key}");
-        // Deleted whoever holds it: a claim that outlived its expiry and was taken by another
-        // scan only costs that layer one more scan. A claim left behind expires.
-        let _ = self.call("DEL", |connection| {
-            redis::cmd("DEL").arg(&claim).query::<()>(connection)
+        let Some(token) = self.claims.lock().unwrap().remove(&claim) else {
+            return;
+        };
+        // A claim that could not be released expires.
+        let _ = self.call("EVAL", |connection| {
+            redis::cmd("EVAL")
+                .arg(RELEASE_IF_HELD)
+                .arg(1)
+                .arg(&claim)
+                .arg(&token)
+                .query::<()>(connection)
         });
     }
 }
@@ -416,5 +472,111 @@ mod tests {
         assert_eq!(store.get("layer/x"), None);
         assert!(store.get_report("r", "sha256:aa").is_err());
         assert!(started.elapsed() < Duration::from_millis(100));
+    }
+
+    /// A redis-server of its own on a free loopback port, stopped when dropped; `None` when the
+    /// program is not installed outside CI. The directory is only held, for the server's life.
+    struct Server(
+        std::process::Child,
+        u16,
+        #[allow(dead_code)] tempfile::TempDir,
+    );
+
+    impl Server {
+        fn start() -> Option<Server> {
+            let installed = std::process::Command::new("redis-server")
+                .arg("--version")
+                .output()
+                .is_ok();
+            if !installed {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "redis-server is not installed"
+                );
+                return None;
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let child = std::process::Command::new("redis-server")
+                .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--save", "", "--appendonly", "no", "--dir"])
+                .arg(dir.path())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let server = Server(child, port, dir);
+            let client = redis::Client::open(server.url()).unwrap();
+            for _ in 0..100 {
+                if client.get_connection().is_ok() {
+                    return Some(server);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            panic!("redis-server did not start on port {port}");
+        }
+
+        fn url(&self) -> String {
+            format!("redis://127.0.0.1:{}", self.1)
+        }
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// A claim is only renewed and released by the scan that holds it: once it expired and
+    /// another replica took it (here: overwritten with another token and a longer expiry),
+    /// the first scan's renewal and release leave it alone. Replicas in pods share a process
+    /// id, so the claim's value must tell them apart.
+    #[test]
+    fn a_claim_taken_over_is_neither_renewed_nor_released_by_its_first_holder() {
+        let Some(server) = Server::start() else {
+            return;
+        };
+        let open = || RedisStore::open(&server.url(), Duration::from_secs(60), None).unwrap();
+        let (first, second) = (open(), open());
+        let mut raw = redis::Client::open(server.url())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let key = format!("{KEY_PREFIX}layer-claim/layer/a");
+        let ttl = |raw: &mut Connection| redis::cmd("TTL").arg(&key).query::<i64>(raw).unwrap();
+
+        assert!(first.claim("layer/a"));
+        assert!(!second.claim("layer/a"), "held by the first replica");
+        redis::cmd("SET")
+            .arg(&key)
+            .arg("another-holder")
+            .arg("EX")
+            .arg(600)
+            .query::<()>(&mut raw)
+            .unwrap();
+        first.renew("layer/a");
+        assert!(ttl(&mut raw) > LAYER_CLAIM_TTL.as_secs() as i64, "renewed");
+        first.release("layer/a");
+        let value: Option<String> = redis::cmd("GET").arg(&key).query(&mut raw).unwrap();
+        assert_eq!(value.as_deref(), Some("another-holder"), "released");
+
+        // The holder's own claim is renewed and released.
+        assert!(second.claim("layer/b"));
+        let own = format!("{KEY_PREFIX}layer-claim/layer/b");
+        redis::cmd("EXPIRE")
+            .arg(&own)
+            .arg(2)
+            .query::<()>(&mut raw)
+            .unwrap();
+        second.renew("layer/b");
+        let renewed: i64 = redis::cmd("TTL").arg(&own).query(&mut raw).unwrap();
+        assert!(renewed > 2, "not renewed: {renewed}");
+        second.release("layer/b");
+        let exists: i64 = redis::cmd("EXISTS").arg(&own).query(&mut raw).unwrap();
+        assert_eq!(exists, 0);
     }
 }
