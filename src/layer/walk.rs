@@ -172,7 +172,7 @@ pub fn walk_layer_with_progress(
 }
 
 /// How far behind the walk of a mapped blob its pages are dropped from the resident set.
-/// Chunks in flight (the scan's memory budget, 64 MiB by default, counts mapped chunks too)
+/// Chunks in flight (the scan's memory budget, 32 MiB by default, counts mapped chunks too)
 /// mostly lie closer to the walk than this; one still matched behind it only reads its
 /// pages back from the page cache. Each walker thread keeps up to this much, plus a step.
 const RELEASE_LAG: usize = 32 << 20;

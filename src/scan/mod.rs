@@ -44,7 +44,10 @@ pub struct ScanOptions {
     /// Worker threads; 0 picks the number of CPUs.
     pub threads: usize,
     /// Bytes of file content held in memory at once between walkers and detectors: read
-    /// into the heap, or mapped pages the detector makes resident.
+    /// into the heap, or mapped pages the detector makes resident. 32 MiB by default: four
+    /// full chunks, enough to keep the detector threads of a small machine busy (the scans
+    /// of the toolchain bench image took as long with 64 MiB) while the peak resident set
+    /// stays well under 300 MB.
     pub memory_budget: usize,
     /// Findings listed per file (or history or config item), the most severe first; the rest
     /// are counted in the report's `not_listed`. 0 lists every finding.
@@ -64,7 +67,7 @@ impl Default for ScanOptions {
         ScanOptions {
             show_secrets: false,
             threads: 0,
-            memory_budget: 64 << 20,
+            memory_budget: 32 << 20,
             max_findings_per_file: DEFAULT_MAX_FINDINGS_PER_FILE,
             archive_limits: Limits::default(),
             skip: SkipPaths::default(),
