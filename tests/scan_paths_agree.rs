@@ -108,7 +108,7 @@ fn a_long_mapped_layer_gives_the_streamed_findings_in_bounded_memory() {
     );
     assert_eq!(measured.run.code, 1, "{}", measured.run.stderr);
     let by_map = measured.run.json();
-    // The layer is 200 MiB; the walk keeps 32 MiB behind it and the budget 64 MiB in flight.
+    // The layer is 200 MiB; the walk keeps 32 MiB behind it and the budget 32 MiB in flight.
     assert!(
         measured.peak_rss_mib < 175,
         "peak RSS {} MiB scanning a 200 MiB mapped layer",

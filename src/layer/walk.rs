@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::compression::Compression;
 use super::timeline::LayerChanges;
 use crate::source::bytes::{ReleaseOnDrop, ReleasingReader};
+use crate::source::chunk_pool::{BufferPool, PooledBuffer};
 use crate::source::digest::{HashingReader, PartialHash};
 use crate::source::{Content, Digest, Layer, LayerBlob, MappedBytes};
 use crate::tar_reader::{Entry, Kind, SliceInput, StreamInput, TarReader};
@@ -171,7 +172,7 @@ pub fn walk_layer_with_progress(
 }
 
 /// How far behind the walk of a mapped blob its pages are dropped from the resident set.
-/// Chunks in flight (the scan's memory budget, 64 MiB by default, counts mapped chunks too)
+/// Chunks in flight (the scan's memory budget, 32 MiB by default, counts mapped chunks too)
 /// mostly lie closer to the walk than this; one still matched behind it only reads its
 /// pages back from the page cache. Each walker thread keeps up to this much, plus a step.
 const RELEASE_LAG: usize = 32 << 20;
@@ -565,36 +566,20 @@ fn read_run(
     on_chunk: &mut dyn FnMut(FileChunk) -> Result<()>,
 ) -> Result<u64> {
     let size = run.len;
+    // The overlap carried into the next chunk: one small buffer for the whole run.
     let mut carry: Vec<u8> = Vec::new();
     let mut consumed: u64 = 0;
     loop {
         let remaining = size - consumed;
-        let mut fresh = remaining.min(CHUNK_SIZE as u64) as usize;
-        let mut buffer = Vec::with_capacity(carry.len() + fresh);
-        buffer.extend_from_slice(&carry);
-        reader
-            .take(fresh as u64)
-            .read_to_end(&mut buffer)
-            .context("truncated layer")?;
-        if buffer.len() != carry.len() + fresh {
-            bail!("truncated layer: file content ends early");
-        }
+        let fresh = remaining.min(CHUNK_SIZE as u64) as usize;
+        let mut buffer = ChunkBytes::read(reader, &carry, fresh)?;
         // As in `slice_run`: a file of several runs (a sparse file) is never one archive.
         let whole = consumed == 0 && run.file_offset == 0 && !count_to_end && fresh as u64 != size;
         if whole && wants_whole_file(&buffer, size) {
             // Archives are opened by the decoders, which need the whole file at once.
-            let rest = (size - fresh as u64) as usize;
-            buffer.reserve(rest);
-            reader
-                .take(rest as u64)
-                .read_to_end(&mut buffer)
-                .context("truncated layer")?;
-            if buffer.len() as u64 != size {
-                bail!("truncated layer: file content ends early");
-            }
-            fresh = buffer.len();
+            buffer = buffer.read_to_size(reader, size)?;
         }
-        consumed += fresh as u64;
+        consumed += (buffer.len() - carry.len()) as u64;
         let last = consumed == size;
         let file_offset = run.file_offset + consumed - buffer.len() as u64;
         let report_before = if last {
@@ -603,7 +588,8 @@ fn read_run(
             buffer.len() - CHUNK_OVERLAP.min(buffer.len())
         };
         if !last {
-            carry = buffer[report_before..].to_vec();
+            carry.clear();
+            carry.extend_from_slice(&buffer[report_before..]);
         }
         let lines_here = if last && !count_to_end {
             0
@@ -612,7 +598,7 @@ fn read_run(
         };
         on_chunk(FileChunk {
             path: Arc::clone(path),
-            content: Content::Owned(Arc::new(buffer)),
+            content: buffer.into_content(),
             file_offset,
             lines_before,
             report_before,
@@ -622,6 +608,121 @@ fn read_run(
             return Ok(lines_before);
         }
     }
+}
+
+/// Chunks of a stream at least this long are read into a buffer of [`CHUNK_BUFFERS`]
+/// (counted at the buffer's whole size in the scan's budget, so not much shorter); shorter
+/// ones, most files, into a vector of their own length.
+const POOLED_FROM: usize = CHUNK_SIZE / 2;
+
+/// Unused chunk buffers kept for the next chunks: each walker's next chunk and the
+/// detector's turnover mostly find one (a scan of a 2 GB image maps a few more than it
+/// ever holds at once), while what the pool holds on to stays small next to the chunks in
+/// flight, which the scan's budget bounds.
+const IDLE_CHUNK_BUFFERS: usize = 4;
+
+/// The buffers large chunks of streamed files are read into, shared by every walk of the
+/// process (see [`crate::source::chunk_pool`] for why they are pooled rather than allocated).
+static CHUNK_BUFFERS: BufferPool = BufferPool::new(CHUNK_SIZE + CHUNK_OVERLAP, IDLE_CHUNK_BUFFERS);
+
+/// Unmaps the chunk buffers no chunk holds: for after a scan's walk, so they do not sit in
+/// memory while its report is built (the next walk maps them again).
+pub fn release_chunk_buffers() {
+    CHUNK_BUFFERS.release_idle();
+}
+
+/// The bytes of one chunk being read from a stream.
+enum ChunkBytes {
+    Heap(Vec<u8>),
+    Pooled(PooledBuffer),
+}
+
+impl std::ops::Deref for ChunkBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            ChunkBytes::Heap(bytes) => bytes,
+            ChunkBytes::Pooled(buffer) => buffer,
+        }
+    }
+}
+
+impl ChunkBytes {
+    /// `carry`, then `fresh` bytes read from `reader`.
+    fn read(reader: &mut dyn Read, carry: &[u8], fresh: usize) -> Result<ChunkBytes> {
+        let len = carry.len() + fresh;
+        if len < POOLED_FROM {
+            let mut buffer = Vec::with_capacity(len);
+            buffer.extend_from_slice(carry);
+            read_onto(reader, &mut buffer, fresh)?;
+            return Ok(ChunkBytes::Heap(buffer));
+        }
+        let mut buffer = CHUNK_BUFFERS
+            .take()
+            .context("cannot map a buffer for a file chunk")?;
+        let writable = &mut buffer.writable()[..len];
+        writable[..carry.len()].copy_from_slice(carry);
+        read_full(reader, &mut writable[carry.len()..])?;
+        buffer.set_len(len);
+        Ok(ChunkBytes::Pooled(buffer))
+    }
+
+    /// These bytes, the start of a file of `size` bytes, followed by the rest of the file.
+    /// A pooled chunk is copied out first (archives past a chunk are few): its buffer cannot
+    /// grow.
+    fn read_to_size(self, reader: &mut dyn Read, size: u64) -> Result<ChunkBytes> {
+        let size = usize::try_from(size).context("file too large for this platform")?;
+        let mut whole = match self {
+            ChunkBytes::Heap(mut bytes) => {
+                bytes.reserve(size - bytes.len());
+                bytes
+            }
+            ChunkBytes::Pooled(buffer) => {
+                let mut bytes = Vec::with_capacity(size);
+                bytes.extend_from_slice(&buffer);
+                bytes
+            }
+        };
+        let rest = size - whole.len();
+        read_onto(reader, &mut whole, rest)?;
+        Ok(ChunkBytes::Heap(whole))
+    }
+
+    fn into_content(self) -> Content {
+        match self {
+            ChunkBytes::Heap(bytes) => Content::Owned(Arc::new(bytes)),
+            ChunkBytes::Pooled(buffer) => Content::Pooled(Arc::new(buffer)),
+        }
+    }
+}
+
+/// Appends `n` bytes read from `reader` to `buffer`; a reader that ends first is a
+/// truncated layer.
+fn read_onto(reader: &mut dyn Read, buffer: &mut Vec<u8>, n: usize) -> Result<()> {
+    let want = buffer.len() + n;
+    reader
+        .take(n as u64)
+        .read_to_end(buffer)
+        .context("truncated layer")?;
+    if buffer.len() != want {
+        bail!("truncated layer: file content ends early");
+    }
+    Ok(())
+}
+
+/// Fills `buffer` from `reader`; a reader that ends first is a truncated layer.
+fn read_full(reader: &mut dyn Read, buffer: &mut [u8]) -> Result<()> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => bail!("truncated layer: file content ends early"),
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(anyhow::Error::new(err).context("truncated layer")),
+        }
+    }
+    Ok(())
 }
 
 /// The newlines in `bytes`: the line count a later chunk of the same file starts from.

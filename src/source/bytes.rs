@@ -18,6 +18,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use memmap2::Mmap;
 
+use super::chunk_pool::PooledBuffer;
+
 /// A cheaply clonable, read-only view of part of a memory-mapped file.
 #[derive(Clone)]
 pub struct MappedBytes {
@@ -252,6 +254,9 @@ pub enum Content {
     Mapped(MappedBytes, Arc<ReleaseOnDrop>),
     /// Bytes read into memory (decompressed or streamed), shared between chunk holders.
     Owned(Arc<Vec<u8>>),
+    /// A large chunk read from a stream into a buffer of the chunk pool, to which the buffer
+    /// returns when the last holder drops it (see [`super::chunk_pool`]).
+    Pooled(Arc<PooledBuffer>),
 }
 
 impl Deref for Content {
@@ -261,15 +266,20 @@ impl Deref for Content {
         match self {
             Content::Mapped(bytes, _) => bytes,
             Content::Owned(bytes) => bytes,
+            Content::Pooled(buffer) => buffer,
         }
     }
 }
 
 impl Content {
     /// The memory this content holds while it waits for the detector and is matched: its
-    /// heap bytes, or the mapped pages the detector will make resident.
+    /// heap bytes, the mapped pages the detector will make resident, or a pooled buffer's
+    /// whole size (its pages stay resident for the next chunk whatever this one's length).
     pub fn in_flight_len(&self) -> usize {
-        self.len()
+        match self {
+            Content::Pooled(buffer) => buffer.capacity(),
+            _ => self.len(),
+        }
     }
 
     /// Done with: a large mapped view's pages leave the resident set now rather than when

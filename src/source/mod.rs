@@ -4,6 +4,7 @@
 //! knows where the bytes came from.
 
 pub(crate) mod bytes;
+pub mod chunk_pool;
 pub(crate) mod config;
 pub mod containerd;
 pub mod containers_storage;
