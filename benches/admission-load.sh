@@ -35,32 +35,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_for() { # url, what
-  for _ in $(seq 100); do curl -fsk "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  echo "admission-load: $2 did not come up at $1" >&2; exit 1
-}
+bench=admission-load
+# shellcheck source=benches/admission-common.sh
+source benches/admission-common.sh
 
 # --- registry with a leaky and a clean image --------------------------------------------------
-registry_port=$(free_port)
-mkdir -p "$work/registry"
-cat >"$work/registry/config.yml" <<YML
-version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $work/registry/data}}
-http: {addr: 127.0.0.1:$registry_port}
-YML
-docker-registry serve "$work/registry/config.yml" >"$work/registry/log" 2>&1 &
-pids+=($!)
-wait_for "http://127.0.0.1:$registry_port/v2/" "docker-registry"
-registry="127.0.0.1:$registry_port"
-
-skopeo copy --quiet --dest-tls-verify=false docker-archive:testdata/demo-leaky.tar "docker://$registry/demo/leaky:1"
-(cd "$work" && umoci init --layout clean && umoci new --image clean:1 \
-  && umoci config --image clean:1 --config.cmd /bin/true --author stowaway-bench) >/dev/null
-skopeo copy --quiet --dest-tls-verify=false "oci:$work/clean:1" "docker://$registry/demo/clean:1"
-leaky_digest=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$registry/demo/leaky:1")
-clean_digest=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$registry/demo/clean:1")
+start_registry_with_images
 
 # --- the server, over TLS ---------------------------------------------------------------------
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=stowaway \
@@ -89,14 +69,7 @@ for digest in "$leaky_digest" "$clean_digest"; do
 done
 
 # --- the requests -----------------------------------------------------------------------------
-review() { # uid, kind, object
-  printf '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"%s","kind":{"group":"","version":"v1","kind":"%s"},"namespace":"shop","operation":"CREATE","object":%s}}' "$1" "$2" "$3"
-}
-pod() { printf '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web","namespace":"shop"},"spec":{"containers":[{"name":"web","image":"%s"}]}}' "$1"; }
-deployment() { printf '{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"shop"},"spec":{"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"web","image":"%s"}]}}}}' "$1"; }
-review leaky-tag Pod "$(pod "$registry/demo/leaky:1")" >"$work/body1.json"
-review clean-deployment Deployment "$(deployment "$registry/demo/clean:1")" >"$work/body2.json"
-review leaky-digest Pod "$(pod "$registry/demo/leaky@$leaky_digest")" >"$work/body3.json"
+write_reviews
 
 echo "decisions (each request once, also resolving and caching the tags):"
 for body in 1 2 3; do
