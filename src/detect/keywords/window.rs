@@ -3,10 +3,9 @@
 //!
 //! The first three bytes are case folded (their 0x20 bit cleared); the fourth keeps only its
 //! low five bits, which tell the letters apart whatever their case (and so fold it too). One
-//! mask does both. A whole fourth byte would make
-//! a three-byte keyword, which must pass the filter whatever byte follows it, set a bit for
-//! each of 128 folded bytes; five bits make that 32, while still cutting the positions that
-//! pass by about the alphabet's size.
+//! mask does both. A whole fourth byte would make a three-byte keyword, which must pass the
+//! filter whatever byte follows it, set a bit for each of 128 folded bytes; five bits make
+//! that 32, while still cutting the positions that pass by about the alphabet's size.
 
 /// The bits a window keeps: all but 0x20 of the first three bytes, the low five of the fourth.
 pub(super) const KEEP: u32 = 0x1fdf_dfdf;
