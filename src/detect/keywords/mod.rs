@@ -13,9 +13,9 @@
 //!   filter). The lookups do not depend on each other, so the CPU overlaps them; the table's
 //!   size does not grow with the keyword count. Where the processor has AVX2 (`avx2.rs`),
 //!   eight positions are hashed and looked up at once.
-//! - Where both bits are set (at a keyword's window, or about one position in a thousand
-//!   by chance), the keywords filed under that word of the table are compared at the offset
-//!   their window has in them: their first eight bytes at once, then in full.
+//! - Where both bits are set (at a keyword's window, or by chance at about one position of
+//!   random bytes in 800), the keywords filed under that word of the table are compared at
+//!   the offset their window has in them: their first eight bytes at once, then in full.
 //!
 //! Four bytes rather than three, and two bits rather than one, cut the positions that reach
 //! the comparison threefold on the detector bench's keyword-dense text (350,000 to 111,000,
