@@ -51,3 +51,16 @@ write_reviews() {
   review clean-deployment Deployment "$(deployment "$registry/demo/clean:1")" >"$work/body2.json"
   review leaky-digest Pod "$(pod "$registry/demo/leaky@$leaky_digest")" >"$work/body3.json"
 }
+
+# Asks SCAN_URL (a server's base URL) to scan both images, then waits until REPORTS_URL (the
+# same server or another sharing its store) has both reports.
+scan_both_images() { # scan_url, reports_url
+  local image digest
+  for image in demo/leaky:1 demo/clean:1; do
+    curl -fsk -X POST -H 'Content-Type: application/json' -d "{\"image\": \"$registry/$image\"}" "$1/scan" >/dev/null
+  done
+  for digest in "$leaky_digest" "$clean_digest"; do
+    for _ in $(seq 300); do curl -fsk "$2/reports/$digest" >/dev/null 2>&1 && break; sleep 0.1; done
+    curl -fsk "$2/reports/$digest" >/dev/null || { echo "$bench: no report for $digest" >&2; exit 1; }
+  done
+}

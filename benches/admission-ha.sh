@@ -107,14 +107,8 @@ start_replica() { # index
 start_replica 0
 start_replica 1
 
-for image in demo/leaky:1 demo/clean:1; do
-  curl -fsk -X POST -H 'Content-Type: application/json' -d "{\"image\": \"$registry/$image\"}" "${urls[0]}/scan" >/dev/null
-done
-for digest in "$leaky_digest" "$clean_digest"; do
-  # Asked of the other replica: the result is shared.
-  for _ in $(seq 300); do curl -fsk "${urls[1]}/reports/$digest" >/dev/null 2>&1 && break; sleep 0.1; done
-  curl -fsk "${urls[1]}/reports/$digest" >/dev/null || { echo "admission-ha: no report for $digest" >&2; exit 1; }
-done
+# The reports are asked of the other replica: the result is shared.
+scan_both_images "${urls[0]}" "${urls[1]}"
 
 # --- the requests -----------------------------------------------------------------------------
 write_reviews

@@ -60,13 +60,7 @@ pids+=("$server")
 url="https://127.0.0.1:$server_port"
 wait_for "$url/healthz" "stowaway serve"
 
-for image in demo/leaky:1 demo/clean:1; do
-  curl -fsk -X POST -H 'Content-Type: application/json' -d "{\"image\": \"$registry/$image\"}" "$url/scan" >/dev/null
-done
-for digest in "$leaky_digest" "$clean_digest"; do
-  for _ in $(seq 300); do curl -fsk "$url/reports/$digest" >/dev/null 2>&1 && break; sleep 0.1; done
-  curl -fsk "$url/reports/$digest" >/dev/null || { echo "admission-load: no report for $digest" >&2; exit 1; }
-done
+scan_both_images "$url" "$url"
 
 # --- the requests -----------------------------------------------------------------------------
 write_reviews

@@ -163,6 +163,33 @@ impl RedisStore {
         })
     }
 
+    /// Runs `script` (one of the `…_IF_HELD` scripts) on the layer claim of `key` with its
+    /// token and `arguments`, when this process holds that claim; `forget` lets go of the
+    /// token first.
+    fn if_held(&self, key: &str, forget: bool, script: &str, arguments: &[u64]) {
+        let claim = format!("{KEY_PREFIX}layer-claim/{key}");
+        let token = {
+            let mut claims = self.claims.lock().unwrap();
+            if forget {
+                claims.remove(&claim)
+            } else {
+                claims.get(&claim).cloned()
+            }
+        };
+        let Some(token) = token else {
+            return;
+        };
+        let _ = self.call("EVAL", |connection| {
+            redis::cmd("EVAL")
+                .arg(script)
+                .arg(1)
+                .arg(&claim)
+                .arg(&token)
+                .arg(arguments)
+                .query::<()>(connection)
+        });
+    }
+
     /// Runs `command` unless the store was found unreachable within [`COOL_DOWN`].
     pub(super) fn call<T>(
         &self,
@@ -380,36 +407,13 @@ impl LayerCache for RedisStore {
     }
 
     fn renew(&self, key: &str) {
-        let claim = format!("{KEY_PREFIX}layer-claim/{key}");
-        let Some(token) = self.claims.lock().unwrap().get(&claim).cloned() else {
-            return;
-        };
         // A renewal that fails lets the claim expire: at worst another scan walks the layer too.
-        let _ = self.call("EVAL", |connection| {
-            redis::cmd("EVAL")
-                .arg(RENEW_IF_HELD)
-                .arg(1)
-                .arg(&claim)
-                .arg(&token)
-                .arg(LAYER_CLAIM_TTL.as_secs())
-                .query::<()>(connection)
-        });
+        self.if_held(key, false, RENEW_IF_HELD, &[LAYER_CLAIM_TTL.as_secs()]);
     }
 
     fn release(&self, key: &str) {
-        let claim = format!("{KEY_PREFIX}layer-claim/{key}");
-        let Some(token) = self.claims.lock().unwrap().remove(&claim) else {
-            return;
-        };
         // A claim that could not be released expires.
-        let _ = self.call("EVAL", |connection| {
-            redis::cmd("EVAL")
-                .arg(RELEASE_IF_HELD)
-                .arg(1)
-                .arg(&claim)
-                .arg(&token)
-                .query::<()>(connection)
-        });
+        self.if_held(key, true, RELEASE_IF_HELD, &[]);
     }
 }
 

@@ -167,21 +167,22 @@ fn vector_scan(_: &WindowFilter, _: &[u8], _: &mut impl FnMut(KeywordHit)) -> us
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aho_corasick::AhoCorasick;
+
+    /// Every hit one kind of search finds, sorted.
+    fn found(keywords: &[&str], data: &[u8], kind: SearchKind) -> Vec<KeywordHit> {
+        let mut found = Vec::new();
+        KeywordSearcher::of_kind(keywords, kind)
+            .unwrap()
+            .for_each_hit(data, |hit| found.push(hit));
+        found.sort();
+        found
+    }
 
     /// The hits of the window filter, with and without its vector loop (which must agree).
     fn hits(keywords: &[&str], data: &[u8]) -> Vec<KeywordHit> {
-        let of_kind = |kind| {
-            let mut found = Vec::new();
-            KeywordSearcher::of_kind(keywords, kind)
-                .unwrap()
-                .for_each_hit(data, |hit| found.push(hit));
-            found.sort();
-            found
-        };
-        let scalar = of_kind(SearchKind::Scalar);
+        let scalar = found(keywords, data, SearchKind::Scalar);
         assert_eq!(
-            of_kind(SearchKind::Fastest),
+            found(keywords, data, SearchKind::Fastest),
             scalar,
             "vector and scalar loops"
         );
@@ -190,20 +191,7 @@ mod tests {
 
     /// What aho-corasick's own overlapping search reports, for comparison.
     fn reference(keywords: &[&str], data: &[u8]) -> Vec<KeywordHit> {
-        let ac = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .build(keywords)
-            .unwrap();
-        let mut found: Vec<KeywordHit> = ac
-            .find_overlapping_iter(data)
-            .map(|m| KeywordHit {
-                keyword: m.pattern().as_usize(),
-                start: m.start(),
-                end: m.end(),
-            })
-            .collect();
-        found.sort();
-        found
+        found(keywords, data, SearchKind::Reference)
     }
 
     fn assert_agrees(keywords: &[&str], data: &[u8], what: &str) {
