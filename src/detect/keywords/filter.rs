@@ -2,6 +2,7 @@
 
 use super::rarity::rarest_window;
 use super::window::{folded_window, window_at, windows_of_short};
+use super::window_bytes::WindowBytes;
 use super::{KeywordHit, MIN_KEYWORD_LEN};
 
 /// Every byte's 0x20 bit, for eight bytes: ASCII letters compare equal whatever their case.
@@ -57,6 +58,8 @@ pub(super) struct WindowFilter {
     keywords: Vec<Box<[u8]>>,
     /// The bits of `window_probe(w)` are set for every keyword's window `w`.
     pub(super) bits: Box<[u32; FILTER_WORDS]>,
+    /// The bytes the windows in the table begin with (for the vector loop's first test).
+    pub(super) window_bytes: WindowBytes,
     /// The entries of word `i` are `entries[bucket_starts[i]..bucket_starts[i + 1]]`.
     bucket_starts: Box<[u32]>,
     entries: Box<[WindowEntry]>,
@@ -105,6 +108,7 @@ impl WindowFilter {
         WindowFilter {
             keywords,
             bits,
+            window_bytes: WindowBytes::of_windows(filed.iter().map(|(_, entry)| entry.window)),
             bucket_starts: bucket_starts.into_boxed_slice(),
             entries: filed.into_iter().map(|(_, entry)| entry).collect(),
         }
