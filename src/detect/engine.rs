@@ -829,10 +829,10 @@ min_entropy = 3.0
         assert!(share < 0.08, "{:.1} % of positions pass", share * 100.0);
     }
 
-    /// The keyword prefilter (`keywords/`, whose own tests use made-up keywords), with and without its vector loop, with the
-    /// built-in rules' keywords, against aho-corasick's overlapping search: on random bytes, on
-    /// random letters, and on text made of the keywords themselves with random case, run
-    /// together and overlapping.
+    /// The keyword prefilter (`keywords/`, whose own tests use made-up keywords), with and
+    /// without its vector loop, with the built-in rules' keywords, against aho-corasick's
+    /// overlapping search: on random bytes, on random letters, and on text made of the keywords
+    /// themselves with random case, run together and overlapping.
     #[test]
     fn builtin_keywords_agree_with_aho_corasick() {
         let rules = crate::detect::rules::builtin_rules().unwrap();
