@@ -98,6 +98,11 @@ fn claim_token() -> String {
     )
 }
 
+/// The key of a layer's claim.
+fn layer_claim_key(key: &str) -> String {
+    format!("{KEY_PREFIX}layer-claim/{key}")
+}
+
 /// Extends a claim's expiry only while it still holds the token it was taken with.
 const RENEW_IF_HELD: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
     return redis.call('EXPIRE', KEYS[1], ARGV[2]) else return 0 end";
@@ -167,7 +172,7 @@ impl RedisStore {
     /// token and `arguments`, when this process holds that claim; `forget` lets go of the
     /// token first.
     fn if_held(&self, key: &str, forget: bool, script: &str, arguments: &[u64]) {
-        let claim = format!("{KEY_PREFIX}layer-claim/{key}");
+        let claim = layer_claim_key(key);
         let token = {
             let mut claims = self.claims.lock().unwrap();
             if forget {
@@ -384,7 +389,7 @@ impl LayerCache for RedisStore {
     }
 
     fn claim(&self, key: &str) -> bool {
-        let claim = format!("{KEY_PREFIX}layer-claim/{key}");
+        let claim = layer_claim_key(key);
         let token = claim_token();
         let taken: Result<Option<String>> = self.call("SET", |connection| {
             redis::cmd("SET")
@@ -480,6 +485,8 @@ mod tests {
 
     /// A redis-server of its own on a free loopback port, stopped when dropped; `None` when the
     /// program is not installed outside CI. The directory is only held, for the server's life.
+    /// (The integration tests' `tests/support/redis.rs` does more, but the store is private to
+    /// the crate, so its unit tests cannot reach that.)
     struct Server(
         std::process::Child,
         u16,
@@ -550,7 +557,7 @@ mod tests {
             .unwrap()
             .get_connection()
             .unwrap();
-        let key = format!("{KEY_PREFIX}layer-claim/layer/a");
+        let key = layer_claim_key("layer/a");
         let ttl = |raw: &mut Connection| redis::cmd("TTL").arg(&key).query::<i64>(raw).unwrap();
 
         assert!(first.claim("layer/a"));
@@ -570,7 +577,7 @@ mod tests {
 
         // The holder's own claim is renewed and released.
         assert!(second.claim("layer/b"));
-        let own = format!("{KEY_PREFIX}layer-claim/layer/b");
+        let own = layer_claim_key("layer/b");
         redis::cmd("EXPIRE")
             .arg(&own)
             .arg(2)
